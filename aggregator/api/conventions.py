@@ -1,0 +1,276 @@
+"""The conventions every endpoint gets for free, as small middlewares.
+
+From the outside in:
+
+* ``observe`` — request latency per route template, for ``/metrics``;
+* ``security_headers`` — nosniff, no framing, no referrer leakage;
+* ``cors`` — exact origins from the config, preflight answered, ``ETag`` exposed;
+* ``problems`` — every error as RFC 9457 problem+json, never a traceback;
+* ``render`` — a handler's :class:`ApiResult` becomes orjson bytes in a ``{data, meta}``
+  envelope, with a weak ETag (304 on ``If-None-Match``), ``Cache-Control`` from the
+  sources' refresh intervals, gzip above 1 KB, and ``Content-Language``/``Vary``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import gzip
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+from aiohttp import web
+
+from aggregator.api.problems import ApiError, BadParameter, problem_response
+from aggregator.api.results import ApiResult
+from aggregator.api.routing import ApiRouter
+from aggregator.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+GZIP_MIN_BYTES = 1024
+#: A phone gains nothing by refetching faster than this, whatever the source's cadence.
+MAX_AGE_CAP_S = 300
+CORS_EXPOSED = "ETag, Content-Language, Retry-After, RateLimit, RateLimit-Policy"
+CORS_ALLOWED_REQUEST_HEADERS = {"accept", "accept-language", "authorization", "if-none-match"}
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+Middleware = Callable[..., Any]
+
+
+class SourceInfo(Protocol):
+    """What rendering needs to know about the sources behind a response."""
+
+    def freshness(self, source_id: str, now: datetime) -> dict[str, Any] | None: ...
+
+    def refresh_interval(self, source_id: str) -> float | None: ...
+
+
+def observe_middleware(metrics: Metrics) -> Middleware:
+    @web.middleware
+    async def observe(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            resource = request.match_info.route.resource
+            template = resource.canonical if resource is not None else "(unmatched)"
+            metrics.request_latency.labels(template, request.method, f"{status // 100}xx").observe(
+                time.perf_counter() - started
+            )
+
+    return observe
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+    response = await handler(request)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def cors_middleware(origins: Sequence[str]) -> Middleware:
+    allow_any = "*" in origins
+    allowed = frozenset(origins)
+
+    @web.middleware
+    async def cors(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        permitted = origin is not None and (allow_any or origin in allowed)
+        wanted_method = request.headers.get("Access-Control-Request-Method")
+        if request.method == "OPTIONS" and origin is not None and wanted_method is not None:
+            try:
+                response = _preflight(request, permitted, wanted_method)
+            except ApiError as exc:  # this middleware sits outside ``problems``
+                response = problem_response(exc, request.path)
+        else:
+            response = await handler(request)
+        if permitted:
+            response.headers["Access-Control-Allow-Origin"] = "*" if allow_any else origin or ""
+            response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSED
+        if not allow_any:
+            response.headers.add("Vary", "Origin")
+        return response
+
+    return cors
+
+
+def _preflight(request: web.Request, permitted: bool, method: str) -> web.StreamResponse:
+    if (
+        request.match_info.http_exception is not None
+        and request.match_info.http_exception.status == 404
+    ):
+        raise ApiError(404, "Not found", f"no endpoint at {request.path}")
+    if not permitted:
+        raise ApiError(403, "Forbidden", "this origin is not allowed to call the API")
+    if method not in ("GET", "HEAD"):
+        raise ApiError(
+            405, "Method not allowed", f"{method} is not supported; the API is read-only"
+        )
+    requested = request.headers.get("Access-Control-Request-Headers", "")
+    headers = [h.strip() for h in requested.split(",") if h.strip()]
+    refused = [h for h in headers if h.lower() not in CORS_ALLOWED_REQUEST_HEADERS]
+    if refused:
+        raise ApiError(403, "Forbidden", f"request header not allowed: {', '.join(refused)}")
+    response = web.Response(status=204)
+    response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+    if headers:
+        response.headers["Access-Control-Allow-Headers"] = ", ".join(headers)
+    response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return problem_response(exc, request.path)
+    except web.HTTPNotFound:
+        return problem_response(
+            ApiError(404, "Not found", f"no endpoint at {request.path}"), request.path
+        )
+    except web.HTTPMethodNotAllowed as exc:
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        error = ApiError(
+            405,
+            "Method not allowed",
+            f"{request.method} is not supported here; allowed: {allowed}",
+            headers={"Allow": allowed},
+        )
+        return problem_response(error, request.path)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return problem_response(
+            ApiError(exc.status, exc.reason, exc.text or exc.reason), request.path
+        )
+    except Exception:
+        incident = uuid.uuid4().hex[:12]
+        log.exception(
+            "unhandled error on %s %s (incident %s)", request.method, request.path, incident
+        )
+        error = ApiError(
+            500,
+            "Internal error",
+            f"the server failed to answer; incident {incident} is in its log",
+        )
+        return problem_response(error, request.path)
+
+
+def check_query_names(request: web.Request, router: ApiRouter) -> None:
+    """Reject query parameters the route does not declare, suggesting the close one."""
+    resource = request.match_info.route.resource
+    if resource is None:
+        return
+    route = router.lookup(request.method, resource.canonical)
+    if route is None:
+        return
+    known = route.query_names
+    for name in request.query:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = (
+                f"; did you mean {close[0]!r}?"
+                if close
+                else (f"; accepted: {', '.join(sorted(known))}" if known else "; none are accepted")
+            )
+            raise BadParameter(name, f"unknown parameter{hint}")
+
+
+def render_middleware(router: ApiRouter, sources: SourceInfo) -> Middleware:
+    @web.middleware
+    async def render(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+        check_query_names(request, router)
+        result = await handler(request)
+        if not isinstance(result, ApiResult):
+            return result
+        return _render(request, result, sources)
+
+    return render
+
+
+def _render(request: web.Request, result: ApiResult, sources: SourceInfo) -> web.StreamResponse:
+    now = datetime.now(UTC)
+    data_bytes = orjson.dumps(result.data, option=orjson.OPT_NON_STR_KEYS)
+    freshness = {}
+    for source_id in result.sources:
+        fresh = sources.freshness(source_id, now)
+        if fresh is not None:
+            freshness[source_id] = fresh
+    meta: dict[str, Any] = {
+        "generated_at": now.isoformat(timespec="milliseconds"),
+        "sources": freshness,
+        **result.meta,
+    }
+    if result.language:
+        meta["language"] = result.language
+    if result.paginated:
+        meta["next_cursor"] = result.next_cursor
+
+    headers: dict[str, str] = {"Content-Type": "application/json"}
+    vary = ["Accept-Encoding"]
+    if result.language:
+        headers["Content-Language"] = result.language
+        vary.append("Accept-Language")
+    headers["Vary"] = ", ".join(vary)
+    headers["Cache-Control"] = _cache_control(result, sources)
+
+    if result.cacheable and result.status == 200:
+        # Weak: ``meta`` (generation time, ages) differs between two equal answers.
+        digest = hashlib.blake2b(data_bytes, digest_size=12)
+        digest.update((result.language or "").encode())
+        digest.update((result.next_cursor or "").encode())
+        etag = digest.hexdigest()
+        headers["ETag"] = f'W/"{etag}"'
+        if _etag_matches(request.headers.get("If-None-Match"), etag):
+            del headers["Content-Type"]
+            return web.Response(status=304, headers=headers)
+
+    body = b'{"data":' + data_bytes + b',"meta":' + orjson.dumps(meta) + b"}"
+    if len(body) > GZIP_MIN_BYTES and "gzip" in request.headers.get("Accept-Encoding", ""):
+        body = gzip.compress(body, compresslevel=5)
+        headers["Content-Encoding"] = "gzip"
+    return web.Response(body=body, status=result.status, headers=headers)
+
+
+def _cache_control(result: ApiResult, sources: SourceInfo) -> str:
+    if not result.cacheable or result.status != 200:
+        return "no-store"
+    max_age = result.max_age
+    if max_age is None:
+        intervals = [sources.refresh_interval(s) for s in result.sources]
+        known = [i for i in intervals if i is not None]
+        if not known:
+            return "no-cache"
+        max_age = int(min(min(known), MAX_AGE_CAP_S))
+    return f"public, max-age={max(max_age, 0)}"
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    for candidate in header.split(","):
+        # Weak comparison (RFC 9110 §8.8.3.2): the W/ prefix does not matter.
+        value = candidate.strip().removeprefix("W/").strip('"')
+        if value == etag:
+            return True
+    return False

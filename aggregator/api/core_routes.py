@@ -1,0 +1,211 @@
+"""The core's own endpoints: sources, records, health, readiness, metrics, OpenAPI."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+from aiohttp import web
+
+from aggregator import __version__
+from aggregator.api import schemas
+from aggregator.api.i18n import localize_record, negotiate_language
+from aggregator.api.pagination import paginate
+from aggregator.api.params import QueryParams
+from aggregator.api.problems import ApiError, NotFound
+from aggregator.api.results import ApiResult
+from aggregator.api.routing import ApiRouter, Param, path_param
+from aggregator.metrics import CONTENT_TYPE_LATEST
+from aggregator.runtime import Runtime, runtime_of
+
+OPENAPI_DESCRIPTION = (
+    "Beffroi serves a city's transit, events and open data as one JSON API. Every JSON "
+    "answer is an envelope {data, meta}; errors are RFC 9457 problem documents; every GET "
+    "carries a weak ETag and honours If-None-Match."
+)
+LANG_PARAM = Param("lang", "Response language; overrides Accept-Language.")
+MAX_RECORDS_PAGE = 500
+
+
+def _status_or_404(runtime: Runtime, source_id: str) -> None:
+    if source_id not in runtime.statuses:
+        raise NotFound(f"no source {source_id!r} is configured")
+
+
+async def list_sources(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    now = datetime.now(UTC)
+    data = [status.to_json(now) for status in runtime.statuses.values()]
+    return ApiResult(data, max_age=0)
+
+
+async def get_source(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    source_id = request.match_info["source_id"]
+    _status_or_404(runtime, source_id)
+    return ApiResult(runtime.statuses[source_id].to_json(datetime.now(UTC)), max_age=0)
+
+
+async def list_records(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    source_id = request.match_info["source_id"]
+    _status_or_404(runtime, source_id)
+    params = QueryParams(request.query)
+    limit = params.integer("limit", 100, minimum=1, maximum=MAX_RECORDS_PAGE)
+    cursor = params.string("cursor")
+    language = negotiate_language(request, runtime.languages)
+    snapshot = runtime.live.snapshot(source_id)
+    if snapshot is None:
+        return ApiResult([], sources=[source_id], language=language, paginated=True)
+    connector_type = runtime.connector_types[snapshot.source_type]
+    records = connector_type.records(snapshot)
+    if records is None:
+        raise ApiError(
+            404,
+            "Not found",
+            f"source {source_id!r} ({snapshot.source_type}) has no plain records view",
+        )
+    ordered = runtime.live.index(
+        source_id,
+        "records_by_id",
+        lambda snap: sorted(connector_type.records(snap) or [], key=lambda r: r["id"]),
+    )
+    page = paginate(
+        ordered or [],
+        key=lambda record: record["id"],
+        limit=limit,
+        cursor=cursor,
+        codec=runtime.cursors,
+        scope=f"records:{source_id}",
+    )
+    fallbacks = runtime.languages
+    data = [localize_record(record, language, fallbacks) for record in page.items]
+    return ApiResult(
+        data,
+        sources=[source_id],
+        language=language,
+        paginated=True,
+        next_cursor=page.next_cursor,
+    )
+
+
+async def healthz(request: web.Request) -> ApiResult:
+    return ApiResult({"status": "alive", "version": __version__}, cacheable=False)
+
+
+async def readyz(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    ready, reasons = runtime.is_ready()
+    store_ok = await runtime.store.ping()
+    if not store_ok:
+        reasons.append(f"the {runtime.config.store.backend} store does not answer")
+    ok = ready and store_ok
+    return ApiResult(
+        {"status": "ready" if ok else "not_ready", "reasons": reasons},
+        sources=list(runtime.statuses),
+        status=200 if ok else 503,
+        cacheable=False,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = runtime_of(request).metrics.render()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    document = request.app[OPENAPI_KEY]
+    response = web.Response(body=document, content_type="application/json")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+OPENAPI_KEY = web.AppKey("beffroi.openapi", bytes)
+
+
+def register_core_routes(router: ApiRouter) -> None:
+    router.add_schema("Meta", schemas.META)
+    router.add_schema("Freshness", schemas.FRESHNESS)
+    router.add_schema("Problem", schemas.PROBLEM)
+    status_ref = router.add_schema("SourceStatus", schemas.SOURCE_STATUS)
+    record_ref = router.add_schema("Record", schemas.RECORD)
+    source_id = path_param("source_id", "A source id from the configuration.")
+
+    router.get(
+        "/v1/sources",
+        list_sources,
+        summary="Every configured source with its polling status",
+        tags=["sources"],
+        response={"type": "array", "items": status_ref},
+    )
+    router.get(
+        "/v1/sources/{source_id}",
+        get_source,
+        summary="One source's status: state, last success, last error, counters",
+        tags=["sources"],
+        params=[source_id],
+        response=status_ref,
+        errors=[400, 404],
+    )
+    router.get(
+        "/v1/sources/{source_id}/records",
+        list_records,
+        summary="The records a source currently serves, by id, a page at a time",
+        tags=["sources"],
+        params=[
+            source_id,
+            Param("limit", "Records per page (1-500).", {"type": "integer", "default": 100}),
+            Param("cursor", "The meta.next_cursor of the previous page."),
+            LANG_PARAM,
+        ],
+        response={"type": "array", "items": record_ref},
+        errors=[400, 404],
+    )
+    router.get(
+        "/healthz",
+        healthz,
+        summary="Liveness: the process answers",
+        tags=["operations"],
+        response={"type": "object", "properties": {"status": {"const": "alive"}}},
+    )
+    router.get(
+        "/readyz",
+        readyz,
+        summary="Readiness: required sources loaded and store reachable (503 otherwise)",
+        tags=["operations"],
+        response={
+            "type": "object",
+            "properties": {
+                "status": {"enum": ["ready", "not_ready"]},
+                "reasons": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        errors=[400, 503],
+    )
+    router.get(
+        "/metrics",
+        metrics,
+        summary="Prometheus metrics",
+        tags=["operations"],
+        response={"type": "string"},
+        media_type="text/plain",
+        enveloped=False,
+    )
+    router.get(
+        "/v1/openapi.json",
+        openapi_document,
+        summary="This OpenAPI 3.1 document",
+        tags=["operations"],
+        response={"type": "object"},
+        enveloped=False,
+    )
+
+
+def openapi_bytes(router: ApiRouter) -> bytes:
+    document = router.openapi(
+        title="Beffroi API", version=__version__, description=OPENAPI_DESCRIPTION
+    )
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2)

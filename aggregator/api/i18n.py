@@ -1,0 +1,82 @@
+"""Language negotiation: ``?lang=`` first, then ``Accept-Language``, then the default.
+
+Only labels are translated; codes and field names never are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from aggregator.api.problems import BadParameter
+
+_LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
+
+
+def _primary(tag: str) -> str:
+    return tag.split("-", 1)[0].split("_", 1)[0].lower()
+
+
+def parse_accept_language(header: str) -> list[str]:
+    """Language tags from an Accept-Language header, best first (q=0 dropped)."""
+    weighted: list[tuple[float, int, str]] = []
+    for position, part in enumerate(header.split(",")):
+        pieces = part.strip().split(";")
+        tag = pieces[0].strip()
+        if not tag or tag == "*":
+            continue
+        quality = 1.0
+        for piece in pieces[1:]:
+            key, _, value = piece.strip().partition("=")
+            if key == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            weighted.append((-quality, position, tag))
+    return [tag for _, _, tag in sorted(weighted)]
+
+
+def negotiate_language(request: web.Request, supported: Sequence[str]) -> str:
+    """The response language among ``supported`` (whose first entry is the default)."""
+    by_primary = {_primary(tag): tag for tag in reversed(supported)}
+    asked = request.query.get("lang")
+    if asked is not None:
+        if asked in supported:
+            return asked
+        if _primary(asked) in by_primary:
+            return by_primary[_primary(asked)]
+        raise BadParameter("lang", f"{asked!r} is not one of: {', '.join(supported)}")
+    for tag in parse_accept_language(request.headers.get("Accept-Language", "")):
+        if tag in supported:
+            return tag
+        if _primary(tag) in by_primary:
+            return by_primary[_primary(tag)]
+    return supported[0]
+
+
+def localize(value: Any, language: str, fallbacks: Sequence[str]) -> Any:
+    """Pick one text from a ``{lang: text}`` mapping; other values pass through.
+
+    Only a mapping whose keys are all language tags counts as translations, so nested
+    objects (an address, a geometry) are left alone.
+    """
+    if not isinstance(value, Mapping) or not value:
+        return value
+    if not all(isinstance(k, str) and _LANGUAGE_TAG.match(k) for k in value):
+        return value
+    for tag in (language, *fallbacks):
+        if tag in value:
+            return value[tag]
+    return next(iter(value.values()))
+
+
+def localize_record(
+    record: Mapping[str, Any], language: str, fallbacks: Sequence[str]
+) -> dict[str, Any]:
+    """A record with every translated field reduced to the negotiated language."""
+    return {key: localize(value, language, fallbacks) for key, value in record.items()}

@@ -1,0 +1,106 @@
+"""Query-parameter parsing: every bad value becomes a 400 naming the parameter and why."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from aggregator.api.problems import BadParameter
+
+#: No client-supplied string is longer than this (search terms, ids, cursors).
+MAX_PARAM_LENGTH = 512
+
+
+class QueryParams:
+    """Typed access to a request's query string."""
+
+    def __init__(self, query: Mapping[str, str]) -> None:
+        self._query = query
+
+    def _raw(self, name: str) -> str | None:
+        value = self._query.get(name)
+        if value is None:
+            return None
+        if len(value) > MAX_PARAM_LENGTH:
+            raise BadParameter(name, f"is longer than {MAX_PARAM_LENGTH} characters")
+        return value
+
+    def string(self, name: str, default: str | None = None) -> str | None:
+        value = self._raw(name)
+        if value is None:
+            return default
+        value = value.strip()
+        if not value:
+            raise BadParameter(name, "must not be empty")
+        return value
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise BadParameter(name, f"{value!r} is not an integer") from None
+        if not minimum <= number <= maximum:
+            raise BadParameter(name, f"must be between {minimum} and {maximum}, got {number}")
+        return number
+
+    def number(
+        self, name: str, default: float | None = None, *, minimum: float, maximum: float
+    ) -> float | None:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise BadParameter(name, f"{value!r} is not a number") from None
+        if not math.isfinite(number) or not minimum <= number <= maximum:
+            raise BadParameter(name, f"must be between {minimum} and {maximum}, got {value}")
+        return number
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._raw(name)
+        if value is None:
+            return default
+        lowered = value.strip().lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise BadParameter(name, f"{value!r} is not a boolean (use true or false)")
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = self._raw(name)
+        if value is None:
+            return default
+        if value not in choices:
+            raise BadParameter(name, f"{value!r} is not one of: {', '.join(choices)}")
+        return value
+
+    def datetime(self, name: str, default: datetime, zone: ZoneInfo) -> datetime:
+        """An RFC 3339 / ISO 8601 instant; a value without offset is read in ``zone``."""
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            parsed = datetime.fromisoformat(value.replace(" ", "+") if "T" in value else value)
+        except ValueError:
+            raise BadParameter(
+                name, f"{value!r} is not a date-time (example: 2026-03-29T08:00:00+02:00)"
+            ) from None
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
+
+    def csv(self, name: str, *, max_items: int = 50) -> list[str]:
+        value = self._raw(name)
+        if value is None:
+            return []
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        if not items:
+            raise BadParameter(name, "must list at least one value")
+        if len(items) > max_items:
+            raise BadParameter(name, f"lists more than {max_items} values")
+        return items

@@ -1,0 +1,177 @@
+"""Routes declared once, with their documentation: the router installs them in aiohttp
+and writes the OpenAPI 3.1 document from the same declarations, so the two cannot drift.
+
+The conventions middleware also uses a route's declared parameters to reject unknown
+query parameters (a typo like ``limt`` is a 400 that suggests ``limit``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[Any]]
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+META_REF = {"$ref": "#/components/schemas/Meta"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A documented path or query parameter."""
+
+    name: str
+    description: str
+    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
+    location: Literal["query", "path"] = "query"
+    required: bool = False
+
+    def to_openapi(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "in": self.location,
+            "description": self.description,
+            "required": self.required or self.location == "path",
+            "schema": dict(self.schema),
+        }
+
+
+def path_param(name: str, description: str) -> Param:
+    return Param(name, description, location="path", required=True)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tags: tuple[str, ...]
+    params: tuple[Param, ...]
+    #: JSON schema of ``data`` (enveloped) or of the whole body (not enveloped).
+    response: Mapping[str, Any] | None
+    media_type: str
+    enveloped: bool
+    errors: tuple[int, ...]
+    description: str
+
+    @property
+    def query_names(self) -> frozenset[str]:
+        return frozenset(p.name for p in self.params if p.location == "query")
+
+
+class ApiRouter:
+    """Collects route declarations and component schemas."""
+
+    def __init__(self) -> None:
+        self._routes: dict[tuple[str, str], Route] = {}
+        self.schemas: dict[str, Any] = {}
+
+    def get(
+        self,
+        path: str,
+        handler: Handler,
+        *,
+        summary: str,
+        tags: Sequence[str] = (),
+        params: Sequence[Param] = (),
+        response: Mapping[str, Any] | None = None,
+        media_type: str = "application/json",
+        enveloped: bool = True,
+        errors: Sequence[int] = (400,),
+        description: str = "",
+    ) -> None:
+        key = ("GET", path)
+        if key in self._routes:
+            raise ValueError(f"route GET {path} is declared twice")
+        self._routes[key] = Route(
+            "GET",
+            path,
+            handler,
+            summary,
+            tuple(tags),
+            tuple(params),
+            response,
+            media_type,
+            enveloped,
+            tuple(errors),
+            description,
+        )
+
+    def add_schema(self, name: str, schema: Mapping[str, Any]) -> dict[str, str]:
+        """Register a component schema; returns a ``$ref`` to it."""
+        if name in self.schemas and self.schemas[name] != schema:
+            raise ValueError(f"schema {name} is declared twice, differently")
+        self.schemas[name] = dict(schema)
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def routes(self) -> list[Route]:
+        return list(self._routes.values())
+
+    def lookup(self, method: str, path: str) -> Route | None:
+        """The declaration of a matched route (HEAD is served by the GET declaration)."""
+        return self._routes.get(("GET" if method == "HEAD" else method, path))
+
+    def install(self, app: web.Application) -> None:
+        for route in self._routes.values():
+            app.router.add_route(route.method, route.path, route.handler)
+
+    def openapi(self, *, title: str, version: str, description: str) -> dict[str, Any]:
+        paths: dict[str, dict[str, Any]] = {}
+        for route in sorted(self._routes.values(), key=lambda r: r.path):
+            paths.setdefault(route.path, {})[route.method.lower()] = self._operation(route)
+        return {
+            "openapi": "3.1.0",
+            "info": {"title": title, "version": version, "description": description},
+            "paths": paths,
+            "components": {"schemas": dict(sorted(self.schemas.items()))},
+        }
+
+    def _operation(self, route: Route) -> dict[str, Any]:
+        body_schema: Any = route.response or {}
+        if route.enveloped:
+            body_schema = {
+                "type": "object",
+                "required": ["data", "meta"],
+                "properties": {"data": route.response or {}, "meta": META_REF},
+            }
+        responses: dict[str, Any] = {
+            "200": {
+                "description": "OK",
+                "content": {route.media_type: {"schema": body_schema}},
+            }
+        }
+        if route.enveloped:
+            responses["304"] = {"description": "Not modified (the ETag still matches)"}
+        for status in route.errors:
+            responses[str(status)] = {
+                "description": _STATUS_TEXT.get(status, "Error"),
+                "content": {"application/problem+json": {"schema": PROBLEM_REF}},
+            }
+        operation: dict[str, Any] = {
+            "summary": route.summary,
+            "operationId": _operation_id(route),
+            "parameters": [p.to_openapi() for p in route.params],
+            "responses": responses,
+        }
+        if route.tags:
+            operation["tags"] = list(route.tags)
+        if route.description:
+            operation["description"] = route.description
+        return operation
+
+
+_STATUS_TEXT = {
+    400: "Invalid parameter",
+    404: "Not found",
+    429: "Too many requests",
+    503: "Not ready",
+}
+
+
+def _operation_id(route: Route) -> str:
+    words = [w.strip("{}") for w in route.path.strip("/").split("/") if w]
+    return route.method.lower() + "_" + "_".join(words or ["root"])

@@ -1,0 +1,153 @@
+"""The ``beffroi`` command: serve, check a config, fetch one source once."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from aggregator import __version__
+from aggregator.config import BeffroiConfig, ConfigError, load_config
+from aggregator.registry import RegistryError, config_models, discover_connector_types
+from aggregator.runtime import Runtime
+
+DEFAULT_CONFIG = Path("config/demo.yaml")
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="beffroi",
+        description="A city app's backend: polls transit, events and open-data feeds "
+        "configured in YAML and serves them as one JSON API.",
+    )
+    parser.add_argument("--version", action="version", version=f"beffroi {__version__}")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="poll the sources and serve the API")
+    serve.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG)
+    serve.add_argument("--host", help="overrides server.host")
+    serve.add_argument("--port", type=int, help="overrides server.port")
+
+    check = commands.add_parser("check", help="validate a config without serving")
+    check.add_argument("-c", "--config", type=Path, required=True)
+    check.add_argument("--fetch", action="store_true", help="also fetch each source once")
+
+    fetch = commands.add_parser("fetch", help="fetch and parse one source once, then summarise")
+    fetch.add_argument("-c", "--config", type=Path, required=True)
+    fetch.add_argument("source_id")
+    return parser
+
+
+def _load(path: Path) -> tuple[BeffroiConfig, dict]:
+    types = discover_connector_types()
+    return load_config(path, connector_types=config_models(types)), types
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        config, types = _load(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+    except RegistryError as exc:
+        print(f"beffroi: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:
+        print(f"beffroi: cannot read {args.config}: {exc.strerror}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "serve":
+        return _serve(config, types, args.host, args.port)
+    if args.command == "check":
+        return _check(config, types, fetch=args.fetch)
+    return asyncio.run(_fetch_one(config, types, args.source_id))
+
+
+def _serve(config: BeffroiConfig, types: dict, host: str | None, port: int | None) -> int:
+    from aggregator.api.app import create_app  # the web stack is only needed to serve
+
+    runtime = Runtime(config, types)
+    app = create_app(runtime)
+    web.run_app(
+        app,
+        host=host or config.server.host,
+        port=port or config.server.port,
+        shutdown_timeout=config.server.shutdown_timeout,
+        access_log=None,
+        print=lambda message: logging.getLogger("beffroi").info("%s", message.strip()),
+    )
+    return EXIT_OK
+
+
+def _check(config: BeffroiConfig, types: dict, *, fetch: bool) -> int:
+    enabled = [c for c in config.connectors if c.enabled]
+    print(f"{config.source_path}: valid, {len(enabled)} source(s) enabled")
+    for source in config.connectors:
+        state = "" if source.enabled else " (disabled)"
+        print(f"  {source.id}: {source.type}, refresh {source.refresh.describe()}{state}")
+    if not fetch:
+        return EXIT_OK
+    return asyncio.run(_fetch_all(config, types, [c.id for c in enabled]))
+
+
+async def _fetch_all(config: BeffroiConfig, types: dict, source_ids: list[str]) -> int:
+    runtime = Runtime(config, types)
+    failed = 0
+    try:
+        for source_id in source_ids:
+            outcome = await runtime.poll_once(source_id)
+            failed += outcome.outcome == "failed"
+            _print_summary(runtime, source_id)
+    finally:
+        await runtime.stop()
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+async def _fetch_one(config: BeffroiConfig, types: dict, source_id: str) -> int:
+    runtime = Runtime(config, types)
+    if source_id not in runtime.connectors:
+        known = ", ".join(runtime.connectors) or "none"
+        print(f"beffroi: no enabled source {source_id!r} (sources: {known})", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        outcome = await runtime.poll_once(source_id)
+        _print_summary(runtime, source_id)
+        snapshot = await runtime.store.load_snapshot(source_id)
+        records = (
+            runtime.connector_types[snapshot.source_type].records(snapshot) if snapshot else None
+        )
+        for record in (records or [])[:3]:
+            print(f"    e.g. {record}")
+    finally:
+        await runtime.stop()
+    return EXIT_FAILED if outcome.outcome == "failed" else EXIT_OK
+
+
+def _print_summary(runtime: Runtime, source_id: str) -> None:
+    status = runtime.statuses[source_id]
+    duration = f"{status.last_duration_s:.2f}s" if status.last_duration_s is not None else "-"
+    if status.consecutive_failures:
+        print(f"  {source_id}: FAILED in {duration}: {status.last_error}")
+        return
+    print(f"  {source_id}: ok in {duration}, {status.record_count} records")
+    if status.issue_count:
+        print(f"    {status.issue_count} row(s) skipped, e.g.:")
+        for issue in status.issue_samples:
+            print(f"      - {issue}")
+    for key, value in status.stats.items():
+        print(f"    {key}: {value}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""The shape of a Beffroi config file, as pydantic models.
+
+Every model forbids unknown keys (a typo must fail loudly, not be ignored) and is frozen (the
+config is read once and shared by every task). Connector types subclass
+:class:`ConnectorConfig`, or :class:`UrlConnectorConfig` when they fetch one URL, and add their
+own keys; the loader picks the model from each entry's ``type``.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from aggregator import __version__
+from aggregator.config.types import ByteSize, Duration, Schedule, SourceId
+
+__all__ = [
+    "BeffroiConfig",
+    "ConnectorConfig",
+    "DefaultsConfig",
+    "ServerConfig",
+    "StoreConfig",
+    "UrlConnectorConfig",
+    "file_url_path",
+]
+
+# YAML reads `title: 2024` or `X-Client: 12` as numbers; an operator means the text.
+_STRICT = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+_ORIGIN = re.compile(r"https?://[^/\s?#]+")
+_LANGUAGE = re.compile(r"[a-z]{2}(-[A-Z]{2})?")
+_URL_SCHEMES_HELP = "http://, https://, file:relative/path or file:///absolute/path"
+
+
+def _check_origin(value: str) -> str:
+    if value != "*" and not _ORIGIN.fullmatch(value):
+        raise PydanticCustomError(
+            "origin_invalid",
+            "'{value}' is not an origin: use '*' or scheme://host[:port] with no path "
+            "(e.g. 'https://app.example.org')",
+            {"value": value},
+        )
+    return value
+
+
+def _check_language(value: str) -> str:
+    if not _LANGUAGE.fullmatch(value):
+        raise PydanticCustomError(
+            "language_invalid",
+            "'{value}' is not a language tag (use e.g. 'fr', 'en' or 'fr-BE')",
+            {"value": value},
+        )
+    return value
+
+
+class ServerConfig(BaseModel):
+    """The HTTP API: where it listens and who may call it."""
+
+    model_config = _STRICT
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    cors_origins: list[Annotated[str, AfterValidator(_check_origin)]] = []
+    # Secrets stay out of repr() so that logging a config never leaks them.
+    admin_token: str | None = Field(None, repr=False)
+    cursor_secret: str | None = Field(None, repr=False)
+    shutdown_timeout: Duration = 10.0
+
+
+class StoreConfig(BaseModel):
+    """Where snapshots live: in this process, or in Redis shared by several processes."""
+
+    model_config = _STRICT
+
+    backend: Literal["memory", "redis"] = "memory"
+    url: str | None = Field(None, validate_default=True, repr=False)
+    key_prefix: str = "beffroi:"
+
+    @field_validator("url")
+    @classmethod
+    def _url_fits_backend(cls, url: str | None, info: ValidationInfo) -> str | None:
+        # `backend` is declared first, so it is in info.data when it was valid.
+        if info.data.get("backend") == "redis" and not url:
+            raise PydanticCustomError(
+                "redis_url_missing",
+                "required when backend is 'redis' (e.g. redis://localhost:6379/0)",
+            )
+        if url and urlsplit(url).scheme.lower() not in ("redis", "rediss", "unix"):
+            raise PydanticCustomError(
+                "redis_url_invalid", "must be a redis://, rediss:// or unix:// URL"
+            )
+        return url
+
+
+class DefaultsConfig(BaseModel):
+    """Deployment-wide settings every source inherits."""
+
+    model_config = _STRICT
+
+    timezone: str = "Europe/Paris"
+    #: The first language is the default one served when a client asks for none we have.
+    languages: list[Annotated[str, AfterValidator(_check_language)]] = Field(
+        default_factory=lambda: ["fr", "en"], min_length=1
+    )
+    allow_file_urls: bool = False
+    user_agent: str = f"beffroi/{__version__}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise PydanticCustomError(
+                "timezone_unknown",
+                "unknown time zone '{name}' (use an IANA name such as 'Europe/Paris')",
+                {"name": name},
+            ) from None
+        return name
+
+    @property
+    def tzinfo(self) -> zoneinfo.ZoneInfo:
+        """The zone as an object (ZoneInfo caches instances, so this is cheap)."""
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def default_language(self) -> str:
+        """The language used when a request names none that we serve."""
+        return self.languages[0]
+
+
+class ConnectorConfig(BaseModel):
+    """What every source has, whatever its type; types subclass this with their own keys."""
+
+    model_config = _STRICT
+
+    id: SourceId
+    type: str
+    title: str | None = None
+    refresh: Schedule = Schedule.every(300)
+    timeout: Duration = 30.0
+    required: bool = False
+    #: ``None`` means three nominal refresh intervals: see :meth:`stale_after_seconds`.
+    stale_after: Duration | None = None
+    max_bytes: ByteSize = 50_000_000
+    retries: int = Field(2, ge=0, le=10)
+    # Header values are often API keys: kept out of repr() and listed in the config's secrets.
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    enabled: bool = True
+
+    def stale_after_seconds(self, *, now: datetime | None = None) -> float:
+        """After how long without a successful poll the data is flagged stale."""
+        if self.stale_after is not None:
+            return self.stale_after
+        return 3 * self.refresh.nominal_interval(now=now)
+
+
+class UrlConnectorConfig(ConnectorConfig):
+    """A source read from one URL: ``http(s)://``, or a local ``file:`` (``allow_file_urls``)."""
+
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _supported_url(cls, url: str) -> str:
+        lowered = url.lower()
+        if lowered.startswith(("http://", "https://")):
+            if urlsplit(url).hostname:
+                return url
+        elif lowered.startswith("file:///"):
+            if len(url) > len("file:///"):
+                return url
+        elif lowered.startswith("file:") and not lowered.startswith("file:/") and url[5:]:
+            return url
+        raise PydanticCustomError(
+            "url_unsupported",
+            "'{url}' is not a supported URL: use {schemes}",
+            {"url": url, "schemes": _URL_SCHEMES_HELP},
+        )
+
+
+def file_url_path(url: str, base_dir: Path | None = None) -> Path | None:
+    """The local path a ``file:`` URL names (relative ones against ``base_dir``); else ``None``."""
+    if not url.lower().startswith("file:"):
+        return None
+    path = Path(unquote(urlsplit(url).path))
+    if not path.is_absolute():
+        path = (base_dir or Path.cwd()) / path
+    return path
+
+
+class BeffroiConfig(BaseModel):
+    """A whole validated config file, as :func:`aggregator.config.load_config` returns it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
+    # SerializeAsAny: each entry is its type's subclass, and a dump must keep its own keys.
+    connectors: list[SerializeAsAny[ConnectorConfig]] = []
+    #: The file the config was read from (``None`` when parsed from a string).
+    source_path: Path | None = None
+    #: The directory relative ``file:`` URLs are resolved against (the file's, when loaded).
+    base_dir: Path | None = None
+    #: Strings to redact wherever they would be shown (tokens, keys, passwords, env values).
+    secrets: frozenset[str] = Field(default_factory=frozenset, repr=False, exclude=True)
+
+    def connector(self, source_id: str) -> ConnectorConfig:
+        """The source with this id; ``KeyError`` when there is none."""
+        for connector in self.connectors:
+            if connector.id == source_id:
+                return connector
+        raise KeyError(source_id)
+
+    def local_path(self, url: str) -> Path | None:
+        """Where a ``file:`` URL of this config points; ``None`` for other URLs."""
+        base_dir = self.base_dir
+        if base_dir is None and self.source_path is not None:
+            base_dir = self.source_path.parent
+        return file_url_path(url, base_dir)

@@ -1,0 +1,108 @@
+"""The small SDK a connector type is written against.
+
+A connector type is a class with:
+
+* ``type_name`` and ``config_model`` (a subclass of :class:`ConnectorConfig` whose
+  fields are the type-specific YAML keys);
+* ``async fetch(fetcher, validators)`` — I/O only, returns the raw payload;
+* ``parse(payload)`` — pure, bytes in, a :class:`ParseResult` out; it runs in a worker
+  thread so a large feed never blocks the event loop;
+* optionally ``register_routes(router)`` to add API endpoints, and
+  ``index_builders()`` for indexes to build whenever a snapshot of that type arrives.
+
+It is registered under the ``beffroi.connectors`` entry-point group; built-in types
+register exactly the same way (see ``pyproject.toml``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from zoneinfo import ZoneInfo
+
+from aggregator.clock import Clock
+from aggregator.config.models import ConnectorConfig, UrlConnectorConfig
+from aggregator.fetch import Fetcher, FetchResult, Validators
+from aggregator.model import ParseResult, Snapshot
+from aggregator.redact import Redactor
+
+if TYPE_CHECKING:
+    from aggregator.api.routing import ApiRouter
+
+ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)
+
+__all__ = [
+    "Connector",
+    "ConnectorConfig",
+    "ConnectorContext",
+    "ParseResult",
+    "Snapshot",
+    "UrlConnector",
+    "UrlConnectorConfig",
+]
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    """What every connector may know about the deployment it runs in."""
+
+    timezone: ZoneInfo
+    languages: tuple[str, ...]
+    base_dir: Path | None
+    allow_file_urls: bool
+    redactor: Redactor
+    clock: Clock
+
+
+class Connector(Generic[ConfigT]):
+    """Base class of every connector type."""
+
+    type_name: ClassVar[str]
+    config_model: ClassVar[type[ConnectorConfig]]
+
+    def __init__(self, config: ConfigT, context: ConnectorContext) -> None:
+        self.config = config
+        self.context = context
+
+    async def fetch(self, fetcher: Fetcher, validators: Validators | None) -> FetchResult:
+        """Get the raw payload from upstream; I/O only, no interpretation."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement fetch")
+
+    def parse(self, payload: bytes) -> ParseResult:
+        """Turn a payload into records; pure, so it is testable with bytes alone."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement parse")
+
+    @classmethod
+    def records(cls, snapshot: Snapshot) -> Sequence[Mapping[str, Any]] | None:
+        """The snapshot as a list of plain records, when the type has such a view."""
+        return snapshot.data if isinstance(snapshot.data, list) else None
+
+    @classmethod
+    def register_routes(cls, router: ApiRouter) -> None:
+        """Add this type's endpoints (once per type, whether or not a source uses it)."""
+
+    @classmethod
+    def index_builders(cls) -> Mapping[str, Callable[[Snapshot], Any]]:
+        """Indexes to build as soon as a snapshot of this type arrives, by name."""
+        return {}
+
+
+class UrlConnector(Connector[ConfigT]):
+    """A connector whose payload is the body of the one URL in its config."""
+
+    async def fetch(self, fetcher: Fetcher, validators: Validators | None) -> FetchResult:
+        config = self.config
+        assert isinstance(config, UrlConnectorConfig)
+        return await fetcher.fetch(
+            config.url,
+            timeout=config.timeout,
+            max_bytes=config.max_bytes,
+            headers=config.headers,
+            validators=validators,
+            retries=config.retries,
+            base_dir=self.context.base_dir,
+            allow_file=self.context.allow_file_urls,
+            redactor=self.context.redactor,
+        )

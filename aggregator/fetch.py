@@ -1,0 +1,375 @@
+"""The one way connectors read an upstream feed: conditional GET, a deadline, a size cap, retries.
+
+Every connector goes through a shared :class:`Fetcher` (one ``httpx.AsyncClient``, one connection
+pool) so limits and politeness are the same for all sources. Failures raise::
+
+    FetchError                  url (redacted), message, retry_after, attempts
+     ├── UpstreamHTTPError      the upstream answered with an error status (also: status)
+     ├── UpstreamTimeout        no complete answer (headers *and* body) within the deadline
+     ├── UpstreamUnreachable    connection refused, host unknown, connection lost
+     ├── BodyTooLarge           the body went over the configured cap
+     └── LocalFileError         a ``file:`` URL that is refused, missing or unreadable
+
+Messages are plain words for a status page and never carry a secret: every URL and every piece
+of upstream text goes through the :class:`~aggregator.redact.Redactor` first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import mimetypes
+import os
+import random
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from aggregator.redact import Redactor
+
+__all__ = [
+    "MAX_RETRY_WAIT", "BodyTooLarge", "FetchError", "FetchResult", "Fetcher", "LocalFileError",
+    "UpstreamHTTPError", "UpstreamTimeout", "UpstreamUnreachable", "Validators", "human_bytes",
+    "retry_after_seconds",
+]  # fmt: skip
+
+MAX_RETRY_WAIT = 30.0  # longer Retry-After waits are left to the scheduler, not slept in a poll
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 30.0
+MAX_REDIRECTS = 5
+DEFAULT_USER_AGENT = "Beffroi (+https://github.com/beffroi)"
+
+
+class FetchError(Exception):
+    """A fetch that produced no usable answer; ``str()`` is safe to show an operator."""
+
+    def __init__(
+        self, message: str, *, url: str, retry_after: float | None = None, attempts: int = 1
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.url = url
+        self.retry_after = retry_after
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.url})"
+
+
+class UpstreamHTTPError(FetchError):
+    def __init__(self, message: str, *, url: str, status: int) -> None:
+        super().__init__(message, url=url)
+        self.status = status
+
+
+class UpstreamTimeout(FetchError): ...
+
+
+class UpstreamUnreachable(FetchError): ...
+
+
+class BodyTooLarge(FetchError): ...
+
+
+class LocalFileError(FetchError): ...
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What the previous successful fetch returned, to make the next one conditional."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    url: str
+    not_modified: bool
+    body: bytes
+    content_type: str | None
+    validators: Validators
+    status: int
+    attempts: int
+    elapsed: float
+    content_hash: str
+
+
+def human_bytes(n: float) -> str:
+    """``52428800`` → ``"50 MB"``; binary multiples, at most one decimal."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            break
+        n /= 1024
+    return f"{n:.0f} {unit}" if float(n).is_integer() else f"{n:.1f} {unit}"
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds asked for by a ``Retry-After`` header (delta-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP-date is always GMT, even when written sloppily
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _phrase(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+def _after(attempts: int) -> str:
+    return f" after {attempts} attempts" if attempts > 1 else ""
+
+
+def _too_large(max_bytes: int, url: str) -> BodyTooLarge:
+    return BodyTooLarge(f"body exceeds the {human_bytes(max_bytes)} cap", url=url)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    # httpx wraps httpcore wraps anyio's "All connection attempts failed" wraps the OSError
+    # that says what actually happened; walk the chain (and exception groups) to find it.
+    yield exc
+    for inner in (exc.__cause__, exc.__context__, *getattr(exc, "exceptions", ())):
+        if inner is not None:
+            yield from _causes(inner)
+
+
+def _describe(exc: httpx.RequestError, host: str) -> str:
+    causes = list(_causes(exc))
+    if any(isinstance(c, socket.gaierror) for c in causes):
+        return f"could not resolve host {host}"
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return "connection refused"
+    if isinstance(exc, httpx.ConnectError):
+        return f"could not connect to {host}"
+    if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
+        return "connection lost before the answer was complete"
+    if isinstance(exc, httpx.TooManyRedirects):
+        return f"more than {MAX_REDIRECTS} redirects"
+    if isinstance(exc, httpx.DecodingError):
+        return f"could not decode the body ({exc})"
+    return str(exc) or type(exc).__name__
+
+
+def _result(
+    url: str,
+    status: int,
+    body: bytes,
+    content_type: str | None,
+    validators: Validators,
+    attempts: int,
+    started: float,
+) -> FetchResult:
+    return FetchResult(
+        url=url,
+        not_modified=status == 304,
+        body=body,
+        content_type=content_type,
+        validators=validators,
+        status=status,
+        attempts=attempts,
+        elapsed=time.monotonic() - started,
+        content_hash=hashlib.sha256(body).hexdigest() if status != 304 else "",
+    )
+
+
+class Fetcher:
+    """Owns the shared HTTP client; ``fetch`` is safe to call concurrently from every source."""
+
+    def __init__(
+        self,
+        *,
+        user_agent: str = DEFAULT_USER_AGENT,
+        max_connections: int = 20,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._sleep = sleep
+        self._client = httpx.AsyncClient(
+            headers={"User-Agent": user_agent},
+            follow_redirects=True,
+            max_redirects=MAX_REDIRECTS,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            # No httpx timeout: its per-read timer lets a trickling server go on forever, so
+            # each attempt runs under one asyncio deadline instead (see `fetch`).
+            timeout=None,
+            transport=transport,
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - a per-attempt deadline; a caller's would span retries
+        max_bytes: int,
+        headers: Mapping[str, str] = {},
+        validators: Validators | None = None,
+        retries: int = 2,
+        base_dir: Path | None = None,
+        allow_file: bool = False,
+        redactor: Redactor | None = None,
+    ) -> FetchResult:
+        """Fetch ``url`` (http, https or file); raise a :class:`FetchError` when that fails."""
+        redactor = redactor or Redactor()
+        shown = redactor.redact_url(url)
+        validators = validators or Validators()
+        scheme = urlsplit(url).scheme.lower()
+        if scheme == "file":
+            if not allow_file:
+                raise LocalFileError(
+                    "file: URLs are disabled; the config must set "
+                    "`defaults.allow_file_urls: true` to read local files",
+                    url=shown,
+                )
+            return await asyncio.to_thread(
+                _read_file, url, shown, max_bytes, validators, base_dir, redactor
+            )
+        if scheme not in ("http", "https"):
+            raise FetchError(f"unsupported URL scheme {scheme!r}", url=shown)
+
+        request_headers = dict(headers)
+        if validators.etag:
+            request_headers["If-None-Match"] = validators.etag
+        if validators.last_modified:
+            request_headers["If-Modified-Since"] = validators.last_modified
+        started = time.monotonic()
+        attempts = 0
+        while True:
+            attempts += 1
+            retry_after: float | None = None
+            try:
+                async with asyncio.timeout(timeout):
+                    status, response_headers, body = await self._attempt(
+                        url, shown, request_headers, max_bytes
+                    )
+            except (TimeoutError, httpx.TimeoutException):
+                failure: FetchError = UpstreamTimeout(
+                    f"no complete answer within {timeout:g}s", url=shown
+                )
+            except httpx.InvalidURL:
+                raise FetchError("invalid URL", url=shown) from None
+            except httpx.RequestError as exc:
+                what = redactor.redact(_describe(exc, urlsplit(url).hostname or ""))
+                if not isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
+                    # Not chained (`from None`): the httpx exception's text or request can carry
+                    # the unredacted URL into a logged traceback.
+                    raise FetchError(what, url=shown) from None
+                failure = UpstreamUnreachable(what, url=shown)
+            else:
+                if status == 304 and (validators.etag or validators.last_modified):
+                    return _result(shown, status, b"", None, validators, attempts, started)
+                if 200 <= status < 300:
+                    new = Validators(
+                        response_headers.get("ETag"), response_headers.get("Last-Modified")
+                    )
+                    content_type = response_headers.get("Content-Type")
+                    return _result(shown, status, body, content_type, new, attempts, started)
+                failure = UpstreamHTTPError(
+                    f"upstream answered {_phrase(status)}", url=shown, status=status
+                )
+                if status != 429 and status < 500:
+                    raise failure
+                retry_after = retry_after_seconds(response_headers.get("Retry-After"))
+                if retry_after is not None and retry_after > MAX_RETRY_WAIT:
+                    failure.message += f" and asked to retry in {retry_after:g}s"
+                    failure.retry_after = retry_after
+                    raise failure
+            if attempts > retries:
+                failure.message += _after(attempts)
+                failure.attempts = attempts
+                failure.retry_after = retry_after
+                raise failure
+            if retry_after is None:  # exponential backoff with full jitter
+                retry_after = random.uniform(
+                    0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1))
+                )
+            await self._sleep(retry_after)
+
+    async def _attempt(
+        self, url: str, shown: str, headers: dict[str, str], max_bytes: int
+    ) -> tuple[int, httpx.Headers, bytes]:
+        async with self._client.stream("GET", url, headers=headers) as response:
+            if not 200 <= response.status_code < 300:
+                return response.status_code, response.headers, b""
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise _too_large(max_bytes, shown)
+            chunks, size = [], 0
+            # aiter_bytes yields decoded bytes, so a small gzip bomb hits the cap as well.
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise _too_large(max_bytes, shown)
+                chunks.append(chunk)
+            return response.status_code, response.headers, b"".join(chunks)
+
+
+def _read_file(
+    url: str,
+    shown: str,
+    max_bytes: int,
+    validators: Validators,
+    base_dir: Path | None,
+    redactor: Redactor,
+) -> FetchResult:
+    started = time.monotonic()
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise LocalFileError("file: URLs cannot name another host", url=shown)
+    path = Path(unquote(parts.path))
+    if not path.is_absolute():
+        if base_dir is None:
+            raise LocalFileError("a relative file: URL needs a base directory", url=shown)
+        path = base_dir / path
+    try:
+        with path.open("rb") as handle:
+            # The stamp comes from the open handle, so a file replaced mid-read is re-read
+            # on the next poll rather than missed.
+            info = os.fstat(handle.fileno())
+            stamp = f"{info.st_mtime_ns}:{info.st_size}"
+            if validators.last_modified == stamp:
+                return _result(shown, 304, b"", None, validators, 1, started)
+            if info.st_size > max_bytes:
+                raise _too_large(max_bytes, shown)
+            body = handle.read(max_bytes + 1)  # the file may have grown since fstat
+    except FileNotFoundError:
+        raise LocalFileError(f"no such file: {redactor.redact(str(path))}", url=shown) from None
+    except IsADirectoryError:
+        raise LocalFileError(f"not a file: {redactor.redact(str(path))}", url=shown) from None
+    except OSError as exc:
+        reason = redactor.redact(exc.strerror or type(exc).__name__)
+        raise LocalFileError(
+            f"cannot read {redactor.redact(str(path))}: {reason}", url=shown
+        ) from None
+    if len(body) > max_bytes:
+        raise _too_large(max_bytes, shown)
+    content_type = mimetypes.guess_type(path.name)[0]
+    return _result(shown, 200, body, content_type, Validators(last_modified=stamp), 1, started)

@@ -1,0 +1,182 @@
+"""Field mappings written in YAML: how an operator turns someone else's records into ours.
+
+A mapping names, for each output field, where to find it in an input record::
+
+    fields:
+      name: nom                                   # a path
+      capacity: {path: capacity, type: int}
+      lat: {path: "geometry.coordinates[1]", type: float, required: true}
+      title: {translations: {fr: titre_fr, en: titre_en}}
+
+Paths are dotted keys with ``[n]`` list indexes. Paths are compiled when the config is
+validated, so a typo in a path is a config error with a line number, not a runtime surprise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+FieldType = Literal["str", "int", "float", "bool", "datetime", "json"]
+Step = str | int
+
+
+class MappingProblem(ValueError):
+    """A value in a record could not be mapped; the record is skipped or the field left empty."""
+
+
+def compile_path(path: str) -> tuple[Step, ...]:
+    """``"a.b[2].c"`` → ``("a", "b", 2, "c")``; raises ValueError on bad syntax."""
+    if not path or path.strip() != path:
+        raise ValueError(f"{path!r} is not a field path (examples: name, fields.nom, geo[0])")
+    steps: list[Step] = []
+    position = 0
+    for match in _STEP.finditer(path):
+        gap = path[position : match.start()]
+        key, index = match.groups()
+        # A key follows a dot (or starts the path); an index follows its list directly.
+        expected = "" if index is not None or not steps else "."
+        if gap != expected:
+            break
+        steps.append(int(index) if index is not None else key)
+        position = match.end()
+    if position != len(path) or not steps:
+        raise ValueError(f"{path!r} is not a field path (examples: name, fields.nom, geo[0])")
+    return tuple(steps)
+
+
+def lookup(record: Any, steps: tuple[Step, ...]) -> Any:
+    """The value at ``steps`` in ``record``, or None when any step is absent."""
+    value = record
+    for step in steps:
+        if isinstance(step, int):
+            if not isinstance(value, list) or step >= len(value):
+                return None
+            value = value[step]
+        else:
+            if not isinstance(value, Mapping):
+                return None
+            value = value.get(step)
+        if value is None:
+            return None
+    return value
+
+
+def _convert(value: Any, kind: FieldType | None) -> Any:
+    if value is None or kind is None or kind == "json":
+        return value
+    if isinstance(value, str):
+        value = value.strip()
+        if value == "":
+            return None
+    try:
+        if kind == "str":
+            return str(value)
+        if kind == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if kind == "float":
+            return float(str(value).replace(",", ".")) if isinstance(value, str) else float(value)
+        if kind == "bool":
+            return _to_bool(value)
+        if kind == "datetime":
+            return datetime.fromisoformat(str(value)).isoformat()
+    except (TypeError, ValueError):
+        pass
+    raise MappingProblem(f"{value!r} is not a valid {kind}")
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "oui", "y", "t"}:
+        return True
+    if text in {"0", "false", "no", "non", "n", "f"}:
+        return False
+    raise ValueError(text)
+
+
+class FieldSpec(BaseModel):
+    """Where one output field comes from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str | None = None
+    translations: dict[str, str] | None = None
+    type: FieldType | None = None
+    required: bool = False
+    default: Any = None
+
+    @field_validator("path")
+    @classmethod
+    def _path_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            compile_path(value)
+        return value
+
+    @field_validator("translations")
+    @classmethod
+    def _translations_compile(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for path in (value or {}).values():
+            compile_path(path)
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FieldSpec:
+        if (self.path is None) == (self.translations is None):
+            raise ValueError("give exactly one of 'path' or 'translations'")
+        return self
+
+
+def _as_spec(value: str | FieldSpec) -> FieldSpec:
+    return FieldSpec(path=value) if isinstance(value, str) else value
+
+
+class RecordMapping:
+    """A compiled set of field specs, applied to each input record."""
+
+    def __init__(self, fields: Mapping[str, str | FieldSpec]) -> None:
+        self._fields: list[tuple[str, FieldSpec, Any]] = []
+        for name, raw in fields.items():
+            spec = _as_spec(raw)
+            if spec.translations is not None:
+                compiled: Any = {lang: compile_path(p) for lang, p in spec.translations.items()}
+            else:
+                compiled = compile_path(spec.path or "")
+            self._fields.append((name, spec, compiled))
+
+    def apply(self, record: Any) -> tuple[dict[str, Any], list[str]]:
+        """The mapped record and the problems of optional fields (left empty).
+
+        Raises :class:`MappingProblem` when a required field is absent or invalid.
+        """
+        out: dict[str, Any] = {}
+        problems: list[str] = []
+        for name, spec, compiled in self._fields:
+            try:
+                if isinstance(compiled, dict):
+                    texts = {
+                        lang: _convert(lookup(record, steps), spec.type or "str")
+                        for lang, steps in compiled.items()
+                    }
+                    value: Any = {lang: t for lang, t in texts.items() if t is not None} or None
+                else:
+                    value = _convert(lookup(record, compiled), spec.type)
+            except MappingProblem as exc:
+                if spec.required:
+                    raise MappingProblem(f"field {name!r}: {exc}") from None
+                problems.append(f"field {name!r}: {exc}")
+                value = None
+            if value is None:
+                if spec.required and spec.default is None:
+                    raise MappingProblem(f"required field {name!r} is missing")
+                value = spec.default
+            out[name] = value
+        return out, problems

@@ -1,0 +1,278 @@
+"""Polling: one scheduled job per source, and what one poll does.
+
+A poll is fetch (I/O) then parse (pure, in a worker thread). The outcome updates the
+source's status; a new snapshot is saved only when the content changed, and a failure
+never replaces the data being served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from aggregator.connector import Connector
+from aggregator.fetch import FetchError, Validators
+from aggregator.metrics import Metrics
+from aggregator.model import Snapshot
+from aggregator.redact import Redactor
+from aggregator.status import SourceState, SourceStatus
+from aggregator.store import Store
+
+log = logging.getLogger(__name__)
+
+#: The first retry after a failure comes no later than this, even for a daily source.
+FIRST_RETRY_MAX_S = 60.0
+#: Backoff never stretches polls further apart than this (or the normal interval if longer).
+BACKOFF_CAP_S = 1800.0
+
+
+def retry_delay(
+    interval_s: float,
+    failures: int,
+    retry_after: float | None = None,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Seconds until the next attempt after ``failures`` consecutive failed polls.
+
+    Slow sources retry sooner than their interval, fast ones back off: the delay starts
+    at min(interval, 60 s), doubles per failure and is capped at max(interval, 30 min).
+    It is spread by ±10 % so sources failing together do not retry together, and never
+    earlier than an upstream's Retry-After.
+    """
+    base = min(interval_s, FIRST_RETRY_MAX_S)
+    cap = max(interval_s, BACKOFF_CAP_S)
+    delay = min(base * 2 ** max(failures - 1, 0), cap) * (0.9 + 0.2 * rand())
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    """What one poll did: ``changed``, ``unchanged`` or ``failed``."""
+
+    outcome: str
+    error: str | None = None
+    retry_after: float | None = None
+
+
+class SourceRunner:
+    """Polls one source and keeps its status, validators and version."""
+
+    def __init__(
+        self,
+        connector: Connector,
+        status: SourceStatus,
+        store: Store,
+        fetcher: Any,
+        metrics: Metrics,
+        redactor: Redactor,
+    ) -> None:
+        self.connector = connector
+        self.status = status
+        self._store = store
+        self._fetcher = fetcher
+        self._metrics = metrics
+        self._redactor = redactor
+        self._validators: Validators | None = None
+        self._content_hash: str | None = None
+        self._version = 0
+        self._lock = asyncio.Lock()
+
+    @property
+    def source_id(self) -> str:
+        return self.status.source_id
+
+    async def resume(self) -> None:
+        """Continue from the snapshot the store already holds (a restart or a takeover)."""
+        snapshot = await self._store.load_snapshot(self.source_id)
+        if snapshot is not None:
+            self._version = snapshot.version
+            self._content_hash = snapshot.content_hash
+
+    async def run_once(self) -> PollOutcome:
+        """Poll now; polls of one source never overlap."""
+        async with self._lock:
+            before = self.status.state(datetime.now(UTC))
+            failures_before = self.status.consecutive_failures
+            started = time.perf_counter()
+            outcome = await self._poll()
+            duration = time.perf_counter() - started
+            at = datetime.now(UTC)
+            if outcome.outcome == "failed":
+                self.status.record_failure(at=at, duration_s=duration, error=outcome.error or "")
+            elif outcome.outcome == "unchanged":
+                self.status.record_unchanged(at=at, duration_s=duration)
+            self.status.last_duration_s = duration
+            self._observe(outcome, duration)
+            self._log_transition(before, failures_before, outcome)
+            await self._store.save_status(self.status)
+            return outcome
+
+    async def _poll(self) -> PollOutcome:
+        try:
+            fetched = await self.connector.fetch(self._fetcher, self._validators)
+        except FetchError as exc:
+            return PollOutcome("failed", self._redactor.redact(str(exc)), exc.retry_after)
+        except Exception as exc:  # a connector bug must not stop the poller
+            log.exception("source %s: unexpected error while fetching", self.source_id)
+            return PollOutcome("failed", self._redactor.redact(f"unexpected error: {exc}"))
+        if fetched.not_modified or fetched.content_hash == self._content_hash:
+            self._validators = fetched.validators
+            return PollOutcome("unchanged")
+        try:
+            parsed = await asyncio.to_thread(self.connector.parse, fetched.body)
+        except Exception as exc:
+            # Keep the old validators: the next poll must fetch and parse again, not get a 304.
+            message = f"the feed could not be read: {exc}"
+            return PollOutcome("failed", self._redactor.redact(message))
+        self._version += 1
+        at = datetime.now(UTC)
+        snapshot = Snapshot(
+            source_id=self.source_id,
+            source_type=self.status.source_type,
+            version=self._version,
+            content_hash=fetched.content_hash,
+            fetched_at=at,
+            data=parsed.data,
+            record_count=parsed.record_count,
+            issues=parsed.issues,
+            stats=dict(parsed.stats),
+        )
+        # Status first, so a reader seeing the new snapshot also sees its status.
+        self.status.record_success(
+            at=at,
+            duration_s=0.0,
+            changed=True,
+            version=snapshot.version,
+            record_count=parsed.record_count,
+            issues=tuple(self._redactor.redact(i) for i in parsed.issues),
+            issue_count=parsed.issue_count,
+            stats=dict(parsed.stats),
+        )
+        await self._store.save_snapshot(snapshot)
+        self._validators = fetched.validators
+        self._content_hash = fetched.content_hash
+        return PollOutcome("changed")
+
+    def _observe(self, outcome: PollOutcome, duration: float) -> None:
+        source = self.source_id
+        self._metrics.poll_duration.labels(source).observe(duration)
+        self._metrics.polls.labels(source, outcome.outcome).inc()
+        self._metrics.consecutive_failures.labels(source).set(self.status.consecutive_failures)
+        if outcome.outcome == "failed":
+            kind = "retry_after" if outcome.retry_after else "error"
+            self._metrics.poll_errors.labels(source, kind).inc()
+        else:
+            self._metrics.last_success.labels(source).set(time.time())
+            if self.status.record_count is not None:
+                self._metrics.records.labels(source).set(self.status.record_count)
+
+    def _log_transition(
+        self, before: SourceState, failures_before: int, outcome: PollOutcome
+    ) -> None:
+        """Log when a source goes down, goes stale or recovers, not on every poll."""
+        failures = self.status.consecutive_failures
+        if outcome.outcome != "failed":
+            if failures_before:
+                log.info(
+                    "source %s recovered after %d failed polls", self.source_id, failures_before
+                )
+            elif before is SourceState.NEVER_LOADED:
+                log.info("source %s loaded: %s records", self.source_id, self.status.record_count)
+            return
+        if failures == 1:
+            serving = "still serving the last good data" if self.status.has_data else "no data yet"
+            log.warning("source %s is failing: %s (%s)", self.source_id, outcome.error, serving)
+        elif before is not SourceState.STALE and self.status.is_stale(datetime.now(UTC)):
+            log.warning(
+                "source %s is stale after %d failed polls: %s",
+                self.source_id,
+                failures,
+                outcome.error,
+            )
+
+
+def make_trigger(runner: SourceRunner, timezone: Any) -> BaseTrigger:
+    """Interval sources are spread by a small jitter; cron sources fire on their schedule."""
+    schedule = runner.connector.config.refresh
+    if schedule.cron is not None:
+        return CronTrigger.from_crontab(schedule.cron, timezone=timezone)
+    interval = schedule.seconds
+    return IntervalTrigger(seconds=interval, jitter=min(interval * 0.1, 30.0), timezone=timezone)
+
+
+class Poller:
+    """Runs every source on its own schedule with APScheduler's asyncio scheduler."""
+
+    def __init__(self, runners: dict[str, SourceRunner], timezone: Any) -> None:
+        self.runners = runners
+        self._timezone = timezone
+        self._scheduler: AsyncIOScheduler | None = None
+        self._running: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        scheduler = AsyncIOScheduler(timezone=self._timezone)
+        now = datetime.now(UTC)
+        for source_id, runner in self.runners.items():
+            scheduler.add_job(
+                self._run,
+                make_trigger(runner, self._timezone),
+                args=[source_id],
+                id=source_id,
+                name=f"poll {source_id}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+                next_run_time=now,  # load everything at start, then follow the schedule
+            )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    async def _run(self, source_id: str) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+        try:
+            runner = self.runners[source_id]
+            outcome = await runner.run_once()
+            self._schedule_next(runner, outcome)
+        finally:
+            if task is not None:
+                self._running.discard(task)
+
+    def _schedule_next(self, runner: SourceRunner, outcome: PollOutcome) -> None:
+        scheduler = self._scheduler
+        if scheduler is None or not scheduler.running:
+            return
+        job = scheduler.get_job(runner.source_id)
+        if job is None:
+            return
+        if outcome.outcome == "failed":
+            delay = retry_delay(
+                runner.connector.config.refresh.nominal_interval(),
+                runner.status.consecutive_failures,
+                outcome.retry_after,
+            )
+            job.modify(next_run_time=datetime.now(UTC) + timedelta(seconds=delay))
+        runner.status.next_run = job.next_run_time
+
+    async def stop(self) -> None:
+        """Stop scheduling and cancel polls under way (their data would arrive too late)."""
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        for task in list(self._running):
+            task.cancel()
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)

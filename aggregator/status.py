@@ -1,0 +1,172 @@
+"""Per-source health: what the last polls did and what state that puts the source in.
+
+States, from best to worst:
+
+* ``ok`` — the last poll succeeded and every row was usable.
+* ``degraded`` — data is served, but the last poll failed (not yet often enough to call
+  the data stale) or it succeeded while skipping broken rows.
+* ``stale`` — data is served, but it is older than ``stale_after`` or several polls in a
+  row have failed; responses flag it.
+* ``failing`` — polls fail and nothing was ever loaded.
+* ``never_loaded`` — no poll has finished yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+#: Consecutive failed polls after which the data still served counts as stale, whatever its age.
+STALE_AFTER_FAILURES = 3
+#: How many row-level issues a status keeps as examples.
+ISSUE_SAMPLES = 5
+
+
+class SourceState(StrEnum):
+    NEVER_LOADED = "never_loaded"
+    OK = "ok"
+    DEGRADED = "degraded"
+    STALE = "stale"
+    FAILING = "failing"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass
+class SourceStatus:
+    """The mutable record of one source's polls, owned by the poller."""
+
+    source_id: str
+    source_type: str
+    title: str | None
+    refresh: str
+    interval_s: float
+    stale_after_s: float
+    required: bool
+    last_attempt: datetime | None = None
+    last_success: datetime | None = None
+    last_change: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    consecutive_failures: int = 0
+    next_run: datetime | None = None
+    last_duration_s: float | None = None
+    record_count: int | None = None
+    version: int | None = None
+    issue_count: int = 0
+    issue_samples: list[str] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+    total_polls: int = 0
+    total_failures: int = 0
+
+    @property
+    def has_data(self) -> bool:
+        return self.version is not None
+
+    def state(self, now: datetime) -> SourceState:
+        """The state at ``now``: data ages even when nobody polls."""
+        if not self.has_data:
+            return SourceState.FAILING if self.consecutive_failures else SourceState.NEVER_LOADED
+        if self.is_stale(now):
+            return SourceState.STALE
+        if self.consecutive_failures or self.issue_count:
+            return SourceState.DEGRADED
+        return SourceState.OK
+
+    def is_stale(self, now: datetime) -> bool:
+        """Whether the data served for this source should be flagged stale."""
+        if not self.has_data or self.last_success is None:
+            return False
+        if self.consecutive_failures >= STALE_AFTER_FAILURES:
+            return True
+        return (now - self.last_success).total_seconds() > self.stale_after_s
+
+    def record_success(
+        self,
+        *,
+        at: datetime,
+        duration_s: float,
+        changed: bool,
+        version: int,
+        record_count: int,
+        issues: tuple[str, ...],
+        issue_count: int,
+        stats: dict[str, Any],
+    ) -> None:
+        self.last_attempt = at
+        self.last_success = at
+        self.last_duration_s = duration_s
+        self.consecutive_failures = 0
+        self.total_polls += 1
+        if changed:
+            self.last_change = at
+            self.version = version
+            self.record_count = record_count
+            self.issue_count = issue_count
+            self.issue_samples = list(issues[:ISSUE_SAMPLES])
+            self.stats = dict(stats)
+
+    def record_unchanged(self, *, at: datetime, duration_s: float) -> None:
+        """A 304 or an identical body: the data is confirmed fresh, nothing else changes."""
+        self.record_success(
+            at=at,
+            duration_s=duration_s,
+            changed=False,
+            version=self.version or 0,
+            record_count=self.record_count or 0,
+            issues=(),
+            issue_count=self.issue_count,
+            stats=self.stats,
+        )
+
+    def record_failure(self, *, at: datetime, duration_s: float, error: str) -> None:
+        self.last_attempt = at
+        self.last_duration_s = duration_s
+        self.last_error = error
+        self.last_error_at = at
+        self.consecutive_failures += 1
+        self.total_polls += 1
+        self.total_failures += 1
+
+    def freshness(self, now: datetime) -> dict[str, Any]:
+        """The short form that response ``meta`` blocks carry for each contributing source."""
+        age = (now - self.last_success).total_seconds() if self.last_success else None
+        return {
+            "state": self.state(now).value,
+            "stale": self.is_stale(now),
+            "last_success": _iso(self.last_success),
+            "age_s": round(age, 1) if age is not None else None,
+            "version": self.version,
+        }
+
+    def to_json(self, now: datetime, *, include_error_detail: bool = True) -> dict[str, Any]:
+        """The full public form served by ``/v1/sources``."""
+        return {
+            "id": self.source_id,
+            "type": self.source_type,
+            "title": self.title,
+            "state": self.state(now).value,
+            "stale": self.is_stale(now),
+            "required": self.required,
+            "refresh": self.refresh,
+            "stale_after_s": self.stale_after_s,
+            "last_attempt": _iso(self.last_attempt),
+            "last_success": _iso(self.last_success),
+            "last_change": _iso(self.last_change),
+            "last_error": self.last_error if include_error_detail else None,
+            "last_error_at": _iso(self.last_error_at),
+            "consecutive_failures": self.consecutive_failures,
+            "next_run": _iso(self.next_run),
+            "last_duration_s": (
+                round(self.last_duration_s, 4) if self.last_duration_s is not None else None
+            ),
+            "record_count": self.record_count,
+            "version": self.version,
+            "issues": {"count": self.issue_count, "examples": self.issue_samples},
+            "polls": {"total": self.total_polls, "failed": self.total_failures},
+            "stats": self.stats,
+        }

@@ -1,0 +1,37 @@
+"""The default store: everything in this process's memory."""
+
+from __future__ import annotations
+
+from aggregator.model import ChangeEvent, Snapshot
+from aggregator.status import SourceStatus
+from aggregator.store.base import Store
+
+
+class MemoryStore(Store):
+    """Holds the current snapshot and status of each source; for one process."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._snapshots: dict[str, Snapshot] = {}
+        self._statuses: dict[str, SourceStatus] = {}
+
+    async def ping(self) -> bool:
+        return True
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        current = self._snapshots.get(snapshot.source_id)
+        if current is not None and current.version >= snapshot.version:
+            # A slower poll finishing late must not roll the data back.
+            return
+        self._snapshots[snapshot.source_id] = snapshot
+        await self._notify(ChangeEvent(snapshot.source_id, snapshot.version, snapshot))
+
+    async def load_snapshot(self, source_id: str) -> Snapshot | None:
+        return self._snapshots.get(source_id)
+
+    async def save_status(self, status: SourceStatus) -> None:
+        # The poller mutates its status objects in place; the same object is shared.
+        self._statuses[status.source_id] = status
+
+    async def load_statuses(self) -> dict[str, SourceStatus]:
+        return dict(self._statuses)

@@ -1,0 +1,201 @@
+"""``json_records`` and ``csv_records``: a document of records mapped to ours by YAML alone.
+
+Open-data portals export datasets as JSON or CSV; an operator points a source at the
+export, says where the records are and which field is the id, and maps the fields::
+
+    - id: lovelo-stations
+      type: json_records
+      url: https://example.org/station_information.json
+      records_path: data.stations
+      id_field: station_id
+      fields:
+        name: name
+        lat: {path: lat, type: float}
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+from pydantic import Field, field_validator
+
+from aggregator.config.models import UrlConnectorConfig
+from aggregator.connector import UrlConnector
+from aggregator.mapping import FieldSpec, MappingProblem, RecordMapping, compile_path, lookup
+from aggregator.model import ParseResult
+
+#: Row-level problems kept per parse; past this only the count grows.
+MAX_ISSUES_KEPT = 50
+
+
+class FeedError(ValueError):
+    """The payload as a whole cannot be used (not JSON, no records where configured, ...)."""
+
+
+class _RecordsConfig(UrlConnectorConfig):
+    id_field: str
+    fields: dict[str, str | FieldSpec] = Field(default_factory=dict)
+
+    @field_validator("id_field")
+    @classmethod
+    def _id_path_compiles(cls, value: str) -> str:
+        compile_path(value)
+        return value
+
+    @field_validator("fields")
+    @classmethod
+    def _field_paths_compile(cls, value: dict[str, str | FieldSpec]) -> dict[str, str | FieldSpec]:
+        for name, spec in value.items():
+            if name == "id":
+                raise ValueError("'id' is reserved: it is built from the source id and id_field")
+            if isinstance(spec, str):
+                compile_path(spec)
+        return value
+
+
+class JsonRecordsConfig(_RecordsConfig):
+    records_path: str | None = None
+
+    @field_validator("records_path")
+    @classmethod
+    def _records_path_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            compile_path(value)
+        return value
+
+
+class CsvRecordsConfig(_RecordsConfig):
+    delimiter: str | None = None
+    encoding: str = "auto"
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        if value is not None and len(value) != 1:
+            raise ValueError("the delimiter must be a single character, e.g. ';'")
+        return value
+
+
+def map_records(
+    source_id: str, rows: Iterable[Any], id_field: str, mapping: RecordMapping
+) -> ParseResult:
+    """Map each input row; a bad row is reported and skipped, the others are kept."""
+    id_steps = compile_path(id_field)
+    records: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    issues: list[str] = []
+    issue_total = 0
+    row_total = 0
+
+    def report(message: str) -> None:
+        nonlocal issue_total
+        issue_total += 1
+        if len(issues) < MAX_ISSUES_KEPT:
+            issues.append(message)
+
+    for number, row in enumerate(rows, start=1):
+        row_total = number
+        native = lookup(row, id_steps)
+        if native is None or str(native).strip() == "":
+            report(f"record {number}: id field {id_field!r} is missing")
+            continue
+        native_id = str(native).strip()
+        if native_id in seen:
+            report(f"record {number}: duplicate id {native_id!r}, first one kept")
+            continue
+        try:
+            mapped, problems = mapping.apply(row)
+        except MappingProblem as exc:
+            report(f"record {number} (id {native_id!r}): {exc}, record skipped")
+            continue
+        for problem in problems:
+            report(f"record {number} (id {native_id!r}): {problem}, left empty")
+        seen.add(native_id)
+        records.append({"id": f"{source_id}:{native_id}", **mapped})
+    return ParseResult(
+        data=records,
+        record_count=len(records),
+        issues=tuple(issues),
+        issue_total=issue_total,
+        stats={"rows": row_total, "records": len(records), "issues": issue_total},
+    )
+
+
+class JsonRecordsConnector(UrlConnector[JsonRecordsConfig]):
+    """Records from a JSON document: a list, or a list found at ``records_path``."""
+
+    type_name = "json_records"
+    config_model = JsonRecordsConfig
+
+    def parse(self, payload: bytes) -> ParseResult:
+        try:
+            document = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            raise FeedError(f"the body is not JSON ({exc})") from None
+        path = self.config.records_path
+        rows = lookup(document, compile_path(path)) if path else document
+        if not isinstance(rows, list):
+            where = f"at {path!r}" if path else "at the top level"
+            raise FeedError(f"no list of records {where} of the JSON document")
+        return map_records(
+            self.config.id, rows, self.config.id_field, RecordMapping(self.config.fields)
+        )
+
+
+class CsvRecordsConnector(UrlConnector[CsvRecordsConfig]):
+    """Records from a CSV export: one row per record, columns named by the header row."""
+
+    type_name = "csv_records"
+    config_model = CsvRecordsConfig
+
+    def parse(self, payload: bytes) -> ParseResult:
+        text, decode_issue = _decode(payload, self.config.encoding)
+        if not text.strip():
+            raise FeedError("the CSV body is empty")
+        delimiter = self.config.delimiter or _sniff_delimiter(text)
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+        if not reader.fieldnames:
+            raise FeedError("the CSV has no header row")
+        if self.config.id_field not in reader.fieldnames:
+            raise FeedError(
+                f"the CSV has no column {self.config.id_field!r} "
+                f"(columns: {', '.join(reader.fieldnames[:20])})"
+            )
+        result = map_records(
+            self.config.id, reader, self.config.id_field, RecordMapping(self.config.fields)
+        )
+        if decode_issue:
+            return ParseResult(
+                data=result.data,
+                record_count=result.record_count,
+                issues=(decode_issue, *result.issues),
+                issue_total=result.issue_count + 1,
+                stats=result.stats,
+            )
+        return result
+
+
+def _decode(payload: bytes, encoding: str) -> tuple[str, str | None]:
+    """Text of the payload; French exports are often Windows-1252 despite claiming UTF-8."""
+    if encoding != "auto":
+        try:
+            return payload.decode(encoding), None
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise FeedError(f"the body cannot be decoded as {encoding}: {exc}") from None
+    try:
+        return payload.decode("utf-8-sig"), None
+    except UnicodeDecodeError:
+        return payload.decode("cp1252", errors="replace"), (
+            "the body is not valid UTF-8; read as Windows-1252 (set 'encoding' to silence this)"
+        )
+
+
+def _sniff_delimiter(text: str) -> str:
+    header = text.lstrip("\ufeff").split("\n", 1)[0]
+    counts: Mapping[str, int] = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","

@@ -1,0 +1,154 @@
+"""Polling against a real local upstream: conditional GETs, failures, staleness, backoff."""
+
+from datetime import UTC, datetime
+
+from conftest import Reply
+from support import eventually, runtime_from
+
+from aggregator.status import SourceState
+
+V1 = b'[{"code": "P1", "nom": "Gare"}, {"code": "P2", "nom": "Euralille"}]'
+V2 = V1[:-1] + b', {"code": "P3", "nom": "Lille Europe"}]'
+
+
+def source_yaml(url: str, refresh: str = "1h", retries: int = 0) -> str:
+    return f"""
+    connectors:
+      - id: parkings
+        type: json_records
+        url: "{url}"
+        refresh: {refresh}
+        retries: {retries}
+        timeout: 2s
+        id_field: code
+        fields:
+          name: nom
+    """
+
+
+async def test_failed_polls_keep_the_last_good_data_then_recover(upstream):
+    """Failures never replace good data: it is served flagged stale, and recovery is automatic."""
+    upstream.route(
+        "/p.json",
+        [Reply(body=V1), Reply(status=500), Reply(status=500), Reply(status=500), Reply(body=V2)],
+    )
+    runtime = runtime_from(source_yaml(upstream.url("/p.json")))
+    status = runtime.statuses["parkings"]
+    try:
+        assert (await runtime.poll_once("parkings")).outcome == "changed"
+        assert runtime.live.snapshot("parkings").record_count == 2
+
+        assert (await runtime.poll_once("parkings")).outcome == "failed"
+        assert status.state(datetime.now(UTC)) is SourceState.DEGRADED
+        assert "upstream answered 500" in status.last_error
+        await runtime.poll_once("parkings")
+        await runtime.poll_once("parkings")
+        now = datetime.now(UTC)
+        assert status.state(now) is SourceState.STALE
+        assert runtime.freshness("parkings", now)["stale"] is True
+        assert runtime.live.snapshot("parkings").version == 1  # still the good data
+        assert runtime.live.snapshot("parkings").record_count == 2
+
+        assert (await runtime.poll_once("parkings")).outcome == "changed"
+        assert status.state(datetime.now(UTC)) is SourceState.OK
+        assert runtime.live.snapshot("parkings").version == 2
+        assert runtime.live.snapshot("parkings").record_count == 3
+    finally:
+        await runtime.stop()
+
+
+async def test_not_modified_costs_no_parse(upstream):
+    """A 304 keeps the snapshot (same version, same change time) and only refreshes the status."""
+    upstream.route("/p.json", Reply(body=V1, headers={"ETag": '"v1"'}))
+    runtime = runtime_from(source_yaml(upstream.url("/p.json")))
+    status = runtime.statuses["parkings"]
+    try:
+        await runtime.poll_once("parkings")
+        changed_at = status.last_change
+        outcome = await runtime.poll_once("parkings")
+        assert outcome.outcome == "unchanged"
+        assert upstream.requests("/p.json")[1]["If-None-Match"] == '"v1"'
+        assert status.last_change == changed_at
+        assert status.last_success > changed_at
+        assert runtime.live.snapshot("parkings").version == 1
+    finally:
+        await runtime.stop()
+
+
+async def test_identical_body_without_validators_is_not_parsed_again(upstream):
+    """An upstream without ETag or Last-Modified sending the same bytes keeps the version."""
+    upstream.route("/p.json", Reply(body=V1))
+    runtime = runtime_from(source_yaml(upstream.url("/p.json")))
+    try:
+        await runtime.poll_once("parkings")
+        assert (await runtime.poll_once("parkings")).outcome == "unchanged"
+        assert runtime.live.snapshot("parkings").version == 1
+    finally:
+        await runtime.stop()
+
+
+async def test_unreadable_payload_fails_the_poll_and_keeps_the_data(upstream):
+    """A 200 whose body cannot be parsed is a failure; the previous snapshot stays."""
+    upstream.route("/p.json", [Reply(body=V1), Reply(body=b"<html>maintenance</html>")])
+    runtime = runtime_from(source_yaml(upstream.url("/p.json")))
+    status = runtime.statuses["parkings"]
+    try:
+        await runtime.poll_once("parkings")
+        assert (await runtime.poll_once("parkings")).outcome == "failed"
+        assert status.last_error.startswith("the feed could not be read: the body is not JSON")
+        assert runtime.live.snapshot("parkings").record_count == 2
+    finally:
+        await runtime.stop()
+
+
+async def test_secret_query_parameters_never_reach_the_status(upstream):
+    """An API key in the source URL is redacted from the error that the status shows."""
+    upstream.route("/p.json", Reply(status=503))
+    runtime = runtime_from(source_yaml(upstream.url("/p.json?apikey=S3cr3tK3y")))
+    try:
+        await runtime.poll_once("parkings")
+        error = runtime.statuses["parkings"].last_error
+        assert "503" in error
+        assert "S3cr3tK3y" not in error
+        assert "S3cr3tK3y" not in str(runtime.statuses["parkings"].to_json(datetime.now(UTC)))
+    finally:
+        await runtime.stop()
+
+
+async def test_scheduler_polls_backs_off_and_returns_to_cadence(upstream):
+    """On its schedule a source loads, fails with growing delays, then recovers by itself."""
+    upstream.route("/p.json", [Reply(body=V1), *[Reply(status=500)] * 3, Reply(body=V2)])
+    runtime = runtime_from(source_yaml(upstream.url("/p.json"), refresh="100ms"))
+    status = runtime.statuses["parkings"]
+    await runtime.start()
+    try:
+        await eventually(lambda: status.consecutive_failures >= 2)
+        # After n failures the next attempt waits 2^(n-1) intervals, ±10 %.
+        expected = 0.1 * 2 ** (status.consecutive_failures - 1)
+        gap = (status.next_run - status.last_attempt).total_seconds()
+        assert 0.85 * expected <= gap <= 1.15 * expected + 0.02
+        await eventually(lambda: runtime.live.snapshot("parkings").version == 2)
+        assert status.consecutive_failures == 0
+        assert status.state(datetime.now(UTC)) is SourceState.OK
+    finally:
+        await runtime.stop()
+
+
+async def test_retry_after_defers_the_next_scheduled_poll(upstream):
+    """A 503 with Retry-After: 3600 pushes the next poll an hour away instead of hammering."""
+    upstream.route("/p.json", Reply(status=503, headers={"Retry-After": "3600"}))
+    runtime = runtime_from(source_yaml(upstream.url("/p.json"), refresh="1s"))
+    status = runtime.statuses["parkings"]
+    await runtime.start()
+    try:
+        await eventually(
+            lambda: (
+                status.consecutive_failures == 1
+                and status.next_run is not None
+                and status.next_run > status.last_attempt
+            )
+        )
+        assert (status.next_run - status.last_attempt).total_seconds() >= 3590
+        assert upstream.hits("/p.json") == 1
+    finally:
+        await runtime.stop()
