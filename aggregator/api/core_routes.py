@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -16,6 +17,7 @@ from aggregator.api.problems import ApiError, NotFound
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param, path_param
 from aggregator.metrics import CONTENT_TYPE_LATEST
+from aggregator.model import Snapshot
 from aggregator.runtime import Runtime, runtime_of
 
 OPENAPI_DESCRIPTION = (
@@ -65,23 +67,24 @@ async def list_records(request: web.Request) -> ApiResult:
             "Not found",
             f"source {source_id!r} ({snapshot.source_type}) has no plain records view",
         )
-    ordered = runtime.live.index(
-        source_id,
-        "records_by_id",
-        lambda snap: sorted(connector_type.records(snap) or [], key=lambda r: r["id"]),
-    )
+    fallbacks = runtime.languages
+
+    def localized_by_id(snap: Snapshot) -> list[dict[str, Any]]:
+        # Once per snapshot version and language, never per request.
+        ordered = sorted(connector_type.records(snap) or [], key=lambda r: r["id"])
+        return [localize_record(record, language, fallbacks) for record in ordered]
+
+    ordered = runtime.live.index(source_id, f"records:{language}", localized_by_id) or []
     page = paginate(
-        ordered or [],
+        ordered,
         key=lambda record: record["id"],
         limit=limit,
         cursor=cursor,
         codec=runtime.cursors,
         scope=f"records:{source_id}",
     )
-    fallbacks = runtime.languages
-    data = [localize_record(record, language, fallbacks) for record in page.items]
     return ApiResult(
-        data,
+        page.items,
         sources=[source_id],
         language=language,
         paginated=True,
