@@ -132,9 +132,8 @@ def main() -> None:
         Path(body_file.name).unlink()
 
     ceiling = results["bare aiohttp, same bytes (ceiling)"]["rps"]
-    print(
-        f"GET {PATH} ({len(first.content)} bytes), wrk -t1 -c32, {args.runs} x {args.duration}s, medians\n"
-    )
+    size = len(first.content)
+    print(f"GET {PATH} ({size} bytes), wrk -t1 -c32, {args.runs} x {args.duration}s, medians\n")
     print("| server | requests/s | p50 ms | p99 ms | vs ceiling |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, r in results.items():
