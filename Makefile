@@ -33,12 +33,12 @@ $(STAMP): requirements.lock pyproject.toml
 
 # Re-pin every dependency (needs the package registry): edit pyproject.toml, then `make lock`.
 lock:
-	rm -rf .lock-venv
+	rm -rf .lock-venv *.egg-info
 	$(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' 'setuptools>=75' wheel
 	( echo "# Pinned dependencies of beffroi (runtime and test). Regenerate with: make lock"; \
 	  .lock-venv/bin/python -m pip freeze --all --exclude-editable | grep -v '^pip==' ) > requirements.lock
-	rm -rf .lock-venv
+	rm -rf .lock-venv *.egg-info
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

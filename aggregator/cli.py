@@ -56,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # APScheduler reports every run at INFO; our poller logs the transitions that matter.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         config, types = _load(args.config)
     except ConfigError as exc:

@@ -38,7 +38,7 @@ class Runtime:
     ) -> None:
         self.config = config
         self.connector_types = connector_types
-        self.clock = clock or Clock()
+        self.clock = clock or Clock(fixed=config.clock.fixed, start=config.clock.start)
         self.redactor = Redactor(config.secrets)
         self.metrics = Metrics()
         self.store = store or create_store(config.store.backend)

@@ -33,7 +33,7 @@ def test_check_accepts_the_demo_config():
     """The bundled demo config is valid."""
     result = beffroi("check", "-c", str(DEMO))
     assert result.returncode == 0, result.stderr
-    assert "valid, 1 source(s) enabled" in result.stdout
+    assert "valid, 3 source(s) enabled" in result.stdout
     assert "lovelo-stations: json_records, refresh every 10m" in result.stdout
 
 
@@ -43,6 +43,8 @@ def test_check_fetch_loads_each_source_once():
     assert result.returncode == 0, result.stderr
     assert "lovelo-stations: ok in" in result.stdout
     assert "122 records" in result.stdout
+    assert "caltrain: ok in" in result.stdout
+    assert "valid_from: 2023-09-23" in result.stdout
 
 
 def test_check_reports_every_error_with_file_line_and_path(tmp_path):
@@ -93,7 +95,7 @@ def test_fetch_unknown_source_is_an_error():
     """fetch with a source id that is not configured lists the ones that are."""
     result = beffroi("fetch", "-c", str(DEMO), "nope")
     assert result.returncode == 2
-    assert "sources: lovelo-stations" in result.stderr
+    assert "sources: lovelo-stations, caltrain, stq" in result.stderr
 
 
 def test_missing_config_file_is_a_clear_error(tmp_path):

@@ -224,7 +224,7 @@ def _render(request: web.Request, result: ApiResult, sources: SourceInfo) -> web
     if result.paginated:
         meta["next_cursor"] = result.next_cursor
 
-    headers: dict[str, str] = {"Content-Type": "application/json"}
+    headers: dict[str, str] = {"Content-Type": result.media_type}
     vary = ["Accept-Encoding"]
     if result.language:
         headers["Content-Language"] = result.language
@@ -243,7 +243,13 @@ def _render(request: web.Request, result: ApiResult, sources: SourceInfo) -> web
             del headers["Content-Type"]
             return web.Response(status=304, headers=headers)
 
-    body = b'{"data":' + data_bytes + b',"meta":' + orjson.dumps(meta) + b"}"
+    if result.enveloped:
+        body = b'{"data":' + data_bytes + b',"meta":' + orjson.dumps(meta) + b"}"
+    else:
+        # A bare object (e.g. GeoJSON) carries meta as one more member.
+        if not (isinstance(result.data, dict) and result.data):
+            raise TypeError("an answer without envelope must be a non-empty JSON object")
+        body = data_bytes[:-1] + b',"meta":' + orjson.dumps(meta) + b"}"
     if len(body) > GZIP_MIN_BYTES and "gzip" in request.headers.get("Accept-Encoding", ""):
         body = gzip.compress(body, compresslevel=5)
         headers["Content-Encoding"] = "gzip"

@@ -27,3 +27,7 @@ class ApiResult:
     max_age: int | None = None
     #: False for answers that must never be cached (health, readiness).
     cacheable: bool = True
+    #: False to send ``data`` alone as the body (e.g. a GeoJSON FeatureCollection, which
+    #: carries ``meta`` as a foreign member instead), with ``media_type``.
+    enveloped: bool = True
+    media_type: str = "application/json"

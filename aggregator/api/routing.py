@@ -57,6 +57,8 @@ class Route:
     enveloped: bool
     errors: tuple[int, ...]
     description: str
+    #: Other representations of the 200 answer, by media type (e.g. GeoJSON).
+    alternatives: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def query_names(self) -> frozenset[str]:
@@ -83,6 +85,7 @@ class ApiRouter:
         enveloped: bool = True,
         errors: Sequence[int] = (400,),
         description: str = "",
+        alternatives: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         key = ("GET", path)
         if key in self._routes:
@@ -99,6 +102,7 @@ class ApiRouter:
             enveloped,
             tuple(errors),
             description,
+            dict(alternatives or {}),
         )
 
     def add_schema(self, name: str, schema: Mapping[str, Any]) -> dict[str, str]:
@@ -141,7 +145,13 @@ class ApiRouter:
         responses: dict[str, Any] = {
             "200": {
                 "description": "OK",
-                "content": {route.media_type: {"schema": body_schema}},
+                "content": {
+                    route.media_type: {"schema": body_schema},
+                    **{
+                        media: {"schema": dict(schema)}
+                        for media, schema in route.alternatives.items()
+                    },
+                },
             }
         }
         if route.enveloped:

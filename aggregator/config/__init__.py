@@ -14,6 +14,7 @@ Connector types describe their own keys by subclassing :class:`ConnectorConfig` 
 from aggregator.config.loader import ConfigError, ConfigIssue, load_config, parse_config
 from aggregator.config.models import (
     BeffroiConfig,
+    ClockConfig,
     ConnectorConfig,
     DefaultsConfig,
     ServerConfig,
@@ -35,6 +36,7 @@ from aggregator.config.types import (
 __all__ = [
     "BeffroiConfig",
     "ByteSize",
+    "ClockConfig",
     "ConfigError",
     "ConfigIssue",
     "ConnectorConfig",

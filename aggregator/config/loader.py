@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from aggregator.config.models import (
     BeffroiConfig,
+    ClockConfig,
     ConnectorConfig,
     DefaultsConfig,
     ServerConfig,
@@ -40,6 +41,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "server": ServerConfig,
     "store": StoreConfig,
     "defaults": DefaultsConfig,
+    "clock": ClockConfig,
 }
 _TOP_LEVEL_KEYS = (*_SECTIONS, "connectors")
 _FROM_ENV = "(value from environment)"

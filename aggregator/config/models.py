@@ -31,6 +31,7 @@ from aggregator.config.types import ByteSize, Duration, Schedule, SourceId
 
 __all__ = [
     "BeffroiConfig",
+    "ClockConfig",
     "ConnectorConfig",
     "DefaultsConfig",
     "ServerConfig",
@@ -144,6 +145,37 @@ class DefaultsConfig(BaseModel):
         return self.languages[0]
 
 
+class ClockConfig(BaseModel):
+    """The time Beffroi answers for: the system clock unless one of these is set.
+
+    ``fixed`` freezes "now" at one instant; ``start`` begins at an instant and then runs at
+    normal speed (to replay recorded feeds, or to demo a timetable whose dates have passed).
+    """
+
+    model_config = _STRICT
+
+    fixed: datetime | None = None
+    start: datetime | None = None
+
+    @field_validator("fixed", "start")
+    @classmethod
+    def _has_offset(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise PydanticCustomError(
+                "datetime_naive",
+                "'{value}' has no UTC offset (e.g. 2026-03-29T08:00:00+02:00)",
+                {"value": value.isoformat()},
+            )
+        return value
+
+    @field_validator("start")
+    @classmethod
+    def _one_mode(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is not None and info.data.get("fixed") is not None:
+            raise PydanticCustomError("clock_modes", "give either 'fixed' or 'start', not both", {})
+        return value
+
+
 class ConnectorConfig(BaseModel):
     """What every source has, whatever its type; types subclass this with their own keys."""
 
@@ -212,6 +244,7 @@ class BeffroiConfig(BaseModel):
     server: ServerConfig = Field(default_factory=ServerConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
+    clock: ClockConfig = Field(default_factory=ClockConfig)
     # SerializeAsAny: each entry is its type's subclass, and a dump must keep its own keys.
     connectors: list[SerializeAsAny[ConnectorConfig]] = []
     #: The file the config was read from (``None`` when parsed from a string).

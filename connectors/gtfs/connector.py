@@ -1,0 +1,123 @@
+"""The ``gtfs`` connector type: a GTFS static zip, compiled into a :class:`Timetable`.
+
+::
+
+    - id: ilevia                         # namespaces every stop, line and trip id
+      type: gtfs
+      url: https://media.ilevia.fr/opendata/gtfs.zip
+      refresh: 6h
+      cache_dir: /var/cache/beffroi      # optional: keep compiled timetables across restarts
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from aggregator.config.models import UrlConnectorConfig
+from aggregator.config.types import ByteSize, Duration, Schedule
+from aggregator.connector import UrlConnector
+from aggregator.model import ParseResult, Snapshot
+
+from .compile import compile_feed, content_hash
+from .errors import CacheFormatError
+from .store import load_if_current
+from .timetable import Timetable
+
+log = logging.getLogger(__name__)
+
+#: Load issues listed in a source's status; the counts by kind are always complete.
+ISSUES_SHOWN = 50
+
+
+class GtfsConfig(UrlConnectorConfig):
+    """A GTFS static feed; big national feeds need the larger caps."""
+
+    refresh: Schedule = Schedule.every(6 * 3600)
+    timeout: Duration = 300.0
+    max_bytes: ByteSize = 500_000_000
+    #: Zip-bomb guard: the feed may inflate to at most this much.
+    max_uncompressed_bytes: ByteSize = 4_000_000_000
+    #: Where compiled timetables are kept, keyed by the zip's content hash; relative paths are
+    #: resolved against the config file's folder. Unset: compile at every start.
+    cache_dir: str | None = Field(default=None)
+
+
+class GtfsConnector(UrlConnector[GtfsConfig]):
+    """Fetches a GTFS zip and compiles it; a broken feed keeps the previous timetable."""
+
+    type_name = "gtfs"
+    config_model = GtfsConfig
+
+    def _cache_path(self, digest: str) -> Path | None:
+        if self.config.cache_dir is None:
+            return None
+        folder = Path(self.config.cache_dir)
+        if not folder.is_absolute() and self.context.base_dir is not None:
+            folder = self.context.base_dir / folder
+        return folder / f"{self.config.id}-{digest[:16]}.npz"
+
+    def parse(self, payload: bytes) -> ParseResult:
+        digest = content_hash(payload)
+        cache = self._cache_path(digest)
+        timetable = None
+        if cache is not None and cache.exists():
+            try:
+                timetable = load_if_current(cache, digest)
+            except CacheFormatError as exc:
+                log.warning("gtfs %s: ignoring unreadable cache %s: %s", self.config.id, cache, exc)
+        cached = timetable is not None
+        if timetable is None:
+            timetable = compile_feed(
+                payload, max_uncompressed_bytes=self.config.max_uncompressed_bytes
+            )
+            timetable.source_hash = digest
+            if cache is not None:
+                self._save(timetable, cache)
+        counts = timetable.counts
+        return ParseResult(
+            data=timetable,
+            record_count=counts["stop_times"],
+            issues=tuple(str(issue) for issue in timetable.issues[:ISSUES_SHOWN]),
+            issue_total=counts["issues"],
+            stats={
+                **counts,
+                "valid_from": _iso(timetable.feed_start_date),
+                "valid_until": _iso(timetable.feed_end_date),
+                "issues_by_kind": dict(timetable.issue_counts),
+                "from_cache": cached,
+            },
+        )
+
+    def _save(self, timetable: Timetable, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            timetable.save(str(path))
+        except OSError as exc:
+            # The cache only saves time at the next start; serving goes on without it.
+            log.warning("gtfs %s: cannot write cache %s: %s", self.config.id, path, exc)
+
+    @classmethod
+    def records(cls, snapshot: Snapshot) -> None:
+        """A timetable has no flat record list; its endpoints are /v1/stops, /v1/lines..."""
+        return None
+
+    @classmethod
+    def index_builders(cls) -> Mapping[str, Callable[[Snapshot], Any]]:
+        from .views import warm_indexes
+
+        return {"warm": warm_indexes}
+
+    @classmethod
+    def register_routes(cls, router: Any) -> None:
+        from .routes import register_transit_routes
+
+        register_transit_routes(router)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None

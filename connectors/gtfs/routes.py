@@ -1,0 +1,368 @@
+"""The transit endpoints: stops (by name or near a point), lines, and departure boards."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from aiohttp import web
+
+from aggregator.api.params import QueryParams
+from aggregator.api.problems import BadParameter
+from aggregator.api.results import ApiResult
+from aggregator.api.routing import ApiRouter, Param, path_param
+from aggregator.config.types import parse_duration
+from aggregator.runtime import Runtime, runtime_of
+
+from . import schemas
+from .timetable import Timetable
+from .views import (
+    departure_json,
+    explanation_json,
+    line_filter,
+    line_json,
+    line_summary,
+    locate_line,
+    locate_stop,
+    stop_json,
+    timetables,
+)
+
+MAX_LIMIT = 100
+MAX_RADIUS_M = 5000.0
+MAX_WINDOW_S = 24 * 3600
+EARTH_RADIUS_M = 6_371_008.8
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine), in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(h))
+
+
+def _point(params: QueryParams, *, required: bool) -> tuple[float, float] | None:
+    lat = params.number("lat", minimum=-90.0, maximum=90.0)
+    lon = params.number("lon", minimum=-180.0, maximum=180.0)
+    if lat is None and lon is None:
+        if required:
+            raise BadParameter("lat", "lat and lon are required")
+        return None
+    if lat is None or lon is None:
+        raise BadParameter("lon" if lon is None else "lat", "lat and lon go together")
+    return lat, lon
+
+
+def _window(params: QueryParams, runtime: Runtime) -> tuple[dt.datetime, int]:
+    at = params.datetime("at", runtime.clock.now(), runtime.timezone)
+    raw = params.string("duration")
+    seconds = 3600
+    if raw is not None:
+        try:
+            seconds = int(parse_duration(raw))
+        except ValueError:
+            raise BadParameter("duration", f"{raw!r} is not a duration (e.g. 90m, 2h)") from None
+        if not 60 <= seconds <= MAX_WINDOW_S:
+            raise BadParameter("duration", "must be between 1m and 24h")
+    return at, seconds
+
+
+def _feeds(runtime: Runtime, params: QueryParams) -> dict[str, Timetable]:
+    feed = params.string("feed")
+    loaded = timetables(runtime)
+    if feed is None:
+        return loaded
+    if feed not in runtime.statuses or runtime.statuses[feed].source_type != "gtfs":
+        raise BadParameter("feed", f"{feed!r} is not a configured GTFS source")
+    return {feed: loaded[feed]} if feed in loaded else {}
+
+
+def _meta_now(at: dt.datetime) -> dict[str, str]:
+    return {"now": at.isoformat()}
+
+
+async def list_stops(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    params = QueryParams(request.query)
+    query = params.string("q")
+    point = _point(params, required=query is None)
+    radius = params.number("radius", 500.0, minimum=1.0, maximum=MAX_RADIUS_M) or 500.0
+    limit = params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT)
+    geojson = params.choice("format", ("json", "geojson"), "json") == "geojson"
+    feeds = _feeds(runtime, params)
+    found: list[tuple[tuple[float, float], dict[str, Any]]] = []
+    for feed, tt in feeds.items():
+        if query is not None:
+            hits = tt.search_stops(query, limit=limit if point is None else MAX_LIMIT * 10)
+            for stop, score in hits:
+                entry = stop_json(feed, tt, stop)
+                rank = (-score, 0.0)
+                if point is not None:
+                    away = distance_m(*point, entry["lat"], entry["lon"])
+                    if away > radius:
+                        continue
+                    entry["distance_m"] = round(away, 1)
+                    rank = (-score, away)
+                found.append((rank, entry))
+        else:
+            assert point is not None
+            for stop, away in tt.nearest_stops(point[0], point[1], radius_m=radius, limit=limit):
+                entry = stop_json(feed, tt, stop)
+                entry["distance_m"] = round(away, 1)
+                found.append(((away, 0.0), entry))
+    found.sort(key=lambda item: item[0])
+    stops = [entry for _, entry in found[:limit]]
+    if geojson:
+        return ApiResult(
+            _feature_collection(stops),
+            sources=list(feeds),
+            enveloped=False,
+            media_type="application/geo+json",
+        )
+    return ApiResult(stops, sources=list(feeds))
+
+
+def _feature_collection(stops: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": stop["id"],
+                # RFC 7946: longitude first.
+                "geometry": {"type": "Point", "coordinates": [stop["lon"], stop["lat"]]},
+                "properties": {k: v for k, v in stop.items() if k not in ("lat", "lon")},
+            }
+            for stop in stops
+        ],
+    }
+
+
+async def get_stop(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    found = locate_stop(runtime, request.match_info["stop_id"])
+    tt, feed, stop = found.timetable, found.feed, found.index
+    data = stop_json(feed, tt, stop)
+    data["platforms"] = [stop_json(feed, tt, int(c), lines=False) for c in tt.children(stop)]
+    return ApiResult(data, sources=[feed])
+
+
+async def list_lines(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    params = QueryParams(request.query)
+    feeds = _feeds(runtime, params)
+    mode = params.string("mode")
+    lines = [
+        line_json(feed, tt, route)
+        for feed, tt in feeds.items()
+        for route in range(len(tt.route_ids))
+        if mode is None or tt.route_mode(route) == mode
+    ]
+    return ApiResult(lines, sources=list(feeds))
+
+
+async def get_line(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    found = locate_line(runtime, request.match_info["line_id"])
+    tt, feed, route = found.timetable, found.feed, found.index
+    data = line_json(feed, tt, route)
+    data["directions"] = [
+        {
+            "direction_id": direction.direction_id,
+            "headsign": direction.headsign,
+            "trips": direction.direction_trips,
+            "stops": [stop_json(feed, tt, s, lines=False) for s in direction.stop_indices],
+        }
+        for direction in tt.route_directions(route)
+    ]
+    return ApiResult(data, sources=[feed])
+
+
+def _board(
+    feed: str,
+    tt: Timetable,
+    stop: int,
+    at: dt.datetime,
+    duration_s: int,
+    limit: int,
+    lines: list[str],
+) -> dict[str, Any]:
+    board = tt.departures(
+        tt.stop_ids[stop],
+        at,
+        duration_s=duration_s,
+        limit=limit,
+        route_filter=line_filter(lines, feed),
+    )
+    return {
+        "departures": [departure_json(feed, tt, d) for d in board.departures],
+        "explanation": explanation_json(board.explanation),
+    }
+
+
+async def stop_departures(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    params = QueryParams(request.query)
+    found = locate_stop(runtime, request.match_info["stop_id"])
+    tt, feed, stop = found.timetable, found.feed, found.index
+    at, duration_s = _window(params, runtime)
+    limit = params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT)
+    lines = params.csv("lines")
+    group = params.choice("group", ("none", "line_direction"), "none")
+    per_group = params.integer("per_group", 2, minimum=1, maximum=10)
+    data: dict[str, Any] = {"stop": stop_json(feed, tt, stop, lines=False)}
+    if group == "none":
+        data |= _board(feed, tt, stop, at, duration_s, limit, lines)
+    else:
+        natives = line_filter(lines, feed)
+        grouped = tt.next_by_route_direction(
+            tt.stop_ids[stop], at, per_group=per_group, duration_s=max(duration_s, 3 * 3600)
+        )
+        groups = []
+        for (route_id, direction_id), departures in grouped.items():
+            if natives is not None and route_id not in natives:
+                continue
+            route = tt.route_index[route_id]
+            groups.append(
+                {
+                    "line": line_summary(feed, tt, route),
+                    "direction_id": direction_id,
+                    "headsign": departures[0].headsign if departures else None,
+                    "departures": [departure_json(feed, tt, d) for d in departures],
+                }
+            )
+        data["groups"] = groups
+        data["explanation"] = None
+        if not groups:
+            data["explanation"] = _board(feed, tt, stop, at, duration_s, 1, lines)["explanation"]
+    return ApiResult(data, sources=[feed], meta=_meta_now(at))
+
+
+async def nearby_departures(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    params = QueryParams(request.query)
+    point = _point(params, required=True)
+    assert point is not None
+    radius = params.number("radius", 400.0, minimum=1.0, maximum=MAX_RADIUS_M) or 400.0
+    max_stops = params.integer("stops", 5, minimum=1, maximum=20)
+    per_stop = params.integer("per_stop", 5, minimum=1, maximum=20)
+    lines = params.csv("lines")
+    at, duration_s = _window(params, runtime)
+    feeds = _feeds(runtime, params)
+    nearest: list[tuple[float, str, Timetable, int]] = []
+    for feed, tt in feeds.items():
+        seen: set[int] = set()
+        for stop, away in tt.nearest_stops(point[0], point[1], radius_m=radius, limit=200):
+            # A platform's board is its station's: show the station once, at its nearest point.
+            parent = int(tt.stop_parent[stop])
+            target = parent if parent >= 0 and tt.stop_location_type[stop] == 0 else stop
+            if target not in seen:
+                seen.add(target)
+                nearest.append((away, feed, tt, target))
+    nearest.sort(key=lambda item: item[0])
+    boards = []
+    for away, feed, tt, stop in nearest[:max_stops]:
+        entry = {"stop": stop_json(feed, tt, stop) | {"distance_m": round(away, 1)}}
+        entry |= _board(feed, tt, stop, at, duration_s, per_stop, lines)
+        boards.append(entry)
+    return ApiResult(boards, sources=list(feeds), meta=_meta_now(at))
+
+
+def register_transit_routes(router: ApiRouter) -> None:
+    refs = {name: router.add_schema(name, schema) for name, schema in schemas.ALL.items()}
+    feed = Param("feed", "Only this GTFS source.")
+    limit = Param("limit", "How many (1-100).", {"type": "integer", "default": 20})
+    at = Param("at", "The instant to answer for (RFC 3339; default: now).", schemas.DATE_TIME)
+    duration = Param("duration", "Window after `at` (1m-24h, e.g. 90m; default 1h).")
+    lines = Param("lines", "Only these lines: comma-separated line ids.")
+    lat = Param("lat", "Latitude (WGS 84).", {"type": "number"})
+    lon = Param("lon", "Longitude (WGS 84).", {"type": "number"})
+
+    router.get(
+        "/v1/stops",
+        list_stops,
+        summary="Find stops by name (q) or near a point (lat, lon, radius)",
+        tags=["transit"],
+        params=[
+            Param("q", "Name search: case- and accent-insensitive, word prefixes."),
+            lat,
+            lon,
+            Param("radius", "Metres (1-5000, default 500).", {"type": "number"}),
+            limit,
+            feed,
+            Param("format", "json (default) or geojson.", {"enum": ["json", "geojson"]}),
+        ],
+        response={"type": "array", "items": refs["Stop"]},
+        alternatives={"application/geo+json": {"type": "object"}},
+    )
+    router.get(
+        "/v1/stops/{stop_id}",
+        get_stop,
+        summary="One stop: its platforms or parent station, and the lines serving it",
+        tags=["transit"],
+        params=[path_param("stop_id", "A stop id, 'feed:native_id'.")],
+        response=refs["StopDetail"],
+        errors=[400, 404],
+    )
+    router.get(
+        "/v1/stops/{stop_id}/departures",
+        stop_departures,
+        summary="The next departures from a stop (a station gathers its platforms)",
+        tags=["transit"],
+        params=[
+            path_param("stop_id", "A stop id, 'feed:native_id'."),
+            at,
+            duration,
+            limit,
+            lines,
+            Param(
+                "group",
+                "none (one list by time) or line_direction (the next per line and direction).",
+                {"enum": ["none", "line_direction"]},
+            ),
+            Param(
+                "per_group",
+                "Departures per line and direction (1-10, default 2).",
+                {"type": "integer"},
+            ),
+        ],
+        response=refs["Board"],
+        errors=[400, 404],
+    )
+    router.get(
+        "/v1/departures",
+        nearby_departures,
+        summary="Departure boards of the stops around a point, nearest first",
+        tags=["transit"],
+        params=[
+            lat,
+            lon,
+            Param("radius", "Metres (1-5000, default 400).", {"type": "number"}),
+            Param("stops", "How many stops (1-20, default 5).", {"type": "integer"}),
+            Param("per_stop", "Departures per stop (1-20, default 5).", {"type": "integer"}),
+            at,
+            duration,
+            lines,
+            feed,
+        ],
+        response={"type": "array", "items": refs["NearbyBoard"]},
+    )
+    router.get(
+        "/v1/lines",
+        list_lines,
+        summary="Every line, with mode, colours and agency",
+        tags=["transit"],
+        params=[feed, Param("mode", "Only this mode (bus, tram, subway, rail, ferry...).")],
+        response={"type": "array", "items": refs["Line"]},
+    )
+    router.get(
+        "/v1/lines/{line_id}",
+        get_line,
+        summary="One line and its directions, each with its ordered stops",
+        tags=["transit"],
+        params=[path_param("line_id", "A line id, 'feed:native_id'.")],
+        response=refs["LineDetail"],
+        errors=[400, 404],
+    )

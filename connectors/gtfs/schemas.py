@@ -1,0 +1,190 @@
+"""JSON schemas of the transit answers, for the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DATE_TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
+TEXT_OR_NULL: dict[str, Any] = {"type": ["string", "null"]}
+COLOR: dict[str, Any] = {"type": ["string", "null"], "pattern": "^#[0-9A-F]{6}$"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+LINE_SUMMARY = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "short_name": TEXT_OR_NULL,
+        "long_name": TEXT_OR_NULL,
+        "mode": {"type": "string"},
+        "color": COLOR,
+        "text_color": COLOR,
+    },
+    "required": ["id", "short_name", "long_name", "mode", "color", "text_color"],
+}
+
+LINE = {
+    "type": "object",
+    "allOf": [_ref("LineSummary")],
+    "properties": {
+        "agency": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "url": TEXT_OR_NULL,
+                "timezone": {"type": "string"},
+            },
+        }
+    },
+}
+
+STOP = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "code": TEXT_OR_NULL,
+        "lat": {"type": "number"},
+        "lon": {"type": "number"},
+        "location_type": {"enum": ["stop", "station", "entrance", "generic_node", "boarding_area"]},
+        "parent_station": TEXT_OR_NULL,
+        "platform_code": TEXT_OR_NULL,
+        "wheelchair_boarding": {"type": ["boolean", "null"]},
+        "lines": {"type": "array", "items": _ref("LineSummary")},
+        "distance_m": {"type": "number"},
+    },
+    "required": ["id", "name", "lat", "lon", "location_type", "parent_station"],
+}
+
+STOP_DETAIL = {
+    "type": "object",
+    "allOf": [_ref("Stop")],
+    "properties": {"platforms": {"type": "array", "items": _ref("Stop")}},
+    "required": ["platforms"],
+}
+
+LINE_DETAIL = {
+    "type": "object",
+    "allOf": [_ref("Line")],
+    "properties": {
+        "directions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "direction_id": {"type": ["integer", "null"]},
+                    "headsign": TEXT_OR_NULL,
+                    "trips": {"type": "integer"},
+                    "stops": {"type": "array", "items": _ref("Stop")},
+                },
+            },
+        }
+    },
+    "required": ["directions"],
+}
+
+DEPARTURE = {
+    "type": "object",
+    "properties": {
+        "stop": {
+            "type": "object",
+            "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
+        },
+        "line": _ref("LineSummary"),
+        "trip_id": {"type": "string"},
+        "headsign": TEXT_OR_NULL,
+        "direction_id": {"type": ["integer", "null"]},
+        "service_date": {"type": "string", "format": "date"},
+        "scheduled_time": DATE_TIME,
+        "expected_time": DATE_TIME,
+        "delay_s": {"type": ["integer", "null"]},
+        "realtime": {"type": "boolean"},
+        "status": {
+            "enum": [
+                "scheduled",
+                "on_time",
+                "delayed",
+                "early",
+                "cancelled",
+                "skipped",
+                "added",
+                "no_data",
+            ]
+        },
+        "timezone": {"type": "string"},
+        "platform": TEXT_OR_NULL,
+        "wheelchair_accessible": {"type": ["boolean", "null"]},
+        "frequency": {
+            "type": ["object", "null"],
+            "properties": {
+                "headway_s": {"type": "integer"},
+                "exact_times": {"type": "boolean"},
+            },
+        },
+    },
+    "required": ["stop", "line", "trip_id", "service_date", "scheduled_time", "status"],
+}
+
+EXPLANATION = {
+    "type": ["object", "null"],
+    "description": "Why a board is empty (null when it is not).",
+    "properties": {
+        "code": {
+            "enum": [
+                "outside_feed_validity",
+                "no_service_that_day",
+                "terminus",
+                "no_more_departures_in_window",
+            ]
+        },
+        "message": {"type": "string"},
+    },
+}
+
+BOARD = {
+    "type": "object",
+    "properties": {
+        "stop": _ref("Stop"),
+        "departures": {"type": "array", "items": _ref("Departure")},
+        "groups": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "line": _ref("LineSummary"),
+                    "direction_id": {"type": ["integer", "null"]},
+                    "headsign": TEXT_OR_NULL,
+                    "departures": {"type": "array", "items": _ref("Departure")},
+                },
+            },
+        },
+        "explanation": _ref("Explanation"),
+    },
+    "required": ["stop", "explanation"],
+}
+
+NEARBY_BOARD = {
+    "type": "object",
+    "properties": {
+        "stop": _ref("Stop"),
+        "departures": {"type": "array", "items": _ref("Departure")},
+        "explanation": _ref("Explanation"),
+    },
+    "required": ["stop", "departures", "explanation"],
+}
+
+ALL = {
+    "LineSummary": LINE_SUMMARY,
+    "Line": LINE,
+    "LineDetail": LINE_DETAIL,
+    "Stop": STOP,
+    "StopDetail": STOP_DETAIL,
+    "Departure": DEPARTURE,
+    "Explanation": EXPLANATION,
+    "Board": BOARD,
+    "NearbyBoard": NEARBY_BOARD,
+}

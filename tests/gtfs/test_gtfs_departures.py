@@ -1,0 +1,195 @@
+"""The departures board: stations, boarding rules, explanations, filters, helpers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from feeds import PARIS, FeedBuilder, simple_feed
+
+from connectors.gtfs import compile_feed
+
+PARIS_TZ = ZoneInfo(PARIS)
+MORNING = datetime(2026, 6, 10, 7, 0, tzinfo=PARIS_TZ)
+
+
+def _station_feed() -> FeedBuilder:
+    return (
+        FeedBuilder()
+        .agency()
+        .stop("ST", "Gare Lille-Flandres", location_type=1, wheelchair=1)
+        .stop("P1", "Gare Lille-Flandres", parent="ST", platform="1")
+        .stop("P2", "Gare Lille-Flandres", parent="ST", platform="2", wheelchair=2)
+        .stop("Z", "Roubaix")
+        .route("R")
+        .weekly("S", "20260101", "20261231")
+        .trip("T1", [("P1", "08:00:00"), ("Z", "08:20:00")], headsign="Roubaix", direction=0)
+        .trip("T2", [("P2", "08:05:00"), ("Z", "08:25:00")], headsign="Roubaix", direction=0)
+        .trip("T3", [("Z", "08:30:00"), ("P1", "08:50:00")], headsign="Lille", direction=1)
+    )
+
+
+def test_station_gathers_its_platforms():
+    """Asking for a station returns the departures of its child platforms, with platform codes."""
+    tt = compile_feed(_station_feed().to_zip())
+    board = tt.departures("ST", MORNING, 3 * 3600)
+    assert [(d.trip_id, d.stop_id, d.platform_code) for d in board.departures] == [
+        ("T1", "P1", "1"),
+        ("T2", "P2", "2"),
+    ]
+    # A platform without wheelchair information inherits its station's; an explicit value wins.
+    assert tt.stop_wheelchair[tt.stop("P1")] == 1
+    assert tt.stop_wheelchair[tt.stop("P2")] == 2
+
+
+def test_terminus_arrivals_are_not_departures():
+    """A run's last stop is left out (riders cannot board), and flagged when asked for."""
+    tt = compile_feed(_station_feed().to_zip())
+    board = tt.departures("Z", datetime(2026, 6, 10, 8, 15, tzinfo=PARIS_TZ), 3600)
+    assert [d.trip_id for d in board.departures] == ["T3"]
+    everything = tt.departures(
+        "Z", datetime(2026, 6, 10, 8, 15, tzinfo=PARIS_TZ), 3600, include_non_boarding=True
+    )
+    assert [(d.trip_id, d.is_last_stop) for d in everything.departures] == [
+        ("T1", True),
+        ("T2", True),
+        ("T3", False),
+    ]
+
+
+def test_terminus_explanation():
+    """A stop where every run ends explains its empty board as a terminus."""
+    feed = simple_feed().trip("T", [("A", "08:00:00"), ("C", "08:30:00")])
+    tt = compile_feed(feed.to_zip())
+    board = tt.departures("C", MORNING, 4 * 3600)
+    assert board.departures == []
+    assert board.explanation == "terminus"
+
+
+def test_no_service_explanation():
+    """A stop whose services do not run that day says so."""
+    feed = simple_feed()
+    feed.calendar = None
+    feed.weekly("S", "20260101", "20261231", days="1111100")
+    tt = compile_feed(feed.trip("T", [("A", "08:00:00"), ("B", "08:30:00")]).to_zip())
+    sunday = datetime(2026, 6, 14, 7, 0, tzinfo=PARIS_TZ)
+    assert tt.departures("A", sunday, 4 * 3600).explanation == "no_service_that_day"
+
+
+def test_outside_validity_explanation():
+    """A date outside the calendar's range is reported as outside the feed's validity."""
+    tt = compile_feed(simple_feed().trip("T", [("A", "08:00:00"), ("B", "08:30:00")]).to_zip())
+    board = tt.departures("A", datetime(2027, 2, 1, 7, 0, tzinfo=PARIS_TZ), 3600)
+    assert board.explanation == "outside_feed_validity"
+    assert (tt.feed_start_date, tt.feed_end_date) == (date(2026, 1, 1), date(2026, 12, 31))
+
+
+def test_no_more_departures_in_window_explanation():
+    """After the last departure of a running day, the window is simply empty."""
+    tt = compile_feed(simple_feed().trip("T", [("A", "08:00:00"), ("B", "08:30:00")]).to_zip())
+    board = tt.departures("A", datetime(2026, 6, 10, 20, 0, tzinfo=PARIS_TZ), 3600)
+    assert board.explanation == "no_more_departures_in_window"
+
+
+def test_non_empty_board_has_no_explanation():
+    """A board with departures carries no explanation."""
+    tt = compile_feed(simple_feed().trip("T", [("A", "08:00:00"), ("B", "08:30:00")]).to_zip())
+    assert tt.departures("A", MORNING, 3 * 3600).explanation is None
+
+
+def test_stop_headsign_overrides_trip_headsign():
+    """stop_headsign, where given, replaces trip_headsign for that call."""
+    feed = simple_feed().trip(
+        "T",
+        [("A", "08:00:00"), ("B", "08:10:00"), ("C", "08:20:00")],
+        headsign="Charlie",
+        stop_headsigns={1: "Bravo puis Charlie"},
+    )
+    tt = compile_feed(feed.to_zip())
+    assert tt.departures("A", MORNING, 3 * 3600).departures[0].headsign == "Bravo puis Charlie"
+    assert tt.departures("B", MORNING, 3 * 3600).departures[0].headsign == "Charlie"
+
+
+def test_departure_carries_trip_and_route_details():
+    """A departure names its trip, route, direction, sequence, accessibility and times."""
+    feed = simple_feed().trip(
+        "T", [("A", "08:00:00", "08:02:00"), ("B", "08:10:00")], direction=1, wheelchair=1
+    )
+    tt = compile_feed(feed.to_zip())
+    (dep,) = tt.departures("A", MORNING, 3 * 3600).departures
+    assert (dep.trip_id, dep.route_id, dep.stop_id, dep.stop_sequence) == ("T", "R", "A", 1)
+    assert (dep.direction_id, dep.wheelchair_accessible) == (1, 1)
+    assert (dep.pickup_type, dep.drop_off_type, dep.is_last_stop) == (0, 0, False)
+    assert dep.arrival.isoformat() == "2026-06-10T08:00:00+02:00"
+    assert dep.departure.isoformat() == "2026-06-10T08:02:00+02:00"
+    assert dep.service_date == date(2026, 6, 10)
+
+
+def test_window_limit_and_order():
+    """Results are sorted by time, cut to the window and to the limit."""
+    feed = simple_feed()
+    for i in range(10):
+        feed.trip(f"T{i}", [("A", f"{8 + i:02d}:00:00"), ("B", f"{8 + i:02d}:30:00")])
+    tt = compile_feed(feed.to_zip())
+    board = tt.departures("A", MORNING, 4 * 3600 + 1, limit=3)
+    assert [d.trip_id for d in board.departures] == ["T0", "T1", "T2"]
+    board = tt.departures("A", MORNING, 4 * 3600 + 1, limit=100)
+    assert [d.trip_id for d in board.departures] == ["T0", "T1", "T2", "T3"]
+
+
+def test_route_filter():
+    """route_filter keeps only the named routes."""
+    feed = simple_feed().route("R2")
+    feed.trip("T1", [("A", "08:00:00"), ("B", "08:10:00")])
+    feed.trip("T2", [("A", "08:05:00"), ("B", "08:15:00")], route="R2")
+    tt = compile_feed(feed.to_zip())
+    board = tt.departures("A", MORNING, 3 * 3600, route_filter={"R2"})
+    assert [d.trip_id for d in board.departures] == ["T2"]
+
+
+def test_next_by_route_direction():
+    """The helper gives the next N departures per (route, direction)."""
+    feed = simple_feed().route("R2")
+    for i in range(4):
+        feed.trip(f"R{i}", [("A", f"08:{i}0:00"), ("B", "09:00:00")], direction=0)
+        feed.trip(f"Q{i}", [("A", f"08:{i}5:00"), ("C", "09:00:00")], route="R2")
+    tt = compile_feed(feed.to_zip())
+    groups = tt.next_by_route_direction("A", MORNING, per_group=2)
+    assert {k: [d.trip_id for d in v] for k, v in groups.items()} == {
+        ("R", 0): ["R0", "R1"],
+        ("R2", None): ["Q0", "Q1"],
+    }
+
+
+def test_route_directions_give_the_most_common_pattern():
+    """Per route and direction, the stop pattern most trips follow, in order."""
+    feed = simple_feed()
+    feed.trip("T1", [("A", "08:00:00"), ("B", "08:10:00"), ("C", "08:20:00")], direction=0)
+    feed.trip("T2", [("A", "09:00:00"), ("B", "09:10:00"), ("C", "09:20:00")], direction=0)
+    feed.trip("T3", [("A", "10:00:00"), ("C", "10:20:00")], direction=0, headsign="Express")
+    feed.trip("T4", [("C", "11:00:00"), ("A", "11:20:00")], direction=1, headsign="Alpha")
+    tt = compile_feed(feed.to_zip())
+    (out, back) = tt.route_directions(tt.route_index["R"])
+    assert (out.direction_id, out.stop_ids, out.pattern_trips, out.direction_trips) == (
+        0,
+        ["A", "B", "C"],
+        2,
+        3,
+    )
+    assert (back.direction_id, back.stop_ids, back.headsign) == (1, ["C", "A"], "Alpha")
+    assert tt.routes_at_stop(tt.stop("B")) == [tt.route_index["R"]]
+
+
+def test_naive_datetime_is_refused():
+    """A naive datetime is ambiguous across zones, so it is refused."""
+    tt = compile_feed(simple_feed().trip("T", [("A", "08:00:00"), ("B", "08:30:00")]).to_zip())
+    with pytest.raises(ValueError, match="timezone-aware"):
+        tt.departures("A", datetime(2026, 6, 10, 7, 0), 3600)
+
+
+def test_unknown_stop_raises_key_error():
+    """An unknown stop id raises KeyError (the API turns it into a 404)."""
+    tt = compile_feed(simple_feed().trip("T", [("A", "08:00:00"), ("B", "08:30:00")]).to_zip())
+    with pytest.raises(KeyError):
+        tt.departures("NOPE", MORNING)
