@@ -602,3 +602,33 @@ def test_parse_config_from_text():
     assert config.local_path("file:a") == Path("/srv/beffroi/a")
     with pytest.raises(ConfigError, match=r"^1 problem in inline\.yaml\ninline\.yaml:1 store"):
         parse_config("store: 5\n", filename="inline.yaml", connector_types=TYPES, environ={})
+
+
+# --- the clock ----------------------------------------------------------------------------------
+
+
+def test_clock_fixed_or_started_instant(tmp_path):
+    """clock.fixed and clock.start read RFC 3339 instants; a Clock built from them answers so."""
+    from aggregator.clock import Clock
+
+    fixed = load(write(tmp_path, "clock: {fixed: '2026-03-29T08:00:00+02:00'}\n")).clock
+    assert Clock(fixed=fixed.fixed).now().isoformat() == "2026-03-29T08:00:00+02:00"
+    started = load(write(tmp_path, "clock: {start: '2023-11-07T17:05:00-08:00'}\n")).clock
+    now = Clock(start=started.start).now()
+    assert 0 <= (now - started.start).total_seconds() < 60
+    assert load(write(tmp_path, "server: {}\n")).clock.fixed is None
+
+
+def test_clock_needs_an_offset_and_one_mode(tmp_path):
+    """A clock instant without offset, or both modes at once, is a config error naming it."""
+    naive = only_problem(write(tmp_path, "clock:\n  fixed: '2026-03-29T08:00:00'\n"))
+    assert naive.endswith(
+        "beffroi.yaml:2 clock.fixed: '2026-03-29T08:00:00' has no UTC offset "
+        "(e.g. 2026-03-29T08:00:00+02:00)"
+    )
+    both = only_problem(
+        write(
+            tmp_path, "clock:\n  fixed: '2026-03-29T08:00:00Z'\n  start: '2026-03-29T08:00:00Z'\n"
+        )
+    )
+    assert "clock.start: give either 'fixed' or 'start', not both" in both

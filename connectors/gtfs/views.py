@@ -3,7 +3,6 @@ departures. Shared by the transit endpoints (and, later, by the realtime merge).
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,11 +182,3 @@ def line_filter(values: list[str], feed: str) -> set[str] | None:
         if line_feed == feed:
             natives.add(native)
     return natives
-
-
-def as_local(when: dt.datetime, tt: Timetable, stop: int) -> dt.datetime:
-    """``when`` in the zone of the agency that serves ``stop`` (the first one found)."""
-    routes = tt.routes_at_stop(stop)
-    if not routes:
-        return when
-    return when.astimezone(tt.zones[int(tt.route_agency[routes[0]])])

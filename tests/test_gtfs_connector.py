@@ -1,0 +1,97 @@
+"""The gtfs connector in the polling path: real zips from a local upstream, broken feeds,
+conditional GETs, and the compiled-timetable cache."""
+
+import io
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from conftest import Reply
+from support import runtime_from
+
+from aggregator.status import SourceState
+
+CALTRAIN = Path(__file__).parents[1] / "config" / "demo-data" / "caltrain-2023-11.gtfs.zip"
+
+
+def config(url: str, extra: str = "") -> str:
+    return f"""
+    connectors:
+      - id: caltrain
+        type: gtfs
+        url: "{url}"
+        retries: 0
+{extra}
+    """
+
+
+def without(member: str) -> bytes:
+    """The Caltrain zip minus one file."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(CALTRAIN) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            if info.filename != member:
+                target.writestr(info, source.read(info))
+    return out.getvalue()
+
+
+async def test_broken_feed_keeps_the_previous_timetable_serving(upstream):
+    """A truncated zip, then one missing stop_times.txt, fail the poll; the good timetable stays."""
+    good = CALTRAIN.read_bytes()
+    upstream.route(
+        "/gtfs.zip",
+        [Reply(body=good), Reply(body=good[:5000]), Reply(body=without("stop_times.txt"))],
+    )
+    runtime = runtime_from(config(upstream.url("/gtfs.zip")))
+    status = runtime.statuses["caltrain"]
+    try:
+        assert (await runtime.poll_once("caltrain")).outcome == "changed"
+        timetable = runtime.live.snapshot("caltrain").data
+        assert (await runtime.poll_once("caltrain")).outcome == "failed"
+        assert "the feed could not be read" in status.last_error
+        assert (await runtime.poll_once("caltrain")).outcome == "failed"
+        assert "stop_times.txt" in status.last_error
+        assert runtime.live.snapshot("caltrain").data is timetable
+        assert status.state(datetime.now(UTC)) is SourceState.DEGRADED  # 2 failures, data kept
+        assert status.record_count == 3498
+    finally:
+        await runtime.stop()
+
+
+async def test_unchanged_feed_is_not_compiled_again(upstream):
+    """An ETag'd feed answered 304 keeps the same timetable object and version."""
+    upstream.route("/gtfs.zip", Reply(body=CALTRAIN.read_bytes(), headers={"ETag": '"ct-1"'}))
+    runtime = runtime_from(config(upstream.url("/gtfs.zip")))
+    try:
+        await runtime.poll_once("caltrain")
+        first = runtime.live.snapshot("caltrain")
+        assert (await runtime.poll_once("caltrain")).outcome == "unchanged"
+        assert runtime.live.snapshot("caltrain") is first
+        stats = runtime.statuses["caltrain"].stats
+        assert stats["valid_from"] == "2023-09-23" and stats["valid_until"] == "2024-06-01"
+        assert stats["stop_times"] == 3498
+    finally:
+        await runtime.stop()
+
+
+async def test_compiled_timetable_cache_skips_compiling_on_restart(upstream, tmp_path):
+    """With cache_dir, a second process start on the same feed loads the saved timetable."""
+    upstream.route("/gtfs.zip", Reply(body=CALTRAIN.read_bytes()))
+    yaml = config(upstream.url("/gtfs.zip"), f"        cache_dir: {tmp_path / 'cache'}")
+    first = runtime_from(yaml)
+    try:
+        await first.poll_once("caltrain")
+        assert first.statuses["caltrain"].stats["from_cache"] is False
+    finally:
+        await first.stop()
+    assert len(list((tmp_path / "cache").glob("caltrain-*.npz"))) == 1
+    second = runtime_from(yaml)
+    try:
+        await second.poll_once("caltrain")
+        assert second.statuses["caltrain"].stats["from_cache"] is True
+        board = second.live.snapshot("caltrain").data.departures(
+            "san_francisco", datetime(2023, 11, 8, 1, 5, tzinfo=UTC), limit=3
+        )
+        assert [d.departure.isoformat() for d in board.departures][0] == "2023-11-07T17:10:00-08:00"
+    finally:
+        await second.stop()
