@@ -92,6 +92,6 @@ async def test_compiled_timetable_cache_skips_compiling_on_restart(upstream, tmp
         board = second.live.snapshot("caltrain").data.departures(
             "san_francisco", datetime(2023, 11, 8, 1, 5, tzinfo=UTC), limit=3
         )
-        assert [d.departure.isoformat() for d in board.departures][0] == "2023-11-07T17:10:00-08:00"
+        assert board.departures[0].departure.isoformat() == "2023-11-07T17:10:00-08:00"
     finally:
         await second.stop()
