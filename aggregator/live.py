@@ -19,7 +19,7 @@ class LiveData:
 
     def __init__(self) -> None:
         self._snapshots: dict[str, Snapshot] = {}
-        self._indexes: dict[tuple[str, str], tuple[int, Any]] = {}
+        self._indexes: dict[tuple[str, str], tuple[tuple[int, ...], Any]] = {}
         self._eager: dict[str, list[tuple[str, Callable[[Snapshot], Any]]]] = {}
 
     def build_eagerly(self, source_type: str, name: str, build: Callable[[Snapshot], Any]) -> None:
