@@ -152,3 +152,24 @@ async def test_retry_after_defers_the_next_scheduled_poll(upstream):
         assert upstream.hits("/p.json") == 1
     finally:
         await runtime.stop()
+
+
+async def test_logs_say_when_a_source_goes_down_and_recovers_not_every_poll(upstream, caplog):
+    """Three failed polls log one warning (down) and one when stale; recovery logs once."""
+    upstream.route(
+        "/p.json", [Reply(body=V1), *[Reply(status=500)] * 4, Reply(body=V2), Reply(body=V2)]
+    )
+    runtime = runtime_from(source_yaml(upstream.url("/p.json")))
+    caplog.set_level("INFO", logger="aggregator.poller")
+    try:
+        for _ in range(7):
+            await runtime.poll_once("parkings")
+    finally:
+        await runtime.stop()
+    messages = [r.getMessage() for r in caplog.records if r.name == "aggregator.poller"]
+    assert messages[0] == "source parkings loaded: 2 records"
+    assert messages[1].startswith("source parkings is failing: upstream answered 500")
+    assert messages[1].endswith("(still serving the last good data)")
+    assert messages[2].startswith("source parkings is stale after 3 failed polls")
+    assert messages[3] == "source parkings recovered after 4 failed polls"
+    assert len(messages) == 4

@@ -144,7 +144,16 @@ def apply_updates(
             counters.skipped_stops += 1
             calls.append(
                 RealtimeCall(
-                    seq, stop_id, stop, sched_arr, sched_dep, None, None, None, None, "skipped",
+                    seq,
+                    stop_id,
+                    stop,
+                    sched_arr,
+                    sched_dep,
+                    None,
+                    None,
+                    None,
+                    None,
+                    "skipped",
                     explicit=True,
                 )
             )
@@ -163,8 +172,16 @@ def apply_updates(
             else:
                 calls.append(
                     RealtimeCall(
-                        seq, stop_id, stop, sched_arr, sched_dep,
-                        sched_arr + delay, sched_dep + delay, delay, delay, "updated",
+                        seq,
+                        stop_id,
+                        stop,
+                        sched_arr,
+                        sched_dep,
+                        sched_arr + delay,
+                        sched_dep + delay,
+                        delay,
+                        delay,
+                        "updated",
                     )
                 )
             continue
@@ -184,8 +201,18 @@ def apply_updates(
         uncertainty = (dep.uncertainty if dep else None) or (arr.uncertainty if arr else None)
         calls.append(
             RealtimeCall(
-                seq, stop_id, stop, sched_arr, sched_dep, expected_arr, expected_dep,
-                arr_delay, dep_delay, "updated", uncertainty, explicit=True,
+                seq,
+                stop_id,
+                stop,
+                sched_arr,
+                sched_dep,
+                expected_arr,
+                expected_dep,
+                arr_delay,
+                dep_delay,
+                "updated",
+                uncertainty,
+                explicit=True,
             )
         )
         delay = dep_delay
