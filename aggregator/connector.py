@@ -17,7 +17,8 @@ register exactly the same way (see ``pyproject.toml``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from zoneinfo import ZoneInfo
@@ -37,11 +38,20 @@ __all__ = [
     "Connector",
     "ConnectorConfig",
     "ConnectorContext",
+    "DependencyNotReady",
     "ParseResult",
     "Snapshot",
     "UrlConnector",
     "UrlConnectorConfig",
 ]
+
+
+class DependencyNotReady(Exception):
+    """Raised by ``parse`` when a source this one needs has no data yet.
+
+    The poll is not counted as a failure: the source waits, and is polled again as soon as
+    the source it needs loads.
+    """
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,8 @@ class ConnectorContext:
     allow_file_urls: bool
     redactor: Redactor
     clock: Clock
+    #: The current snapshot of another source (a realtime feed reads its timetable's).
+    snapshot_of: Callable[[str], Snapshot | None] = field(default=lambda _source_id: None)
 
 
 class Connector(Generic[ConfigT]):
@@ -78,6 +90,11 @@ class Connector(Generic[ConfigT]):
     def records(cls, snapshot: Snapshot) -> Sequence[Mapping[str, Any]] | None:
         """The snapshot as a list of plain records, when the type has such a view."""
         return snapshot.data if isinstance(snapshot.data, list) else None
+
+    @classmethod
+    def live_status(cls, snapshot: Snapshot, now: datetime) -> Mapping[str, Any]:
+        """Figures that change with time alone, added to the source's status when it is read."""
+        return {}
 
     @classmethod
     def register_routes(cls, router: ApiRouter) -> None:

@@ -21,10 +21,10 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from aggregator.connector import Connector
+from aggregator.connector import Connector, DependencyNotReady
 from aggregator.fetch import FetchError, Validators
 from aggregator.metrics import Metrics
-from aggregator.model import Snapshot
+from aggregator.model import ChangeEvent, Snapshot
 from aggregator.redact import Redactor
 from aggregator.status import SourceState, SourceStatus
 from aggregator.store import Store
@@ -60,7 +60,8 @@ def retry_delay(
 
 @dataclass(frozen=True)
 class PollOutcome:
-    """What one poll did: ``changed``, ``unchanged`` or ``failed``."""
+    """What one poll did: ``changed``, ``unchanged``, ``failed`` or ``waiting`` (for a source
+    it depends on)."""
 
     outcome: str
     error: str | None = None
@@ -89,6 +90,12 @@ class SourceRunner:
         self._content_hash: str | None = None
         self._version = 0
         self._lock = asyncio.Lock()
+        # A source that depends on another (realtime on a timetable) must be re-parsed when
+        # that one changes, even if its own payload did not: keep its (small) payload.
+        self.depends_on = frozenset(
+            source for source, _type in connector.config.referenced_sources().values()
+        )
+        self._last_payload: bytes | None = None
 
     @property
     def source_id(self) -> str:
@@ -101,26 +108,33 @@ class SourceRunner:
             self._version = snapshot.version
             self._content_hash = snapshot.content_hash
 
-    async def run_once(self) -> PollOutcome:
-        """Poll now; polls of one source never overlap."""
+    async def run_once(self, *, reparse: bool = False) -> PollOutcome:
+        """Poll now; polls of one source never overlap.
+
+        ``reparse`` parses the last payload again even when upstream did not change (a
+        source this one depends on did).
+        """
         async with self._lock:
             before = self.status.state(datetime.now(UTC))
             failures_before = self.status.consecutive_failures
             started = time.perf_counter()
-            outcome = await self._poll()
+            outcome = await self._poll(reparse)
             duration = time.perf_counter() - started
             at = datetime.now(UTC)
             if outcome.outcome == "failed":
                 self.status.record_failure(at=at, duration_s=duration, error=outcome.error or "")
             elif outcome.outcome == "unchanged":
                 self.status.record_unchanged(at=at, duration_s=duration)
+            elif outcome.outcome == "waiting":
+                self.status.last_attempt = at
+                self.status.waiting_for = outcome.error
             self.status.last_duration_s = duration
             self._observe(outcome, duration)
             self._log_transition(before, failures_before, outcome)
             await self._store.save_status(self.status)
             return outcome
 
-    async def _poll(self) -> PollOutcome:
+    async def _poll(self, reparse: bool) -> PollOutcome:
         try:
             fetched = await self.connector.fetch(self._fetcher, self._validators)
         except FetchError as exc:
@@ -128,11 +142,20 @@ class SourceRunner:
         except Exception as exc:  # a connector bug must not stop the poller
             log.exception("source %s: unexpected error while fetching", self.source_id)
             return PollOutcome("failed", self._redactor.redact(f"unexpected error: {exc}"))
+        body = fetched.body
         if fetched.not_modified or fetched.content_hash == self._content_hash:
             self._validators = fetched.validators
-            return PollOutcome("unchanged")
+            # A dependent source re-parses its last payload when what it depends on changed,
+            # or when that payload could not be used yet (it was waiting for it).
+            if not ((reparse or self._version == 0) and self._last_payload is not None):
+                return PollOutcome("unchanged")
+            body = self._last_payload
+        elif self.depends_on:
+            self._last_payload = body
         try:
-            parsed = await asyncio.to_thread(self.connector.parse, fetched.body)
+            parsed = await asyncio.to_thread(self.connector.parse, body)
+        except DependencyNotReady as exc:
+            return PollOutcome("waiting", self._redactor.redact(str(exc)))
         except Exception as exc:
             # Keep the old validators: the next poll must fetch and parse again, not get a 304.
             message = f"the feed could not be read: {exc}"
@@ -162,8 +185,9 @@ class SourceRunner:
             stats=dict(parsed.stats),
         )
         await self._store.save_snapshot(snapshot)
-        self._validators = fetched.validators
-        self._content_hash = fetched.content_hash
+        if not fetched.not_modified:
+            self._validators = fetched.validators
+            self._content_hash = fetched.content_hash
         return PollOutcome("changed")
 
     def _observe(self, outcome: PollOutcome, duration: float) -> None:
@@ -174,6 +198,8 @@ class SourceRunner:
         if outcome.outcome == "failed":
             kind = "retry_after" if outcome.retry_after else "error"
             self._metrics.poll_errors.labels(source, kind).inc()
+        elif outcome.outcome == "waiting":
+            pass
         else:
             self._metrics.last_success.labels(source).set(time.time())
             if self.status.record_count is not None:
@@ -184,6 +210,8 @@ class SourceRunner:
     ) -> None:
         """Log when a source goes down, goes stale or recovers, not on every poll."""
         failures = self.status.consecutive_failures
+        if outcome.outcome == "waiting":
+            return
         if outcome.outcome != "failed":
             if failures_before:
                 log.info(
@@ -240,13 +268,13 @@ class Poller:
         scheduler.start()
         self._scheduler = scheduler
 
-    async def _run(self, source_id: str) -> None:
+    async def _run(self, source_id: str, reparse: bool = False) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._running.add(task)
         try:
             runner = self.runners[source_id]
-            outcome = await runner.run_once()
+            outcome = await runner.run_once(reparse=reparse)
             self._schedule_next(runner, outcome)
         finally:
             if task is not None:
@@ -267,6 +295,16 @@ class Poller:
             )
             job.modify(next_run_time=datetime.now(UTC) + timedelta(seconds=delay))
         runner.status.next_run = job.next_run_time
+
+    def on_change(self, event: ChangeEvent) -> None:
+        """Store listener: re-parse the sources that depend on the one that changed."""
+        if self._scheduler is None or not self._scheduler.running:
+            return
+        for runner in self.runners.values():
+            if event.source_id in runner.depends_on:
+                task = asyncio.get_running_loop().create_task(self._run(runner.source_id, True))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
 
     async def stop(self) -> None:
         """Stop scheduling and cancel polls under way (their data would arrive too late)."""

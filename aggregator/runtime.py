@@ -53,6 +53,7 @@ class Runtime:
             allow_file_urls=config.defaults.allow_file_urls,
             redactor=self.redactor,
             clock=self.clock,
+            snapshot_of=self.live.snapshot,
         )
         self.connectors: dict[str, Connector] = {}
         self.statuses: dict[str, SourceStatus] = {}
@@ -107,6 +108,7 @@ class Runtime:
         runners = await self._ensure_runners()
         if poll:
             self.poller = Poller(runners, self.timezone)
+            self.store.subscribe(self.poller.on_change)
             await self.poller.start()
         log.info(
             "beffroi %s started: %d sources, store %s",

@@ -62,6 +62,8 @@ class SourceStatus:
     stats: dict[str, Any] = field(default_factory=dict)
     total_polls: int = 0
     total_failures: int = 0
+    #: Why the source has nothing yet although nothing failed (waiting for another source).
+    waiting_for: str | None = None
 
     @property
     def has_data(self) -> bool:
@@ -101,6 +103,7 @@ class SourceStatus:
         self.last_success = at
         self.last_duration_s = duration_s
         self.consecutive_failures = 0
+        self.waiting_for = None
         self.total_polls += 1
         if changed:
             self.last_change = at
@@ -158,6 +161,7 @@ class SourceStatus:
             "last_success": _iso(self.last_success),
             "last_change": _iso(self.last_change),
             "last_error": self.last_error if include_error_detail else None,
+            "waiting_for": self.waiting_for,
             "last_error_at": _iso(self.last_error_at),
             "consecutive_failures": self.consecutive_failures,
             "next_run": _iso(self.next_run),

@@ -5,8 +5,8 @@ import gzip
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import Reply
 from support import eventually, runtime_from
+from upstream_server import Reply
 
 from aggregator.api.app import create_app
 

@@ -60,7 +60,12 @@ def test_demo_server_serves_the_tour(server):
     """The README tour works against the demo config: sources, records, errors, OpenAPI."""
     base, _ = server
     sources = httpx.get(f"{base}/v1/sources").json()
-    assert [s["id"] for s in sources["data"]] == ["lovelo-stations", "caltrain", "stq"]
+    assert [s["id"] for s in sources["data"]] == [
+        "lovelo-stations",
+        "caltrain",
+        "caltrain-rt",
+        "stq",
+    ]
     assert {s["state"] for s in sources["data"]} == {"ok"}
     records = httpx.get(f"{base}/v1/sources/lovelo-stations/records?limit=2").json()
     ids = [r["id"] for r in records["data"]]
@@ -71,7 +76,8 @@ def test_demo_server_serves_the_tour(server):
     assert problem.status_code == 400
     assert problem.headers["content-type"] == "application/problem+json"
     board = httpx.get(f"{base}/v1/stops/caltrain:san_francisco/departures?limit=3").json()
-    assert board["meta"]["now"].startswith("2023-11-07T17:0")  # the demo's replayed clock
+    assert board["meta"]["now"] == "2023-11-07T17:06:00-08:00"  # the demo's fixed clock
+    assert board["meta"]["realtime"]["caltrain"]["available"] is True
     assert len(board["data"]["departures"]) == 3
     openapi = httpx.get(f"{base}/v1/openapi.json").json()
     assert "/v1/sources/{source_id}/records" in openapi["paths"]

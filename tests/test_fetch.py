@@ -10,7 +10,7 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
-from conftest import Reply
+from upstream_server import Reply
 
 from aggregator.fetch import (
     MAX_RETRY_WAIT,

@@ -6,8 +6,8 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conftest import Reply
 from support import runtime_from
+from upstream_server import Reply
 
 from aggregator.status import SourceState
 

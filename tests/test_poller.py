@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime
 
-from conftest import Reply
 from support import eventually, runtime_from
+from upstream_server import Reply
 
 from aggregator.status import SourceState
 

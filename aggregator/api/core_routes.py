@@ -34,18 +34,28 @@ def _status_or_404(runtime: Runtime, source_id: str) -> None:
         raise NotFound(f"no source {source_id!r} is configured")
 
 
+def _source_json(runtime: Runtime, source_id: str) -> dict[str, Any]:
+    data = runtime.statuses[source_id].to_json(datetime.now(UTC))
+    snapshot = runtime.live.snapshot(source_id)
+    if snapshot is not None:
+        # Time-dependent figures (a realtime feed's age) are judged on the data's clock.
+        live = runtime.connector_types[snapshot.source_type].live_status(
+            snapshot, runtime.clock.now()
+        )
+        data["stats"] = {**data["stats"], **live}
+    return data
+
+
 async def list_sources(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
-    now = datetime.now(UTC)
-    data = [status.to_json(now) for status in runtime.statuses.values()]
-    return ApiResult(data, max_age=0)
+    return ApiResult([_source_json(runtime, s) for s in runtime.statuses], max_age=0)
 
 
 async def get_source(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     source_id = request.match_info["source_id"]
     _status_or_404(runtime, source_id)
-    return ApiResult(runtime.statuses[source_id].to_json(datetime.now(UTC)), max_age=0)
+    return ApiResult(_source_json(runtime, source_id), max_age=0)
 
 
 async def list_records(request: web.Request) -> ApiResult:

@@ -68,6 +68,7 @@ SOURCE_STATUS = {
         "last_success": NULLABLE_TIME,
         "last_change": NULLABLE_TIME,
         "last_error": {"type": ["string", "null"]},
+        "waiting_for": {"type": ["string", "null"]},
         "last_error_at": NULLABLE_TIME,
         "consecutive_failures": {"type": "integer"},
         "next_run": NULLABLE_TIME,

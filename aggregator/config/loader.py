@@ -31,7 +31,6 @@ from aggregator.config.models import (
     DefaultsConfig,
     ServerConfig,
     StoreConfig,
-    UrlConnectorConfig,
 )
 from aggregator.config.yaml_source import KeyPath, YamlDocument, YamlSyntaxError, load_yaml
 
@@ -178,14 +177,14 @@ def _parse(
     defaults = sections["defaults"]
     if isinstance(defaults, DefaultsConfig) and not defaults.allow_file_urls:
         for index, connector in connectors:
-            if isinstance(connector, UrlConnectorConfig) and connector.url.lower().startswith(
-                "file:"
-            ):
-                report.add(
-                    ("connectors", index, "url"),
-                    "file: URLs are disabled; set `defaults.allow_file_urls: true` "
-                    "to read local files",
-                )
+            for key, url in connector.source_urls().items():
+                if url.lower().startswith("file:"):
+                    report.add(
+                        ("connectors", index, *key),
+                        "file: URLs are disabled; set `defaults.allow_file_urls: true` "
+                        "to read local files",
+                    )
+    _check_references(report, connectors)
 
     if report.issues:
         raise report.error()
@@ -197,6 +196,25 @@ def _parse(
         base_dir=base_dir,
         secrets=_collect_secrets(sections, entries, doc),
     )
+
+
+def _check_references(report: _Report, connectors: list[tuple[int, ConnectorConfig]]) -> None:
+    """Each source another one names exists, with the type it must have."""
+    types = {connector.id: connector.type for _, connector in connectors}
+    for index, connector in connectors:
+        for key, (source_id, wanted) in connector.referenced_sources().items():
+            if source_id not in types:
+                known = sorted(i for i, t in types.items() if t == wanted)
+                report.add(
+                    ("connectors", index, key),
+                    f"no source {source_id!r} is configured"
+                    + (f" ({wanted} sources: {', '.join(known)})" if known else ""),
+                )
+            elif types[source_id] != wanted:
+                report.add(
+                    ("connectors", index, key),
+                    f"source {source_id!r} is a {types[source_id]} source, not {wanted}",
+                )
 
 
 def _validate_connectors(

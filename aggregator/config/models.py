@@ -37,6 +37,7 @@ __all__ = [
     "ServerConfig",
     "StoreConfig",
     "UrlConnectorConfig",
+    "check_source_url",
     "file_url_path",
 ]
 
@@ -201,29 +202,43 @@ class ConnectorConfig(BaseModel):
             return self.stale_after
         return 3 * self.refresh.nominal_interval(now=now)
 
+    def source_urls(self) -> dict[tuple[str | int, ...], str]:
+        """Every URL this source fetches, by its key path inside the entry."""
+        return {}
+
+    def referenced_sources(self) -> dict[str, tuple[str, str]]:
+        """Other sources this one needs, by key: ``{key: (source id, required type)}``.
+
+        The loader checks that each exists with that type (a realtime feed names its timetable).
+        """
+        return {}
+
+
+def check_source_url(url: str) -> str:
+    """``url`` if it is a URL a source may fetch; a validation error naming the schemes if not."""
+    lowered = url.lower()
+    if lowered.startswith(("http://", "https://")):
+        if urlsplit(url).hostname:
+            return url
+    elif lowered.startswith("file:///"):
+        if len(url) > len("file:///"):
+            return url
+    elif lowered.startswith("file:") and not lowered.startswith("file:/") and url[5:]:
+        return url
+    raise PydanticCustomError(
+        "url_unsupported",
+        "'{url}' is not a supported URL: use {schemes}",
+        {"url": url, "schemes": _URL_SCHEMES_HELP},
+    )
+
 
 class UrlConnectorConfig(ConnectorConfig):
     """A source read from one URL: ``http(s)://``, or a local ``file:`` (``allow_file_urls``)."""
 
-    url: str
+    url: Annotated[str, AfterValidator(check_source_url)]
 
-    @field_validator("url")
-    @classmethod
-    def _supported_url(cls, url: str) -> str:
-        lowered = url.lower()
-        if lowered.startswith(("http://", "https://")):
-            if urlsplit(url).hostname:
-                return url
-        elif lowered.startswith("file:///"):
-            if len(url) > len("file:///"):
-                return url
-        elif lowered.startswith("file:") and not lowered.startswith("file:/") and url[5:]:
-            return url
-        raise PydanticCustomError(
-            "url_unsupported",
-            "'{url}' is not a supported URL: use {schemes}",
-            {"url": url, "schemes": _URL_SCHEMES_HELP},
-        )
+    def source_urls(self) -> dict[tuple[str | int, ...], str]:
+        return {("url",): self.url}
 
 
 def file_url_path(url: str, base_dir: Path | None = None) -> Path | None:

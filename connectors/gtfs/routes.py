@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -14,15 +15,17 @@ from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param, path_param
 from aggregator.config.types import parse_duration
 from aggregator.runtime import Runtime, runtime_of
+from connectors.gtfs_rt.merge import realtime_departures
+from connectors.gtfs_rt.views import realtime_departure_json, realtime_for, realtime_sources
 
 from . import schemas
 from .timetable import Timetable
+from .trip_detail import get_trip
 from .views import (
     departure_json,
     explanation_json,
     line_filter,
     line_json,
-    line_summary,
     locate_line,
     locate_stop,
     stop_json,
@@ -32,6 +35,8 @@ from .views import (
 MAX_LIMIT = 100
 MAX_RADIUS_M = 5000.0
 MAX_WINDOW_S = 24 * 3600
+#: Departures looked at to find the next few of every line and direction at a stop.
+GROUPING_LIMIT = 500
 EARTH_RADIUS_M = 6_371_008.8
 
 
@@ -79,10 +84,6 @@ def _feeds(runtime: Runtime, params: QueryParams) -> dict[str, Timetable]:
     return {feed: loaded[feed]} if feed in loaded else {}
 
 
-def _meta_now(at: dt.datetime) -> dict[str, str]:
-    return {"now": at.isoformat()}
-
-
 async def list_stops(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     params = QueryParams(request.query)
@@ -97,7 +98,7 @@ async def list_stops(request: web.Request) -> ApiResult:
         if query is not None:
             hits = tt.search_stops(query, limit=limit if point is None else MAX_LIMIT * 10)
             for stop, score in hits:
-                entry = stop_json(feed, tt, stop)
+                entry = _with_alerts(runtime, feed, tt, stop)
                 rank = (-score, 0.0)
                 if point is not None:
                     away = distance_m(*point, entry["lat"], entry["lon"])
@@ -109,7 +110,7 @@ async def list_stops(request: web.Request) -> ApiResult:
         else:
             assert point is not None
             for stop, away in tt.nearest_stops(point[0], point[1], radius_m=radius, limit=limit):
-                entry = stop_json(feed, tt, stop)
+                entry = _with_alerts(runtime, feed, tt, stop)
                 entry["distance_m"] = round(away, 1)
                 found.append(((away, 0.0), entry))
     found.sort(key=lambda item: item[0])
@@ -140,13 +141,45 @@ def _feature_collection(stops: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _alert_ids(
+    runtime: Runtime,
+    feed: str,
+    tt: Timetable,
+    *,
+    route: int | None = None,
+    stop: int | None = None,
+) -> list[str]:
+    """Ids of the alerts active now that name this line or stop (or one of its platforms)."""
+    live = realtime_for(runtime, feed, tt)
+    if live is None:
+        return []
+    now = runtime.clock.now().timestamp()
+    state = live.data.state
+    if route is not None:
+        alerts = state.active_alerts(now, route_id=tt.route_ids[route])
+    else:
+        assert stop is not None
+        alerts = [
+            alert
+            for s in tt.boarding_stops(stop)
+            for alert in state.active_alerts(now, stop_id=tt.stop_ids[s])
+        ]
+    return sorted({f"{feed}:{alert.alert_id}" for alert in alerts})
+
+
+def _with_alerts(runtime: Runtime, feed: str, tt: Timetable, stop: int) -> dict[str, Any]:
+    entry = stop_json(feed, tt, stop)
+    entry["alert_ids"] = _alert_ids(runtime, feed, tt, stop=stop)
+    return entry
+
+
 async def get_stop(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     found = locate_stop(runtime, request.match_info["stop_id"])
     tt, feed, stop = found.timetable, found.feed, found.index
-    data = stop_json(feed, tt, stop)
+    data = _with_alerts(runtime, feed, tt, stop)
     data["platforms"] = [stop_json(feed, tt, int(c), lines=False) for c in tt.children(stop)]
-    return ApiResult(data, sources=[feed])
+    return ApiResult(data, sources=[feed, *realtime_sources(runtime, feed)])
 
 
 async def list_lines(request: web.Request) -> ApiResult:
@@ -155,12 +188,13 @@ async def list_lines(request: web.Request) -> ApiResult:
     feeds = _feeds(runtime, params)
     mode = params.string("mode")
     lines = [
-        line_json(feed, tt, route)
+        line_json(feed, tt, route) | {"alert_ids": _alert_ids(runtime, feed, tt, route=route)}
         for feed, tt in feeds.items()
         for route in range(len(tt.route_ids))
         if mode is None or tt.route_mode(route) == mode
     ]
-    return ApiResult(lines, sources=list(feeds))
+    rt_sources = [s for feed in feeds for s in realtime_sources(runtime, feed)]
+    return ApiResult(lines, sources=[*feeds, *rt_sources])
 
 
 async def get_line(request: web.Request) -> ApiResult:
@@ -168,6 +202,7 @@ async def get_line(request: web.Request) -> ApiResult:
     found = locate_line(runtime, request.match_info["line_id"])
     tt, feed, route = found.timetable, found.feed, found.index
     data = line_json(feed, tt, route)
+    data["alert_ids"] = _alert_ids(runtime, feed, tt, route=route)
     data["directions"] = [
         {
             "direction_id": direction.direction_id,
@@ -177,29 +212,92 @@ async def get_line(request: web.Request) -> ApiResult:
         }
         for direction in tt.route_directions(route)
     ]
-    return ApiResult(data, sources=[feed])
+    return ApiResult(data, sources=[feed, *realtime_sources(runtime, feed)])
 
 
-def _board(
-    feed: str,
-    tt: Timetable,
-    stop: int,
-    at: dt.datetime,
-    duration_s: int,
-    limit: int,
-    lines: list[str],
-) -> dict[str, Any]:
-    board = tt.departures(
-        tt.stop_ids[stop],
+@dataclass
+class Boards:
+    """Builds departure boards for one request: realtime merged when a fresh feed exists."""
+
+    runtime: Runtime
+    at: dt.datetime
+    duration_s: int
+    lines: list[str]
+    include_cancelled: bool
+    sources: set[str] = field(default_factory=set)
+    realtime: dict[str, Any] = field(default_factory=dict)
+
+    def board(self, feed: str, tt: Timetable, stop: int, limit: int) -> dict[str, Any]:
+        natives = line_filter(self.lines, feed)
+        self.sources.add(feed)
+        self.sources.update(realtime_sources(self.runtime, feed))
+        live = realtime_for(self.runtime, feed, tt)
+        if live is None:
+            board = tt.departures(
+                tt.stop_ids[stop],
+                self.at,
+                duration_s=self.duration_s,
+                limit=limit,
+                route_filter=natives,
+            )
+            self.realtime[feed] = {"available": False, "stale": None}
+            return {
+                "departures": [departure_json(feed, tt, d) for d in board.departures],
+                "explanation": explanation_json(board.explanation),
+            }
+        merged = realtime_departures(
+            tt,
+            live.data.state,
+            tt.stop_ids[stop],
+            self.at,
+            self.runtime.clock.now(),
+            duration_s=self.duration_s,
+            limit=limit,
+            route_filter=natives,
+            include_cancelled=self.include_cancelled,
+            on_time_threshold_s=live.data.on_time_threshold_s,
+        )
+        self.realtime[feed] = {
+            "available": True,
+            "source": live.source_id,
+            "stale": merged.stale,
+        }
+        return {
+            "departures": [realtime_departure_json(feed, tt, d) for d in merged.departures],
+            "explanation": explanation_json(merged.explanation),
+        }
+
+    def meta(self) -> dict[str, Any]:
+        return {"now": self.at.isoformat(), "realtime": self.realtime}
+
+
+def _boards(runtime: Runtime, params: QueryParams) -> Boards:
+    at, duration_s = _window(params, runtime)
+    return Boards(
+        runtime,
         at,
-        duration_s=duration_s,
-        limit=limit,
-        route_filter=line_filter(lines, feed),
+        duration_s,
+        params.csv("lines"),
+        params.boolean("include_cancelled", True),
     )
-    return {
-        "departures": [departure_json(feed, tt, d) for d in board.departures],
-        "explanation": explanation_json(board.explanation),
-    }
+
+
+def _grouped(departures: list[dict[str, Any]], per_group: int) -> list[dict[str, Any]]:
+    groups: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for departure in departures:
+        line = departure["line"]
+        key = (line["id"] if line else None, departure["direction_id"])
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = {
+                "line": line,
+                "direction_id": departure["direction_id"],
+                "headsign": departure["headsign"],
+                "departures": [],
+            }
+        if len(group["departures"]) < per_group:
+            group["departures"].append(departure)
+    return list(groups.values())
 
 
 async def stop_departures(request: web.Request) -> ApiResult:
@@ -207,37 +305,20 @@ async def stop_departures(request: web.Request) -> ApiResult:
     params = QueryParams(request.query)
     found = locate_stop(runtime, request.match_info["stop_id"])
     tt, feed, stop = found.timetable, found.feed, found.index
-    at, duration_s = _window(params, runtime)
     limit = params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT)
-    lines = params.csv("lines")
     group = params.choice("group", ("none", "line_direction"), "none")
     per_group = params.integer("per_group", 2, minimum=1, maximum=10)
+    boards = _boards(runtime, params)
     data: dict[str, Any] = {"stop": stop_json(feed, tt, stop, lines=False)}
     if group == "none":
-        data |= _board(feed, tt, stop, at, duration_s, limit, lines)
+        data |= boards.board(feed, tt, stop, limit)
     else:
-        natives = line_filter(lines, feed)
-        grouped = tt.next_by_route_direction(
-            tt.stop_ids[stop], at, per_group=per_group, duration_s=max(duration_s, 3 * 3600)
-        )
-        groups = []
-        for (route_id, direction_id), departures in grouped.items():
-            if natives is not None and route_id not in natives:
-                continue
-            route = tt.route_index[route_id]
-            groups.append(
-                {
-                    "line": line_summary(feed, tt, route),
-                    "direction_id": direction_id,
-                    "headsign": departures[0].headsign if departures else None,
-                    "departures": [departure_json(feed, tt, d) for d in departures],
-                }
-            )
-        data["groups"] = groups
-        data["explanation"] = None
-        if not groups:
-            data["explanation"] = _board(feed, tt, stop, at, duration_s, 1, lines)["explanation"]
-    return ApiResult(data, sources=[feed], meta=_meta_now(at))
+        # Enough of the next hours to find the next few of every line and direction.
+        boards.duration_s = max(boards.duration_s, 3 * 3600)
+        board = boards.board(feed, tt, stop, GROUPING_LIMIT)
+        data["groups"] = _grouped(board["departures"], per_group)
+        data["explanation"] = board["explanation"]
+    return ApiResult(data, sources=sorted(boards.sources), meta=boards.meta())
 
 
 async def nearby_departures(request: web.Request) -> ApiResult:
@@ -248,8 +329,7 @@ async def nearby_departures(request: web.Request) -> ApiResult:
     radius = params.number("radius", 400.0, minimum=1.0, maximum=MAX_RADIUS_M) or 400.0
     max_stops = params.integer("stops", 5, minimum=1, maximum=20)
     per_stop = params.integer("per_stop", 5, minimum=1, maximum=20)
-    lines = params.csv("lines")
-    at, duration_s = _window(params, runtime)
+    boards = _boards(runtime, params)
     feeds = _feeds(runtime, params)
     nearest: list[tuple[float, str, Timetable, int]] = []
     for feed, tt in feeds.items():
@@ -262,12 +342,19 @@ async def nearby_departures(request: web.Request) -> ApiResult:
                 seen.add(target)
                 nearest.append((away, feed, tt, target))
     nearest.sort(key=lambda item: item[0])
-    boards = []
+    found = []
     for away, feed, tt, stop in nearest[:max_stops]:
         entry = {"stop": stop_json(feed, tt, stop) | {"distance_m": round(away, 1)}}
-        entry |= _board(feed, tt, stop, at, duration_s, per_stop, lines)
-        boards.append(entry)
-    return ApiResult(boards, sources=list(feeds), meta=_meta_now(at))
+        entry |= boards.board(feed, tt, stop, per_stop)
+        found.append(entry)
+    return ApiResult(found, sources=sorted(boards.sources | set(feeds)), meta=boards.meta())
+
+
+INCLUDE_CANCELLED = Param(
+    "include_cancelled",
+    "false hides departures the realtime feed cancelled (default true: shown, flagged).",
+    {"type": "boolean"},
+)
 
 
 def register_transit_routes(router: ApiRouter) -> None:
@@ -317,6 +404,7 @@ def register_transit_routes(router: ApiRouter) -> None:
             duration,
             limit,
             lines,
+            INCLUDE_CANCELLED,
             Param(
                 "group",
                 "none (one list by time) or line_direction (the next per line and direction).",
@@ -345,9 +433,26 @@ def register_transit_routes(router: ApiRouter) -> None:
             at,
             duration,
             lines,
+            INCLUDE_CANCELLED,
             feed,
         ],
         response={"type": "array", "items": refs["NearbyBoard"]},
+    )
+    router.get(
+        "/v1/trips/{trip_id}",
+        get_trip,
+        summary="One trip on a service date: its calls, scheduled and expected",
+        tags=["transit"],
+        params=[
+            path_param("trip_id", "A trip id, 'feed:native_id'."),
+            Param(
+                "date",
+                "Service date (YYYY-MM-DD; default: the one running nearest now).",
+                {"type": "string", "format": "date"},
+            ),
+        ],
+        response=refs["Trip"],
+        errors=[400, 404],
     )
     router.get(
         "/v1/lines",

@@ -94,15 +94,18 @@ DEPARTURE = {
             "type": "object",
             "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
         },
-        "line": _ref("LineSummary"),
+        "line": {"oneOf": [_ref("LineSummary"), {"type": "null"}]},
         "trip_id": {"type": "string"},
         "headsign": TEXT_OR_NULL,
         "direction_id": {"type": ["integer", "null"]},
         "service_date": {"type": "string", "format": "date"},
-        "scheduled_time": DATE_TIME,
-        "expected_time": DATE_TIME,
+        "scheduled_time": {"type": ["string", "null"], "format": "date-time"},
+        "expected_time": {"type": ["string", "null"], "format": "date-time"},
         "delay_s": {"type": ["integer", "null"]},
         "realtime": {"type": "boolean"},
+        "uncertainty_s": {"type": ["integer", "null"]},
+        "vehicle_id": TEXT_OR_NULL,
+        "alert_ids": {"type": "array", "items": {"type": "string"}},
         "status": {
             "enum": [
                 "scheduled",
@@ -177,7 +180,42 @@ NEARBY_BOARD = {
     "required": ["stop", "departures", "explanation"],
 }
 
+TRIP = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "line": _ref("LineSummary"),
+        "headsign": TEXT_OR_NULL,
+        "direction_id": {"type": ["integer", "null"]},
+        "service_date": {"type": "string", "format": "date"},
+        "runs_on_date": {"type": "boolean"},
+        "realtime": {"type": "boolean"},
+        "status": {"type": "string"},
+        "vehicle_id": TEXT_OR_NULL,
+        "timezone": {"type": "string"},
+        "calls": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "stop": {"type": "object"},
+                    "stop_sequence": {"type": "integer"},
+                    "scheduled_arrival": DATE_TIME,
+                    "scheduled_departure": DATE_TIME,
+                    "expected_arrival": {"type": ["string", "null"], "format": "date-time"},
+                    "expected_departure": {"type": ["string", "null"], "format": "date-time"},
+                    "delay_s": {"type": ["integer", "null"]},
+                    "status": {"type": "string"},
+                    "realtime": {"type": "boolean"},
+                },
+            },
+        },
+    },
+    "required": ["id", "line", "service_date", "runs_on_date", "realtime", "calls"],
+}
+
 ALL = {
+    "Trip": TRIP,
     "LineSummary": LINE_SUMMARY,
     "Line": LINE,
     "LineDetail": LINE_DETAIL,

@@ -188,15 +188,20 @@ def apply_updates(
         no_data = False
         arr_delay = _delay(arr, sched_arr)
         dep_delay = _delay(dep, sched_dep)
-        if arr_delay is None:
-            arr_delay = delay if delay is not None else dep_delay
         if dep_delay is None:
-            dep_delay = arr_delay
-        assert arr_delay is not None and dep_delay is not None
-        expected_arr = sched_arr + arr_delay
-        expected_dep = max(sched_dep + dep_delay, expected_arr)
-        if expected_arr > sched_dep + dep_delay:
-            # A stale propagated arrival delay must not make the vehicle leave before arriving.
+            assert arr_delay is not None
+            dep_delay = arr_delay  # arriving late means leaving late
+        expected_dep = sched_dep + dep_delay
+        if arr_delay is None:
+            # The vehicle cannot arrive after it leaves: an older propagated delay is capped.
+            carried = delay if delay is not None else dep_delay
+            expected_arr = min(sched_arr + carried, expected_dep)
+            arr_delay = expected_arr - sched_arr
+        else:
+            expected_arr = sched_arr + arr_delay
+        if expected_dep < expected_arr:
+            # Inconsistent explicit times: the departure cannot precede the arrival.
+            expected_dep = expected_arr
             dep_delay = expected_dep - sched_dep
         uncertainty = (dep.uncertainty if dep else None) or (arr.uncertainty if arr else None)
         calls.append(

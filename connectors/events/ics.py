@@ -1,0 +1,464 @@
+"""``ics``: an iCalendar feed, expanded into occurrences over a bounded window.
+
+icalendar parses (leniently, see :mod:`.icsparse`), x-wr-timezone normalises Google-style
+``X-WR-TIMEZONE`` calendars, and recurring-ical-events expands RRULE/RDATE/EXDATE and
+RECURRENCE-ID overrides (also ``RANGE=THISANDFUTURE``). The expansion is always bounded:
+a window around ``clock.now()`` and caps on events and occurrences, because one real feed
+expands to 1.7 M instances (research/events.md, edge case 22)::
+
+    - id: mairie-conseils
+      type: ics
+      url: https://example.org/conseils.ics
+      channel: agenda
+      categories: [conseil municipal]
+      window_past: 1d
+      window_future: 180d
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any, Literal
+
+import icalendar
+import recurring_ical_events
+import x_wr_timezone
+from pydantic import Field
+
+from aggregator.config.models import UrlConnectorConfig
+from aggregator.config.types import Duration
+from aggregator.connector import UrlConnector
+from aggregator.model import ParseResult
+from connectors.events.icsparse import load_calendar, stable_uid
+from connectors.events.model import local_midnight, make_occurrence, recurrence_stamp
+from connectors.events.text import description_pair, looks_like_html, sanitize_html
+
+__all__ = ["IcsConfig", "IcsConnector", "expand_calendar"]
+
+#: Problems kept per parse; past this only the count grows.
+MAX_ISSUES_KEPT = 50
+_DAY = 86400.0
+# Upper bound of instances per day for each RRULE FREQ, before BYxxx multiplication.
+_PER_DAY = {"SECONDLY": 86400.0, "MINUTELY": 1440.0, "HOURLY": 24.0}
+
+
+class IcsConfig(UrlConnectorConfig):
+    """Keys of an ``ics`` source."""
+
+    channel: Literal["events", "agenda"] = "events"
+    #: Categories every event of this source gets, before its own CATEGORIES.
+    categories: list[str] = Field(default_factory=list)
+    #: The language the feed's text is in (ICS rarely says); default: the first served one.
+    language: str | None = None
+    window_past: Duration = 1 * _DAY
+    window_future: Duration = 180 * _DAY
+    max_events: int = Field(20_000, ge=1)
+    max_occurrences: int = Field(100_000, ge=1)
+
+
+class _Report:
+    """Issues of one parse: the first few kept word for word, all of them counted."""
+
+    def __init__(self) -> None:
+        self.kept: list[str] = []
+        self.total = 0
+
+    def __call__(self, message: str) -> None:
+        self.total += 1
+        if len(self.kept) < MAX_ISSUES_KEPT:
+            self.kept.append(message)
+
+
+class IcsConnector(UrlConnector[IcsConfig]):
+    """Occurrences of an iCalendar feed within the configured window."""
+
+    type_name = "ics"
+    config_model = IcsConfig
+
+    def parse(self, payload: bytes) -> ParseResult:
+        config = self.config
+        now = self.context.clock.now()
+        return expand_calendar(
+            payload,
+            source=config.id,
+            channel=config.channel,
+            zone=self.context.timezone,
+            language=config.language or self.context.languages[0],
+            window_start=now - timedelta(seconds=config.window_past),
+            window_end=now + timedelta(seconds=config.window_future),
+            max_events=config.max_events,
+            max_occurrences=config.max_occurrences,
+            default_categories=tuple(config.categories),
+        )
+
+
+def expand_calendar(
+    payload: bytes,
+    *,
+    source: str,
+    channel: str,
+    zone: tzinfo,
+    language: str,
+    window_start: datetime,
+    window_end: datetime,
+    max_events: int = 20_000,
+    max_occurrences: int = 100_000,
+    default_categories: tuple[str, ...] = (),
+) -> ParseResult:
+    """Occurrence records of a calendar between two instants; pure, bytes in."""
+    report = _Report()
+    loaded = load_calendar(payload)
+    for issue in loaded.issues:
+        report(issue)
+    calendar = loaded.calendar
+    if calendar.get("X-WR-TIMEZONE"):
+        try:
+            calendar = x_wr_timezone.to_standard(calendar)
+        except Exception as exc:  # an unknown zone name: keep the times as they are
+            report(f"X-WR-TIMEZONE {calendar.get('X-WR-TIMEZONE')!s} ignored: {exc}")
+    events_read, events_kept, capped_events = _screen_events(calendar, max_events, zone, report)
+
+    query = recurring_ical_events.of(calendar, skip_bad_series=True, components=["VEVENT"])
+    start_utc, end_utc = window_start.astimezone(UTC), window_end.astimezone(UTC)
+    densities = _densities(calendar)
+    records: list[dict[str, Any]] = []
+    truncated: list[str] = []
+    capped_occurrences = False
+    normaliser = _Normaliser(source, channel, zone, language, default_categories)
+    normaliser.shifts = _range_shifts(calendar)
+    for series in query.series:
+        budget = max_occurrences - len(records)
+        if budget <= 0:
+            capped_occurrences = True
+            break
+        uid = str(series.uid)
+        stop = _bounded_stop(start_utc, end_utc, densities.get(uid, 0.0), budget)
+        try:
+            occurrences = list(itertools.islice(series.between(start_utc, stop), budget + 1))
+        except Exception as exc:  # one bad series (bad RRULE, bad dates) never sinks the rest
+            report(f"event {uid!r} skipped: cannot expand it ({exc})")
+            continue
+        if stop < end_utc:
+            truncated.append(uid)
+            report(
+                f"event {uid!r} repeats too densely: expanded only until {stop.isoformat()} "
+                f"(max_occurrences {max_occurrences})"
+            )
+        if len(occurrences) > budget:
+            occurrences = occurrences[:budget]
+            capped_occurrences = True
+        for occurrence in occurrences:
+            component = occurrence.as_component(False)
+            try:
+                records.append(normaliser.record(component))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                report(f"an occurrence of {uid!r} skipped: {exc}")
+    if capped_occurrences:
+        report(f"occurrence cap reached: only the first {max_occurrences} are kept")
+    records.sort(key=lambda r: (r["start"], r["id"]))
+    records = _unique(records, report)
+    return ParseResult(
+        data=records,
+        record_count=len(records),
+        issues=tuple(report.kept),
+        issue_total=report.total,
+        stats={
+            "events": events_read,
+            "events_kept": events_kept,
+            "series": len(query.series),
+            "occurrences": len(records),
+            "window": {"from": window_start.isoformat(), "to": window_end.isoformat()},
+            "events_cap_hit": capped_events,
+            "occurrences_cap_hit": capped_occurrences,
+            "truncated_series": len(truncated),
+            "floating_or_unknown_zone": normaliser.floating,
+            "encoding": loaded.encoding,
+            "read_event_by_event": loaded.fallback,
+        },
+    )
+
+
+def _screen_events(
+    calendar: icalendar.Calendar, max_events: int, zone: tzinfo, report: _Report
+) -> tuple[int, int, bool]:
+    """Drop events that cannot be expanded (no or broken DTSTART) and those over the cap."""
+    keep: list[Any] = []
+    events_read = kept = 0
+    capped = False
+    for component in calendar.subcomponents:
+        if component.name != "VEVENT":
+            keep.append(component)
+            continue
+        events_read += 1
+        uid = str(component.get("UID") or "")
+        if not uid:
+            component["UID"] = uid = stable_uid(component)
+        for name, message in getattr(component, "errors", ()):
+            if name != "RRULE":
+                report(f"event {uid!r}: {name or 'a line'} ignored: {message}")
+        _repair_rrule(component, uid, report)
+        try:
+            start = component.DTSTART
+        except (ValueError, TypeError, AttributeError) as exc:
+            report(f"event {uid!r} skipped: unreadable DTSTART ({exc})")
+            continue
+        if start is None:
+            report(f"event {uid!r} skipped: no DTSTART")
+            continue
+        if kept >= max_events:
+            capped = True
+            continue
+        kept += 1
+        keep.append(component)
+    if capped:
+        report(f"event cap reached: only the first {max_events} of {events_read} are expanded")
+    calendar.subcomponents = keep
+    return events_read, kept, capped
+
+
+def _repair_rrule(event: Any, uid: str, report: _Report) -> None:
+    """Read an RRULE with stray spaces (``BYDAY=MO, TU``); drop one that stays unreadable.
+
+    Without its RRULE the event still shows its first occurrence, which beats losing it.
+    """
+    value = event.get("RRULE")
+    if value is None:
+        return
+    rules = value if isinstance(value, list) else [value]
+    if not any(hasattr(rule, "parse_error") for rule in rules):
+        return
+    fixed = []
+    for rule in rules:
+        if not hasattr(rule, "parse_error"):
+            fixed.append(rule)
+            continue
+        try:
+            fixed.append(icalendar.vRecur.from_ical(re.sub(r"\s+", "", str(rule))))
+            report(f"event {uid!r}: RRULE {str(rule)!r} read without its spaces")
+        except (ValueError, TypeError) as exc:
+            report(f"event {uid!r}: unreadable RRULE ignored, first occurrence only ({exc})")
+    del event["RRULE"]
+    for rule in fixed:
+        event.add("RRULE", rule)
+
+
+def _densities(calendar: icalendar.Calendar) -> dict[str, float]:
+    """For each recurring UID, an upper bound of its occurrences per day."""
+    out: dict[str, float] = {}
+    for event in calendar.walk("VEVENT"):
+        rules = event.get("RRULE")
+        if rules is None:
+            continue
+        per_day = 0.0
+        for rule in rules if isinstance(rules, list) else [rules]:
+            try:
+                per_day += _rule_per_day(rule)
+            except Exception:  # a broken RRULE: recurring-ical-events will skip the series
+                continue
+        uid = str(event.get("UID"))
+        out[uid] = max(out.get(uid, 0.0), per_day)
+    return out
+
+
+def _range_shifts(calendar: icalendar.Calendar) -> dict[tuple[str, str], timedelta]:
+    """How far each ``RANGE=THISANDFUTURE`` override moves the occurrences it governs.
+
+    recurring-ical-events gives every occurrence after such an override the override's own
+    RECURRENCE-ID; subtracting the shift recovers each occurrence's original start, which
+    keeps occurrence ids distinct and stable.
+    """
+    shifts: dict[tuple[str, str], timedelta] = {}
+    for event in calendar.walk("VEVENT"):
+        rid = event.get("RECURRENCE-ID")
+        if rid is None or str(rid.params.get("RANGE", "")).upper() != "THISANDFUTURE":
+            continue
+        try:
+            shift = event.DTSTART - rid.dt
+        except (TypeError, ValueError, AttributeError):
+            continue
+        shifts[(str(event.get("UID")), recurrence_stamp(rid.dt))] = shift
+    return shifts
+
+
+def _rule_per_day(rule: Any) -> float:
+    def count(key: str) -> int:
+        return max(1, len(rule.get(key) or ()))
+
+    freq = str((rule.get("FREQ") or ["DAILY"])[0]).upper()
+    try:
+        interval = max(1, int((rule.get("INTERVAL") or [1])[0]))
+    except (TypeError, ValueError):
+        interval = 1
+    if freq == "SECONDLY":
+        return _PER_DAY[freq] / interval
+    if freq == "MINUTELY":
+        return _PER_DAY[freq] / interval * count("BYSECOND")
+    if freq == "HOURLY":
+        return _PER_DAY[freq] / interval * count("BYMINUTE") * count("BYSECOND")
+    # DAILY and coarser give at most one day per day, times the BYHOUR/MINUTE/SECOND grid.
+    per_day = count("BYHOUR") * count("BYMINUTE") * count("BYSECOND")
+    return per_day / interval if freq == "DAILY" else float(per_day)
+
+
+def _bounded_stop(start: datetime, end: datetime, per_day: float, budget: int) -> datetime:
+    """Where to stop expanding a series so that it cannot produce more than ``budget``.
+
+    dateutil materialises every instance of the span in a list before recurring-ical-events
+    filters them, so a FREQ=SECONDLY rule must be cut before expansion, not after.
+    """
+    if per_day <= 0:
+        return end
+    span_days = (budget + 1) / per_day
+    if span_days * _DAY >= (end - start).total_seconds():
+        return end
+    return start + timedelta(days=span_days)
+
+
+class _Normaliser:
+    """Turns one expanded VEVENT into our occurrence record; caches the costly parts."""
+
+    def __init__(
+        self, source: str, channel: str, zone: tzinfo, language: str, categories: tuple[str, ...]
+    ) -> None:
+        self.source, self.channel, self.zone, self.language = source, channel, zone, language
+        self.default_categories = categories
+        self.zone_name = str(getattr(zone, "key", zone))
+        self.floating = 0
+        self._descriptions: dict[str, tuple[str, str] | None] = {}
+        self.shifts: dict[tuple[str, str], timedelta] = {}
+
+    def _aware(self, value: date | datetime, *, count: bool = False) -> tuple[datetime, bool]:
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                # Floating time, or a TZID nobody defines: the configured zone (DESIGN §5).
+                self.floating += count
+                return value.replace(tzinfo=self.zone), False
+            return value.astimezone(self.zone), False
+        return local_midnight(value, self.zone), True
+
+    def record(self, event: icalendar.Event) -> dict[str, Any]:
+        raw_start = event["DTSTART"].dt
+        start, all_day = self._aware(raw_start, count=True)
+        end_prop = event.get("DTEND")
+        end = self._aware(end_prop.dt)[0] if end_prop is not None else None
+        if all_day and (end is None or end <= start):
+            end = start + timedelta(days=1)  # no DTEND, or DTEND = DTSTART: one day (RFC 5545)
+        uid = str(event["UID"])
+        recurrence = event.get("RECURRENCE-ID")
+        original = recurrence.dt if recurrence is not None else raw_start
+        if recurrence is not None and recurrence.params.get("RANGE"):
+            shift = self.shifts.get((uid, recurrence_stamp(original)))
+            if shift is not None:
+                original = raw_start - shift
+        previous = None
+        if original != raw_start:
+            previous = self._aware(original)[0]
+        status = "cancelled" if str(event.get("STATUS", "")).upper() == "CANCELLED" else None
+        if status is None:
+            status = "rescheduled" if previous is not None else "scheduled"
+        lang = self.language
+        title = str(event.get("SUMMARY") or "").strip()
+        described = self._describe(event)
+        return make_occurrence(
+            source=self.source,
+            uid=uid,
+            recurrence=recurrence_stamp(original),
+            channel=self.channel,
+            title={lang: title} if title else {},
+            description={lang: described[1]} if described else None,
+            description_html={lang: described[0]} if described else None,
+            start=start,
+            end=end,
+            all_day=all_day,
+            timezone=self.zone_name,
+            status=status,
+            previous_start=previous,
+            location=_location(event),
+            categories=[*self.default_categories, *_categories(event)],
+            url=_text(event.get("URL")),
+            image=_image(event),
+            updated_at=_updated(event),
+        )
+
+    def _describe(self, event: icalendar.Event) -> tuple[str, str] | None:
+        alt = event.get("X-ALT-DESC")
+        raw = str(alt) if alt is not None and looks_like_html(str(alt)) else None
+        if raw is None:
+            raw = _text(event.get("DESCRIPTION"))
+        if raw is None:
+            return None
+        if raw not in self._descriptions:
+            self._descriptions[raw] = description_pair(raw)
+        return self._descriptions[raw]
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _location(event: icalendar.Event) -> dict[str, Any] | None:
+    name = _text(event.get("LOCATION"))
+    lat = lon = None
+    geo = event.get("GEO")
+    if geo is not None:
+        try:
+            lat, lon = float(geo.latitude), float(geo.longitude)
+        except (AttributeError, TypeError, ValueError):
+            lat = lon = None
+    if name is None and lat is None:
+        return None
+    return {"name": sanitize_html(name) if name else None, "lat": lat, "lon": lon}
+
+
+def _categories(event: icalendar.Event) -> Iterator[str]:
+    values = event.get("CATEGORIES")
+    if values is None:
+        return
+    for value in values if isinstance(values, list) else [values]:
+        for item in getattr(value, "cats", None) or [value]:
+            text = str(item).strip()
+            if text:
+                yield text
+
+
+def _image(event: icalendar.Event) -> dict[str, Any] | None:
+    for name in ("IMAGE", "ATTACH"):
+        values = event.get(name)
+        for value in values if isinstance(values, list) else [values]:
+            if value is None:
+                continue
+            fmt = str(value.params.get("FMTTYPE", "")) if hasattr(value, "params") else ""
+            text = str(value)
+            if text.startswith(("http://", "https://")) and (
+                name == "IMAGE" or fmt.startswith("image/")
+            ):
+                return {"url": text, "thumb_url": None, "credits": None}
+    return None
+
+
+def _updated(event: icalendar.Event) -> datetime | None:
+    for name in ("LAST-MODIFIED", "DTSTAMP"):
+        value = event.get(name)
+        moment = getattr(value, "dt", None)
+        if isinstance(moment, datetime):
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return None
+
+
+def _unique(records: list[dict[str, Any]], report: _Report) -> list[dict[str, Any]]:
+    """One record per id: a UID reused by two unrelated events must not give duplicates."""
+    seen: set[str] = set()
+    out: list[dict[str, Any]] = []
+    for record in records:
+        if record["id"] in seen:
+            report(f"duplicate occurrence {record['id']!r}: first one kept")
+            continue
+        seen.add(record["id"])
+        out.append(record)
+    return out

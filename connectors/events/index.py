@@ -1,0 +1,425 @@
+"""An in-memory index of event occurrences, built once per snapshot set, read per request.
+
+Built when a snapshot changes (never per request), it answers what ``/v1/events``,
+``/v1/agenda`` and ``/v1/categories`` need in a few vectorised numpy steps:
+
+* occurrences are kept sorted by ``(start, id)``; that order is also the keyset of the
+  cursor, so a page boundary is a position in the data, not an offset, and an item is
+  never served twice nor skipped when the data change between two pages;
+* text: an inverted index of French-folded, lightly stemmed words (``fold``/``stem``), with
+  prefix matching through a sorted vocabulary; postings are sorted position arrays;
+* time, channel, source, free, accessibility and geo filters are numpy masks over the
+  candidates; the geo filter is a bounding box then a haversine distance;
+* duplicates across sources (same UID, or same start + similar title + within ~100 m)
+  are merged at build time, keeping the richer record and both provenances;
+* ``changes_since`` diffs against the previous index: changed records and tombstones.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from difflib import SequenceMatcher
+from typing import Any
+
+import numpy as np
+import orjson
+
+from connectors.events.model import ACCESSIBILITY_CODES, CHANNELS, richness
+from connectors.events.text import fold, search_terms
+
+__all__ = ["EventIndex", "EventPage", "EventQuery", "category_key"]
+
+EARTH_RADIUS_M = 6_371_008.8
+#: How close two places must be for two same-time, same-title events to be one.
+DUPLICATE_DISTANCE_M = 100.0
+DUPLICATE_TITLE_RATIO = 0.85
+#: How long a removed occurrence is remembered for clients that sync with updated_since.
+TOMBSTONE_RETENTION_S = 7 * 86400.0
+_MIN_PREFIX = 3
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def category_key(label: str) -> str:
+    """The code of a category label: "Fête de la musique" → "fete-de-la-musique"."""
+    return _SLUG.sub("-", fold(label)).strip("-")
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """One request's filters; times are epoch seconds, the position is a cursor's content."""
+
+    start: float | None = None
+    end: float | None = None
+    text: str | None = None
+    categories: tuple[str, ...] = ()
+    channel: str | None = None
+    sources: tuple[str, ...] = ()
+    free: bool | None = None
+    accessibility: tuple[str, ...] = ()
+    lat: float | None = None
+    lon: float | None = None
+    radius_m: float | None = None
+    sort: str = "start"  # or "distance" (needs lat/lon)
+    after: tuple[Any, ...] | None = None
+    limit: int = 20
+
+
+@dataclass
+class EventPage:
+    """A page of results: (record, distance in metres or None) pairs, and where to go on."""
+
+    items: list[tuple[dict[str, Any], float | None]]
+    total: int
+    next_position: tuple[Any, ...] | None
+
+
+@dataclass
+class _Build:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)
+
+
+def _epoch(text: str | None) -> float:
+    return datetime.fromisoformat(text).timestamp() if text else math.nan
+
+
+def _distance_m(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> Any:
+    """Haversine distance in metres; works on numpy arrays and on floats."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp, dl = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+
+
+def _title(record: Mapping[str, Any]) -> str:
+    titles = record.get("title") or {}
+    return fold(next(iter(titles.values()), "")) if titles else ""
+
+
+def _coords(record: Mapping[str, Any]) -> tuple[float, float] | None:
+    location = record.get("location") or {}
+    lat, lon = location.get("lat"), location.get("lon")
+    return (float(lat), float(lon)) if lat is not None and lon is not None else None
+
+
+def _same_event(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    if a["source"] == b["source"]:
+        return False
+    if a.get("uid") and a.get("uid") == b.get("uid"):
+        return True
+    title_a, title_b = _title(a), _title(b)
+    if not title_a or SequenceMatcher(None, title_a, title_b).ratio() < DUPLICATE_TITLE_RATIO:
+        return False
+    ca, cb = _coords(a), _coords(b)
+    if ca is not None and cb is not None:
+        return float(_distance_m(ca[0], ca[1], cb[0], cb[1])) <= DUPLICATE_DISTANCE_M
+    name_a = fold(((a.get("location") or {}).get("name")) or "")
+    return bool(name_a) and name_a == fold(((b.get("location") or {}).get("name")) or "")
+
+
+def merge_duplicates(records: Iterable[Mapping[str, Any]]) -> _Build:
+    """Merge the same occurrence seen in several sources (DESIGN §5), keeping both provenances."""
+    by_start: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        by_start[str(_epoch(record["start"]))].append(dict(record))
+    out = _Build()
+    for group in by_start.values():
+        kept: list[dict[str, Any]] = []
+        for record in sorted(group, key=lambda r: (-richness(r), r["id"])):
+            twin = next((k for k in kept if _same_event(k, record)), None)
+            if twin is None:
+                kept.append(record)
+                continue
+            twin["sources"] = [*twin["sources"], *record["sources"]]
+            twin.setdefault("merged_ids", []).append(record["id"])
+            out.aliases[record["id"]] = twin["id"]
+        out.records.extend(kept)
+    return out
+
+
+class EventIndex:
+    """Occurrences of every event source, sorted by (start, id), with search structures."""
+
+    def __init__(
+        self,
+        records: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Mapping[str, Any]]],
+        *,
+        built_at: datetime,
+        previous: EventIndex | None = None,
+    ) -> None:
+        if isinstance(records, Mapping):
+            records = [r for rows in records.values() for r in rows]
+        merged = merge_duplicates(records)
+        self.built_at = built_at.timestamp()
+        self.aliases = merged.aliases
+        rows = sorted(merged.records, key=lambda r: (_epoch(r["start"]), r["id"]))
+        self.records: list[dict[str, Any]] = rows
+        self.keys: list[tuple[float, str]] = [(_epoch(r["start"]), r["id"]) for r in rows]
+        self.by_id = {r["id"]: i for i, r in enumerate(rows)}
+        n = len(rows)
+        self.starts = np.array([k[0] for k in self.keys], dtype=np.float64)
+        ends = np.array([_epoch(r.get("end")) for r in rows], dtype=np.float64)
+        self.ends = np.where(np.isnan(ends), self.starts, ends)
+        self.max_duration = float((self.ends - self.starts).max()) if n else 0.0
+        coords = [_coords(r) or (math.nan, math.nan) for r in rows]
+        self.lat = np.array([c[0] for c in coords], dtype=np.float64)
+        self.lon = np.array([c[1] for c in coords], dtype=np.float64)
+        self.channel = np.array([CHANNELS.index(r["channel"]) for r in rows], dtype=np.int8)
+        self.source_names = sorted({r["source"] for r in rows})
+        self.source = np.array([self.source_names.index(r["source"]) for r in rows], dtype=np.int16)
+        self.free = np.array([_free_code(r) for r in rows], dtype=np.int8)
+        self.access = np.array([_access_bits(r) for r in rows], dtype=np.int16)
+        self._build_postings(rows)
+        self._build_changes(previous)
+
+    # --- building ---------------------------------------------------------------------
+
+    def _build_postings(self, rows: list[dict[str, Any]]) -> None:
+        event_positions: dict[str, list[int]] = defaultdict(list)
+        event_text: dict[str, str] = {}
+        category_positions: dict[str, list[int]] = defaultdict(list)
+        self.category_labels: dict[str, str] = {}
+        for position, record in enumerate(rows):
+            # Occurrences of one event share their text: tokenise each event once.
+            key = (
+                record["event_id"]
+                + "\0"
+                + hashlib.md5(
+                    orjson.dumps([record["title"], record["keywords"], record["location"]]),
+                    usedforsecurity=False,
+                ).hexdigest()
+            )
+            event_positions[key].append(position)
+            if key not in event_text:
+                event_text[key] = _searchable(record)
+            for label in record.get("categories") or ():
+                code = category_key(label)
+                if code:
+                    self.category_labels.setdefault(code, label)
+                    category_positions[code].append(position)
+        term_events: dict[str, list[str]] = defaultdict(list)
+        for key, text in event_text.items():
+            for term in set(search_terms(text)):
+                term_events[term].append(key)
+        self.postings: dict[str, np.ndarray] = {}
+        for term, keys in term_events.items():
+            arrays = [np.asarray(event_positions[k], dtype=np.int64) for k in keys]
+            self.postings[term] = np.sort(np.concatenate(arrays))
+        self.vocabulary = sorted(self.postings)
+        self.category_postings = {
+            code: np.asarray(positions, dtype=np.int64)
+            for code, positions in category_positions.items()
+        }
+
+    def _build_changes(self, previous: EventIndex | None) -> None:
+        self.fingerprints = {
+            r["id"]: hashlib.blake2b(orjson.dumps(r, option=orjson.OPT_SORT_KEYS)).digest()
+            for r in self.records
+        }
+        self.changed_at: dict[str, float] = {}
+        self.tombstones: dict[str, dict[str, Any]] = {}
+        if previous is None:
+            self.horizon = self.built_at  # nothing is known about changes before this build
+            self.changed_at = dict.fromkeys(self.fingerprints, self.built_at)
+            return
+        self.horizon = max(previous.horizon, self.built_at - TOMBSTONE_RETENTION_S)
+        for rid, fingerprint in self.fingerprints.items():
+            same = previous.fingerprints.get(rid) == fingerprint
+            self.changed_at[rid] = previous.changed_at[rid] if same else self.built_at
+        for rid, stone in previous.tombstones.items():
+            if rid not in self.fingerprints and stone["removed_at"] >= self.horizon:
+                self.tombstones[rid] = stone
+        for rid in previous.fingerprints.keys() - self.fingerprints.keys():
+            old = previous.records[previous.by_id[rid]]
+            self.tombstones[rid] = {
+                "id": rid,
+                "event_id": old["event_id"],
+                "removed": True,
+                "removed_at": self.built_at,
+            }
+
+    # --- reading ----------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def get(self, record_id: str) -> dict[str, Any] | None:
+        """One occurrence by id, also by the id of a duplicate merged into it."""
+        position = self.by_id.get(self.aliases.get(record_id, record_id))
+        return None if position is None else self.records[position]
+
+    def occurrences_of(self, event_id: str) -> list[dict[str, Any]]:
+        """Every occurrence of one event, in start order."""
+        return [r for r in self.records if r["event_id"] == event_id]
+
+    def position_of(self, record: Mapping[str, Any], distance: float | None = None) -> tuple:
+        """The keyset position of a record (what a cursor carries)."""
+        key = (_epoch(record["start"]), record["id"])
+        return key if distance is None else (distance, *key)
+
+    def query(self, query: EventQuery) -> EventPage:
+        """Matching occurrences, sorted by start or distance, one page after ``query.after``."""
+        candidates = self._filter(query, with_categories=True)
+        distances = None
+        if query.lat is not None and query.lon is not None:
+            lat, lon = self.lat[candidates], self.lon[candidates]
+            distances = _distance_m(query.lat, query.lon, lat, lon)
+            if query.radius_m is not None:
+                keep = distances <= query.radius_m
+                candidates, distances = candidates[keep], distances[keep]
+        total = len(candidates)
+        if query.sort == "distance" and distances is not None:
+            order = np.lexsort((candidates, distances))
+            candidates, distances = candidates[order], distances[order]
+            if query.after is not None:
+                cut_distance, cut_key = float(query.after[0]), tuple(query.after[1:])
+                cut = bisect.bisect_right(self.keys, cut_key)
+                later = (distances > cut_distance) | (
+                    (distances == cut_distance) & (candidates >= cut)
+                )
+                candidates, distances = candidates[later], distances[later]
+        elif query.after is not None:
+            cut = bisect.bisect_right(self.keys, tuple(query.after))
+            keep = candidates >= cut
+            candidates = candidates[keep]
+            distances = distances[keep] if distances is not None else None
+        page = candidates[: query.limit]
+        items = [
+            (self.records[p], float(distances[i]) if distances is not None else None)
+            for i, p in enumerate(page.tolist())
+        ]
+        next_position = None
+        if len(candidates) > query.limit and items:
+            last, distance = items[-1]
+            by_distance = query.sort == "distance" and distances is not None
+            next_position = self.position_of(last, distance if by_distance else None)
+        return EventPage(items=items, total=total, next_position=next_position)
+
+    def categories(self, query: EventQuery | None = None) -> list[dict[str, Any]]:
+        """Categories present among the matches of ``query`` (its own categories ignored)."""
+        matched = self._filter(query or EventQuery(), with_categories=False)
+        out = []
+        for code, positions in self.category_postings.items():
+            hits = np.intersect1d(positions, matched, assume_unique=True)
+            if len(hits):
+                events = len({self.records[p]["event_id"] for p in hits.tolist()})
+                out.append(
+                    {
+                        "key": code,
+                        "label": self.category_labels[code],
+                        "count": len(hits),
+                        "events": events,
+                    }
+                )
+        return sorted(out, key=lambda c: (-c["count"], c["key"]))
+
+    def changes_since(self, since: float) -> dict[str, Any]:
+        """Records changed and tombstones of records removed at or after ``since``.
+
+        ``complete`` is false when ``since`` is older than what this process has seen:
+        the client must then reload everything.
+        """
+        changed = sorted((t, rid) for rid, t in self.changed_at.items() if t >= since)
+        return {
+            "complete": since >= self.horizon,
+            "changed": [self.records[self.by_id[rid]] for _, rid in changed],
+            "removed": sorted(
+                (s for s in self.tombstones.values() if s["removed_at"] >= since),
+                key=lambda s: (s["removed_at"], s["id"]),
+            ),
+        }
+
+    # --- filtering --------------------------------------------------------------------
+
+    def _text_positions(self, text: str) -> np.ndarray | None:
+        terms = search_terms(text)
+        if not terms:
+            return None
+        result: np.ndarray | None = None
+        for term in dict.fromkeys(terms):
+            if len(term) >= _MIN_PREFIX:
+                lo = bisect.bisect_left(self.vocabulary, term)
+                hi = bisect.bisect_left(self.vocabulary, term + "\uffff")
+                arrays = [self.postings[w] for w in self.vocabulary[lo:hi]]
+                found = np.unique(np.concatenate(arrays)) if arrays else np.empty(0, np.int64)
+            else:
+                found = self.postings.get(term, np.empty(0, np.int64))
+            result = found if result is None else np.intersect1d(result, found, True)
+            if not len(result):
+                break
+        return result
+
+    def _filter(self, query: EventQuery, *, with_categories: bool) -> np.ndarray:
+        n = len(self.records)
+        lo, hi = 0, n
+        if query.start is not None:
+            lo = int(np.searchsorted(self.starts, query.start - self.max_duration, "left"))
+        if query.end is not None:
+            hi = int(np.searchsorted(self.starts, query.end, "left"))
+        candidates = np.arange(lo, hi, dtype=np.int64)
+        if query.text:
+            found = self._text_positions(query.text)
+            if found is not None:
+                candidates = found[(found >= lo) & (found < hi)]
+        if query.start is not None and len(candidates):
+            # An occurrence under way at ``start`` is still on (a festival started yesterday).
+            candidates = candidates[
+                (self.ends[candidates] > query.start) | (self.starts[candidates] >= query.start)
+            ]
+        if query.channel is not None:
+            code = CHANNELS.index(query.channel) if query.channel in CHANNELS else -1
+            candidates = candidates[self.channel[candidates] == code]
+        if query.sources:
+            codes = [self.source_names.index(s) for s in query.sources if s in self.source_names]
+            candidates = candidates[np.isin(self.source[candidates], codes)]
+        if query.free is not None:
+            candidates = candidates[self.free[candidates] == int(query.free)]
+        if query.accessibility:
+            bits = _bits(query.accessibility)
+            candidates = candidates[(self.access[candidates] & bits) == bits]
+        if with_categories and query.categories:
+            wanted = [self.category_postings.get(category_key(c)) for c in query.categories]
+            arrays = [a for a in wanted if a is not None]
+            allowed = np.unique(np.concatenate(arrays)) if arrays else np.empty(0, np.int64)
+            candidates = candidates[np.isin(candidates, allowed, assume_unique=True)]
+        if query.lat is not None and query.lon is not None and query.radius_m is not None:
+            # A cheap bounding box first; the exact distance is computed on what is left.
+            dlat = math.degrees(query.radius_m / EARTH_RADIUS_M)
+            dlon = dlat / max(math.cos(math.radians(query.lat)), 1e-6)
+            lat, lon = self.lat[candidates], self.lon[candidates]
+            candidates = candidates[
+                (np.abs(lat - query.lat) <= dlat) & (np.abs(lon - query.lon) <= dlon)
+            ]
+        return candidates
+
+
+def _searchable(record: Mapping[str, Any]) -> str:
+    parts: list[str] = list((record.get("title") or {}).values())
+    for words in (record.get("keywords") or {}).values():
+        parts.extend(words)
+    parts.extend(record.get("categories") or ())
+    location = record.get("location") or {}
+    parts.extend(str(location.get(k) or "") for k in ("name", "city"))
+    for text in (record.get("description") or {}).values():
+        parts.append(text[:2000])
+    return " ".join(parts)
+
+
+def _free_code(record: Mapping[str, Any]) -> int:
+    free = (record.get("price") or {}).get("free")
+    return -1 if free is None else int(bool(free))
+
+
+def _bits(codes: Iterable[str]) -> int:
+    return sum(1 << ACCESSIBILITY_CODES.index(c) for c in codes if c in ACCESSIBILITY_CODES)
+
+
+def _access_bits(record: Mapping[str, Any]) -> int:
+    return _bits(record.get("accessibility") or ())

@@ -1,0 +1,127 @@
+"""``GET /v1/trips/{trip_id}``: one trip's calls, scheduled and (when known) expected."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from aiohttp import web
+
+from aggregator.api.params import QueryParams
+from aggregator.api.problems import BadParameter, NotFound
+from aggregator.api.results import ApiResult
+from aggregator.runtime import Runtime, runtime_of
+from connectors.gtfs_rt.views import realtime_for, realtime_sources
+
+from .timetable import Timetable
+from .views import line_summary, split_id, timetables
+
+
+def _service_date(
+    runtime: Runtime, tt: Timetable, trip: int, agency: int, raw: str | None
+) -> dt.date:
+    """The asked date; by default the service day whose run of this trip is closest to now."""
+    if raw is not None:
+        try:
+            return dt.date.fromisoformat(raw)
+        except ValueError:
+            raise BadParameter("date", f"{raw!r} is not a date (e.g. 2026-03-29)") from None
+    now = runtime.clock.now()
+    today = now.astimezone(tt.zones[agency]).date()
+    # Yesterday's service day still runs after midnight (times past 24:00).
+    candidates = [today - dt.timedelta(days=1), today, today + dt.timedelta(days=1)]
+    running = [d for d in candidates if tt.is_active(int(tt.trip_service[trip]), d)]
+    if not running:
+        return today
+    runs = tt.runs_of_trip(trip)
+    if not runs:
+        return today
+    first = tt.run_stop_times(runs[0])
+
+    def distance(date: dt.date) -> float:
+        origin = tt.service_day_origin(agency, date.toordinal())
+        start, end = origin + first[0][3], origin + first[-1][2]
+        instant = now.timestamp()
+        return 0.0 if start <= instant <= end else min(abs(instant - start), abs(instant - end))
+
+    return min(running, key=distance)
+
+
+def _delay(call: Any) -> int | None:
+    """The departure's delay, else the arrival's (a terminus has no departure)."""
+    return call.departure_delay if call.departure_delay is not None else call.arrival_delay
+
+
+def _status(call: Any, threshold: int) -> str:
+    """A call's status in the words of departure boards."""
+    if call.status != "updated":
+        return str(call.status)
+    delay = _delay(call)
+    if delay is None or abs(delay) < threshold:
+        return "on_time"
+    return "delayed" if delay > 0 else "early"
+
+
+def _iso(posix: float | None, zone: dt.tzinfo) -> str | None:
+    return dt.datetime.fromtimestamp(posix, zone).isoformat() if posix is not None else None
+
+
+async def get_trip(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    params = QueryParams(request.query)
+    trip_id = request.match_info["trip_id"]
+    feed, native = split_id(trip_id, "trip")
+    tt = timetables(runtime).get(feed)
+    trip = tt.trip_index.get(native) if tt is not None else None
+    if tt is None or trip is None:
+        raise NotFound(f"no trip {trip_id!r}")
+    route = int(tt.trip_route[trip])
+    agency = int(tt.route_agency[route])
+    zone = tt.zones[agency]
+    date = _service_date(runtime, tt, trip, agency, params.string("date"))
+    runs = tt.runs_of_trip(trip)
+    runs_on_date = tt.is_active(int(tt.trip_service[trip]), date)
+    origin = tt.service_day_origin(agency, date.toordinal())
+    live = realtime_for(runtime, feed, tt)
+    realtime = (
+        live.data.state.trip(runs[0], date.toordinal(), runtime.clock.now().timestamp())
+        if live is not None and runs
+        else None
+    )
+    threshold = live.data.on_time_threshold_s if live is not None else 60
+    calls: list[dict[str, Any]] = []
+    for seq, stop_id, arrival, departure in tt.run_stop_times(runs[0]) if runs else []:
+        stop = tt.stop_index[stop_id]
+        call = realtime.call(seq) if realtime is not None else None
+        calls.append(
+            {
+                "stop": {
+                    "id": f"{feed}:{stop_id}",
+                    "name": tt.stop_names[stop],
+                    "lat": float(tt.stop_lat[stop]),
+                    "lon": float(tt.stop_lon[stop]),
+                },
+                "stop_sequence": seq,
+                "scheduled_arrival": _iso(origin + arrival, zone),
+                "scheduled_departure": _iso(origin + departure, zone),
+                "expected_arrival": _iso(call.expected_arrival, zone) if call else None,
+                "expected_departure": _iso(call.expected_departure, zone) if call else None,
+                "delay_s": _delay(call) if call else None,
+                "status": _status(call, threshold) if call else "scheduled",
+                "realtime": call is not None and call.status != "no_data",
+            }
+        )
+    data = {
+        "id": trip_id,
+        "line": line_summary(feed, tt, route),
+        "headsign": tt.trip_headsigns[trip] or None,
+        "direction_id": int(tt.trip_direction[trip]) if tt.trip_direction[trip] >= 0 else None,
+        "service_date": date.isoformat(),
+        "runs_on_date": runs_on_date,
+        "realtime": realtime is not None,
+        "status": realtime.relationship if realtime is not None else "scheduled",
+        "vehicle_id": realtime.vehicle_id if realtime is not None else None,
+        "timezone": tt.agency_timezones[agency],
+        "calls": calls,
+    }
+    return ApiResult(data, sources=[feed, *realtime_sources(runtime, feed)])

@@ -1,0 +1,149 @@
+"""Trips the static feed does not run: ADDED/NEW (times from the feed) and DUPLICATED.
+
+ADDED/NEW trips have no schedule, so only absolute ``time`` values place them; ``delay`` has
+nothing to be relative to and is ignored. Their stops must exist in the static feed (a stop we
+cannot place on a board is counted and dropped).
+
+DUPLICATED (spec, 2023): a copy of the static trip ``trip.trip_id`` running on
+``trip_properties.start_date`` from ``trip_properties.start_time``, under the new id
+``trip_properties.trip_id``; the original trip is untouched. The copy's schedule is the
+original's shifted by the start-time difference, and its stop_time_updates apply on top.
+Frequency trips with exact_times=0 cannot be duplicated (the spec forbids it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from google.transit import gtfs_realtime_pb2 as pb
+
+from .matching import RunMatch, parse_start_date, parse_start_time
+from .model import RealtimeCall, TripRealtime
+from .trips import BadEntity, apply_updates, read_event, reference_time, scheduled_calls
+from .trips import trip_record as _trip_record
+
+if TYPE_CHECKING:
+    from connectors.gtfs import Timetable
+
+    from .counters import FeedCounters
+
+_STU = pb.TripUpdate.StopTimeUpdate
+
+
+def build_added(
+    tt: Timetable,
+    entity_id: str,
+    tu: pb.TripUpdate,
+    start_date: int | None,
+    ts: int | None,
+    source: str,
+    counters: FeedCounters,
+) -> TripRealtime:
+    """An ADDED/NEW trip placed at its stops by the times the feed gives."""
+    td = tu.trip
+    props = tu.trip_properties
+    trip_id = td.trip_id or props.trip_id or entity_id
+    route = tt.route_index.get(td.route_id) if td.route_id else None
+    agency = int(tt.route_agency[route]) if route is not None else 0
+    calls: list[RealtimeCall] = []
+    for i, u in enumerate(tu.stop_time_update):
+        stop = tt.stop_index.get(u.stop_id) if u.stop_id else None
+        if stop is None:
+            counters.unmatched_stop_updates += 1
+            continue
+        seq = u.stop_sequence if u.HasField("stop_sequence") else i + 1
+        if u.schedule_relationship == _STU.SKIPPED:
+            counters.skipped_stops += 1
+            calls.append(
+                RealtimeCall(seq, u.stop_id, stop, None, None, None, None, None, None, "skipped")
+            )
+            continue
+        arr, dep = read_event(u, "arrival"), read_event(u, "departure")
+        arr_t = arr.time if arr else None
+        dep_t = dep.time if dep else None
+        if arr_t is None and dep_t is None:
+            counters.unmatched_stop_updates += 1
+            continue
+        uncertainty = (dep.uncertainty if dep else None) or (arr.uncertainty if arr else None)
+        calls.append(
+            RealtimeCall(
+                seq,
+                u.stop_id,
+                stop,
+                None,
+                None,
+                arr_t if arr_t is not None else dep_t,
+                dep_t if dep_t is not None else arr_t,
+                None,
+                None,
+                "updated",
+                uncertainty,
+                explicit=True,
+            )
+        )
+    if not calls:
+        raise BadEntity("added trip has no known stop with a time")
+    calls.sort(key=lambda c: c.stop_sequence)
+    if start_date is None:
+        first = next(c.expected_departure for c in calls if c.expected_departure is not None)
+        start_date = dt.datetime.fromtimestamp(first, tt.zones[agency]).date().toordinal()
+    counters.added += 1
+    return TripRealtime(
+        entity_id=entity_id,
+        trip_id=trip_id,
+        relationship="added",
+        run=None,
+        trip_index=None,
+        service_date=dt.date.fromordinal(start_date),
+        route_id=td.route_id or None,
+        route_index=route,
+        direction_id=td.direction_id if td.HasField("direction_id") else None,
+        start_time=td.start_time or None,
+        headsign=props.trip_headsign or None,
+        vehicle_id=tu.vehicle.id or None,
+        vehicle_label=tu.vehicle.label or None,
+        timestamp=ts,
+        source=source,
+        calls=tuple(calls),
+    )
+
+
+def build_duplicated(
+    tt: Timetable,
+    entity_id: str,
+    tu: pb.TripUpdate,
+    trip: int,
+    ts: int | None,
+    source: str,
+    counters: FeedCounters,
+) -> TripRealtime:
+    """A copy of static trip index ``trip`` at the date/time in ``trip_properties``."""
+    td, props = tu.trip, tu.trip_properties
+    try:
+        original_start = parse_start_time(td.start_time)
+        new_date = parse_start_date(props.start_date) or parse_start_date(td.start_date)
+        new_start = parse_start_time(props.start_time)
+    except ValueError as exc:
+        raise BadEntity(str(exc)) from exc
+    runs = tt.runs_of_trip(trip)
+    if not runs:
+        raise BadEntity("duplicated trip has no stop times")
+    run = runs[0]
+    if len(runs) > 1 and original_start is not None:
+        run = next((r for r in runs if int(tt.run_start[r]) == original_start), run)
+    if int(tt.run_headway[run]) > 0 and int(tt.run_exact[run]) == 0:
+        raise BadEntity("frequency trips with exact_times=0 cannot be duplicated")
+    agency = int(tt.run_agency[run])
+    if new_date is None:
+        reference = reference_time(tu, ts)
+        if reference is None:
+            raise BadEntity("duplicated trip without start_date nor timestamp")
+        new_date = dt.datetime.fromtimestamp(reference, tt.zones[agency]).date().toordinal()
+    shift = new_start - int(tt.run_start[run]) if new_start is not None else 0
+    origin = tt.service_day_origin(agency, new_date)
+    match = RunMatch(run, trip, new_date, origin)
+    calls = apply_updates(tt, scheduled_calls(tt, run, origin, shift), tu, counters)
+    counters.duplicated += 1
+    new_id = props.trip_id or f"{td.trip_id}@{dt.date.fromordinal(new_date):%Y%m%d}+{shift}"
+    return _trip_record(tt, entity_id, tu, match, "duplicated", calls, ts, source, new_id)

@@ -1,0 +1,200 @@
+"""The ``gtfs_rt`` connector type: GTFS-realtime feeds merged into one static timetable.
+
+::
+
+    - id: ilevia-rt
+      type: gtfs_rt
+      feed: ilevia                  # the gtfs source whose trips and stops these refer to
+      urls:                         # one URL carrying all entity types, or one per type
+        - https://proxy.transport.data.gouv.fr/resource/ilevia-lille-gtfs-rt
+      refresh: 20s
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
+
+from aggregator.config.models import ConnectorConfig, check_source_url
+from aggregator.config.types import Duration, Schedule
+from aggregator.connector import Connector, DependencyNotReady
+from aggregator.fetch import Fetcher, FetchResult, Validators
+from aggregator.model import ParseResult, Snapshot
+from connectors.gtfs.timetable import Timetable
+
+from .decode import decode_feed
+from .state import RealtimeFeed, RealtimeState
+
+_FRAME = struct.Struct(">HI")  # url index, body length
+
+
+class GtfsRtConfig(ConnectorConfig):
+    """GTFS-realtime URLs for one static feed; freshness limits from GTFS-RT best practice."""
+
+    feed: str
+    urls: list[Annotated[str, AfterValidator(check_source_url)]] = Field(min_length=1)
+    refresh: Schedule = Schedule.every(20)
+    timeout: Duration = 15.0
+    #: Trip updates and vehicle positions older than this fall back to the schedule.
+    max_age: Duration = 90.0
+    #: Alerts older than this are no longer shown.
+    alerts_max_age: Duration = 600.0
+    #: Language of translations that carry no tag (default: the agency's agency_lang).
+    language: str | None = None
+    #: Within this many seconds of the schedule, a departure is "on_time".
+    on_time_threshold: Duration = 60.0
+
+    def source_urls(self) -> dict[tuple[str | int, ...], str]:
+        return {("urls", index): url for index, url in enumerate(self.urls)}
+
+    def referenced_sources(self) -> dict[str, tuple[str, str]]:
+        return {"feed": (self.feed, "gtfs")}
+
+
+@dataclass(frozen=True)
+class RealtimeData:
+    """A gtfs_rt snapshot: the state, and the timetable it was resolved against."""
+
+    feed: str
+    timetable: Timetable
+    state: RealtimeState
+    on_time_threshold_s: int
+
+
+def _frames(payload: bytes) -> list[tuple[int, bytes]]:
+    out, offset = [], 0
+    while offset < len(payload):
+        index, size = _FRAME.unpack_from(payload, offset)
+        offset += _FRAME.size
+        out.append((index, payload[offset : offset + size]))
+        offset += size
+    return out
+
+
+class GtfsRtConnector(Connector[GtfsRtConfig]):
+    """Polls every URL of the source, then resolves the messages against the timetable."""
+
+    type_name = "gtfs_rt"
+    config_model = GtfsRtConfig
+
+    def __init__(self, config: GtfsRtConfig, context: Any) -> None:
+        super().__init__(config, context)
+        self._validators: dict[str, Validators] = {}
+        self._bodies: dict[str, bytes] = {}
+        self._feed: RealtimeFeed | None = None
+        # parse runs in a worker thread; polls of one source never overlap, but be explicit.
+        self._lock = threading.Lock()
+
+    async def fetch(self, fetcher: Fetcher, validators: Validators | None) -> FetchResult:
+        """Fetch every URL (conditionally); the payload frames each body with its URL index."""
+        started = time.monotonic()
+        attempts, unchanged, parts = 0, True, []
+        for index, url in enumerate(self.config.urls):
+            result = await fetcher.fetch(
+                url,
+                timeout=self.config.timeout,
+                max_bytes=self.config.max_bytes,
+                headers=self.config.headers,
+                validators=self._validators.get(url),
+                retries=self.config.retries,
+                base_dir=self.context.base_dir,
+                allow_file=self.context.allow_file_urls,
+                redactor=self.context.redactor,
+            )
+            attempts += result.attempts
+            if not result.not_modified:
+                unchanged = False
+                self._bodies[url] = result.body
+                self._validators[url] = result.validators
+            body = self._bodies[url]
+            parts.append(_FRAME.pack(index, len(body)) + body)
+        payload = b"".join(parts)
+        return FetchResult(
+            url=self.context.redactor.redact_url(self.config.urls[0]),
+            not_modified=unchanged,
+            body=b"" if unchanged else payload,
+            content_type="application/x-protobuf",
+            validators=Validators(),
+            status=304 if unchanged else 200,
+            attempts=attempts,
+            elapsed=time.monotonic() - started,
+            content_hash="" if unchanged else hashlib.sha256(payload).hexdigest(),
+        )
+
+    def parse(self, payload: bytes) -> ParseResult:
+        # Decode everything first: a corrupt body fails the poll before any state changes.
+        messages = [(index, decode_feed(body)) for index, body in _frames(payload)]
+        snapshot = self.context.snapshot_of(self.config.feed)
+        if snapshot is None:
+            raise DependencyNotReady(f"waiting for the timetable of source {self.config.feed!r}")
+        timetable: Timetable = snapshot.data
+        now = self.context.clock.now().timestamp()
+        issues = []
+        with self._lock:
+            feed = self._feed
+            if feed is None:
+                feed = self._feed = RealtimeFeed(
+                    timetable,
+                    default_language=self.config.language or "",
+                    stale_after_s=self.config.max_age,
+                    alerts_stale_after_s=self.config.alerts_max_age,
+                )
+            elif feed.timetable is not timetable:
+                feed.set_timetable(timetable)
+            for index, message in messages:
+                name = self.context.redactor.redact_url(self.config.urls[index])
+                outcome = feed.ingest(name, message, received_at=now)
+                if not outcome.accepted:
+                    issues.append(f"{name}: {outcome.reason}")
+            state = feed.state
+        counters = state.counters.as_dict()
+        return ParseResult(
+            data=RealtimeData(
+                self.config.feed, timetable, state, int(self.config.on_time_threshold)
+            ),
+            record_count=len(state.trips)
+            + len(state.extra_trips)
+            + len(state.vehicles)
+            + len(state.alerts),
+            issues=tuple(issues),
+            stats=counters,
+        )
+
+    @classmethod
+    def records(cls, snapshot: Snapshot) -> None:
+        return None
+
+    @classmethod
+    def live_status(cls, snapshot: Snapshot, now: datetime) -> Mapping[str, Any]:
+        data: RealtimeData = snapshot.data
+        staleness = data.state.staleness(now.timestamp())
+        return {
+            "trip_updates_age_s": _round(staleness.trip_updates_age_s),
+            "vehicles_age_s": _round(staleness.vehicles_age_s),
+            "alerts_age_s": _round(staleness.alerts_age_s),
+            "trip_updates_stale": staleness.trip_updates_stale,
+            "vehicles_stale": staleness.vehicles_stale,
+            "alerts_stale": staleness.alerts_stale,
+        }
+
+    @classmethod
+    def index_builders(cls) -> Mapping[str, Callable[[Snapshot], Any]]:
+        return {}
+
+    @classmethod
+    def register_routes(cls, router: Any) -> None:
+        from .routes import register_realtime_routes
+
+        register_realtime_routes(router)
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 1) if value is not None else None

@@ -1,0 +1,152 @@
+"""Realtime endpoints: service alerts and vehicle positions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from aggregator.api.i18n import negotiate_language
+from aggregator.api.params import QueryParams
+from aggregator.api.problems import BadParameter
+from aggregator.api.results import ApiResult
+from aggregator.api.routing import ApiRouter, Param
+from aggregator.runtime import Runtime, runtime_of
+from connectors.gtfs.views import split_id, timetables
+
+from . import schemas
+from .views import LiveRealtime, alert_json, realtime_for, vehicle_json
+
+
+def _live(runtime: Runtime) -> dict[str, LiveRealtime]:
+    """The usable realtime state of each feed that has one."""
+    out = {}
+    for feed, timetable in timetables(runtime).items():
+        live = realtime_for(runtime, feed, timetable)
+        if live is not None:
+            out[feed] = live
+    return out
+
+
+def _native(value: str | None, param: str, feed: str) -> tuple[bool, str | None]:
+    """(keep this feed?, native id) for a namespaced filter value."""
+    if value is None:
+        return True, None
+    try:
+        wanted_feed, native = split_id(value, param)
+    except Exception:
+        raise BadParameter(param, f"{value!r} is not an id like 'feed:native_id'") from None
+    return wanted_feed == feed, native
+
+
+async def list_alerts(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    params = QueryParams(request.query)
+    line = params.string("line")
+    stop = params.string("stop")
+    now = runtime.clock.now()
+    active_at = params.datetime("active_at", now, runtime.timezone)
+    language = negotiate_language(request, runtime.languages)
+    preferred = [language, *runtime.languages]
+    data: list[dict[str, Any]] = []
+    sources = []
+    for feed, live in _live(runtime).items():
+        sources.append(live.source_id)
+        keep_line, route_id = _native(line, "line", feed)
+        keep_stop, stop_id = _native(stop, "stop", feed)
+        if not (keep_line and keep_stop):
+            continue
+        tt = live.data.timetable
+        alerts = live.data.state.active_alerts(
+            now.timestamp(), at=active_at.timestamp(), route_id=route_id, stop_id=stop_id
+        )
+        data.extend(alert_json(feed, tt, alert, preferred) for alert in alerts)
+    data.sort(key=lambda alert: alert["id"])
+    return ApiResult(data, sources=sources, language=language)
+
+
+def _bbox(params: QueryParams) -> tuple[float, float, float, float] | None:
+    values = params.csv("bbox", max_items=4)
+    if not values:
+        return None
+    try:
+        west, south, east, north = (float(v) for v in values)
+    except ValueError:
+        raise BadParameter("bbox", "must be four numbers: west,south,east,north") from None
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise BadParameter("bbox", "must be west,south,east,north in degrees, west <= east")
+    return west, south, east, north
+
+
+async def list_vehicles(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    params = QueryParams(request.query)
+    line = params.string("line")
+    box = _bbox(params)
+    geojson = params.choice("format", ("json", "geojson"), "json") == "geojson"
+    now = runtime.clock.now().timestamp()
+    data: list[dict[str, Any]] = []
+    sources = []
+    for feed, live in _live(runtime).items():
+        sources.append(live.source_id)
+        keep, route_id = _native(line, "line", feed)
+        if not keep:
+            continue
+        for vehicle in live.data.state.fresh_vehicles(now):
+            if route_id is not None and vehicle.route_id != route_id:
+                continue
+            if vehicle.lat is None or vehicle.lon is None:
+                continue
+            if box is not None and not (
+                box[0] <= vehicle.lon <= box[2] and box[1] <= vehicle.lat <= box[3]
+            ):
+                continue
+            data.append(vehicle_json(feed, live.data.timetable, vehicle))
+    data.sort(key=lambda vehicle: vehicle["id"])
+    if geojson:
+        collection = {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "id": v["id"],
+                    "geometry": {"type": "Point", "coordinates": [v["lon"], v["lat"]]},
+                    "properties": {k: x for k, x in v.items() if k not in ("lat", "lon")},
+                }
+                for v in data
+            ],
+        }
+        return ApiResult(
+            collection, sources=sources, enveloped=False, media_type="application/geo+json"
+        )
+    return ApiResult(data, sources=sources)
+
+
+def register_realtime_routes(router: ApiRouter) -> None:
+    refs = {name: router.add_schema(name, schema) for name, schema in schemas.ALL.items()}
+    router.get(
+        "/v1/alerts",
+        list_alerts,
+        summary="Service alerts active at an instant, by line or stop, in the asked language",
+        tags=["realtime"],
+        params=[
+            Param("line", "Only alerts naming this line ('feed:route_id')."),
+            Param("stop", "Only alerts naming this stop ('feed:stop_id')."),
+            Param("active_at", "Instant (RFC 3339; default now).", {"type": "string"}),
+            Param("lang", "Response language; overrides Accept-Language."),
+        ],
+        response={"type": "array", "items": refs["Alert"]},
+    )
+    router.get(
+        "/v1/vehicles",
+        list_vehicles,
+        summary="Vehicle positions (fresh ones only), by line or bounding box",
+        tags=["realtime"],
+        params=[
+            Param("line", "Only this line ('feed:route_id')."),
+            Param("bbox", "west,south,east,north in degrees."),
+            Param("format", "json (default) or geojson.", {"enum": ["json", "geojson"]}),
+        ],
+        response={"type": "array", "items": refs["Vehicle"]},
+        alternatives={"application/geo+json": {"type": "object"}},
+    )

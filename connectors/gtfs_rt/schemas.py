@@ -1,0 +1,58 @@
+"""JSON schemas of the realtime answers, for the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TEXT_OR_NULL: dict[str, Any] = {"type": ["string", "null"]}
+TIME_OR_NULL: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
+NAMED = {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}}}
+
+ALERT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "header": TEXT_OR_NULL,
+        "description": TEXT_OR_NULL,
+        "url": TEXT_OR_NULL,
+        "cause": TEXT_OR_NULL,
+        "effect": TEXT_OR_NULL,
+        "severity": TEXT_OR_NULL,
+        "active_periods": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"start": TIME_OR_NULL, "end": TIME_OR_NULL},
+            },
+        },
+        "lines": {"type": "array", "items": {"$ref": "#/components/schemas/LineSummary"}},
+        "stops": {"type": "array", "items": NAMED},
+        "trips": {"type": "array", "items": {"type": "object"}},
+        "agencies": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["id", "header", "effect", "active_periods", "lines", "stops"],
+}
+
+VEHICLE = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "label": TEXT_OR_NULL,
+        "line": {"oneOf": [{"$ref": "#/components/schemas/LineSummary"}, {"type": "null"}]},
+        "trip_id": TEXT_OR_NULL,
+        "service_date": TEXT_OR_NULL,
+        "direction_id": {"type": ["integer", "null"]},
+        "lat": {"type": "number"},
+        "lon": {"type": "number"},
+        "bearing": {"type": ["number", "null"]},
+        "speed_m_s": {"type": ["number", "null"]},
+        "status": TEXT_OR_NULL,
+        "stop_id": TEXT_OR_NULL,
+        "occupancy": TEXT_OR_NULL,
+        "occupancy_percentage": {"type": ["integer", "null"]},
+        "timestamp": TIME_OR_NULL,
+    },
+    "required": ["id", "lat", "lon", "line", "trip_id", "timestamp"],
+}
+
+ALL = {"Alert": ALERT, "Vehicle": VEHICLE}

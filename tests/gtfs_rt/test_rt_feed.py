@@ -1,0 +1,146 @@
+"""Decoding and feed semantics: corrupt bodies, mixed entities, FULL_DATASET, DIFFERENTIAL,
+out-of-order headers, staleness."""
+
+from __future__ import annotations
+
+import pytest
+from google.transit import gtfs_realtime_pb2 as pb
+from rtfeeds import alert, message, stu, trip_update, ts, vehicle
+
+from connectors.gtfs_rt import (
+    FeedDecodeError,
+    RealtimeFeed,
+    decode_feed,
+    entity_kinds,
+    read_header,
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (b"", "empty body"),
+        (b"<html><body>502 Bad Gateway</body></html>", "HTML"),
+        (b'{"entity": []}', "JSON"),
+        (b"\xff\xff\xff\xff garbage", "not a GTFS-realtime FeedMessage"),
+    ],
+)
+def test_corrupt_body_raises_a_clear_error(body, why):
+    """Bodies that are not a FeedMessage raise FeedDecodeError saying why."""
+    with pytest.raises(FeedDecodeError, match=why):
+        decode_feed(body)
+
+
+def test_header_is_read_and_millisecond_timestamps_are_scaled():
+    """Version, incrementality and timestamp; a timestamp in ms is read as seconds."""
+    m = message(timestamp=ts(8, 0) * 1000, differential=True)
+    header = read_header(decode_feed(m.SerializeToString()))
+    assert (header.version, header.incrementality, header.timestamp) == (
+        "2.0",
+        "differential",
+        ts(8, 0),
+    )
+
+
+def test_mixed_entity_types_in_one_message(tt):
+    """One message with trip updates, vehicles and alerts (Lille's single URL) feeds all three."""
+    m = message(
+        trip_update("T1", stu(1, "A", dep_delay=60)),
+        vehicle("bus-1", trip_id="T1", start_date="20260610"),
+        alert("al-1", header=[("fr", "Travaux")], route_id="R"),
+    )
+    assert dict(entity_kinds(m)) == {"trip_update": 1, "vehicle": 1, "alert": 1}
+    feed = RealtimeFeed(tt)
+    assert feed.ingest("lille", m.SerializeToString(), received_at=ts(8, 0)).accepted
+    state = feed.state
+    assert (len(state.trips), len(state.vehicles), len(state.alerts)) == (1, 1, 1)
+    assert state.counters.entities == 3
+
+
+def test_full_dataset_replaces_the_previous_state(tt):
+    """A second FULL_DATASET without T1 drops T1's update."""
+    feed = RealtimeFeed(tt)
+    feed.ingest("tu", message(trip_update("T1", stu(1, "A", dep_delay=60))), ts(8, 0))
+    feed.ingest("tu", message(trip_update("T2", stu(1, "A", dep_delay=60)), timestamp=ts(8, 1)), 0)
+    assert [t.trip_id for t in feed.state.trips.values()] == ["T2"]
+
+
+def test_differential_upserts_and_deletes_by_entity_id(tt):
+    """DIFFERENTIAL keeps other entities, replaces same ids and honours is_deleted."""
+    feed = RealtimeFeed(tt)
+    feed.ingest(
+        "tu",
+        message(
+            trip_update("T1", stu(1, "A", dep_delay=60)),
+            trip_update("T2", stu(1, "A", dep_delay=60)),
+        ),
+        ts(8, 0),
+    )
+    gone = pb.FeedEntity(id="T2", is_deleted=True)
+    diff = message(
+        trip_update("T1", stu(1, "A", dep_delay=180)), gone, timestamp=ts(8, 1), differential=True
+    )
+    feed.ingest("tu", diff, ts(8, 1))
+    trips = list(feed.state.trips.values())
+    assert [(t.trip_id, t.calls[0].departure_delay) for t in trips] == [("T1", 180)]
+
+
+def test_timestamp_going_backwards_is_ignored(tt):
+    """An older header timestamp than the last accepted one leaves the state untouched."""
+    feed = RealtimeFeed(tt)
+    feed.ingest("tu", message(trip_update("T1", stu(1, "A", dep_delay=60)), timestamp=ts(8, 1)), 0)
+    result = feed.ingest(
+        "tu", message(trip_update("T2", stu(1, "A", dep_delay=60)), timestamp=ts(8, 0)), 0
+    )
+    assert (result.accepted, result.reason) == (False, "ignored: timestamp went backwards")
+    assert [t.trip_id for t in feed.state.trips.values()] == ["T1"]
+
+
+def test_sources_have_their_own_timestamps(tt):
+    """Two URLs of one feed: an older timestamp on the second source is not "backwards"."""
+    feed = RealtimeFeed(tt)
+    feed.ingest("tu", message(trip_update("T1", stu(1, "A", dep_delay=60)), timestamp=ts(8, 1)), 0)
+    result = feed.ingest("vp", message(vehicle("bus-1"), timestamp=ts(8, 0)), 0)
+    assert result.accepted
+    assert (len(feed.state.trips), len(feed.state.vehicles)) == (1, 1)
+
+
+def test_staleness_is_judged_against_now(tt):
+    """Trip updates are stale after 90 s (configurable), alerts after 10 min."""
+    feed = RealtimeFeed(tt, stale_after_s=90)
+    feed.ingest(
+        "all",
+        message(
+            trip_update("T1", stu(1, "A", dep_delay=60)),
+            alert("al-1", header=[("fr", "Travaux")], route_id="R"),
+        ),
+        ts(8, 0),
+    )
+    state = feed.state
+    run = tt.runs_of_trip(tt.trip_index["T1"])[0]
+    day = next(iter(state.trips))[1]
+    assert state.trip(run, day, ts(8, 1)) is not None
+    assert state.trip(run, day, ts(8, 2)) is None
+    fresh, stale = state.staleness(ts(8, 1)), state.staleness(ts(8, 5))
+    assert (fresh.trip_updates_stale, stale.trip_updates_stale) == (False, True)
+    assert (stale.alerts_stale, state.staleness(ts(8, 11)).alerts_stale) == (False, True)
+    assert [a.alert_id for a in state.active_alerts(ts(8, 9))] == ["al-1"]
+    assert state.active_alerts(ts(8, 11)) == []
+
+
+def test_message_without_timestamp_ages_from_reception(tt):
+    """No header timestamp: freshness counts from when the message was received."""
+    m = message(trip_update("T1", stu(1, "A", dep_delay=60)))
+    m.header.ClearField("timestamp")
+    feed = RealtimeFeed(tt)
+    feed.ingest("tu", m, received_at=ts(9, 0))
+    assert not feed.state.staleness(ts(9, 1)).trip_updates_stale
+    assert feed.state.staleness(ts(9, 2)).trip_updates_stale
+
+
+def test_new_timetable_re_resolves_sources(tt):
+    """set_timetable re-matches what the sources said against the new static feed."""
+    feed = RealtimeFeed(tt)
+    feed.ingest("tu", message(trip_update("T1", stu(1, "A", dep_delay=60))), ts(8, 0))
+    feed.set_timetable(tt)
+    assert feed.state.counters.matched == 1

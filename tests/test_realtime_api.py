@@ -1,0 +1,245 @@
+"""Realtime merged into the API, on Caltrain's real timetable and its realtime captures of
+2023-11-08T01:05Z, plus hand-made messages for what the captures lack (alerts, cancellations)."""
+
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from google.transit import gtfs_realtime_pb2 as pb
+from support import eventually, runtime_from
+from upstream_server import Reply
+
+from aggregator.api.app import create_app
+
+DATA = Path(__file__).parents[1] / "config" / "demo-data"
+CAPTURE = 1699405534  # the trip updates' header timestamp (2023-11-08T01:05:34Z)
+
+
+def config(rt_urls: list[str], clock: str = "2023-11-07T17:06:00-08:00") -> str:
+    urls = "\n".join(f"      - {url}" for url in rt_urls)
+    return f"""
+defaults:
+  allow_file_urls: true
+  languages: [fr, en]
+clock:
+  fixed: {clock}
+connectors:
+  - id: caltrain-rt
+    type: gtfs_rt
+    feed: caltrain
+    retries: 0
+    urls:
+{urls}
+  - id: caltrain
+    type: gtfs
+    url: file:caltrain-2023-11.gtfs.zip
+"""
+
+
+CAPTURES = [
+    "file:caltrain-2023-11-08T0105Z-trip-updates.pb",
+    "file:caltrain-2023-11-08T0105Z-vehicle-positions.pb",
+    "file:caltrain-2023-11-08T0105Z-service-alerts.pb",
+]
+
+
+async def started(yaml: str):
+    runtime = runtime_from(yaml, base_dir=DATA)
+    await runtime.poll_once("caltrain")
+    await runtime.poll_once("caltrain-rt")
+    return runtime
+
+
+@pytest.fixture
+async def client():
+    runtime = await started(config(CAPTURES))
+    async with TestClient(TestServer(create_app(runtime, poll=False))) as test_client:
+        yield test_client
+
+
+async def get_json(client, path, status=200):
+    response = await client.get(path)
+    assert response.status == status, await response.text()
+    return await response.json(content_type=None)
+
+
+def board_of(body):
+    return {d["trip_id"]: d for d in body["data"]["departures"]}
+
+
+async def test_board_shows_expected_times_and_delays(client):
+    """At Lawrence, trip 310 runs 203 s late: expected time, delay and status say so."""
+    body = await get_json(client, "/v1/stops/caltrain:lawrence/departures?duration=2h&limit=20")
+    trip = board_of(body)["caltrain:310"]
+    assert trip["realtime"] is True
+    assert trip["delay_s"] == 203
+    assert trip["status"] == "delayed"
+    assert trip["scheduled_time"] == "2023-11-07T17:36:00-08:00"
+    assert trip["expected_time"] == "2023-11-07T17:39:23-08:00"
+    assert trip["vehicle_id"] == "310"
+    times = [d["expected_time"] for d in body["data"]["departures"]]
+    assert times == sorted(times)
+    assert body["meta"]["realtime"]["caltrain"] == {
+        "available": True,
+        "source": "caltrain-rt",
+        "stale": False,
+    }
+    assert set(body["meta"]["sources"]) == {"caltrain", "caltrain-rt"}
+
+
+async def test_late_trip_scheduled_before_the_board_still_appears(client):
+    """Trip 124 was due at Lawrence at 17:03 but leaves at 17:05:04: a 17:04 board shows it."""
+    body = await get_json(
+        client, "/v1/stops/caltrain:lawrence/departures?at=2023-11-07T17:04:00-08:00"
+    )
+    trip = board_of(body)["caltrain:124"]
+    assert trip["scheduled_time"] == "2023-11-07T17:03:00-08:00"
+    assert trip["expected_time"] == "2023-11-07T17:05:04-08:00"
+    assert trip["delay_s"] == 124 and trip["status"] == "delayed"
+
+
+async def test_source_status_has_the_feed_counters(client):
+    """The realtime source reports matched trips, vehicles and the ages of its data."""
+    stats = (await get_json(client, "/v1/sources/caltrain-rt"))["data"]["stats"]
+    assert stats["trip_updates"] == 19 and stats["matched"] == 19 and stats["unmatched"] == 0
+    assert stats["vehicles"] == 14 and stats["vehicles_with_trip"] == 14
+    assert stats["trip_updates_age_s"] == 26.0 and stats["trip_updates_stale"] is False
+
+
+async def test_vehicles_by_line_bbox_and_geojson(client):
+    """Vehicles come with their line and trip; bbox and line filter; GeoJSON on request."""
+    body = await get_json(client, "/v1/vehicles")
+    assert len(body["data"]) == 14
+    assert all(v["trip_id"] and v["line"] for v in body["data"])
+    l1 = await get_json(client, "/v1/vehicles?line=caltrain:L1")
+    assert l1["data"] and {v["line"]["id"] for v in l1["data"]} == {"caltrain:L1"}
+    # Everything north of Palo Alto.
+    north = await get_json(client, "/v1/vehicles?bbox=-123,37.45,-122,38")
+    assert 0 < len(north["data"]) < 14 and all(v["lat"] >= 37.45 for v in north["data"])
+    geo = await get_json(client, "/v1/vehicles?format=geojson")
+    lon, lat = geo["features"][0]["geometry"]["coordinates"]
+    assert lon < -121 and 37 < lat < 38
+
+
+async def test_trip_detail_with_expected_times(client):
+    """A trip's calls carry scheduled and expected times, on its service date."""
+    body = await get_json(client, "/v1/trips/caltrain:124")
+    trip = body["data"]
+    assert trip["service_date"] == "2023-11-07" and trip["realtime"] is True
+    lawrence = next(c for c in trip["calls"] if c["stop"]["name"].startswith("Lawrence"))
+    assert lawrence["delay_s"] == 124 and lawrence["status"] == "delayed"
+    static = await get_json(client, "/v1/trips/caltrain:124?date=2023-11-14")
+    assert static["data"]["realtime"] is False and static["data"]["runs_on_date"] is True
+    await get_json(client, "/v1/trips/caltrain:124?date=14/11/2023", status=400)
+    await get_json(client, "/v1/trips/caltrain:nope", status=404)
+
+
+async def test_stale_realtime_falls_back_to_the_schedule():
+    """Ten minutes after the capture the feed is stale: schedule only, and meta says so."""
+    runtime = await started(config(CAPTURES, clock="2023-11-07T17:16:00-08:00"))
+    async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
+        body = await get_json(client, "/v1/stops/caltrain:lawrence/departures?duration=3h")
+        assert all(d["realtime"] is False for d in body["data"]["departures"])
+        assert body["meta"]["realtime"]["caltrain"]["stale"] is True
+        assert (await get_json(client, "/v1/vehicles"))["data"] == []
+        stats = (await get_json(client, "/v1/sources/caltrain-rt"))["data"]["stats"]
+        assert stats["trip_updates_stale"] is True
+
+
+def message(*entities: pb.FeedEntity, timestamp: int = CAPTURE) -> bytes:
+    feed = pb.FeedMessage()
+    feed.header.gtfs_realtime_version = "2.0"
+    feed.header.timestamp = timestamp
+    feed.entity.extend(entities)
+    return feed.SerializeToString()
+
+
+def cancellation(trip_id: str) -> pb.FeedEntity:
+    entity = pb.FeedEntity(id=f"cancel-{trip_id}")
+    entity.trip_update.trip.trip_id = trip_id
+    entity.trip_update.trip.start_date = "20231107"
+    entity.trip_update.trip.schedule_relationship = pb.TripDescriptor.CANCELED
+    return entity
+
+
+def alert_on_l1() -> pb.FeedEntity:
+    entity = pb.FeedEntity(id="works-l1")
+    alert = entity.alert
+    alert.active_period.add(start=CAPTURE - 3600, end=CAPTURE + 3600)
+    alert.informed_entity.add(route_id="L1")
+    alert.cause = pb.Alert.MAINTENANCE
+    alert.effect = pb.Alert.REDUCED_SERVICE
+    alert.header_text.translation.add(text="Travaux sur la ligne L1", language="fr")
+    alert.header_text.translation.add(text="Works on line L1", language="en")
+    return entity
+
+
+async def test_cancelled_trip_is_flagged_or_hidden_and_alerts_are_translated(upstream):
+    """A CANCELED trip shows as cancelled (or hidden on request); an alert reaches its line."""
+    upstream.route("/rt.pb", Reply(body=message(cancellation("412"), alert_on_l1())))
+    runtime = await started(config([upstream.url("/rt.pb")]))
+    async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
+        board = await get_json(client, "/v1/stops/caltrain:san_francisco/departures?limit=5")
+        assert board_of(board)["caltrain:412"]["status"] == "cancelled"
+        hidden = await get_json(
+            client, "/v1/stops/caltrain:san_francisco/departures?limit=5&include_cancelled=false"
+        )
+        assert "caltrain:412" not in board_of(hidden)
+
+        english = await get_json(client, "/v1/alerts?lang=en")
+        assert [a["header"] for a in english["data"]] == ["Works on line L1"]
+        alert = english["data"][0]
+        assert alert["id"] == "caltrain:works-l1"
+        assert alert["effect"] == "reduced_service" and alert["cause"] == "maintenance"
+        assert [line["id"] for line in alert["lines"]] == ["caltrain:L1"]
+        french = await get_json(client, "/v1/alerts?line=caltrain:L1")
+        assert french["data"][0]["header"] == "Travaux sur la ligne L1"
+        assert (await get_json(client, "/v1/alerts?line=caltrain:L3"))["data"] == []
+        later = await get_json(client, "/v1/alerts?active_at=2023-11-07T20:00:00-08:00")
+        assert later["data"] == []
+        line = await get_json(client, "/v1/lines/caltrain:L1")
+        assert line["data"]["alert_ids"] == ["caltrain:works-l1"]
+        l1_departure = next(
+            d for d in board["data"]["departures"] if d["line"]["id"] == "caltrain:L1"
+        )
+        assert l1_departure["alert_ids"] == ["caltrain:works-l1"]
+
+
+async def test_corrupt_or_older_feed_keeps_the_last_good_state(upstream):
+    """A corrupt body fails the poll and a feed going back in time is ignored; data stays."""
+    good = message(cancellation("412"), timestamp=CAPTURE)
+    older = message(timestamp=CAPTURE - 60)
+    upstream.route(
+        "/rt.pb", [Reply(body=good), Reply(body=b"<html>oops</html>"), Reply(body=older)]
+    )
+    runtime = await started(config([upstream.url("/rt.pb")]))
+    status = runtime.statuses["caltrain-rt"]
+    assert (await runtime.poll_once("caltrain-rt")).outcome == "failed"
+    assert "could not be read" in status.last_error
+    assert (await runtime.poll_once("caltrain-rt")).outcome == "changed"
+    assert any("timestamp went backwards" in issue for issue in status.issue_samples)
+    state = runtime.live.snapshot("caltrain-rt").data.state
+    assert state.counters.cancelled == 1  # the cancellation of the good message still holds
+    await runtime.stop()
+
+
+async def test_realtime_waits_for_its_timetable_then_loads_by_itself():
+    """Polled before its timetable, the realtime source waits (no failure) and loads right after."""
+    runtime = runtime_from(config(CAPTURES), base_dir=DATA)
+    status = runtime.statuses["caltrain-rt"]
+    await runtime.start()
+    try:
+        await eventually(lambda: status.has_data)
+        assert status.consecutive_failures == 0 and status.total_failures == 0
+        assert status.waiting_for is None
+    finally:
+        await runtime.stop()
+
+
+async def test_feed_must_name_a_gtfs_source():
+    """A realtime source naming a missing or non-GTFS source is a config error."""
+    from aggregator.config import ConfigError
+
+    yaml = config(CAPTURES).replace("feed: caltrain", "feed: caltrian")
+    with pytest.raises(ConfigError, match=r"connectors\[0\]\.feed: no source 'caltrian'"):
+        runtime_from(yaml, base_dir=DATA)
