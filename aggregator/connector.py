@@ -105,6 +105,15 @@ class Connector(Generic[ConfigT]):
         """Indexes to build as soon as a snapshot of this type arrives, by name."""
         return {}
 
+    @classmethod
+    def combined_indexes(cls) -> Mapping[str, tuple[frozenset[str], Any]]:
+        """Indexes over every source of some types: ``{name: (types, build)}``.
+
+        ``build(snapshots_by_id, previous_index)`` runs in a worker thread when one of those
+        sources changes (see :meth:`aggregator.live.LiveData.combine`).
+        """
+        return {}
+
 
 class UrlConnector(Connector[ConfigT]):
     """A connector whose payload is the body of the one URL in its config."""

@@ -6,12 +6,29 @@ and replaced whole so a request reads a consistent one without locks.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aggregator.model import ChangeEvent, Snapshot
 
 IndexT = TypeVar("IndexT")
+CombinedBuild = Callable[[dict[str, Snapshot], Any], Any]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Combined:
+    """An index over every source of some types (all event sources, deduplicated)."""
+
+    types: frozenset[str]
+    build: CombinedBuild
+    key: tuple[tuple[str, int], ...] | None = None
+    value: Any = None
+    task: asyncio.Task[None] | None = None
 
 
 class LiveData:
@@ -21,6 +38,7 @@ class LiveData:
         self._snapshots: dict[str, Snapshot] = {}
         self._indexes: dict[tuple[str, str], tuple[tuple[int, ...], Any]] = {}
         self._eager: dict[str, list[tuple[str, Callable[[Snapshot], Any]]]] = {}
+        self._combined: dict[str, _Combined] = {}
 
     def build_eagerly(self, source_type: str, name: str, build: Callable[[Snapshot], Any]) -> None:
         """Build index ``name`` as soon as a snapshot of ``source_type`` arrives.
@@ -38,6 +56,9 @@ class LiveData:
             self._snapshots[event.source_id] = event.snapshot
             for name, build in self._eager.get(event.snapshot.source_type, ()):
                 self.index(event.source_id, name, build)
+            for name, spec in self._combined.items():
+                if event.snapshot.source_type in spec.types:
+                    self._rebuild_soon(name, spec)
 
     def adopt(self, snapshot: Snapshot) -> None:
         """Take a snapshot loaded directly from the store (e.g. at start-up)."""
@@ -63,3 +84,69 @@ class LiveData:
         built = build(snapshot)
         self._indexes[key] = (snapshot.version, built)
         return built
+
+    # -- indexes over several sources ---------------------------------------------------
+
+    def combine(self, name: str, types: frozenset[str], build: CombinedBuild) -> None:
+        """Keep index ``name`` over every source of ``types``.
+
+        ``build(snapshots, previous)`` gets the current snapshots by source id and the index
+        it replaces (for tombstones). It runs in a worker thread when a snapshot changes; until
+        it is done, readers keep the previous index.
+        """
+        self._combined[name] = _Combined(types, build)
+
+    def _key(self, spec: _Combined) -> tuple[tuple[str, int], ...]:
+        return tuple(
+            sorted(
+                (source_id, snapshot.version)
+                for source_id, snapshot in self._snapshots.items()
+                if snapshot.source_type in spec.types
+            )
+        )
+
+    def _of_types(self, spec: _Combined) -> dict[str, Snapshot]:
+        return {i: s for i, s in self._snapshots.items() if s.source_type in spec.types}
+
+    def combined(self, name: str) -> Any:
+        """The latest index ``name``; built here only if none exists yet."""
+        spec = self._combined[name]
+        if spec.value is None or (spec.key != self._key(spec) and spec.task is None):
+            key = self._key(spec)
+            spec.value = spec.build(self._of_types(spec), spec.value)
+            spec.key = key
+        return spec.value
+
+    def _rebuild_soon(self, name: str, spec: _Combined) -> None:
+        if spec.task is not None:
+            return  # the running build loops until it has caught up
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop: the next reader builds it
+        spec.task = loop.create_task(self._rebuild(name, spec))
+
+    async def _rebuild(self, name: str, spec: _Combined) -> None:
+        try:
+            while spec.key != (key := self._key(spec)):
+                started_from = spec.key
+                snapshots = self._of_types(spec)
+                value = await asyncio.to_thread(spec.build, snapshots, spec.value)
+                if spec.key == started_from:  # a reader did not build a newer one meanwhile
+                    spec.value, spec.key = value, key
+        except Exception:
+            log.exception("building index %s failed; the previous one keeps serving", name)
+        finally:
+            spec.task = None
+
+    async def settled(self) -> None:
+        """Wait until every index build under way is done (tests, and orderly start-up)."""
+        while tasks := [spec.task for spec in self._combined.values() if spec.task is not None]:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Cancel index builds under way."""
+        tasks = [spec.task for spec in self._combined.values() if spec.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -73,6 +73,8 @@ class Runtime:
         for type_name, connector_type in connector_types.items():
             for name, build in connector_type.index_builders().items():
                 self.live.build_eagerly(type_name, name, build)
+            for name, (types, combined_build) in connector_type.combined_indexes().items():
+                self.live.combine(name, types, combined_build)
         self.store.subscribe(self.live.on_change)
         self.fetcher: Fetcher | None = None
         self.runners: dict[str, SourceRunner] = {}
@@ -125,6 +127,7 @@ class Runtime:
             await self.fetcher.close()
             self.fetcher = None
         self.runners = {}
+        await self.live.close()
         await self.store.close()
 
     async def poll_once(self, source_id: str) -> PollOutcome:

@@ -33,7 +33,7 @@ def test_check_accepts_the_demo_config():
     """The bundled demo config is valid."""
     result = beffroi("check", "-c", str(DEMO))
     assert result.returncode == 0, result.stderr
-    assert "valid, 4 source(s) enabled" in result.stdout
+    assert "valid, 6 source(s) enabled" in result.stdout
     assert "lovelo-stations: json_records, refresh every 10m" in result.stdout
 
 
@@ -95,7 +95,10 @@ def test_fetch_unknown_source_is_an_error():
     """fetch with a source id that is not configured lists the ones that are."""
     result = beffroi("fetch", "-c", str(DEMO), "nope")
     assert result.returncode == 2
-    assert "sources: lovelo-stations, caltrain, caltrain-rt, stq" in result.stderr
+    assert (
+        "sources: lovelo-stations, caltrain, caltrain-rt, stq, paris-events, machbar"
+        in result.stderr
+    )
 
 
 def test_missing_config_file_is_a_clear_error(tmp_path):

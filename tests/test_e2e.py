@@ -12,8 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 ROOT = Path(__file__).parents[1]
+DEMO_SOURCES = [
+    c["id"] for c in yaml.safe_load((ROOT / "config/demo.yaml").read_text())["connectors"]
+]
 
 
 def free_port() -> int:
@@ -60,12 +64,7 @@ def test_demo_server_serves_the_tour(server):
     """The README tour works against the demo config: sources, records, errors, OpenAPI."""
     base, _ = server
     sources = httpx.get(f"{base}/v1/sources").json()
-    assert [s["id"] for s in sources["data"]] == [
-        "lovelo-stations",
-        "caltrain",
-        "caltrain-rt",
-        "stq",
-    ]
+    assert [s["id"] for s in sources["data"]] == DEMO_SOURCES
     assert {s["state"] for s in sources["data"]} == {"ok"}
     records = httpx.get(f"{base}/v1/sources/lovelo-stations/records?limit=2").json()
     ids = [r["id"] for r in records["data"]]
@@ -79,6 +78,13 @@ def test_demo_server_serves_the_tour(server):
     assert board["meta"]["now"] == "2023-11-07T17:06:00-08:00"  # the demo's fixed clock
     assert board["meta"]["realtime"]["caltrain"]["available"] is True
     assert len(board["data"]["departures"]) == 3
+    # The event index is rebuilt in the background after each load: give it a moment.
+    deadline = time.monotonic() + 20
+    while len(httpx.get(f"{base}/v1/events?limit=2").json()["data"]) < 2:
+        assert time.monotonic() < deadline, "events never appeared"
+        time.sleep(0.1)
+    events = httpx.get(f"{base}/v1/events?limit=2").json()
+    assert [e["start"][:10] for e in events["data"]] == ["2023-11-08", "2023-11-09"]
     openapi = httpx.get(f"{base}/v1/openapi.json").json()
     assert "/v1/sources/{source_id}/records" in openapi["paths"]
     assert httpx.get(f"{base}/healthz").status_code == 200

@@ -19,6 +19,9 @@ class QueryParams:
     def __init__(self, query: Mapping[str, str]) -> None:
         self._query = query
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._query
+
     def _raw(self, name: str) -> str | None:
         value = self._query.get(name)
         if value is None:

@@ -7,6 +7,7 @@ query parameters (a typo like ``limt`` is a 400 that suggests ``limit``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -16,6 +17,14 @@ from aiohttp import web
 Handler = Callable[[web.Request], Awaitable[Any]]
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_PATTERN = re.compile(r"\{(\w+):[^}]+\}")
+
+
+def canonical_path(path: str) -> str:
+    """``/v1/events/{event_id:.+}`` → ``/v1/events/{event_id}`` (what aiohttp and OpenAPI show)."""
+    return _PATTERN.sub(r"{\1}", path)
+
+
 META_REF = {"$ref": "#/components/schemas/Meta"}
 
 
@@ -87,7 +96,7 @@ class ApiRouter:
         description: str = "",
         alternatives: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
-        key = ("GET", path)
+        key = ("GET", canonical_path(path))
         if key in self._routes:
             raise ValueError(f"route GET {path} is declared twice")
         self._routes[key] = Route(
@@ -126,7 +135,8 @@ class ApiRouter:
     def openapi(self, *, title: str, version: str, description: str) -> dict[str, Any]:
         paths: dict[str, dict[str, Any]] = {}
         for route in sorted(self._routes.values(), key=lambda r: r.path):
-            paths.setdefault(route.path, {})[route.method.lower()] = self._operation(route)
+            operations = paths.setdefault(canonical_path(route.path), {})
+            operations[route.method.lower()] = self._operation(route)
         return {
             "openapi": "3.1.0",
             "info": {"title": title, "version": version, "description": description},
@@ -183,5 +193,5 @@ _STATUS_TEXT = {
 
 
 def _operation_id(route: Route) -> str:
-    words = [w.strip("{}") for w in route.path.strip("/").split("/") if w]
+    words = [w.strip("{}") for w in canonical_path(route.path).strip("/").split("/") if w]
     return route.method.lower() + "_" + "_".join(words or ["root"])

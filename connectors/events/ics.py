@@ -32,6 +32,7 @@ from aggregator.config.models import UrlConnectorConfig
 from aggregator.config.types import Duration
 from aggregator.connector import UrlConnector
 from aggregator.model import ParseResult
+from connectors.events.api import EventSourceType
 from connectors.events.icsparse import load_calendar, stable_uid
 from connectors.events.model import local_midnight, make_occurrence, recurrence_stamp
 from connectors.events.text import description_pair, looks_like_html, sanitize_html
@@ -72,7 +73,7 @@ class _Report:
             self.kept.append(message)
 
 
-class IcsConnector(UrlConnector[IcsConfig]):
+class IcsConnector(EventSourceType, UrlConnector[IcsConfig]):
     """Occurrences of an iCalendar feed within the configured window."""
 
     type_name = "ics"

@@ -34,6 +34,7 @@ from aggregator.config.types import Duration
 from aggregator.connector import Connector
 from aggregator.fetch import Fetcher, FetchError, FetchResult, Validators
 from aggregator.model import ParseResult
+from connectors.events.api import EventSourceType
 from connectors.events.model import make_occurrence, recurrence_stamp
 from connectors.events.text import description_pair, fold
 
@@ -80,7 +81,7 @@ class OpenAgendaConfig(ConnectorConfig):
     full_resync: Duration = 86400.0
 
 
-class OpenAgendaConnector(Connector[OpenAgendaConfig]):
+class OpenAgendaConnector(EventSourceType, Connector[OpenAgendaConfig]):
     """Occurrences (``timings``) of the events of one OpenAgenda agenda."""
 
     type_name = "openagenda"

@@ -25,17 +25,18 @@ import hashlib
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import orjson
-from pydantic import Field
+from pydantic import AfterValidator, Field, model_validator
 
-from aggregator.config.models import ConnectorConfig
+from aggregator.config.models import ConnectorConfig, check_source_url
 from aggregator.connector import Connector
 from aggregator.fetch import Fetcher, FetchError, FetchResult, Validators
 from aggregator.mapping import FieldSpec, MappingProblem, RecordMapping
 from aggregator.model import ParseResult
+from connectors.events.api import EventSourceType
 from connectors.events.model import make_occurrence, recurrence_stamp
 from connectors.events.openagenda import STATUS_CODES
 from connectors.events.text import description_pair
@@ -79,8 +80,11 @@ class OpendatasoftError(FetchError):
 class OpendatasoftConfig(ConnectorConfig):
     """Keys of an ``opendatasoft`` source."""
 
-    base_url: str
-    dataset: str
+    base_url: str | None = None
+    dataset: str | None = None
+    #: Instead of the API: one saved records document (v2.1 ``results`` or v1 ``records``),
+    #: e.g. an export on disk (``file:``) or a static mirror. No paging then.
+    export_url: Annotated[str, AfterValidator(check_source_url)] | None = None
     where: str | None = None
     refine: dict[str, str] = Field(default_factory=dict)
     order_by: str | None = None
@@ -91,8 +95,19 @@ class OpendatasoftConfig(ConnectorConfig):
     categories: list[str] = Field(default_factory=list)
     fields: dict[str, str | FieldSpec] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _api_or_export(self) -> OpendatasoftConfig:
+        if self.export_url is None and (self.base_url is None or self.dataset is None):
+            raise ValueError("give base_url and dataset (the portal's API), or export_url")
+        if self.export_url is not None and (self.base_url or self.dataset):
+            raise ValueError("give either export_url or base_url and dataset, not both")
+        return self
 
-class OpendatasoftConnector(Connector[OpendatasoftConfig]):
+    def source_urls(self) -> dict[tuple[str | int, ...], str]:
+        return {("export_url",): self.export_url} if self.export_url else {}
+
+
+class OpendatasoftConnector(EventSourceType, Connector[OpendatasoftConfig]):
     """Occurrences of the events of one Opendatasoft dataset."""
 
     type_name = "opendatasoft"
@@ -106,12 +121,24 @@ class OpendatasoftConnector(Connector[OpendatasoftConfig]):
         if config.order_by:
             params.append(("order_by", config.order_by))
         params += [("refine", f"{k}:{v}") for k, v in config.refine.items()]
-        base = config.base_url.rstrip("/")
+        base = (config.base_url or "").rstrip("/")
         path = f"/api/explore/v2.1/catalog/datasets/{config.dataset}/records"
         return f"{base}{path}?{urlencode(params)}"
 
     async def fetch(self, fetcher: Fetcher, validators: Validators | None) -> FetchResult:
         config = self.config
+        if config.export_url is not None:
+            return await fetcher.fetch(
+                config.export_url,
+                timeout=config.timeout,
+                max_bytes=config.max_bytes,
+                headers=config.headers,
+                validators=validators,
+                retries=config.retries,
+                base_dir=self.context.base_dir,
+                allow_file=self.context.allow_file_urls,
+                redactor=self.context.redactor,
+            )
         began = time.monotonic()
         rows: list[Any] = []
         attempts = 0

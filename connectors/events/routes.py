@@ -1,0 +1,271 @@
+"""The events endpoints: what's on, the municipal agenda, one occurrence, categories."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from aiohttp import web
+
+from aggregator.api.i18n import localize, localize_record, negotiate_language
+from aggregator.api.params import QueryParams
+from aggregator.api.problems import BadParameter, NotFound
+from aggregator.api.results import ApiResult
+from aggregator.api.routing import ApiRouter, Param, path_param
+from aggregator.runtime import Runtime, runtime_of
+
+from . import schemas
+from .api import EVENT_TYPES, INDEX_NAME
+from .index import EventIndex, EventQuery
+from .model import ACCESSIBILITY_CODES, CHANNELS
+
+DEFAULT_SPAN = dt.timedelta(days=7)
+MAX_SPAN = dt.timedelta(days=366)
+MAX_LIMIT = 100
+MAX_RADIUS_M = 50_000.0
+
+
+def _event_sources(runtime: Runtime) -> list[str]:
+    return [s.source_id for s in runtime.statuses.values() if s.source_type in EVENT_TYPES]
+
+
+def _index(runtime: Runtime) -> EventIndex | None:
+    if not any(runtime.live.snapshot(s) for s in _event_sources(runtime)):
+        return None
+    return runtime.live.combined(INDEX_NAME)
+
+
+def _localized(record: dict[str, Any], language: str, runtime: Runtime) -> dict[str, Any]:
+    out = localize_record(record, language, runtime.languages)
+    price = out.get("price")
+    if isinstance(price, dict) and isinstance(price.get("text"), dict):
+        out["price"] = {**price, "text": localize(price["text"], language, runtime.languages)}
+    return out
+
+
+def _query(params: QueryParams, runtime: Runtime, channel: str | None) -> tuple[EventQuery, str]:
+    now = runtime.clock.now()
+    start = params.datetime("from", now, runtime.timezone)
+    end = params.datetime("to", start + DEFAULT_SPAN, runtime.timezone)
+    if end <= start:
+        raise BadParameter("to", "must be after 'from'")
+    if end - start > MAX_SPAN:
+        raise BadParameter("to", "the range may span at most 366 days")
+    lat = params.number("lat", minimum=-90.0, maximum=90.0)
+    lon = params.number("lon", minimum=-180.0, maximum=180.0)
+    if (lat is None) != (lon is None):
+        raise BadParameter("lon" if lon is None else "lat", "lat and lon go together")
+    radius = params.number("radius", None, minimum=1.0, maximum=MAX_RADIUS_M)
+    if radius is not None and lat is None:
+        raise BadParameter("radius", "needs lat and lon")
+    sort = params.choice("sort", ("start", "distance"), "start")
+    if sort == "distance" and lat is None:
+        raise BadParameter("sort", "sorting by distance needs lat and lon")
+    accessibility = tuple(params.csv("accessibility"))
+    for code in accessibility:
+        if code not in ACCESSIBILITY_CODES:
+            raise BadParameter(
+                "accessibility", f"{code!r} is not one of: {', '.join(ACCESSIBILITY_CODES)}"
+            )
+    free = params.boolean("free", False) if "free" in params else None
+    if channel is None:
+        asked = params.string("channel")
+        if asked is not None and asked not in CHANNELS:
+            raise BadParameter("channel", f"{asked!r} is not one of: {', '.join(CHANNELS)}")
+        channel = asked
+    query = EventQuery(
+        start=start.timestamp(),
+        end=end.timestamp(),
+        text=params.string("q"),
+        categories=tuple(params.csv("category")),
+        channel=channel,
+        sources=tuple(params.csv("source")),
+        free=free,
+        accessibility=accessibility,
+        lat=lat,
+        lon=lon,
+        radius_m=radius,
+        sort=sort,
+        limit=params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT),
+    )
+    scope = "|".join(
+        str(part)
+        for part in (
+            "events",
+            query.start,
+            query.end,
+            query.text,
+            query.categories,
+            query.channel,
+            query.sources,
+            query.free,
+            query.accessibility,
+            query.lat,
+            query.lon,
+            query.radius_m,
+            query.sort,
+        )
+    )
+    return query, scope
+
+
+async def _list(request: web.Request, channel: str | None) -> ApiResult:
+    runtime = runtime_of(request)
+    params = QueryParams(request.query)
+    language = negotiate_language(request, runtime.languages)
+    sources = _event_sources(runtime)
+    index = _index(runtime)
+    since = params.string("updated_since")
+    if since is not None:
+        return _changes(runtime, index, params, language, sources)
+    query, scope = _query(params, runtime, channel)
+    cursor = params.string("cursor")
+    if cursor is not None:
+        position = runtime.cursors.decode(scope, cursor)
+        query = EventQuery(**{**query.__dict__, "after": tuple(position)})
+    if index is None:
+        return ApiResult([], sources=sources, language=language, paginated=True)
+    page = index.query(query)
+    data = []
+    for record, distance in page.items:
+        item = _localized(record, language, runtime)
+        if distance is not None:
+            item["distance_m"] = round(distance, 1)
+        data.append(item)
+    next_cursor = (
+        runtime.cursors.encode(scope, list(page.next_position)) if page.next_position else None
+    )
+    return ApiResult(
+        data,
+        sources=sources,
+        language=language,
+        paginated=True,
+        next_cursor=next_cursor,
+        meta={"total": page.total},
+    )
+
+
+def _changes(
+    runtime: Runtime,
+    index: EventIndex | None,
+    params: QueryParams,
+    language: str,
+    sources: list[str],
+) -> ApiResult:
+    since = params.datetime("updated_since", runtime.clock.now(), runtime.timezone)
+    if index is None:
+        data: dict[str, Any] = {"complete": False, "changed": [], "removed": []}
+    else:
+        changes = index.changes_since(since.timestamp())
+        data = {
+            "complete": changes["complete"],
+            "changed": [_localized(r, language, runtime) for r in changes["changed"]],
+            "removed": changes["removed"],
+        }
+    return ApiResult(data, sources=sources, language=language)
+
+
+async def list_events(request: web.Request) -> ApiResult:
+    return await _list(request, None)
+
+
+async def list_agenda(request: web.Request) -> ApiResult:
+    return await _list(request, "agenda")
+
+
+async def get_event(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    language = negotiate_language(request, runtime.languages)
+    index = _index(runtime)
+    event_id = request.match_info["event_id"]
+    record = index.get(event_id) if index is not None else None
+    if record is None:
+        raise NotFound(f"no event occurrence {event_id!r}")
+    data = _localized(record, language, runtime)
+    data["other_occurrences"] = [
+        {"id": other["id"], "start": other["start"], "end": other["end"], "status": other["status"]}
+        for other in index.occurrences_of(record["event_id"])
+        if other["id"] != record["id"]
+    ]
+    return ApiResult(data, sources=_event_sources(runtime), language=language)
+
+
+async def list_categories(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    params = QueryParams(request.query)
+    index = _index(runtime)
+    query, _scope = _query(params, runtime, None)
+    data = index.categories(query) if index is not None else []
+    return ApiResult(data, sources=_event_sources(runtime))
+
+
+FILTERS = [
+    Param("from", "Start of the range (RFC 3339; default now).", {"type": "string"}),
+    Param("to", "End of the range (default from + 7 days; at most 366 days).", {"type": "string"}),
+    Param("q", "Full text: case- and accent-insensitive, French-aware (plurals, elisions)."),
+    Param("category", "Only these category keys (comma-separated; see /v1/categories)."),
+    Param("lat", "Latitude for distance filter/sort.", {"type": "number"}),
+    Param("lon", "Longitude for distance filter/sort.", {"type": "number"}),
+    Param("radius", "Metres around lat/lon (1-50000).", {"type": "number"}),
+    Param(
+        "accessibility",
+        "Only events accessible for these (comma-separated): " + ", ".join(ACCESSIBILITY_CODES),
+    ),
+    Param("free", "true: free events only; false: paying only.", {"type": "boolean"}),
+    Param("source", "Only these sources (comma-separated source ids)."),
+]
+
+
+def register_event_routes(router: ApiRouter) -> None:
+    if router.lookup("GET", "/v1/events") is not None:
+        return  # another event type registered them already
+    refs = {name: router.add_schema(name, schema) for name, schema in schemas.ALL.items()}
+    listing = [
+        *FILTERS,
+        Param("sort", "start (default) or distance.", {"enum": ["start", "distance"]}),
+        Param("limit", "Occurrences per page (1-100, default 20).", {"type": "integer"}),
+        Param("cursor", "The meta.next_cursor of the previous page."),
+        Param(
+            "updated_since",
+            "Instead of a page: what changed since then (occurrences and removal tombstones).",
+            {"type": "string"},
+        ),
+        Param("lang", "Response language; overrides Accept-Language."),
+    ]
+    answer = {"oneOf": [{"type": "array", "items": refs["Event"]}, refs["EventChanges"]]}
+    router.get(
+        "/v1/events",
+        list_events,
+        summary="What's on: event occurrences by time, text, category, place, accessibility",
+        tags=["events"],
+        params=[*listing, Param("channel", "events or agenda.", {"enum": list(CHANNELS)})],
+        response=answer,
+    )
+    router.get(
+        "/v1/agenda",
+        list_agenda,
+        summary="The local authority's agenda (council sessions, public meetings, consultations)",
+        tags=["events"],
+        params=listing,
+        response=answer,
+    )
+    router.get(
+        "/v1/events/{event_id:.+}",
+        get_event,
+        summary="One occurrence with its event's full detail and its other occurrences",
+        tags=["events"],
+        params=[
+            path_param("event_id", "An occurrence id, 'source:uid:recurrence'."),
+            Param("lang", "Response language; overrides Accept-Language."),
+        ],
+        response=refs["EventDetail"],
+        errors=[400, 404],
+    )
+    router.get(
+        "/v1/categories",
+        list_categories,
+        summary="Categories of the events in a range, with counts (for filter chips)",
+        tags=["events"],
+        params=[*FILTERS, Param("channel", "events or agenda.", {"enum": list(CHANNELS)})],
+        response={"type": "array", "items": refs["Category"]},
+    )
