@@ -34,6 +34,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG)
     serve.add_argument("--host", help="overrides server.host")
     serve.add_argument("--port", type=int, help="overrides server.port")
+    serve.add_argument(
+        "--role",
+        choices=("all", "api", "poller"),
+        default="all",
+        help="all: poll and serve (default); api: serve only, following a shared store; "
+        "poller: poll (and serve its own health endpoints)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="serve with N API processes sharing the port (needs the redis store); "
+        "with --role all, one more process polls",
+    )
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
 
     check = commands.add_parser("check", help="validate a config without serving")
     check.add_argument("-c", "--config", type=Path, required=True)
@@ -70,16 +85,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"beffroi: cannot read {args.config}: {exc.strerror}", file=sys.stderr)
         return EXIT_CONFIG
     if args.command == "serve":
-        return _serve(config, types, args.host, args.port)
+        if args.workers > 1:
+            from aggregator.workers import run_workers
+
+            return run_workers(args, config)
+        return _serve(config, types, args.host, args.port, args.role, args.reuse_port)
     if args.command == "check":
         return _check(config, types, fetch=args.fetch)
     return asyncio.run(_fetch_one(config, types, args.source_id))
 
 
-def _serve(config: BeffroiConfig, types: dict, host: str | None, port: int | None) -> int:
+def _serve(
+    config: BeffroiConfig,
+    types: dict,
+    host: str | None,
+    port: int | None,
+    role: str = "all",
+    reuse_port: bool = False,
+) -> int:
     from aggregator.api.app import create_app  # the web stack is only needed to serve
 
-    runtime = Runtime(config, types)
+    try:
+        runtime = Runtime(config, types, role=role)  # type: ignore[arg-type]
+    except ValueError as exc:
+        print(f"beffroi: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     app = create_app(runtime)
     web.run_app(
         app,
@@ -87,6 +117,7 @@ def _serve(config: BeffroiConfig, types: dict, host: str | None, port: int | Non
         port=port or config.server.port,
         shutdown_timeout=config.server.shutdown_timeout,
         access_log=None,
+        reuse_port=reuse_port or None,
         print=lambda message: logging.getLogger("beffroi").info("%s", message.strip()),
     )
     return EXIT_OK

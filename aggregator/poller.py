@@ -102,11 +102,19 @@ class SourceRunner:
         return self.status.source_id
 
     async def resume(self) -> None:
-        """Continue from the snapshot the store already holds (a restart or a takeover)."""
+        """Continue from the snapshot the store holds (a restart or a takeover).
+
+        When the store has lost what this runner saved (a Redis that keeps nothing was
+        restarted), forget the validators, so that the next poll fetches, parses and saves
+        the data again instead of getting a 304 and leaving the store empty.
+        """
         snapshot = await self._store.load_snapshot(self.source_id)
-        if snapshot is not None:
+        if snapshot is not None and snapshot.version >= self._version:
             self._version = snapshot.version
             self._content_hash = snapshot.content_hash
+        elif self._version:
+            self._validators = None
+            self._content_hash = None
 
     async def run_once(self, *, reparse: bool = False) -> PollOutcome:
         """Poll now; polls of one source never overlap.
@@ -160,12 +168,11 @@ class SourceRunner:
             # Keep the old validators: the next poll must fetch and parse again, not get a 304.
             message = f"the feed could not be read: {exc}"
             return PollOutcome("failed", self._redactor.redact(message))
-        self._version += 1
         at = datetime.now(UTC)
         snapshot = Snapshot(
             source_id=self.source_id,
             source_type=self.status.source_type,
-            version=self._version,
+            version=self._version + 1,
             content_hash=fetched.content_hash,
             fetched_at=at,
             data=parsed.data,
@@ -173,7 +180,13 @@ class SourceRunner:
             issues=parsed.issues,
             stats=dict(parsed.stats),
         )
-        # Status first, so a reader seeing the new snapshot also sees its status.
+        try:
+            # The payload goes along for data that other processes rebuild by parsing it again.
+            await self._store.save_snapshot(snapshot, payload=body)
+        except Exception as exc:  # the shared store went away mid-poll
+            message = f"the new data was not saved: {exc}"
+            return PollOutcome("failed", self._redactor.redact(message))
+        self._version = snapshot.version
         self.status.record_success(
             at=at,
             duration_s=0.0,
@@ -184,7 +197,6 @@ class SourceRunner:
             issue_count=parsed.issue_count,
             stats=dict(parsed.stats),
         )
-        await self._store.save_snapshot(snapshot)
         if not fetched.not_modified:
             self._validators = fetched.validators
             self._content_hash = fetched.content_hash
@@ -242,13 +254,70 @@ def make_trigger(runner: SourceRunner, timezone: Any) -> BaseTrigger:
 
 
 class Poller:
-    """Runs every source on its own schedule with APScheduler's asyncio scheduler."""
+    """Runs every source on its own schedule with APScheduler's asyncio scheduler.
 
-    def __init__(self, runners: dict[str, SourceRunner], timezone: Any) -> None:
+    With a shared store, a source is polled only by the poller holding its lease; leases are
+    renewed every third of their TTL, so when a poller dies another takes its sources over.
+    """
+
+    def __init__(
+        self,
+        runners: dict[str, SourceRunner],
+        timezone: Any,
+        *,
+        store: Store | None = None,
+        owner: str = "",
+        lease_ttl: float = 15.0,
+    ) -> None:
         self.runners = runners
         self._timezone = timezone
+        self._store = store
+        self._owner = owner
+        self._lease_ttl = lease_ttl
         self._scheduler: AsyncIOScheduler | None = None
         self._running: set[asyncio.Task[Any]] = set()
+        self._held: set[str] = set()
+        self._leases: asyncio.Task[None] | None = None
+        self._store_down_logged = False
+
+    @property
+    def _shared(self) -> bool:
+        return self._store is not None and self._store.shared
+
+    async def _holds(self, source_id: str) -> bool:
+        """Whether this poller holds (or just took) the lease on ``source_id``."""
+        if not self._shared:
+            return True
+        assert self._store is not None
+        try:
+            held = await self._store.acquire(source_id, self._owner)
+            self._store_down_logged = False
+        except Exception as exc:  # store down: poll nothing, since results could not be shared
+            if not self._store_down_logged:
+                log.warning("poller: cannot reach the store (%s); polling paused", exc)
+                self._store_down_logged = True
+            held = False
+        if held and source_id not in self._held:
+            log.info("poller %s now polls source %s", self._owner, source_id)
+            await self.runners[source_id].resume()
+        elif not held and source_id in self._held:
+            log.info("poller %s no longer polls source %s", self._owner, source_id)
+        (self._held.add if held else self._held.discard)(source_id)
+        return held
+
+    async def _keep_leases(self) -> None:
+        """Renew held leases and take free ones; poll a source at once when taking it over."""
+        while True:
+            for source_id in self.runners:
+                before = source_id in self._held
+                if await self._holds(source_id) and not before:
+                    self._spawn(self._run(source_id))
+            await asyncio.sleep(self._lease_ttl / 3)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
     async def start(self) -> None:
         scheduler = AsyncIOScheduler(timezone=self._timezone)
@@ -267,6 +336,8 @@ class Poller:
             )
         scheduler.start()
         self._scheduler = scheduler
+        if self._shared:
+            self._leases = asyncio.get_running_loop().create_task(self._keep_leases())
 
     async def _run(self, source_id: str, reparse: bool = False) -> None:
         task = asyncio.current_task()
@@ -274,6 +345,9 @@ class Poller:
             self._running.add(task)
         try:
             runner = self.runners[source_id]
+            if not await self._holds(source_id):
+                return  # another poller holds this source
+            runner.status.polled_by = self._owner or None
             outcome = await runner.run_once(reparse=reparse)
             self._schedule_next(runner, outcome)
         finally:
@@ -296,21 +370,33 @@ class Poller:
             job.modify(next_run_time=datetime.now(UTC) + timedelta(seconds=delay))
         runner.status.next_run = job.next_run_time
 
+    def store_returned(self) -> None:
+        """The shared store answers again: take the leases anew, re-saving lost data."""
+        self._held.clear()
+
     def on_change(self, event: ChangeEvent) -> None:
         """Store listener: re-parse the sources that depend on the one that changed."""
         if self._scheduler is None or not self._scheduler.running:
             return
         for runner in self.runners.values():
             if event.source_id in runner.depends_on:
-                task = asyncio.get_running_loop().create_task(self._run(runner.source_id, True))
-                self._running.add(task)
-                task.add_done_callback(self._running.discard)
+                self._spawn(self._run(runner.source_id, True))
 
     async def stop(self) -> None:
         """Stop scheduling and cancel polls under way (their data would arrive too late)."""
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        if self._leases is not None:
+            self._leases.cancel()
+            await asyncio.gather(self._leases, return_exceptions=True)
         for task in list(self._running):
             task.cancel()
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+        if self._shared and self._store is not None:
+            # Hand the sources over at once rather than after the lease TTL.
+            for source_id in list(self._held):
+                try:
+                    await self._store.release(source_id, self._owner)
+                except Exception:
+                    break  # store down: the leases expire by themselves

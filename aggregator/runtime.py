@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import secrets
+import socket
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -15,8 +19,10 @@ from aggregator.clock import Clock
 from aggregator.config.models import BeffroiConfig
 from aggregator.connector import Connector, ConnectorContext
 from aggregator.fetch import Fetcher
+from aggregator.follower import Follower
 from aggregator.live import LiveData
 from aggregator.metrics import Metrics
+from aggregator.model import Snapshot
 from aggregator.poller import Poller, PollOutcome, SourceRunner
 from aggregator.redact import Redactor
 from aggregator.status import SourceStatus
@@ -24,9 +30,17 @@ from aggregator.store import Store, create_store
 
 log = logging.getLogger(__name__)
 
+Role = Literal["all", "api", "poller"]
+#: How often a process checks that the shared store answers.
+STORE_CHECK_S = 2.0
+
 
 class Runtime:
-    """Config, connectors, store, live data, poller and metrics of one process."""
+    """Config, connectors, store, live data, poller and metrics of one process.
+
+    Roles: ``all`` polls and serves; ``poller`` polls (and serves too, for its own health
+    endpoints); ``api`` only serves, following what pollers save in the shared store.
+    """
 
     def __init__(
         self,
@@ -35,13 +49,20 @@ class Runtime:
         *,
         clock: Clock | None = None,
         store: Store | None = None,
+        role: Role = "all",
     ) -> None:
         self.config = config
+        self.role = role
         self.connector_types = connector_types
         self.clock = clock or Clock(fixed=config.clock.fixed, start=config.clock.start)
         self.redactor = Redactor(config.secrets)
         self.metrics = Metrics()
-        self.store = store or create_store(config.store.backend)
+        self.store = store or create_store(config.store)
+        if role == "api" and not self.store.shared:
+            raise ValueError("the api role needs a shared store (store.backend: redis)")
+        #: Who this process is when it holds polling leases.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.store_ok = True
         self.live = LiveData()
         self.cursors = CursorCodec(config.server.cursor_secret)
         self.timezone = ZoneInfo(config.defaults.timezone)
@@ -79,6 +100,8 @@ class Runtime:
         self.fetcher: Fetcher | None = None
         self.runners: dict[str, SourceRunner] = {}
         self.poller: Poller | None = None
+        self.follower: Follower | None = None
+        self._store_check: asyncio.Task[None] | None = None
 
     async def _ensure_runners(self) -> dict[str, SourceRunner]:
         """One runner per source, kept for the process's life: it holds the validators."""
@@ -101,28 +124,68 @@ class Runtime:
         return self.runners
 
     async def start(self, *, poll: bool = True) -> None:
-        """Connect the store, adopt what it already holds, and start polling."""
+        """Connect the store, adopt what it already holds, and start polling (by role)."""
         await self.store.start()
-        for source_id in self.connectors:
-            snapshot = await self.store.load_snapshot(source_id)
-            if snapshot is not None:
-                self.live.adopt(snapshot)
+        if self.store.shared:
+            self.follower = Follower(self.store, self.live, self.connectors, self.statuses)
+            self.follower.attach()
+            self.store.on_resync(self.follower.catch_up)  # type: ignore[attr-defined]
+            try:
+                await self.follower.catch_up()
+            except Exception as exc:  # Redis down at start: serve nothing yet, keep trying
+                self.store_ok = False
+                log.warning("store: cannot reach Redis at start (%s); will keep trying", exc)
+            self._store_check = asyncio.get_running_loop().create_task(self._check_store())
+        else:
+            for source_id in self.connectors:
+                snapshot = await self.store.load_snapshot(source_id)
+                if isinstance(snapshot, Snapshot):
+                    self.live.adopt(snapshot)
         runners = await self._ensure_runners()
-        if poll:
-            self.poller = Poller(runners, self.timezone)
+        if poll and self.role != "api":
+            self.poller = Poller(
+                runners,
+                self.timezone,
+                store=self.store,
+                owner=self.owner,
+                lease_ttl=self.config.store.lock_ttl,
+            )
             self.store.subscribe(self.poller.on_change)
             await self.poller.start()
         log.info(
-            "beffroi %s started: %d sources, store %s",
+            "beffroi %s started (role %s): %d sources, store %s, clock: %s",
             __version__,
+            self.role,
             len(self.connectors),
             self.config.store.backend,
+            self.clock.describe(),
         )
+
+    async def _check_store(self) -> None:
+        """Notice when the shared store goes away and comes back (answers say stale meanwhile)."""
+        while True:
+            ok = await self.store.ping()
+            if ok != self.store_ok:
+                if ok:
+                    log.info("store: Redis answers again")
+                    if self.poller is not None:
+                        self.poller.store_returned()
+                    if self.follower is not None:
+                        await self.follower.catch_up()
+                else:
+                    log.warning("store: Redis does not answer; serving what this process has")
+                self.store_ok = ok
+            await asyncio.sleep(STORE_CHECK_S)
 
     async def stop(self) -> None:
         if self.poller is not None:
             await self.poller.stop()
             self.poller = None
+        if self._store_check is not None:
+            self._store_check.cancel()
+            await asyncio.gather(self._store_check, return_exceptions=True)
+        if self.follower is not None:
+            await self.follower.close()
         if self.fetcher is not None:
             await self.fetcher.close()
             self.fetcher = None
@@ -139,18 +202,25 @@ class Runtime:
 
     def freshness(self, source_id: str, now: datetime) -> dict[str, Any] | None:
         status = self.statuses.get(source_id)
-        return status.freshness(now) if status is not None else None
+        if status is None:
+            return None
+        fresh = status.freshness(now)
+        if not self.store_ok:
+            # Newer data may exist that this process cannot see while the store is down.
+            fresh["stale"] = True
+            fresh["store"] = "unreachable"
+        return fresh
 
     def refresh_interval(self, source_id: str) -> float | None:
         status = self.statuses.get(source_id)
         return status.interval_s if status is not None else None
 
     def is_ready(self) -> tuple[bool, list[str]]:
-        """Ready once every required source has data; the reasons when not."""
+        """Ready once every required source is served here; the reasons when not."""
         waiting = [
             f"required source {s.source_id} has not loaded yet"
             for s in self.statuses.values()
-            if s.required and not s.has_data
+            if s.required and self.live.snapshot(s.source_id) is None
         ]
         return (not waiting, waiting)
 

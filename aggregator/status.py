@@ -13,7 +13,7 @@ States, from best to worst:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -64,6 +64,8 @@ class SourceStatus:
     total_failures: int = 0
     #: Why the source has nothing yet although nothing failed (waiting for another source).
     waiting_for: str | None = None
+    #: The poller process that polls this source (host:pid:tag), with a shared store.
+    polled_by: str | None = None
 
     @property
     def has_data(self) -> bool:
@@ -162,6 +164,7 @@ class SourceStatus:
             "last_change": _iso(self.last_change),
             "last_error": self.last_error if include_error_detail else None,
             "waiting_for": self.waiting_for,
+            "polled_by": self.polled_by,
             "last_error_at": _iso(self.last_error_at),
             "consecutive_failures": self.consecutive_failures,
             "next_run": _iso(self.next_run),
@@ -174,3 +177,26 @@ class SourceStatus:
             "polls": {"total": self.total_polls, "failed": self.total_failures},
             "stats": self.stats,
         }
+
+
+_TIMES = ("last_attempt", "last_success", "last_change", "last_error_at", "next_run")
+
+
+def status_to_state(status: SourceStatus) -> dict[str, Any]:
+    """Every field, JSON-ready: what a poller shares with the other processes."""
+    state: dict[str, Any] = {}
+    for f in fields(status):
+        value = getattr(status, f.name)
+        state[f.name] = value.isoformat() if isinstance(value, datetime) else value
+    return state
+
+
+def update_status(status: SourceStatus, state: dict[str, Any]) -> None:
+    """Take over a shared state in place (handlers hold references to ``status``)."""
+    for f in fields(status):
+        if f.name not in state or f.name in ("source_id", "source_type"):
+            continue
+        value = state[f.name]
+        if f.name in _TIMES and isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        setattr(status, f.name, value)

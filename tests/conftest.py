@@ -52,3 +52,17 @@ async def fetcher(sleeps: RecordingSleep) -> AsyncIterator[Fetcher]:
     """A Fetcher whose backoff sleeps are recorded in ``sleeps.delays`` instead of waited."""
     async with Fetcher(user_agent="Beffroi-tests/0", sleep=sleeps) as instance:
         yield instance
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A real redis-server on a free port, stopped after the test."""
+    from redis_server import RedisServer
+
+    try:
+        server = RedisServer(tmp_path)
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    server.start()
+    yield server
+    server.stop()

@@ -244,7 +244,8 @@ def test_unknown_key_without_close_match_lists_allowed_keys(tmp_path):
     """When no key is close, the message lists the keys that are allowed."""
     path = write(tmp_path, "store:\n  banana: 1\n")
     assert only_problem(path) == (
-        f"{path}:2 store.banana: unknown key 'banana' (allowed keys: backend, url, key_prefix)"
+        f"{path}:2 store.banana: unknown key 'banana' "
+        "(allowed keys: backend, url, key_prefix, lock_ttl)"
     )
 
 

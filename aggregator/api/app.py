@@ -15,10 +15,22 @@ from aggregator.api.conventions import (
     security_headers,
 )
 from aggregator.api.core_routes import OPENAPI_KEY, openapi_bytes, register_core_routes
+from aggregator.api.ratelimit import Buckets, MemoryBuckets, RedisBuckets, rate_limit_middleware
 from aggregator.api.routing import ApiRouter
 from aggregator.runtime import RUNTIME, Runtime
 
 ROUTER_KEY = web.AppKey("beffroi.router", ApiRouter)
+
+
+def _buckets(runtime: Runtime) -> Buckets:
+    limits = runtime.config.server.rate_limit
+    store = runtime.store
+    if store.shared:
+        from aggregator.store.redis_store import RedisStore
+
+        assert isinstance(store, RedisStore)
+        return RedisBuckets(store.client, store.prefix, limits.rate, limits.burst)
+    return MemoryBuckets(limits.rate, limits.burst)
 
 
 def build_router(runtime: Runtime) -> ApiRouter:
@@ -32,14 +44,17 @@ def build_router(runtime: Runtime) -> ApiRouter:
 def create_app(runtime: Runtime, *, poll: bool = True) -> web.Application:
     """The application serving ``runtime``; polling starts with the app unless ``poll`` is False."""
     router = build_router(runtime)
+    middlewares = [
+        observe_middleware(runtime.metrics),
+        security_headers,
+        cors_middleware(runtime.config.server.cors_origins),
+    ]
+    limits = runtime.config.server.rate_limit
+    if limits.enabled:
+        middlewares.append(rate_limit_middleware(limits, _buckets(runtime)))
+    middlewares += [problems, render_middleware(router, runtime)]
     app = web.Application(
-        middlewares=[
-            observe_middleware(runtime.metrics),
-            security_headers,
-            cors_middleware(runtime.config.server.cors_origins),
-            problems,
-            render_middleware(router, runtime),
-        ],
+        middlewares=middlewares,
         # Nothing we serve accepts a body; refuse big ones early.
         client_max_size=64 * 1024,
     )

@@ -107,16 +107,18 @@ async def healthz(request: web.Request) -> ApiResult:
 
 
 async def readyz(request: web.Request) -> ApiResult:
+    """Ready (200) once required sources are served; with the shared store down the process
+    still serves what it has, so it stays in the pool as ``degraded``."""
     runtime = runtime_of(request)
     ready, reasons = runtime.is_ready()
-    store_ok = await runtime.store.ping()
-    if not store_ok:
-        reasons.append(f"the {runtime.config.store.backend} store does not answer")
-    ok = ready and store_ok
+    status = "ready" if ready else "not_ready"
+    if ready and not runtime.store_ok:
+        status = "degraded"
+        reasons.append("the shared store does not answer: serving the data this process has")
     return ApiResult(
-        {"status": "ready" if ok else "not_ready", "reasons": reasons},
+        {"status": status, "reasons": reasons},
         sources=list(runtime.statuses),
-        status=200 if ok else 503,
+        status=200 if ready else 503,
         cacheable=False,
     )
 
@@ -192,7 +194,7 @@ def register_core_routes(router: ApiRouter) -> None:
         response={
             "type": "object",
             "properties": {
-                "status": {"enum": ["ready", "not_ready"]},
+                "status": {"enum": ["ready", "degraded", "not_ready"]},
                 "reasons": {"type": "array", "items": {"type": "string"}},
             },
         },

@@ -69,6 +69,7 @@ SOURCE_STATUS = {
         "last_change": NULLABLE_TIME,
         "last_error": {"type": ["string", "null"]},
         "waiting_for": {"type": ["string", "null"]},
+        "polled_by": {"type": ["string", "null"]},
         "last_error_at": NULLABLE_TIME,
         "consecutive_failures": {"type": "integer"},
         "next_run": NULLABLE_TIME,

@@ -70,6 +70,18 @@ def _check_language(value: str) -> str:
     return value
 
 
+class RateLimitConfig(BaseModel):
+    """A token bucket per client IP: ``rate`` requests per second, bursts up to ``burst``."""
+
+    model_config = _STRICT
+
+    enabled: bool = False
+    rate: float = Field(10.0, gt=0)
+    burst: int = Field(40, ge=1)
+    #: Trust the first X-Forwarded-For address (only behind a proxy that sets it).
+    trust_forwarded_for: bool = False
+
+
 class ServerConfig(BaseModel):
     """The HTTP API: where it listens and who may call it."""
 
@@ -82,6 +94,7 @@ class ServerConfig(BaseModel):
     admin_token: str | None = Field(None, repr=False)
     cursor_secret: str | None = Field(None, repr=False)
     shutdown_timeout: Duration = 10.0
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
 
 
 class StoreConfig(BaseModel):
@@ -92,6 +105,9 @@ class StoreConfig(BaseModel):
     backend: Literal["memory", "redis"] = "memory"
     url: str | None = Field(None, validate_default=True, repr=False)
     key_prefix: str = "beffroi:"
+    #: A poller holds each source's lock this long, renewing it while alive; when it dies,
+    #: another poller takes its sources within about this time.
+    lock_ttl: Duration = 15.0
 
     @field_validator("url")
     @classmethod

@@ -6,16 +6,18 @@ request path — they keep the latest snapshots in memory (:mod:`aggregator.live
 refresh them when the store announces a change.
 """
 
-from aggregator.store.base import ChangeListener, Store
+from aggregator.config.models import StoreConfig
+from aggregator.store.base import ChangeListener, Shipped, Store
 from aggregator.store.memory import MemoryStore
 
-__all__ = ["ChangeListener", "MemoryStore", "Store", "create_store"]
+__all__ = ["ChangeListener", "MemoryStore", "Shipped", "Store", "create_store"]
 
 
-def create_store(backend: str) -> Store:
-    """The store named by the config's ``store.backend``."""
-    if backend == "memory":
-        return MemoryStore()
-    # The shared Redis store is its own piece of work; refuse clearly rather than
-    # pretending a single-process store can coordinate several processes.
-    raise ValueError(f"store backend {backend!r} is not available in this build")
+def create_store(config: StoreConfig) -> Store:
+    """The store the config's ``store`` section names."""
+    if config.backend == "redis":
+        from aggregator.store.redis_store import RedisStore
+
+        assert config.url is not None  # the config model requires it for redis
+        return RedisStore(config.url, prefix=config.key_prefix, lease_ttl=config.lock_ttl)
+    return MemoryStore()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aggregator.model import ChangeEvent, Snapshot
-from aggregator.status import SourceStatus
+from aggregator.status import SourceStatus, status_to_state
 from aggregator.store.base import Store
 
 
@@ -18,7 +20,7 @@ class MemoryStore(Store):
     async def ping(self) -> bool:
         return True
 
-    async def save_snapshot(self, snapshot: Snapshot) -> None:
+    async def save_snapshot(self, snapshot: Snapshot, payload: bytes | None = None) -> None:
         current = self._snapshots.get(snapshot.source_id)
         if current is not None and current.version >= snapshot.version:
             # A slower poll finishing late must not roll the data back.
@@ -33,5 +35,5 @@ class MemoryStore(Store):
         # The poller mutates its status objects in place; the same object is shared.
         self._statuses[status.source_id] = status
 
-    async def load_statuses(self) -> dict[str, SourceStatus]:
-        return dict(self._statuses)
+    async def load_statuses(self) -> dict[str, dict[str, Any]]:
+        return {i: status_to_state(s) for i, s in self._statuses.items()}

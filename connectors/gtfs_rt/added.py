@@ -20,7 +20,7 @@ from google.transit import gtfs_realtime_pb2 as pb
 
 from .matching import RunMatch, parse_start_date, parse_start_time
 from .model import RealtimeCall, TripRealtime
-from .trips import BadEntity, apply_updates, read_event, reference_time, scheduled_calls
+from .trips import BadEntity, CallBlockBuilder, read_event, reference_time
 from .trips import trip_record as _trip_record
 
 if TYPE_CHECKING:
@@ -117,8 +117,12 @@ def build_duplicated(
     ts: int | None,
     source: str,
     counters: FeedCounters,
+    builder: CallBlockBuilder,
 ) -> TripRealtime:
-    """A copy of static trip index ``trip`` at the date/time in ``trip_properties``."""
+    """A copy of static trip index ``trip`` at the date/time in ``trip_properties``.
+
+    Its calls are queued in ``builder`` (readable after ``builder.finish()``).
+    """
     td, props = tu.trip, tu.trip_properties
     try:
         original_start = parse_start_time(td.start_time)
@@ -143,7 +147,7 @@ def build_duplicated(
     shift = new_start - int(tt.run_start[run]) if new_start is not None else 0
     origin = tt.service_day_origin(agency, new_date)
     match = RunMatch(run, trip, new_date, origin)
-    calls = apply_updates(tt, scheduled_calls(tt, run, origin, shift), tu, counters)
+    calls = builder.add(run, int(origin) + shift, tu, counters)
     counters.duplicated += 1
     new_id = props.trip_id or f"{td.trip_id}@{dt.date.fromordinal(new_date):%Y%m%d}+{shift}"
     return _trip_record(tt, entity_id, tu, match, "duplicated", calls, ts, source, new_id)

@@ -12,7 +12,9 @@ trips that OTP (today only) and maglev (query day only) missed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,8 +42,12 @@ class RunMatch:
         return dt.date.fromordinal(self.ordinal)
 
 
+@functools.lru_cache(maxsize=256)
 def parse_start_date(text: str) -> int | None:
-    """``YYYYMMDD`` → date ordinal; empty → None; garbage raises ``ValueError``."""
+    """``YYYYMMDD`` → date ordinal; empty → None; garbage raises ``ValueError``.
+
+    Cached: a feed names one or two service days for thousands of trips.
+    """
     if not text:
         return None
     if len(text) != 8 or not text.isdigit():
@@ -93,12 +99,14 @@ def resolve_run(
     trip: int,
     start_date: int | None,
     start_time: int | None,
-    reference: float | None,
+    reference: float | Callable[[], float | None] | None,
 ) -> RunMatch:
     """The run of static trip index ``trip`` that the descriptor means; raises MatchError.
 
     ``start_date`` is a date ordinal (service day) and ``start_time`` seconds, both optional;
-    ``reference`` (POSIX) chooses among the remaining candidates.
+    ``reference`` (POSIX) chooses among the remaining candidates. It may be a function: it is
+    then called only when needed (most descriptors name one run on one day, and computing
+    the reference reads the update's stop times).
     """
     runs = _runs_for_start_time(tt, tt.runs_of_trip(trip), start_time)
     if not runs:
@@ -110,6 +118,8 @@ def resolve_run(
             raise MatchError(f"trip does not run on {dt.date.fromordinal(start_date)}")
         days = [start_date]
     else:
+        if callable(reference):
+            reference = reference()
         if reference is None:
             raise MatchError("no start_date and no timestamp to infer the service day")
         local = dt.datetime.fromtimestamp(reference, tt.zones[agency]).date().toordinal()
@@ -124,6 +134,8 @@ def resolve_run(
             raise MatchError("trip does not run around the feed time")
     if len(days) == 1 and len(runs) == 1:
         return RunMatch(runs[0], trip, days[0], tt.service_day_origin(agency, days[0]))
+    if callable(reference):
+        reference = reference()
     best: tuple[float, int, int] | None = None
     for day in days:
         origin = tt.service_day_origin(agency, day)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, overload
+
+import numpy as np
 
 #: How one call of a trip stands after applying the feed.
 #: ``updated``: a time or delay from the feed (given here or propagated from an earlier stop).
@@ -49,6 +51,135 @@ class RealtimeCall(NamedTuple):
         return self.status in ("updated", "skipped", "cancelled")
 
 
+#: Stand-in for None in the int64 columns of a :class:`CallBlock`.
+NONE = np.iinfo(np.int64).min
+#: Status codes of a :class:`CallBlock` (index → :data:`CallStatus`).
+STATUSES: tuple[CallStatus, ...] = ("scheduled", "updated", "skipped", "no_data", "cancelled")
+SCHEDULED, UPDATED, SKIPPED, NO_DATA, CANCELLED = range(5)
+#: Columns of :attr:`CallBlock.table`, in :class:`RealtimeCall` field order.
+(
+    COL_SEQ,
+    COL_STOP,
+    COL_SCHED_ARR,
+    COL_SCHED_DEP,
+    COL_EXP_ARR,
+    COL_EXP_DEP,
+    COL_ARR_DELAY,
+    COL_DEP_DELAY,
+    COL_STATUS,
+    COL_UNCERTAINTY,
+    COL_EXPLICIT,
+) = range(11)
+
+
+class CallBlock:
+    """The calls of many scheduled trips, one int64 row per call.
+
+    A big feed has ~100,000 calls per poll; building a Python object for each costs more than
+    the whole rest of the apply, and boards read only a few dozen of them between two polls.
+    So the apply fills this table with numpy and :class:`BlockCalls` turns a row into a
+    :class:`RealtimeCall` only when someone reads it. None is stored as :data:`NONE`.
+    """
+
+    __slots__ = ("seq", "stop_ids", "table")
+
+    def __init__(self, table: np.ndarray, stop_ids: Sequence[str]) -> None:
+        self.table = table
+        #: The timetable's stop ids (``stop_id`` of a call is ``stop_ids[stop_index]``).
+        self.stop_ids = stop_ids
+        #: stop_sequence column, contiguous so that a lookup bisects it quickly.
+        self.seq = np.ascontiguousarray(table[:, COL_SEQ]) if len(table) else table[:, 0]
+
+    def row(self, i: int) -> RealtimeCall:
+        """Row ``i`` as a RealtimeCall."""
+        seq, stop, sa, sd, ea, ed, ad, dd, status, unc, explicit = self.table[i].tolist()
+        return RealtimeCall(
+            seq,
+            self.stop_ids[stop],
+            stop,
+            sa,
+            sd,
+            None if ea == NONE else ea,
+            None if ed == NONE else ed,
+            None if ad == NONE else ad,
+            None if dd == NONE else dd,
+            STATUSES[status],
+            None if unc == NONE else unc,
+            bool(explicit),
+        )
+
+    def delay_range(self) -> tuple[int, int]:
+        """(max lateness, max earliness) of the departures in seconds, both >= 0."""
+        delays = self.table[:, COL_DEP_DELAY]
+        delays = delays[delays != NONE]
+        if not len(delays):
+            return 0, 0
+        return max(int(delays.max()), 0), max(-int(delays.min()), 0)
+
+
+class BlockCalls(Sequence[RealtimeCall]):
+    """One trip's calls: rows ``lo:hi`` of a :class:`CallBlock`, read lazily.
+
+    Indexing or iterating builds (once, then keeps) the RealtimeCall tuple, so identity
+    checks such as ``call is trip.calls[-1]`` hold; :meth:`find` reads a single row.
+    """
+
+    __slots__ = ("_items", "block", "hi", "lo")
+
+    def __init__(self, block: CallBlock | None, lo: int, hi: int) -> None:
+        #: None only while the apply that creates it is running (set before publishing).
+        self.block = block
+        self.lo = lo
+        self.hi = hi
+        self._items: tuple[RealtimeCall, ...] | None = None
+
+    def _all(self) -> tuple[RealtimeCall, ...]:
+        items = self._items
+        if items is None:
+            assert self.block is not None
+            items = self._items = tuple(self.block.row(i) for i in range(self.lo, self.hi))
+        return items
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    @overload
+    def __getitem__(self, index: int) -> RealtimeCall: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[RealtimeCall, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> RealtimeCall | tuple[RealtimeCall, ...]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[RealtimeCall]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, BlockCalls | tuple | list):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"BlockCalls({list(self)!r})"
+
+    def find(self, stop_sequence: int) -> RealtimeCall | None:
+        """The call with that stop_sequence, built from its row alone."""
+        if self._items is not None:
+            for call in self._items:
+                if call.stop_sequence == stop_sequence:
+                    return call
+            return None
+        assert self.block is not None
+        seq = self.block.seq
+        i = bisect_left(seq, stop_sequence, self.lo, self.hi)
+        if i < self.hi and seq[i] == stop_sequence:
+            return self.block.row(i)
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class TripRealtime:
     """A trip update resolved against the static timetable."""
@@ -72,17 +203,23 @@ class TripRealtime:
     timestamp: int | None
     #: The source (URL or name) this came from, for staleness checks per source.
     source: str
-    calls: tuple[RealtimeCall, ...]
-    _seqs: tuple[int, ...] = field(default=(), repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_seqs", tuple(c.stop_sequence for c in self.calls))
+    #: In stop_sequence order: a tuple (ADDED trips) or a lazy view of a :class:`CallBlock`.
+    calls: Sequence[RealtimeCall]
+    _seqs: tuple[int, ...] | None = field(default=None, repr=False, compare=False)
 
     def call(self, stop_sequence: int) -> RealtimeCall | None:
         """The call with that stop_sequence (calls are in stop_sequence order)."""
-        i = bisect_left(self._seqs, stop_sequence)
-        if i < len(self._seqs) and self._seqs[i] == stop_sequence:
-            return self.calls[i]
+        calls = self.calls
+        if isinstance(calls, BlockCalls):
+            return calls.find(stop_sequence)
+        seqs = self._seqs
+        if seqs is None:
+            # Built on first use: most trips are never looked up between two polls.
+            seqs = tuple(c.stop_sequence for c in calls)
+            object.__setattr__(self, "_seqs", seqs)
+        i = bisect_left(seqs, stop_sequence)
+        if i < len(seqs) and seqs[i] == stop_sequence:
+            return calls[i]
         return None
 
 

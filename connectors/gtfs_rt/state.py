@@ -19,6 +19,7 @@ Supported semantics:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
@@ -28,14 +29,16 @@ from google.transit import gtfs_realtime_pb2 as pb
 from .alerts import build_alert, filter_alerts
 from .counters import MAX_EXAMPLES, FeedCounters
 from .decode import FeedHeader, decode_feed, entity_kinds, read_header
-from .model import AlertRealtime, RealtimeCall, TripRealtime, VehicleRealtime
-from .trips import BadEntity, build_trip
+from .model import AlertRealtime, BlockCalls, RealtimeCall, TripRealtime, VehicleRealtime
+from .trips import BadEntity, CallBlockBuilder, build_trip
 from .vehicles import build_vehicle
 
 if TYPE_CHECKING:
     from connectors.gtfs import Timetable
 
 DEFAULT_STALE_AFTER_S = 90
+#: build_part lets other threads run every this many entities (~1 ms of work).
+YIELD_EVERY = 16
 DEFAULT_ALERTS_STALE_AFTER_S = 600
 #: Key of a scheduled trip on a service day: (run index, service date ordinal).
 RunKey = tuple[int, int]
@@ -64,6 +67,8 @@ class SourcePart:
     vehicles: dict[str, VehicleRealtime] = field(default_factory=dict)
     alerts: dict[str, AlertRealtime] = field(default_factory=dict)
     counters: FeedCounters = field(default_factory=FeedCounters)
+    #: (max lateness, max earliness) of the departures of the trips above, in seconds.
+    delay_range: tuple[int, int] = (0, 0)
 
     @property
     def as_of(self) -> float:
@@ -83,7 +88,14 @@ def build_part(
     part = SourcePart(source, header, received_at)
     c = part.counters
     ts = header.timestamp
-    for entity in entities:
+    # Scheduled trips' calls are computed together, once every entity is resolved.
+    builder = CallBlockBuilder(tt)
+    for n, entity in enumerate(entities, 1):
+        if n % YIELD_EVERY == 0:
+            # This runs in a worker thread while the event loop serves boards. A board's numpy
+            # calls release the GIL, and each time getting it back from this loop can cost a
+            # whole switch interval (5 ms); handing it over often keeps boards at their speed.
+            time.sleep(0)
         c.entities += 1
         eid = entity.id
         handled = False
@@ -91,7 +103,7 @@ def build_part(
             if entity.HasField("trip_update"):
                 handled = True
                 c.trip_updates += 1
-                trip = build_trip(tt, eid, entity.trip_update, ts, source, c)
+                trip = build_trip(tt, eid, entity.trip_update, ts, source, c, builder)
                 if trip is not None and trip.run is not None:
                     part.trips[(trip.run, trip.service_date.toordinal())] = trip
                 elif trip is not None:
@@ -111,6 +123,14 @@ def build_part(
             c.bad(eid, f"{type(exc).__name__}: {exc}")
         if not handled:
             c.other_entities += 1
+    late, early = builder.finish().delay_range()
+    for trip in part.extra_trips:
+        if not isinstance(trip.calls, BlockCalls):  # ADDED trips: calls built one by one
+            for call in trip.calls:
+                d = call.departure_delay
+                if d is not None:
+                    late, early = max(late, d), max(early, -d)
+    part.delay_range = (late, early)
     return part
 
 
@@ -160,15 +180,11 @@ class RealtimeState:
             for v in self.vehicles.values()
             if v.run is not None and v.service_date is not None
         }
-        # How far realtime moves calls: boards widen their static query by this much.
-        late = early = 0
-        for trip in (*self.trips.values(), *self.extra_trips):
-            for call in trip.calls:
-                d = call.departure_delay
-                if d is not None:
-                    late, early = max(late, d), max(early, -d)
-        self.max_late_s = late
-        self.max_early_s = early
+        # How far realtime moves calls: boards widen their static query by this much. Taken
+        # per source: a trip another source overrides may widen it a little more, harmless
+        # (the board filters on expected times) and it spares a pass over every call.
+        self.max_late_s = max((p.delay_range[0] for p in self.parts.values()), default=0)
+        self.max_early_s = max((p.delay_range[1] for p in self.parts.values()), default=0)
 
     # ------------------------------------------------------------------ freshness
     def source_fresh(self, source: str, now: float, alerts: bool = False) -> bool:

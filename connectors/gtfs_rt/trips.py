@@ -18,14 +18,41 @@ Rules (DESIGN §4, with the issue threads they come from):
 from __future__ import annotations
 
 import datetime as dt
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 from google.transit import gtfs_realtime_pb2 as pb
 
-from .decode import posix
+from .decode import _MS_THRESHOLD, posix
 from .matching import MatchError, RunMatch, parse_start_date, parse_start_time, resolve_run
-from .model import RealtimeCall, TripRealtime, TripRelationship
+from .model import (
+    CANCELLED,
+    COL_ARR_DELAY,
+    COL_DEP_DELAY,
+    COL_EXP_ARR,
+    COL_EXP_DEP,
+    COL_EXPLICIT,
+    COL_SCHED_ARR,
+    COL_SCHED_DEP,
+    COL_SEQ,
+    COL_STATUS,
+    COL_STOP,
+    COL_UNCERTAINTY,
+    NO_DATA,
+    NONE,
+    SCHEDULED,
+    SKIPPED,
+    UPDATED,
+    BlockCalls,
+    CallBlock,
+    RealtimeCall,
+    TripRealtime,
+    TripRelationship,
+)
 
 if TYPE_CHECKING:
     from connectors.gtfs import Timetable
@@ -33,6 +60,8 @@ if TYPE_CHECKING:
     from .counters import FeedCounters
 
 _STU = pb.TripUpdate.StopTimeUpdate
+_SKIPPED = _STU.SKIPPED
+_NO_DATA = _STU.NO_DATA
 _TD = pb.TripDescriptor
 #: A scheduled call: (stop_sequence, stop index, arrival POSIX, departure POSIX).
 Scheduled = tuple[int, int, int, int]
@@ -92,146 +121,311 @@ def scheduled_calls(tt: Timetable, run: int, origin: float, shift: int = 0) -> l
     ]
 
 
-def _locate(
-    tt: Timetable, schedule: list[Scheduled], updates: list[_STU], counters: FeedCounters
-) -> dict[int, _STU]:
-    """Call position → its StopTimeUpdate (sequence first, stop_id as fallback)."""
-    by_seq = {seq: i for i, (seq, *_rest) in enumerate(schedule)}
-    found: dict[int, _STU] = {}
-    cursor = 0
-    for u in updates:
-        stop = tt.stop_index.get(u.stop_id) if u.stop_id else None
-        pos = by_seq.get(u.stop_sequence) if u.HasField("stop_sequence") else None
-        if pos is not None and stop is not None and schedule[pos][1] != stop:
-            # Sequence and stop disagree: believe the stop if the trip calls there.
-            by_stop = _find_stop(schedule, stop, cursor)
-            pos = by_stop if by_stop is not None else pos
-        elif pos is None and stop is not None:
-            pos = _find_stop(schedule, stop, cursor)
-        if pos is None:
-            counters.unmatched_stop_updates += 1
-            continue
-        found[pos] = u
-        cursor = pos + 1
-    return found
+_U_FIELDS = 6
 
 
-def _find_stop(schedule: list[Scheduled], stop: int, cursor: int) -> int | None:
+class CallBlockBuilder:
+    """Applies the StopTimeUpdates of many scheduled trips at once.
+
+    The rules of the module docstring, split in two so that Python touches each
+    StopTimeUpdate once and never the calls it does not mention:
+
+    - :meth:`add` (per trip, in Python): locate each update on the run and read its raw
+      fields (the protobuf accessors are the irreducible per-update cost);
+    - :meth:`finish` (whole feed, numpy): schedule times, delays from times, the arrival/
+      departure consistency fixes, and propagation, done as a forward fill of "carry" states
+      (the delay an update hands to the calls after it) over every call of every trip.
+
+    Propagation has one sequential dependency: an update without arrival caps its arrival
+    with the delay carried from before. That carried delay is the forward fill's value at
+    the update's own position, so it is vectorised too.
+    """
+
+    def __init__(self, tt: Timetable) -> None:
+        self.tt = tt
+        self.size = 0
+        # Per trip (only trips with calls).
+        self._t_row = array("q")  # first st_* row of the run
+        self._t_lo = array("q")  # first row in the block
+        self._t_len = array("q")
+        self._t_base = array("q")  # POSIX of the run's time 0 (service-day origin + shift)
+        self._t_status = array("q")  # carry before the first update: scheduled/updated/...
+        self._t_delay = array("q")
+        # Per update with events, _U_FIELDS ints in one flat list (one extend per update is
+        # the cheapest way to keep them): block row, arrival time and delay, departure time and
+        # delay as sent (NONE when absent or unusable), uncertainty (NONE unless > 0).
+        self._u: list[int] = []
+        self._skipped: list[int] = []  # block rows of SKIPPED updates
+        self._no_data: list[int] = []  # block rows of NO_DATA updates
+        self._views: list[BlockCalls] = []
+        self.block: CallBlock | None = None
+
+    def add(
+        self,
+        run: int,
+        base: int,
+        tu: pb.TripUpdate,
+        counters: FeedCounters,
+        *,
+        cancelled: bool = False,
+    ) -> BlockCalls:
+        """Queue a run's calls, with ``tu``'s updates unless ``cancelled``; filled by finish."""
+        tt = self.tt
+        a, b = int(tt.st_ptr[run]), int(tt.st_ptr[run + 1])
+        n = b - a
+        lo = self.size
+        view = BlockCalls(None, lo, lo + n)
+        self._views.append(view)
+        if n == 0:
+            return view
+        self.size = lo + n
+        self._t_row.append(a)
+        self._t_lo.append(lo)
+        self._t_len.append(n)
+        self._t_base.append(base)
+        if cancelled:
+            self._t_status.append(CANCELLED)
+            self._t_delay.append(NONE)
+            return view
+        # The (experimental) trip-level delay applies wherever no stop says otherwise.
+        if tu.HasField("delay"):
+            self._t_status.append(UPDATED)
+            self._t_delay.append(tu.delay)
+        else:
+            self._t_status.append(SCHEDULED)
+            self._t_delay.append(NONE)
+        updates = tu.stop_time_update
+        if not updates:
+            return view
+        marks = len(self._u), len(self._skipped), len(self._no_data)
+        try:
+            self._add_updates(lo, a, b, updates, counters)
+        except Exception:
+            # A hostile entity fails part-way (the caller counts it): leave no rows behind.
+            del self._u[marks[0] :], self._skipped[marks[1] :], self._no_data[marks[2] :]
+            self.size = lo
+            for column in (self._t_row, self._t_lo, self._t_len, self._t_base):
+                column.pop()
+            self._t_status.pop()
+            self._t_delay.pop()
+            self._views.pop()
+            raise
+        return view
+
+    def _add_updates(
+        self, lo: int, a: int, b: int, updates: Iterable[_STU], counters: FeedCounters
+    ) -> None:
+        located = self._locate(a, b, updates, counters)
+        skipped = 0
+        push = self._u.extend
+        for pos in sorted(located):
+            u = located[pos]
+            rel = u.schedule_relationship
+            if rel == _SKIPPED:
+                skipped += 1
+                self._skipped.append(lo + pos)
+                continue
+            if rel == _NO_DATA:
+                self._no_data.append(lo + pos)
+                continue
+            at, ad, au = _raw_event(u.arrival)
+            dt_, dd, du = _raw_event(u.departure)
+            if at == NONE and ad == NONE and dt_ == NONE and dd == NONE:
+                continue  # nothing usable: the call is treated as if it had no update
+            push((lo + pos, at, ad, dt_, dd, du if du != NONE else au))
+        counters.skipped_stops += skipped
+
+    def _locate(
+        self, a: int, b: int, updates: Iterable[_STU], counters: FeedCounters
+    ) -> dict[int, _STU]:
+        """Call position → its StopTimeUpdate (sequence first, stop_id as fallback)."""
+        tt = self.tt
+        seqs: list[int] = tt.st_seq[a:b].tolist()
+        stops: list[int] = tt.st_stop[a:b].tolist()
+        n = b - a
+        stop_index = tt.stop_index
+        found: dict[int, _STU] = {}
+        cursor = 0
+        unmatched = 0
+        for u in updates:
+            stop_id = u.stop_id
+            stop = stop_index.get(stop_id) if stop_id else None
+            seq = u.stop_sequence
+            pos: int | None = None
+            # stop_sequence 0 is legal: only then is presence worth a HasField call.
+            if seq != 0 or u.HasField("stop_sequence"):
+                i = bisect_left(seqs, seq)
+                if i < n and seqs[i] == seq:
+                    pos = i
+            if pos is not None and stop is not None and stops[pos] != stop:
+                # Sequence and stop disagree: believe the stop if the trip calls there.
+                by_stop = _find_stop(stops, stop, cursor)
+                pos = by_stop if by_stop is not None else pos
+            elif pos is None and stop is not None:
+                pos = _find_stop(stops, stop, cursor)
+            if pos is None:
+                unmatched += 1
+                continue
+            found[pos] = u
+            cursor = pos + 1
+        counters.unmatched_stop_updates += unmatched
+        return found
+
+    def finish(self) -> CallBlock:
+        """Compute every queued call and attach the block to the views handed out."""
+        tt = self.tt
+        n = self.size
+        t_lo = _arr(self._t_lo)
+        t_len = _arr(self._t_len)
+        # Block row → st_* row, and each call's time origin.
+        rows = np.arange(n, dtype=np.int64) + np.repeat(_arr(self._t_row) - t_lo, t_len)
+        base = np.repeat(_arr(self._t_base), t_len)
+        table = np.empty((n, 11), dtype=np.int64)
+        table[:, COL_SEQ] = tt.st_seq[rows]
+        table[:, COL_STOP] = tt.st_stop[rows]
+        sched_arr = table[:, COL_SCHED_ARR]
+        sched_dep = table[:, COL_SCHED_DEP]
+        np.add(base, tt.st_arr[rows], out=sched_arr)
+        np.add(base, tt.st_dep[rows], out=sched_dep)
+
+        e = np.array(self._u, dtype=np.int64).reshape(-1, _U_FIELDS)
+        e_pos = e[:, 0]
+        sa, sd = sched_arr[e_pos], sched_dep[e_pos]
+        arr_own = _own_delay(e[:, 1], e[:, 2], sa)
+        dep_own = _own_delay(e[:, 3], e[:, 4], sd)
+        has_arr = arr_own != NONE
+        # Arriving late means leaving late: no departure → the arrival's delay.
+        dep_delay = np.where(dep_own != NONE, dep_own, arr_own)
+        exp_dep = sd + dep_delay
+        given_arr = np.where(has_arr, sa + np.where(has_arr, arr_own, 0), NONE)
+        # Inconsistent explicit times: the departure cannot precede the arrival.
+        fix = has_arr & (exp_dep < given_arr)
+        exp_dep = np.where(fix, given_arr, exp_dep)
+        dep_delay = np.where(fix, given_arr - sd, dep_delay)
+
+        # Carry states: what the calls after a change get. Trip start: its initial state;
+        # an update with events: "updated" with its departure delay, from the next call on
+        # (not past its trip's end); NO_DATA: "no_data" from its own call on. At a shared
+        # row the later rule wins (a NO_DATA right after an update).
+        nd_pos = np.array(self._no_data, dtype=np.int64)
+        after = e_pos + 1
+        # The end of each update's trip: the next trip's first row (or the block's end).
+        trip_end = np.append(t_lo[1:], n)[np.searchsorted(t_lo, e_pos, side="right") - 1]
+        inside = after < trip_end
+        c_row = np.concatenate((t_lo, after[inside], nd_pos))
+        c_rank = np.concatenate(
+            (
+                np.zeros(len(t_lo), np.int64),
+                np.ones(int(inside.sum()), np.int64),
+                np.full(len(nd_pos), 2, np.int64),
+            )
+        )
+        c_status = np.concatenate(
+            (
+                _arr(self._t_status),
+                np.full(int(inside.sum()), UPDATED, np.int64),
+                np.full(len(nd_pos), NO_DATA, np.int64),
+            )
+        )
+        c_delay = np.concatenate(
+            (_arr(self._t_delay), dep_delay[inside], np.full(len(nd_pos), NONE, np.int64))
+        )
+        order = np.lexsort((c_rank, c_row))
+        c_row, c_status, c_delay = c_row[order], c_status[order], c_delay[order]
+        last = np.ones(len(c_row), dtype=bool)
+        last[:-1] = c_row[1:] != c_row[:-1]
+        c_row, c_status, c_delay = c_row[last], c_status[last], c_delay[last]
+        carry = np.zeros(n, dtype=np.int64)
+        carry[c_row] = np.arange(len(c_row), dtype=np.int64)
+        np.maximum.accumulate(carry, out=carry)
+
+        delay = c_delay[carry]
+        has = delay != NONE
+        safe = np.where(has, delay, 0)
+        table[:, COL_EXP_ARR] = np.where(has, sched_arr + safe, NONE)
+        table[:, COL_EXP_DEP] = np.where(has, sched_dep + safe, NONE)
+        table[:, COL_ARR_DELAY] = delay
+        table[:, COL_DEP_DELAY] = delay
+        table[:, COL_STATUS] = c_status[carry]
+        table[:, COL_UNCERTAINTY] = NONE
+        table[:, COL_EXPLICIT] = 0
+
+        # Calls with their own update. No arrival: the delay carried from before is kept,
+        # but the vehicle cannot arrive after it leaves (a stale carried delay is capped).
+        carried = delay[e_pos]
+        carried = np.where(carried != NONE, carried, dep_delay)
+        exp_arr = np.where(has_arr, given_arr, np.minimum(sa + carried, exp_dep))
+        table[e_pos, COL_EXP_ARR] = exp_arr
+        table[e_pos, COL_EXP_DEP] = exp_dep
+        table[e_pos, COL_ARR_DELAY] = exp_arr - sa
+        table[e_pos, COL_DEP_DELAY] = dep_delay
+        table[e_pos, COL_STATUS] = UPDATED
+        table[e_pos, COL_UNCERTAINTY] = e[:, 5]
+        table[e_pos, COL_EXPLICIT] = 1
+        s_pos = np.array(self._skipped, dtype=np.int64)
+        table[s_pos, COL_EXP_ARR : COL_DEP_DELAY + 1] = NONE
+        table[s_pos, COL_STATUS] = SKIPPED
+        table[s_pos, COL_EXPLICIT] = 1
+
+        block = self.block = CallBlock(table, tt.stop_ids)
+        for view in self._views:
+            view.block = block
+        return block
+
+
+def _arr(values: array) -> np.ndarray:
+    return np.frombuffer(values, dtype=np.int64) if len(values) else np.empty(0, np.int64)
+
+
+def _own_delay(time: np.ndarray, delay: np.ndarray, scheduled: np.ndarray) -> np.ndarray:
+    """An event's delay: ``time`` wins (milliseconds scaled down) over ``delay``."""
+    has_time = time != NONE
+    seconds = np.where(time > _MS_THRESHOLD, time // 1000, time)
+    return np.where(has_time, seconds - scheduled, delay)
+
+
+def _raw_event(ev: pb.TripUpdate.StopTimeEvent) -> tuple[int, int, int]:
+    """(time, delay, uncertainty) of an event, NONE for absent or unusable values.
+
+    Same rules as :func:`read_event`, with as few protobuf accessor calls as possible (they
+    dominate the apply): an absent event reads as zeros, so presence is asked only for 0s.
+    """
+    time = ev.time
+    if time > 0:
+        unc = ev.uncertainty
+        return time, NONE, unc if unc > 0 else NONE
+    delay = ev.delay
+    if delay == 0 and (ev.HasField("time") or not ev.HasField("delay")):
+        # time: 0 with delay: 0 is a producer filling defaults (Turin GTT), not "on time".
+        return NONE, NONE, NONE
+    unc = ev.uncertainty
+    return NONE, delay, unc if unc > 0 else NONE
+
+
+def _find_stop(stops: list[int], stop: int, cursor: int) -> int | None:
     """First call at ``stop`` from ``cursor`` on, else anywhere in the trip."""
-    for start in (cursor, 0):
-        for i in range(start, len(schedule)):
-            if schedule[i][1] == stop:
-                return i
-    return None
+    try:
+        return stops.index(stop, cursor)
+    except ValueError:
+        pass
+    try:
+        return stops.index(stop)
+    except ValueError:
+        return None
 
 
 def apply_updates(
     tt: Timetable,
-    schedule: list[Scheduled],
+    run: int,
+    base: int,
     tu: pb.TripUpdate,
     counters: FeedCounters,
-) -> tuple[RealtimeCall, ...]:
-    """The calls of a scheduled (or duplicated) trip with the updates applied."""
-    located = _locate(tt, schedule, list(tu.stop_time_update), counters)
-    # The (experimental) trip-level delay applies wherever no stop says otherwise.
-    delay: int | None = tu.delay if tu.HasField("delay") else None
-    no_data = False
-    calls: list[RealtimeCall] = []
-    for pos, (seq, stop, sched_arr, sched_dep) in enumerate(schedule):
-        stop_id = tt.stop_ids[stop]
-        u = located.get(pos)
-        if u is not None and u.schedule_relationship == _STU.SKIPPED:
-            counters.skipped_stops += 1
-            calls.append(
-                RealtimeCall(
-                    seq,
-                    stop_id,
-                    stop,
-                    sched_arr,
-                    sched_dep,
-                    None,
-                    None,
-                    None,
-                    None,
-                    "skipped",
-                    explicit=True,
-                )
-            )
-            continue
-        if u is not None and u.schedule_relationship == _STU.NO_DATA:
-            delay, no_data = None, True
-            calls.append(_plain(seq, stop_id, stop, sched_arr, sched_dep, "no_data"))
-            continue
-        arr = read_event(u, "arrival") if u is not None else None
-        dep = read_event(u, "departure") if u is not None else None
-        if arr is None and dep is None:
-            if no_data:
-                calls.append(_plain(seq, stop_id, stop, sched_arr, sched_dep, "no_data"))
-            elif delay is None:
-                calls.append(_plain(seq, stop_id, stop, sched_arr, sched_dep, "scheduled"))
-            else:
-                calls.append(
-                    RealtimeCall(
-                        seq,
-                        stop_id,
-                        stop,
-                        sched_arr,
-                        sched_dep,
-                        sched_arr + delay,
-                        sched_dep + delay,
-                        delay,
-                        delay,
-                        "updated",
-                    )
-                )
-            continue
-        no_data = False
-        arr_delay = _delay(arr, sched_arr)
-        dep_delay = _delay(dep, sched_dep)
-        if dep_delay is None:
-            assert arr_delay is not None
-            dep_delay = arr_delay  # arriving late means leaving late
-        expected_dep = sched_dep + dep_delay
-        if arr_delay is None:
-            # The vehicle cannot arrive after it leaves: an older propagated delay is capped.
-            carried = delay if delay is not None else dep_delay
-            expected_arr = min(sched_arr + carried, expected_dep)
-            arr_delay = expected_arr - sched_arr
-        else:
-            expected_arr = sched_arr + arr_delay
-        if expected_dep < expected_arr:
-            # Inconsistent explicit times: the departure cannot precede the arrival.
-            expected_dep = expected_arr
-            dep_delay = expected_dep - sched_dep
-        uncertainty = (dep.uncertainty if dep else None) or (arr.uncertainty if arr else None)
-        calls.append(
-            RealtimeCall(
-                seq,
-                stop_id,
-                stop,
-                sched_arr,
-                sched_dep,
-                expected_arr,
-                expected_dep,
-                arr_delay,
-                dep_delay,
-                "updated",
-                uncertainty,
-                explicit=True,
-            )
-        )
-        delay = dep_delay
-    return tuple(calls)
-
-
-def _delay(event: Event | None, scheduled: int) -> int | None:
-    if event is None:
-        return None
-    return event.time - scheduled if event.time is not None else event.delay
-
-
-def _plain(seq: int, stop_id: str, stop: int, arr: int, dep: int, status: str) -> RealtimeCall:
-    return RealtimeCall(seq, stop_id, stop, arr, dep, None, None, None, None, status)  # type: ignore[arg-type]
+) -> BlockCalls:
+    """The calls of one scheduled (or duplicated) run with ``tu``'s updates applied."""
+    builder = CallBlockBuilder(tt)
+    view = builder.add(run, base, tu, counters)
+    builder.finish()
+    return view
 
 
 def _descriptor_dates(td: pb.TripDescriptor) -> tuple[int | None, int | None]:
@@ -248,8 +442,13 @@ def build_trip(
     header_ts: int | None,
     source: str,
     counters: FeedCounters,
+    builder: CallBlockBuilder | None = None,
 ) -> TripRealtime | None:
     """Resolve and apply one TripUpdate; None when unmatched or unsupported (counted).
+
+    With a ``builder``, a scheduled trip's calls are only queued: they cannot be read until
+    ``builder.finish()`` (what :func:`~.state.build_part` does once for a whole feed).
+    Without one, the trip is complete on return.
 
     Raises :class:`BadEntity` for malformed content (the caller counts it).
     """
@@ -270,31 +469,36 @@ def build_trip(
     if trip is None:
         counters.unmatched_trip(td.trip_id)
         return None
+    own = builder is None
+    if builder is None:
+        builder = CallBlockBuilder(tt)
     if rel == _TD.DUPLICATED:
         from .added import build_duplicated
 
-        return build_duplicated(tt, entity_id, tu, trip, ts, source, counters)
+        record = build_duplicated(tt, entity_id, tu, trip, ts, source, counters, builder)
+        if own:
+            builder.finish()
+        return record
     try:
-        match = resolve_run(tt, trip, start_date, start_time, reference_time(tu, header_ts))
+        # The reference instant reads the updates: only computed when the match needs it.
+        match = resolve_run(tt, trip, start_date, start_time, lambda: reference_time(tu, header_ts))
     except MatchError:
         counters.unmatched_trip(td.trip_id)
         return None
     counters.matched += 1
-    schedule = scheduled_calls(tt, match.run, match.origin)
     relationship: TripRelationship
-    if rel in (_TD.CANCELED, _TD.DELETED):
+    cancelled = rel in (_TD.CANCELED, _TD.DELETED)
+    if cancelled:
         relationship = "canceled" if rel == _TD.CANCELED else "deleted"
         if rel == _TD.CANCELED:
             counters.cancelled += 1
         else:
             counters.deleted += 1
-        calls = tuple(
-            RealtimeCall(seq, tt.stop_ids[s], s, a, d, None, None, None, None, "cancelled")
-            for seq, s, a, d in schedule
-        )
     else:
         relationship = "scheduled"
-        calls = apply_updates(tt, schedule, tu, counters)
+    calls = builder.add(match.run, int(match.origin), tu, counters, cancelled=cancelled)
+    if own:
+        builder.finish()
     return trip_record(tt, entity_id, tu, match, relationship, calls, ts, source)
 
 
@@ -304,7 +508,7 @@ def trip_record(
     tu: pb.TripUpdate,
     match: RunMatch,
     relationship: TripRelationship,
-    calls: tuple[RealtimeCall, ...],
+    calls: Sequence[RealtimeCall],
     ts: int | None,
     source: str,
     trip_id: str | None = None,

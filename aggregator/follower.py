@@ -1,0 +1,121 @@
+"""Keeping this process's live data in step with a shared store.
+
+When another process saves a snapshot, the store announces its version; the follower loads
+it in the background, rebuilds the data (JSON, or the upstream payload parsed again here)
+and hands it to :class:`~aggregator.live.LiveData`. Requests never wait on any of this: they
+keep reading the previous snapshot until the new one is ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+import orjson
+
+from aggregator.connector import Connector, DependencyNotReady
+from aggregator.live import LiveData
+from aggregator.model import ChangeEvent, Snapshot
+from aggregator.status import SourceStatus, update_status
+from aggregator.store import Shipped, Store
+
+log = logging.getLogger(__name__)
+
+
+class Follower:
+    """Loads what other processes publish; retries what waits for another source."""
+
+    def __init__(
+        self,
+        store: Store,
+        live: LiveData,
+        connectors: Mapping[str, Connector],
+        statuses: Mapping[str, SourceStatus],
+    ) -> None:
+        self._store = store
+        self._live = live
+        self._connectors = connectors
+        self._statuses = statuses
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loading: dict[str, asyncio.Lock] = {s: asyncio.Lock() for s in connectors}
+        self._waiting: set[str] = set()
+
+    def attach(self) -> None:
+        self._store.subscribe(self.on_change)
+        self._store.subscribe_status(self.on_status)
+
+    async def catch_up(self) -> None:
+        """Load every status and every snapshot newer than ours (at start, after an outage)."""
+        for source_id, state in (await self._store.load_statuses()).items():
+            self.on_status(source_id, state)
+        await asyncio.gather(*(self._load(source_id) for source_id in self._connectors))
+
+    def on_status(self, source_id: str, state: dict) -> None:
+        status = self._statuses.get(source_id)
+        if status is not None:
+            update_status(status, state)
+
+    def on_change(self, event: ChangeEvent) -> None:
+        if event.snapshot is not None or event.source_id not in self._connectors:
+            return  # our own save (already adopted), or a source this config does not have
+        current = self._live.snapshot(event.source_id)
+        if current is not None and current.version >= event.version:
+            return
+        self._spawn(self._load(event.source_id))
+
+    def _spawn(self, coroutine: object) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _load(self, source_id: str) -> None:
+        async with self._loading[source_id]:
+            try:
+                shipped = await self._store.load_snapshot(source_id)
+            except Exception as exc:  # the store is down: the health loop will catch up
+                log.debug("could not load %s from the store: %s", source_id, exc)
+                return
+            current = self._live.snapshot(source_id)
+            if shipped is None or (current is not None and current.version >= shipped.version):
+                return
+            snapshot = await self._materialize(shipped)
+            if snapshot is None:
+                return
+            self._live.adopt(snapshot)
+            self._waiting.discard(source_id)
+        # Sources waiting for this one (realtime waiting for its timetable) can go now.
+        for other in list(self._waiting):
+            self._spawn(self._load(other))
+
+    async def _materialize(self, shipped: Snapshot | Shipped) -> Snapshot | None:
+        if isinstance(shipped, Snapshot):
+            return shipped
+        try:
+            if shipped.encoding == "json":
+                data = await asyncio.to_thread(orjson.loads, shipped.body)
+            else:
+                connector = self._connectors[shipped.source_id]
+                data = (await asyncio.to_thread(connector.parse, shipped.body)).data
+        except DependencyNotReady:
+            self._waiting.add(shipped.source_id)
+            return None
+        except Exception:
+            log.exception("could not rebuild %s version %d", shipped.source_id, shipped.version)
+            return None
+        return Snapshot(
+            source_id=shipped.source_id,
+            source_type=shipped.source_type,
+            version=shipped.version,
+            content_hash=shipped.content_hash,
+            fetched_at=shipped.fetched_at,
+            data=data,
+            record_count=shipped.record_count,
+            issues=shipped.issues,
+            stats=shipped.stats,
+        )
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,79 @@
+"""``beffroi serve --workers N``: several API processes on one port, one poller beside them.
+
+aiohttp uses one core per process; to use more, N processes listen on the same port
+(SO_REUSEPORT: the kernel spreads connections among them) and follow the shared Redis
+store, while one process polls — never a scheduler inside every web worker (APScheduler
+in N workers would poll every source N times). This parent only supervises: it restarts a
+worker that dies and forwards SIGTERM/SIGINT for a graceful stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+from aggregator.config.models import BeffroiConfig
+
+log = logging.getLogger(__name__)
+
+#: A worker dying sooner than this after its start is not restarted in a loop.
+MIN_UPTIME_S = 5.0
+
+
+def _command(args: argparse.Namespace, role: str) -> list[str]:
+    command = [sys.executable, "-m", "aggregator.cli", "--log-level", args.log_level, "serve"]
+    command += ["-c", str(args.config), "--role", role, "--reuse-port"]
+    if args.host:
+        command += ["--host", args.host]
+    if args.port:
+        command += ["--port", str(args.port)]
+    return command
+
+
+def run_workers(args: argparse.Namespace, config: BeffroiConfig) -> int:
+    if config.store.backend != "redis":
+        print(
+            "beffroi: --workers needs `store: {backend: redis, url: ...}` so that the "
+            "processes share their data",
+            file=sys.stderr,
+        )
+        return 2
+    roles = ["api"] * args.workers + (["poller"] if args.role == "all" else [])
+    if args.role == "poller":
+        roles = ["poller"]
+    children: list[tuple[str, subprocess.Popen[bytes], float]] = [
+        (role, subprocess.Popen(_command(args, role)), time.monotonic()) for role in roles
+    ]
+    stopping = False
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for _role, child, _started in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("supervising %d processes: %s", len(children), ", ".join(roles))
+    while not stopping:
+        time.sleep(0.5)
+        for index, (role, child, started) in enumerate(children):
+            code = child.poll()
+            if code is None or stopping:
+                continue
+            if time.monotonic() - started < MIN_UPTIME_S:
+                log.error("the %s process exited at once (code %s); stopping", role, code)
+                stop(signal.SIGTERM, None)
+                break
+            log.warning("the %s process exited (code %s); starting another", role, code)
+            children[index] = (role, subprocess.Popen(_command(args, role)), time.monotonic())
+    failed = 0
+    for _role, child, _started in children:
+        failed += child.wait() != 0
+    return 1 if failed else 0

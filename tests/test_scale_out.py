@@ -1,0 +1,217 @@
+"""Several real Beffroi processes sharing one real redis-server: pollers poll each source
+once, API processes agree, a dead poller is replaced, a Redis outage is survived."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from redis_server import free_port
+from upstream_server import Reply
+
+ROOT = Path(__file__).parents[1]
+V1 = b'[{"code": "P1", "nom": "Gare"}, {"code": "P2", "nom": "Euralille"}]'
+V2 = V1[:-1] + b', {"code": "P3", "nom": "Lille Europe"}]'
+RECORDS = "/v1/sources/parkings/records"
+
+
+class Process:
+    """One `beffroi serve` process with a role, on its own port."""
+
+    def __init__(self, config: Path, role: str) -> None:
+        self.port = free_port()
+        self.role = role
+        self.base = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "aggregator.cli", "--log-level", "WARNING", "serve"]
+        self.popen = subprocess.Popen(
+            [*command, "-c", str(config), "--role", role, "--port", str(self.port)],
+            cwd=ROOT,
+            env=os.environ.copy(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    async def get(self, path: str, **kwargs: object) -> httpx.Response:
+        async with httpx.AsyncClient(timeout=5) as client:
+            return await client.get(self.base + path, **kwargs)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            self.popen.wait(timeout=20)
+
+
+async def until(check, *, within: float = 20.0):
+    """Await ``check()`` (an async predicate) until it holds; fail after ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        try:
+            if await check():
+                return
+        except httpx.TransportError:
+            pass
+        if loop.time() > deadline:
+            raise AssertionError(f"not reached within {within}s")
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def cluster(tmp_path, upstream, redis_server):
+    upstream.route("/p.json", Reply(body=V1))
+    config = tmp_path / "beffroi.yaml"
+    config.write_text(
+        f"""
+store:
+  backend: redis
+  url: {redis_server.url}
+  key_prefix: "test:"
+  lock_ttl: 2s
+connectors:
+  - id: parkings
+    type: json_records
+    url: {upstream.url("/p.json")}
+    refresh: 1s
+    retries: 0
+    required: true
+    id_field: code
+    fields:
+      name: nom
+"""
+    )
+    processes: list[Process] = []
+
+    def start(role: str) -> Process:
+        process = Process(config, role)
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        process.stop(signal.SIGKILL)
+
+
+async def records(process: Process) -> list[str]:
+    body = (await process.get(RECORDS)).json()
+    return [r["id"] for r in body["data"]]
+
+
+async def ready(process: Process) -> bool:
+    return (await process.get("/readyz")).status_code == 200
+
+
+async def test_pollers_share_the_work_and_apis_agree(cluster, upstream):
+    """Two pollers fetch the source once per cycle between them; two APIs give the same
+    data and the same ETag."""
+    pollers = [cluster("poller"), cluster("poller")]
+    apis = [cluster("api"), cluster("api")]
+    for process in pollers + apis:
+        await until(lambda p=process: ready(p))
+    before = upstream.hits("/p.json")
+    await asyncio.sleep(5)
+    polls = upstream.hits("/p.json") - before
+    # One poller at a 1 s cadence (±10 % jitter) makes about 5 requests in 5 s; two would
+    # make about 10.
+    assert 3 <= polls <= 7, polls
+    answers = [await api.get(RECORDS) for api in apis]
+    assert answers[0].json()["data"] == answers[1].json()["data"]
+    assert answers[0].headers["ETag"] == answers[1].headers["ETag"]
+    statuses = [(await api.get("/v1/sources/parkings")).json()["data"] for api in apis]
+    assert statuses[0]["polled_by"] == statuses[1]["polled_by"] is not None
+
+
+async def test_a_dead_poller_is_replaced_within_the_lease(cluster, upstream):
+    """SIGKILL the poller polling the source: the other takes over and new data flows."""
+    pollers = [cluster("poller"), cluster("poller")]
+    api = cluster("api")
+    await until(lambda: ready(api))
+    holder = (await api.get("/v1/sources/parkings")).json()["data"]["polled_by"]
+    pid = int(holder.split(":")[1])
+    victim = next(p for p in pollers if p.popen.pid == pid)
+    survivor = next(p for p in pollers if p is not victim)
+    victim.stop(signal.SIGKILL)
+    upstream.route("/p.json", Reply(body=V2))
+    await until(lambda: _has_p3(api), within=15)  # lease TTL 2 s, then a poll
+    status = (await api.get("/v1/sources/parkings")).json()["data"]
+    assert status["polled_by"].split(":")[1] == str(survivor.popen.pid)
+
+
+async def _has_p3(process: Process) -> bool:
+    return "parkings:P3" in await records(process)
+
+
+async def test_redis_outage_is_survived_and_state_converges(cluster, upstream, redis_server):
+    """With Redis stopped the API answers from memory, flagged stale; when Redis returns
+    (empty), the poller saves the data again and new upstream data reaches the API."""
+    poller, api = cluster("poller"), cluster("api")
+    await until(lambda: ready(api))
+    redis_server.stop()
+
+    async def degraded() -> bool:
+        return (await api.get("/readyz")).json()["data"]["status"] == "degraded"
+
+    await until(degraded, within=10)
+    answer = (await api.get(RECORDS)).json()
+    assert [r["id"] for r in answer["data"]] == ["parkings:P1", "parkings:P2"]
+    assert answer["meta"]["sources"]["parkings"]["stale"] is True
+    redis_server.start()
+    upstream.route("/p.json", Reply(body=V2))
+    await until(lambda: _has_p3(api), within=20)
+    late = cluster("api")
+    await until(lambda: ready(late), within=15)
+    assert await records(late) == await records(api)
+    assert poller.popen.poll() is None
+
+
+async def test_a_late_api_process_serves_the_current_data_at_once(cluster):
+    """An API process started after the data loaded is ready with it straight away."""
+    cluster("poller")
+    first = cluster("api")
+    await until(lambda: ready(first))
+    late = cluster("api")
+    await until(lambda: ready(late), within=10)
+    assert await records(late) == ["parkings:P1", "parkings:P2"]
+
+
+async def test_workers_share_one_port_and_one_poller(tmp_path, cluster, upstream):
+    """serve --workers 2 starts two API processes on one port plus one poller."""
+    config = next(tmp_path.glob("beffroi.yaml"))
+    port = free_port()
+    parent = subprocess.Popen(  # noqa: ASYNC220 - a process to supervise, not to wait on here
+        [
+            sys.executable,
+            "-m",
+            "aggregator.cli",
+            "--log-level",
+            "WARNING",
+            "serve",
+            "-c",
+            str(config),
+            "--workers",
+            "2",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        async def answers() -> bool:
+            async with httpx.AsyncClient(timeout=5) as client:
+                return (await client.get(base + "/readyz")).status_code == 200
+
+        await until(answers)
+        before = upstream.hits("/p.json")
+        await asyncio.sleep(3)
+        assert upstream.hits("/p.json") - before <= 5  # one poller, not three
+        async with httpx.AsyncClient(timeout=5) as client:
+            body = (await client.get(base + RECORDS)).json()
+        assert [r["id"] for r in body["data"]] == ["parkings:P1", "parkings:P2"]
+    finally:
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=30) == 0
