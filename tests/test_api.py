@@ -251,3 +251,23 @@ async def test_readiness_waits_for_required_sources(upstream):
         ]
         source = await (await client.get("/v1/sources/stations")).json()
         assert source["data"]["state"] == "failing"
+
+
+async def test_rate_limit_answers_429_with_retry_after(upstream):
+    """Past its burst a client gets 429 problem+json with Retry-After; health is never limited."""
+    upstream.route("/stations.json", Reply(body=STATIONS))
+    yaml = config_yaml(upstream.url("/stations.json")).replace(
+        "server:\n", "server:\n      rate_limit: {enabled: true, rate: 0.2, burst: 2}\n"
+    )
+    runtime = runtime_from(yaml)
+    async with TestClient(TestServer(create_app(runtime))) as client:
+        first = await client.get("/v1/sources")
+        assert first.status == 200
+        assert first.headers["RateLimit-Limit"] == "2"
+        assert first.headers["RateLimit-Remaining"] == "1"
+        assert (await client.get("/v1/sources")).status == 200
+        refused = await client.get("/v1/sources")
+        assert refused.status == 429
+        assert refused.headers["Content-Type"] == "application/problem+json"
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert (await client.get("/healthz")).status == 200
