@@ -17,6 +17,7 @@ from aggregator.api.conventions import (
 from aggregator.api.core_routes import OPENAPI_KEY, openapi_bytes, register_core_routes
 from aggregator.api.ratelimit import Buckets, MemoryBuckets, RedisBuckets, rate_limit_middleware
 from aggregator.api.routing import ApiRouter
+from aggregator.api.status_page import register_status_page
 from aggregator.runtime import RUNTIME, Runtime
 
 ROUTER_KEY = web.AppKey("beffroi.router", ApiRouter)
@@ -36,6 +37,7 @@ def _buckets(runtime: Runtime) -> Buckets:
 def build_router(runtime: Runtime) -> ApiRouter:
     router = ApiRouter()
     register_core_routes(router)
+    register_status_page(router)
     for connector_type in runtime.connector_types.values():
         connector_type.register_routes(router)
     return router

@@ -1,0 +1,161 @@
+"""``GET /v1/bikes/stations``: bike stations near a point, from every bike source at once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from aggregator.api.params import QueryParams
+from aggregator.api.problems import BadParameter
+from aggregator.api.results import ApiResult
+from aggregator.api.routing import ApiRouter, Param
+from aggregator.runtime import Runtime, runtime_of
+from connectors.places.geo import PlaceIndex, feature_collection
+
+from .model import BikeNetwork
+from .source import INDEX_NAME, build_index
+
+PATH = "/v1/bikes/stations"
+MAX_LIMIT = 100
+MAX_RADIUS_M = 5000.0
+
+STATION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A bike-share station with its availability and how fresh that is.",
+    "properties": {
+        "id": {"type": "string", "description": "source:station_id"},
+        "source": {"type": "string"},
+        "name": {"type": ["string", "null"]},
+        "lat": {"type": "number"},
+        "lon": {"type": "number"},
+        "address": {"type": ["string", "null"]},
+        "capacity": {"type": ["integer", "null"]},
+        "bikes_available": {"type": ["integer", "null"]},
+        "ebikes_available": {
+            "type": ["integer", "null"],
+            "description": "null when the source does not publish it (not zero)",
+        },
+        "docks_available": {"type": ["integer", "null"]},
+        "is_renting": {"type": ["boolean", "null"]},
+        "is_returning": {"type": ["boolean", "null"]},
+        "is_installed": {"type": ["boolean", "null"]},
+        "last_reported": {"type": ["string", "null"], "format": "date-time"},
+        "alert_ids": {"type": "array", "items": {"type": "string"}},
+        "distance_m": {"type": "number"},
+        "freshness": {
+            "type": "object",
+            "properties": {
+                "age_s": {
+                    "type": ["number", "null"],
+                    "description": "seconds since the station (or else the feed) last reported",
+                },
+                "stale": {"type": "boolean"},
+            },
+        },
+    },
+    "required": ["id", "source", "lat", "lon", "distance_m", "freshness"],
+}
+
+
+def bike_sources(runtime: Runtime) -> list[str]:
+    """Ids of the configured sources whose type serves bike stations."""
+    return [
+        source_id
+        for source_id, status in runtime.statuses.items()
+        if getattr(runtime.connector_types[status.source_type], "serves_bike_stations", False)
+    ]
+
+
+def _freshness(station: Any, network: BikeNetwork, now: datetime) -> dict[str, Any]:
+    reported = station.get("last_reported")
+    if reported is not None:
+        age: float | None = max(0.0, (now - datetime.fromisoformat(reported)).total_seconds())
+    else:
+        age = network.feed_age_s(now)
+    limit = max(network.max_age_s, float(network.ttl_s or 0))
+    stale = network.is_stale(now) or (age is not None and age > limit)
+    return {"age_s": round(age, 1) if age is not None else None, "stale": stale}
+
+
+async def list_bike_stations(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    params = QueryParams(request.query)
+    lat = params.number("lat", minimum=-90.0, maximum=90.0)
+    lon = params.number("lon", minimum=-180.0, maximum=180.0)
+    if lat is None or lon is None:
+        raise BadParameter("lat" if lat is None else "lon", "lat and lon are required")
+    radius = params.number("radius", 500.0, minimum=1.0, maximum=MAX_RADIUS_M) or 500.0
+    limit = params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT)
+    geojson = params.choice("format", ("json", "geojson"), "json") == "geojson"
+    sources = bike_sources(runtime)
+    wanted = params.string("source")
+    if wanted is not None:
+        if wanted not in sources:
+            raise BadParameter("source", f"{wanted!r} is not a configured bike source")
+        sources = [wanted]
+    now = runtime.clock.now()
+    found: list[tuple[float, dict[str, Any]]] = []
+    feeds: dict[str, Any] = {}
+    for source_id in sources:
+        snapshot = runtime.live.snapshot(source_id)
+        index: PlaceIndex | None = runtime.live.index(source_id, INDEX_NAME, build_index)
+        if snapshot is None or index is None:
+            continue
+        network: BikeNetwork = snapshot.data
+        age = network.feed_age_s(now)
+        feeds[source_id] = {
+            "last_updated": network.last_updated.isoformat() if network.last_updated else None,
+            "age_s": round(age, 1) if age is not None else None,
+            "stale": network.is_stale(now),
+        }
+        for away, station in index.nearest(lat, lon, radius_m=radius, limit=limit):
+            entry = dict(station)
+            entry["distance_m"] = round(away, 1)
+            entry["freshness"] = _freshness(station, network, now)
+            found.append((away, entry))
+    found.sort(key=lambda item: (item[0], item[1]["id"]))
+    stations = [entry for _, entry in found[:limit]]
+    meta = {"feeds": feeds}
+    if geojson:
+        return ApiResult(
+            feature_collection(stations),
+            sources=sources,
+            enveloped=False,
+            media_type="application/geo+json",
+            meta=meta,
+        )
+    return ApiResult(stations, sources=sources, meta=meta)
+
+
+def register_bike_routes(router: ApiRouter) -> None:
+    """Declare the endpoint once, whichever bike source type asks first."""
+    if router.lookup("GET", PATH) is not None:
+        return
+    station_ref = router.add_schema("BikeStation", STATION_SCHEMA)
+    router.get(
+        PATH,
+        list_bike_stations,
+        summary="Bike-share stations near a point, nearest first, with availability",
+        tags=["bikes"],
+        params=[
+            Param("lat", "Latitude (WGS 84).", {"type": "number"}, required=True),
+            Param("lon", "Longitude (WGS 84).", {"type": "number"}, required=True),
+            Param("radius", "Metres (1-5000).", {"type": "number", "default": 500}),
+            Param("limit", "Stations (1-100).", {"type": "integer", "default": 20}),
+            Param("source", "Only this bike source (a source id)."),
+            Param(
+                "format",
+                "geojson for an RFC 7946 FeatureCollection.",
+                {"enum": ["json", "geojson"], "default": "json"},
+            ),
+        ],
+        response={"type": "array", "items": station_ref},
+        alternatives={"application/geo+json": {"type": "object"}},
+        description=(
+            "Every source of type gbfs or bike_stations together. A station's freshness "
+            "follows its own last_reported (else its feed's last_updated); meta.feeds gives "
+            "each feed's age as its publisher states it."
+        ),
+    )

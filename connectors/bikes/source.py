@@ -1,0 +1,47 @@
+"""What every bike source type shares: its index, its endpoint and its feed freshness."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from aggregator.model import Snapshot
+from connectors.places.geo import PlaceIndex
+
+from .model import BikeNetwork
+
+#: The name of the per-snapshot index every bike source type builds.
+INDEX_NAME = "bike_stations"
+
+
+def build_index(snapshot: Snapshot) -> PlaceIndex:
+    """The stations of one snapshot, ready for "nearest first" queries."""
+    network: BikeNetwork = snapshot.data
+    return PlaceIndex(network.stations)
+
+
+class BikeSource:
+    """Mixin of the connector types whose snapshots are a :class:`BikeNetwork`."""
+
+    serves_bike_stations = True
+
+    @classmethod
+    def index_builders(cls) -> Mapping[str, Callable[[Snapshot], Any]]:
+        return {INDEX_NAME: build_index}
+
+    @classmethod
+    def register_routes(cls, router: Any) -> None:
+        from .routes import register_bike_routes
+
+        register_bike_routes(router)
+
+    @classmethod
+    def feed_status(cls, snapshot: Snapshot, now: datetime) -> Mapping[str, Any]:
+        """The publisher's own freshness, added to the source's status."""
+        network: BikeNetwork = snapshot.data
+        age = network.feed_age_s(now)
+        return {
+            "feed_age_s": round(age, 1) if age is not None else None,
+            "feed_stale": network.is_stale(now),
+        }

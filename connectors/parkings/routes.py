@@ -1,0 +1,119 @@
+"""``GET /v1/parkings``: car parks near a point with free spaces, state and freshness."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from aggregator.api.params import QueryParams
+from aggregator.api.problems import BadParameter
+from aggregator.api.results import ApiResult
+from aggregator.api.routing import ApiRouter, Param
+from aggregator.runtime import runtime_of
+from connectors.places.geo import PlaceIndex, feature_collection
+
+from .connector import INDEX_NAME, STATES, build_index
+
+PATH = "/v1/parkings"
+MAX_LIMIT = 100
+MAX_RADIUS_M = 10_000.0
+
+PARKING_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A car park with its free spaces and how fresh that figure is.",
+    "properties": {
+        "id": {"type": "string", "description": "source:native_id"},
+        "source": {"type": "string"},
+        "name": {"type": ["string", "null"]},
+        "lat": {"type": "number"},
+        "lon": {"type": "number"},
+        "address": {"type": ["string", "null"]},
+        "city": {"type": ["string", "null"]},
+        "capacity": {"type": ["integer", "null"]},
+        "free_spaces": {"type": ["integer", "null"]},
+        "state": {"enum": list(STATES)},
+        "last_updated": {"type": ["string", "null"], "format": "date-time"},
+        "distance_m": {"type": "number"},
+        "freshness": {
+            "type": "object",
+            "properties": {"age_s": {"type": ["number", "null"]}, "stale": {"type": "boolean"}},
+        },
+    },
+    "required": ["id", "source", "lat", "lon", "state", "distance_m", "freshness"],
+}
+
+
+def _freshness(parking: Any, max_age_s: float, now: datetime) -> dict[str, Any]:
+    updated = parking.get("last_updated")
+    if updated is None:
+        return {"age_s": None, "stale": False}
+    age = max(0.0, (now - datetime.fromisoformat(updated)).total_seconds())
+    return {"age_s": round(age, 1), "stale": age > max_age_s}
+
+
+async def list_parkings(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    params = QueryParams(request.query)
+    lat = params.number("lat", minimum=-90.0, maximum=90.0)
+    lon = params.number("lon", minimum=-180.0, maximum=180.0)
+    if lat is None or lon is None:
+        raise BadParameter("lat" if lat is None else "lon", "lat and lon are required")
+    radius = params.number("radius", 1000.0, minimum=1.0, maximum=MAX_RADIUS_M) or 1000.0
+    limit = params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT)
+    geojson = params.choice("format", ("json", "geojson"), "json") == "geojson"
+    sources = [s for s, st in runtime.statuses.items() if st.source_type == "parkings"]
+    wanted = params.string("source")
+    if wanted is not None:
+        if wanted not in sources:
+            raise BadParameter("source", f"{wanted!r} is not a configured parkings source")
+        sources = [wanted]
+    now = runtime.clock.now()
+    found: list[tuple[float, dict[str, Any]]] = []
+    for source_id in sources:
+        snapshot = runtime.live.snapshot(source_id)
+        index: PlaceIndex | None = runtime.live.index(source_id, INDEX_NAME, build_index)
+        if snapshot is None or index is None:
+            continue
+        for away, parking in index.nearest(lat, lon, radius_m=radius, limit=limit):
+            entry = dict(parking)
+            entry["distance_m"] = round(away, 1)
+            entry["freshness"] = _freshness(parking, snapshot.data["max_age_s"], now)
+            found.append((away, entry))
+    found.sort(key=lambda item: (item[0], item[1]["id"]))
+    parkings = [entry for _, entry in found[:limit]]
+    if geojson:
+        return ApiResult(
+            feature_collection(parkings),
+            sources=sources,
+            enveloped=False,
+            media_type="application/geo+json",
+        )
+    return ApiResult(parkings, sources=sources)
+
+
+def register_parking_routes(router: ApiRouter) -> None:
+    if router.lookup("GET", PATH) is not None:
+        return
+    parking_ref = router.add_schema("Parking", PARKING_SCHEMA)
+    router.get(
+        PATH,
+        list_parkings,
+        summary="Car parks near a point, nearest first, with free spaces and state",
+        tags=["parkings"],
+        params=[
+            Param("lat", "Latitude (WGS 84).", {"type": "number"}, required=True),
+            Param("lon", "Longitude (WGS 84).", {"type": "number"}, required=True),
+            Param("radius", "Metres (1-10000).", {"type": "number", "default": 1000}),
+            Param("limit", "Car parks (1-100).", {"type": "integer", "default": 20}),
+            Param("source", "Only this parkings source (a source id)."),
+            Param(
+                "format",
+                "geojson for an RFC 7946 FeatureCollection.",
+                {"enum": ["json", "geojson"], "default": "json"},
+            ),
+        ],
+        response={"type": "array", "items": parking_ref},
+        alternatives={"application/geo+json": {"type": "object"}},
+    )
