@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Mapping
 
 import orjson
@@ -38,7 +39,7 @@ class Follower:
         self._connectors = connectors
         self._statuses = statuses
         self._tasks: set[asyncio.Task[None]] = set()
-        self._loading: dict[str, asyncio.Lock] = {s: asyncio.Lock() for s in connectors}
+        self._loading: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._waiting: set[str] = set()
 
     def attach(self) -> None:

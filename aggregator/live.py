@@ -60,6 +60,15 @@ class LiveData:
                 if event.snapshot.source_type in spec.types:
                     self._rebuild_soon(name, spec)
 
+    def drop(self, source_id: str) -> None:
+        """Forget a source removed from the configuration (combined indexes rebuild)."""
+        self._snapshots.pop(source_id, None)
+        for key in [k for k in self._indexes if k[0] == source_id]:
+            del self._indexes[key]
+        for name, spec in self._combined.items():
+            if spec.value is not None:
+                self._rebuild_soon(name, spec)
+
     def adopt(self, snapshot: Snapshot) -> None:
         """Take a snapshot loaded directly from the store (e.g. at start-up)."""
         self.on_change(ChangeEvent(snapshot.source_id, snapshot.version, snapshot))

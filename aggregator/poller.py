@@ -8,6 +8,7 @@ never replaces the data being served.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -100,6 +101,11 @@ class SourceRunner:
     @property
     def source_id(self) -> str:
         return self.status.source_id
+
+    def forget_content(self) -> None:
+        """Fetch and parse in full at the next poll (the source's configuration changed)."""
+        self._validators = None
+        self._content_hash = None
 
     async def resume(self) -> None:
         """Continue from the snapshot the store holds (a restart or a takeover).
@@ -284,6 +290,10 @@ class Poller:
     def _shared(self) -> bool:
         return self._store is not None and self._store.shared
 
+    async def holds(self, source_id: str) -> bool:
+        """Whether this poller polls ``source_id`` (taking its lease if it is free)."""
+        return await self._holds(source_id)
+
     async def _holds(self, source_id: str) -> bool:
         """Whether this poller holds (or just took) the lease on ``source_id``."""
         if not self._shared:
@@ -321,21 +331,10 @@ class Poller:
 
     async def start(self) -> None:
         scheduler = AsyncIOScheduler(timezone=self._timezone)
-        now = datetime.now(UTC)
-        for source_id, runner in self.runners.items():
-            scheduler.add_job(
-                self._run,
-                make_trigger(runner, self._timezone),
-                args=[source_id],
-                id=source_id,
-                name=f"poll {source_id}",
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=None,
-                next_run_time=now,  # load everything at start, then follow the schedule
-            )
-        scheduler.start()
         self._scheduler = scheduler
+        for runner in self.runners.values():
+            self._schedule(runner)
+        scheduler.start()
         if self._shared:
             self._leases = asyncio.get_running_loop().create_task(self._keep_leases())
 
@@ -369,6 +368,36 @@ class Poller:
             )
             job.modify(next_run_time=datetime.now(UTC) + timedelta(seconds=delay))
         runner.status.next_run = job.next_run_time
+
+    def _schedule(self, runner: SourceRunner) -> None:
+        assert self._scheduler is not None
+        self._scheduler.add_job(
+            self._run,
+            make_trigger(runner, self._timezone),
+            args=[runner.source_id],
+            id=runner.source_id,
+            name=f"poll {runner.source_id}",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=datetime.now(UTC),  # load at once, then follow the schedule
+        )
+
+    def add(self, runner: SourceRunner) -> None:
+        """Start polling a source added by a configuration reload."""
+        self.runners[runner.source_id] = runner
+        if self._scheduler is not None:
+            self._schedule(runner)
+
+    async def remove(self, source_id: str) -> None:
+        """Stop polling a source (removed or changed by a reload); hand its lease back."""
+        self.runners.pop(source_id, None)
+        if self._scheduler is not None and self._scheduler.get_job(source_id) is not None:
+            self._scheduler.remove_job(source_id)
+        if source_id in self._held and self._store is not None:
+            self._held.discard(source_id)
+            with contextlib.suppress(Exception):  # if the store is down, the lease lapses
+                await self._store.release(source_id, self._owner)
 
     def store_returned(self) -> None:
         """The shared store answers again: take the leases anew, re-saving lost data."""

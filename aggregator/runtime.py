@@ -16,7 +16,7 @@ from aiohttp import web
 from aggregator import __version__
 from aggregator.api.pagination import CursorCodec
 from aggregator.clock import Clock
-from aggregator.config.models import BeffroiConfig
+from aggregator.config.models import BeffroiConfig, ConnectorConfig
 from aggregator.connector import Connector, ConnectorContext
 from aggregator.fetch import Fetcher
 from aggregator.follower import Follower
@@ -79,18 +79,9 @@ class Runtime:
         self.connectors: dict[str, Connector] = {}
         self.statuses: dict[str, SourceStatus] = {}
         for source in config.connectors:
-            if not source.enabled:
-                continue
-            self.connectors[source.id] = connector_types[source.type](source, self.context)
-            self.statuses[source.id] = SourceStatus(
-                source_id=source.id,
-                source_type=source.type,
-                title=source.title,
-                refresh=source.refresh.describe(),
-                interval_s=source.refresh.nominal_interval(),
-                stale_after_s=source.stale_after_seconds(),
-                required=source.required,
-            )
+            if source.enabled:
+                self.connectors[source.id] = connector_types[source.type](source, self.context)
+                self.statuses[source.id] = new_status(source)
         for type_name, connector_type in connector_types.items():
             for name, build in connector_type.index_builders().items():
                 self.live.build_eagerly(type_name, name, build)
@@ -103,22 +94,24 @@ class Runtime:
         self.follower: Follower | None = None
         self._store_check: asyncio.Task[None] | None = None
 
+    def new_runner(self, source_id: str) -> SourceRunner:
+        """A runner for a configured source (at start, or added by a reload)."""
+        assert self.fetcher is not None
+        return SourceRunner(
+            self.connectors[source_id],
+            self.statuses[source_id],
+            self.store,
+            self.fetcher,
+            self.metrics,
+            self.redactor,
+        )
+
     async def _ensure_runners(self) -> dict[str, SourceRunner]:
         """One runner per source, kept for the process's life: it holds the validators."""
         if self.fetcher is None:
             self.fetcher = Fetcher(user_agent=self.config.defaults.user_agent)
         if not self.runners:
-            self.runners = {
-                source_id: SourceRunner(
-                    connector,
-                    self.statuses[source_id],
-                    self.store,
-                    self.fetcher,
-                    self.metrics,
-                    self.redactor,
-                )
-                for source_id, connector in self.connectors.items()
-            }
+            self.runners = {source_id: self.new_runner(source_id) for source_id in self.connectors}
             for runner in self.runners.values():
                 await runner.resume()
         return self.runners
@@ -223,6 +216,19 @@ class Runtime:
             if s.required and self.live.snapshot(s.source_id) is None
         ]
         return (not waiting, waiting)
+
+
+def new_status(source: ConnectorConfig) -> SourceStatus:
+    """The status of a source that has not been polled yet."""
+    return SourceStatus(
+        source_id=source.id,
+        source_type=source.type,
+        title=source.title,
+        refresh=source.refresh.describe(),
+        interval_s=source.refresh.nominal_interval(),
+        stale_after_s=source.stale_after_seconds(),
+        required=source.required,
+    )
 
 
 RUNTIME = web.AppKey("beffroi.runtime", Runtime)

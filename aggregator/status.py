@@ -22,6 +22,8 @@ from typing import Any
 STALE_AFTER_FAILURES = 3
 #: How many row-level issues a status keeps as examples.
 ISSUE_SAMPLES = 5
+#: How many past failures a status remembers for the admin API.
+RECENT_ERRORS = 20
 
 
 class SourceState(StrEnum):
@@ -66,6 +68,8 @@ class SourceStatus:
     waiting_for: str | None = None
     #: The poller process that polls this source (host:pid:tag), with a shared store.
     polled_by: str | None = None
+    #: The last few failures ({at, error}), for the admin API.
+    recent_errors: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def has_data(self) -> bool:
@@ -133,6 +137,9 @@ class SourceStatus:
         self.last_duration_s = duration_s
         self.last_error = error
         self.last_error_at = at
+        self.recent_errors = [{"at": at.isoformat(), "error": error}, *self.recent_errors][
+            :RECENT_ERRORS
+        ]
         self.consecutive_failures += 1
         self.total_polls += 1
         self.total_failures += 1

@@ -3,10 +3,15 @@ and the runtime's start and stop tied to the application's lifecycle."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import signal
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from aggregator.api.admin_routes import register_admin_routes
 from aggregator.api.conventions import (
     cors_middleware,
     observe_middleware,
@@ -21,6 +26,39 @@ from aggregator.api.status_page import register_status_page
 from aggregator.runtime import RUNTIME, Runtime
 
 ROUTER_KEY = web.AppKey("beffroi.router", ApiRouter)
+log = logging.getLogger(__name__)
+
+
+def reload_on_hangup(runtime: Runtime) -> None:
+    """SIGHUP reloads the configuration file; an invalid one is logged and ignored."""
+    path = runtime.config.source_path
+    if path is None or not hasattr(signal, "SIGHUP"):
+        return
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[None]] = set()
+
+    async def reload() -> None:
+        from aggregator.config import ConfigError
+        from aggregator.reload import apply_config, read_config
+
+        try:
+            new = read_config(runtime, path)
+        except ConfigError as exc:
+            log.error("SIGHUP: the new configuration is invalid; keeping the running one\n%s", exc)
+            return
+        except OSError as exc:
+            log.error("SIGHUP: cannot read %s (%s); keeping the running one", path, exc)
+            return
+        await apply_config(runtime, new)
+
+    def on_hangup() -> None:
+        task = loop.create_task(reload())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    # Not the main thread (tests), or no signals on this platform: no reload on SIGHUP.
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGHUP, on_hangup)
 
 
 def _buckets(runtime: Runtime) -> Buckets:
@@ -38,6 +76,7 @@ def build_router(runtime: Runtime) -> ApiRouter:
     router = ApiRouter()
     register_core_routes(router)
     register_status_page(router)
+    register_admin_routes(router)
     for connector_type in runtime.connector_types.values():
         connector_type.register_routes(router)
     return router
@@ -67,6 +106,7 @@ def create_app(runtime: Runtime, *, poll: bool = True) -> web.Application:
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         await runtime.start(poll=poll)
+        reload_on_hangup(runtime)
         yield
         await runtime.stop()
 

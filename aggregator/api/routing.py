@@ -68,6 +68,8 @@ class Route:
     description: str
     #: Other representations of the 200 answer, by media type (e.g. GeoJSON).
     alternatives: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Needs the admin bearer token.
+    admin: bool = False
 
     @property
     def query_names(self) -> frozenset[str]:
@@ -81,8 +83,17 @@ class ApiRouter:
         self._routes: dict[tuple[str, str], Route] = {}
         self.schemas: dict[str, Any] = {}
 
-    def get(
+    def get(self, path: str, handler: Handler, **declaration: Any) -> None:
+        """Declare a GET route (HEAD is served by it too)."""
+        self.add("GET", path, handler, **declaration)
+
+    def post(self, path: str, handler: Handler, **declaration: Any) -> None:
+        """Declare a POST route (only the admin API has some)."""
+        self.add("POST", path, handler, **declaration)
+
+    def add(
         self,
+        method: str,
         path: str,
         handler: Handler,
         *,
@@ -95,12 +106,13 @@ class ApiRouter:
         errors: Sequence[int] = (400,),
         description: str = "",
         alternatives: Mapping[str, Mapping[str, Any]] | None = None,
+        admin: bool = False,
     ) -> None:
-        key = ("GET", canonical_path(path))
+        key = (method, canonical_path(path))
         if key in self._routes:
-            raise ValueError(f"route GET {path} is declared twice")
+            raise ValueError(f"route {method} {path} is declared twice")
         self._routes[key] = Route(
-            "GET",
+            method,
             path,
             handler,
             summary,
@@ -112,6 +124,7 @@ class ApiRouter:
             tuple(errors),
             description,
             dict(alternatives or {}),
+            admin,
         )
 
     def add_schema(self, name: str, schema: Mapping[str, Any]) -> dict[str, str]:
@@ -130,7 +143,10 @@ class ApiRouter:
 
     def install(self, app: web.Application) -> None:
         for route in self._routes.values():
-            app.router.add_route(route.method, route.path, route.handler)
+            if route.method == "GET":
+                app.router.add_get(route.path, route.handler)  # and HEAD
+            else:
+                app.router.add_route(route.method, route.path, route.handler)
 
     def openapi(self, *, title: str, version: str, description: str) -> dict[str, Any]:
         paths: dict[str, dict[str, Any]] = {}
@@ -141,7 +157,16 @@ class ApiRouter:
             "openapi": "3.1.0",
             "info": {"title": title, "version": version, "description": description},
             "paths": paths,
-            "components": {"schemas": dict(sorted(self.schemas.items()))},
+            "components": {
+                "schemas": dict(sorted(self.schemas.items())),
+                "securitySchemes": {
+                    "adminToken": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "server.admin_token, for the admin endpoints only",
+                    }
+                },
+            },
         }
 
     def _operation(self, route: Route) -> dict[str, Any]:
@@ -179,6 +204,8 @@ class ApiRouter:
         }
         if route.tags:
             operation["tags"] = list(route.tags)
+        if route.admin:
+            operation["security"] = [{"adminToken": []}]
         if route.description:
             operation["description"] = route.description
         return operation
@@ -186,6 +213,8 @@ class ApiRouter:
 
 _STATUS_TEXT = {
     400: "Invalid parameter",
+    401: "Missing or wrong admin token",
+    403: "Admin API disabled",
     404: "Not found",
     429: "Too many requests",
     503: "Not ready",

@@ -1,0 +1,121 @@
+"""The admin API: force a poll, see a source's full error history, reload the configuration.
+
+Every call needs ``Authorization: Bearer <server.admin_token>`` (compared in constant time).
+With no token configured the admin API is disabled (403), so nobody can use it by accident.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from aggregator.api.problems import ApiError, NotFound
+from aggregator.api.results import ApiResult
+from aggregator.api.routing import ApiRouter, path_param
+from aggregator.config import ConfigError
+from aggregator.runtime import Runtime, runtime_of
+
+
+def require_admin(request: web.Request) -> Runtime:
+    runtime = runtime_of(request)
+    token = runtime.config.server.admin_token
+    if not token:
+        raise ApiError(403, "Forbidden", "the admin API is disabled: set server.admin_token")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+        raise ApiError(
+            401,
+            "Unauthorized",
+            "this needs the admin token: Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": 'Bearer realm="beffroi-admin"'},
+        )
+    return runtime
+
+
+def _source(runtime: Runtime, request: web.Request) -> str:
+    source_id = request.match_info["source_id"]
+    if source_id not in runtime.statuses:
+        raise NotFound(f"no source {source_id!r} is configured")
+    return source_id
+
+
+async def source_detail(request: web.Request) -> ApiResult:
+    runtime = require_admin(request)
+    source_id = _source(runtime, request)
+    status = runtime.statuses[source_id]
+    data = status.to_json(datetime.now(UTC))
+    data["recent_errors"] = status.recent_errors
+    snapshot = runtime.live.snapshot(source_id)
+    data["issues"]["all_kept"] = list(snapshot.issues) if snapshot is not None else []
+    return ApiResult(data, cacheable=False)
+
+
+async def refresh_source(request: web.Request) -> ApiResult:
+    runtime = require_admin(request)
+    source_id = _source(runtime, request)
+    if runtime.role == "api" or source_id not in runtime.runners:
+        raise ApiError(409, "Conflict", "this process does not poll; ask a poller process")
+    poller = runtime.poller
+    if poller is not None and runtime.store.shared and not await poller.holds(source_id):
+        holder = runtime.statuses[source_id].polled_by
+        raise ApiError(409, "Conflict", f"another poller polls this source ({holder})")
+    outcome = await runtime.runners[source_id].run_once()
+    return ApiResult(
+        {
+            "outcome": outcome.outcome,
+            "error": outcome.error,
+            "status": runtime.statuses[source_id].to_json(datetime.now(UTC)),
+        },
+        cacheable=False,
+    )
+
+
+async def reload_config(request: web.Request) -> ApiResult:
+    runtime = require_admin(request)
+    from aggregator.reload import apply_config, read_config
+
+    path = runtime.config.source_path
+    if path is None:
+        raise ApiError(409, "Conflict", "this process was not started from a config file")
+    try:
+        new = read_config(runtime, path)
+    except ConfigError as exc:
+        raise ApiError(
+            400,
+            "Invalid configuration",
+            f"{len(exc.issues)} problem(s) in {path}; the running configuration is kept",
+            kind="invalid-config",
+            extra={"errors": [str(issue) for issue in exc.issues]},
+        ) from None
+    report = await apply_config(runtime, new)
+    return ApiResult(report.to_json(), cacheable=False)
+
+
+def register_admin_routes(router: ApiRouter) -> None:
+    source_id = path_param("source_id", "A source id from the configuration.")
+    declared = {"tags": ["admin"], "admin": True, "response": {"type": "object"}}
+    router.get(
+        "/v1/admin/sources/{source_id}",
+        source_detail,
+        summary="A source's full status with its recent errors (admin)",
+        params=[source_id],
+        errors=[400, 401, 403, 404],
+        **declared,
+    )
+    router.post(
+        "/v1/admin/sources/{source_id}/refresh",
+        refresh_source,
+        summary="Poll a source now (admin)",
+        params=[source_id],
+        errors=[400, 401, 403, 404, 409],
+        **declared,
+    )
+    router.post(
+        "/v1/admin/reload",
+        reload_config,
+        summary="Read the configuration file again and apply it (admin)",
+        errors=[400, 401, 403, 409],
+        **declared,
+    )
