@@ -9,8 +9,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from aiohttp import web
-
 from aggregator import __version__
 from aggregator.config import BeffroiConfig, ConfigError, load_config
 from aggregator.registry import RegistryError, config_models, discover_connector_types
@@ -104,6 +102,7 @@ def _serve(
     reuse_port: bool = False,
 ) -> int:
     from aggregator.api.app import create_app  # the web stack is only needed to serve
+    from aggregator.serving import serve
 
     try:
         runtime = Runtime(config, types, role=role)  # type: ignore[arg-type]
@@ -111,14 +110,14 @@ def _serve(
         print(f"beffroi: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     app = create_app(runtime)
-    web.run_app(
-        app,
-        host=host or config.server.host,
-        port=port or config.server.port,
-        shutdown_timeout=config.server.shutdown_timeout,
-        access_log=None,
-        reuse_port=reuse_port or None,
-        print=lambda message: logging.getLogger("beffroi").info("%s", message.strip()),
+    asyncio.run(
+        serve(
+            app,
+            host=host or config.server.host,
+            port=port or config.server.port,
+            shutdown_timeout=config.server.shutdown_timeout,
+            reuse_port=reuse_port,
+        )
     )
     return EXIT_OK
 

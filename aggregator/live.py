@@ -39,6 +39,11 @@ class LiveData:
         self._indexes: dict[tuple[str, str], tuple[tuple[int, ...], Any]] = {}
         self._eager: dict[str, list[tuple[str, Callable[[Snapshot], Any]]]] = {}
         self._combined: dict[str, _Combined] = {}
+        self._listeners: list[Callable[[Snapshot], None]] = []
+
+    def listen(self, listener: Callable[[Snapshot], None]) -> None:
+        """Call ``listener`` with each snapshot this process starts serving (live streams)."""
+        self._listeners.append(listener)
 
     def build_eagerly(self, source_type: str, name: str, build: Callable[[Snapshot], Any]) -> None:
         """Build index ``name`` as soon as a snapshot of ``source_type`` arrives.
@@ -59,6 +64,8 @@ class LiveData:
             for name, spec in self._combined.items():
                 if event.snapshot.source_type in spec.types:
                     self._rebuild_soon(name, spec)
+            for listener in self._listeners:
+                listener(event.snapshot)
 
     def drop(self, source_id: str) -> None:
         """Forget a source removed from the configuration (combined indexes rebuild)."""

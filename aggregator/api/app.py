@@ -20,9 +20,11 @@ from aggregator.api.conventions import (
     security_headers,
 )
 from aggregator.api.core_routes import OPENAPI_KEY, openapi_bytes, register_core_routes
+from aggregator.api.home import register_home
 from aggregator.api.ratelimit import Buckets, MemoryBuckets, RedisBuckets, rate_limit_middleware
 from aggregator.api.routing import ApiRouter
 from aggregator.api.status_page import register_status_page
+from aggregator.api.stream import install_stream, register_stream
 from aggregator.runtime import RUNTIME, Runtime
 
 ROUTER_KEY = web.AppKey("beffroi.router", ApiRouter)
@@ -77,6 +79,8 @@ def build_router(runtime: Runtime) -> ApiRouter:
     register_core_routes(router)
     register_status_page(router)
     register_admin_routes(router)
+    register_home(router)
+    register_stream(router)
     for connector_type in runtime.connector_types.values():
         connector_type.register_routes(router)
     return router
@@ -103,6 +107,7 @@ def create_app(runtime: Runtime, *, poll: bool = True) -> web.Application:
     app[ROUTER_KEY] = router
     app[OPENAPI_KEY] = openapi_bytes(router)
     router.install(app)
+    install_stream(app, router, runtime)
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         await runtime.start(poll=poll)

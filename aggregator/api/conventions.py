@@ -80,8 +80,9 @@ def observe_middleware(metrics: Metrics) -> Middleware:
 @web.middleware
 async def security_headers(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
     response = await handler(request)
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    if not response.prepared:  # a stream's headers are already sent
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
     return response
 
 
@@ -101,6 +102,8 @@ def cors_middleware(origins: Sequence[str]) -> Middleware:
                 response = problem_response(exc, request.path)
         else:
             response = await handler(request)
+        if response.prepared:
+            return response  # a stream: its headers are already sent
         if permitted:
             response.headers["Access-Control-Allow-Origin"] = "*" if allow_any else origin or ""
             response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSED

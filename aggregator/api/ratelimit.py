@@ -129,7 +129,8 @@ def rate_limit_middleware(config: RateLimitConfig, buckets: Buckets) -> Callable
             )
             return problem_response(error, request.path)
         response = await handler(request)
-        response.headers.update(headers)
+        if not response.prepared:  # a stream's headers are already sent
+            response.headers.update(headers)
         return response
 
     return rate_limit

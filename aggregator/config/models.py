@@ -95,6 +95,10 @@ class ServerConfig(BaseModel):
     cursor_secret: str | None = Field(None, repr=False)
     shutdown_timeout: Duration = 10.0
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    #: Live streams (/v1/stream) one process keeps open at most.
+    max_streams: int = Field(1000, ge=1)
+    #: A comment line sent on idle streams so proxies and phones keep them open.
+    stream_heartbeat: Duration = 15.0
 
 
 class StoreConfig(BaseModel):

@@ -1,0 +1,79 @@
+"""Serving until SIGTERM/SIGINT, then stopping without failing a single request.
+
+Closing a listening socket makes the kernel reset the connections still waiting in its
+accept queue: clients that had connected, and sent their request, would get "connection
+reset" during a graceful stop. So before closing, the queue is drained — every waiting
+connection is accepted and handed to the server — and only then is the socket closed; the
+requests under way then finish (up to the shutdown timeout) before the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+
+async def serve(
+    app: web.Application,
+    *,
+    host: str,
+    port: int,
+    shutdown_timeout: float,
+    reuse_port: bool = False,
+) -> None:
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=shutdown_timeout
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
+    await site.start()
+    log.info("serving on http://%s:%d", host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+        log.info("stopping: finishing the requests under way")
+        await _drain_and_close(runner, site)
+    finally:
+        await runner.cleanup()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+async def _drain_and_close(runner: web.AppRunner, site: web.TCPSite) -> None:
+    server = site._server  # the asyncio.Server: aiohttp has no public handle on it
+    if server is None or runner.server is None:
+        return
+    waiting: list[socket.socket] = []
+    listeners: list[socket.socket] = [s.dup() for s in server.sockets]
+    try:
+        for listener in listeners:
+            listener.setblocking(False)
+            while True:
+                try:
+                    connection, _address = listener.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                waiting.append(connection)
+        # No await since the last accept: the window for a new connection is microseconds.
+        server.close()
+    finally:
+        for listener in listeners:
+            listener.close()
+    loop = asyncio.get_running_loop()
+    for connection in waiting:
+        with contextlib.suppress(OSError):
+            await loop.connect_accepted_socket(runner.server, sock=connection)
+    if waiting:
+        log.info("took %d connection(s) waiting to be accepted before closing", len(waiting))
+        # Let them read their requests, so that shutdown sees them in progress, not idle.
+        await asyncio.sleep(0.05)
