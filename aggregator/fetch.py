@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from aggregator.config.types import format_duration
 from aggregator.redact import Redactor
 
 __all__ = [
@@ -103,11 +104,15 @@ class FetchResult:
 
 
 def human_bytes(n: float) -> str:
-    """``52428800`` → ``"50 MB"``; binary multiples, at most one decimal."""
+    """Sizes as the config writes them: ``50000000`` → ``"50 MB"``, ``1048576`` → ``"1 MiB"``."""
+    for power, unit in ((3, "GiB"), (2, "MiB"), (1, "KiB")):
+        # Binary units only for exact binary multiples that are not round decimal ones.
+        if n >= 1024**power and n % 1024**power == 0 and n % 1000**power:
+            return f"{n / 1024**power:.0f} {unit}"
     for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
+        if abs(n) < 1000 or unit == "GB":
             break
-        n /= 1024
+        n /= 1000
     return f"{n:.0f} {unit}" if float(n).is_integer() else f"{n:.1f} {unit}"
 
 
@@ -299,7 +304,7 @@ class Fetcher:
                     raise failure
                 retry_after = retry_after_seconds(response_headers.get("Retry-After"))
                 if retry_after is not None and retry_after > MAX_RETRY_WAIT:
-                    failure.message += f" and asked to retry in {retry_after:g}s"
+                    failure.message += f" and asked to retry in {format_duration(retry_after)}"
                     failure.retry_after = retry_after
                     raise failure
             if attempts > retries:

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 FIRST_RETRY_MAX_S = 60.0
 #: Backoff never stretches polls further apart than this (or the normal interval if longer).
 BACKOFF_CAP_S = 1800.0
+#: An upstream's Retry-After is honoured up to this (a date years ahead is a mistake).
+RETRY_AFTER_CAP_S = 6 * 3600.0
 
 
 def retry_delay(
@@ -55,7 +57,7 @@ def retry_delay(
     cap = max(interval_s, BACKOFF_CAP_S)
     delay = min(base * 2 ** max(failures - 1, 0), cap) * (0.9 + 0.2 * rand())
     if retry_after is not None:
-        delay = max(delay, retry_after)
+        delay = max(delay, min(retry_after, max(RETRY_AFTER_CAP_S, interval_s)))
     return delay
 
 

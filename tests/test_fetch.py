@@ -26,7 +26,7 @@ from aggregator.fetch import (
 )
 from aggregator.redact import Redactor
 
-KB = 1024
+KB = 1000
 LIMITS = {"timeout": 2.0, "max_bytes": 64 * KB}
 
 
@@ -350,8 +350,9 @@ def test_retry_after_parsing():
 
 
 def test_human_bytes():
-    """Sizes read naturally in binary units, with at most one decimal."""
+    """Sizes read in the config's decimal units (50MB is 50,000,000), at most one decimal."""
     assert human_bytes(512) == "512 B"
-    assert human_bytes(1536) == "1.5 KB"
-    assert human_bytes(50 * 1024 * 1024) == "50 MB"
-    assert human_bytes(3 * 1024**4) == "3072 GB"
+    assert human_bytes(1500) == "1.5 KB"
+    assert human_bytes(50_000_000) == "50 MB"
+    assert human_bytes(3 * 1000**4) == "3000 GB"
+    assert human_bytes(1024 * 1024) == "1 MiB"  # as written `1MiB` in the config

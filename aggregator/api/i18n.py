@@ -65,8 +65,10 @@ def localize(value: Any, language: str, fallbacks: Sequence[str]) -> Any:
     Only a mapping whose keys are all language tags counts as translations, so nested
     objects (an address, a geometry) are left alone.
     """
-    if not isinstance(value, Mapping) or not value:
+    if not isinstance(value, Mapping):
         return value
+    if not value:
+        return None  # translations with no text at all: say "none", not an empty object
     if not all(isinstance(k, str) and _LANGUAGE_TAG.match(k) for k in value):
         return value
     for tag in (language, *fallbacks):

@@ -11,6 +11,8 @@ from aggregator.api.problems import BadParameter
 
 #: No client-supplied string is longer than this (search terms, ids, cursors).
 MAX_PARAM_LENGTH = 512
+#: Instants a client may ask about.
+MIN_YEAR, MAX_YEAR = 1900, 2200
 
 
 class QueryParams:
@@ -95,6 +97,9 @@ class QueryParams:
             raise BadParameter(
                 name, f"{value!r} is not a date-time (example: 2026-03-29T08:00:00+02:00)"
             ) from None
+        if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+            # Far dates overflow date arithmetic (a window after 9999-12-31) and mean nothing.
+            raise BadParameter(name, f"must be between the years {MIN_YEAR} and {MAX_YEAR}")
         return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
 
     def csv(self, name: str, *, max_items: int = 50) -> list[str]:

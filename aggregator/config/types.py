@@ -70,7 +70,10 @@ def _number(value: object) -> float | None:
     """A YAML number as a float; ``None`` for anything else (bools included, YAML has no 1=yes)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # a 400-digit YAML integer: too big to be any duration or size
+        return math.inf
 
 
 def parse_duration(value: object) -> float:

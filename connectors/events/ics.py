@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
@@ -42,6 +42,8 @@ __all__ = ["IcsConfig", "IcsConnector", "expand_calendar"]
 #: Problems kept per parse; past this only the count grows.
 MAX_ISSUES_KEPT = 50
 _DAY = 86400.0
+#: Instances a series may step through before the window opens (dateutil walks from DTSTART).
+MAX_STEPS_BEFORE_WINDOW = 500_000
 # Upper bound of instances per day for each RRULE FREQ, before BYxxx multiplication.
 _PER_DAY = {"SECONDLY": 86400.0, "MINUTELY": 1440.0, "HOURLY": 24.0}
 
@@ -122,9 +124,14 @@ def expand_calendar(
             report(f"X-WR-TIMEZONE {calendar.get('X-WR-TIMEZONE')!s} ignored: {exc}")
     events_read, events_kept, capped_events = _screen_events(calendar, max_events, zone, report)
 
-    query = recurring_ical_events.of(calendar, skip_bad_series=True, components=["VEVENT"])
+    try:
+        query = recurring_ical_events.of(calendar, skip_bad_series=True, components=["VEVENT"])
+    except Exception:  # one malformed event can sink the whole query: find and drop it
+        calendar = _without_broken_events(calendar, report)
+        query = recurring_ical_events.of(calendar, skip_bad_series=True, components=["VEVENT"])
     start_utc, end_utc = window_start.astimezone(UTC), window_end.astimezone(UTC)
     densities = _densities(calendar)
+    first_starts = _first_starts(calendar, zone)
     records: list[dict[str, Any]] = []
     truncated: list[str] = []
     capped_occurrences = False
@@ -136,6 +143,13 @@ def expand_calendar(
             capped_occurrences = True
             break
         uid = str(series.uid)
+        steps = _steps_before(first_starts.get(uid), start_utc, densities.get(uid, 0.0))
+        if steps > MAX_STEPS_BEFORE_WINDOW:
+            report(
+                f"event {uid!r} skipped: it repeats so often since {first_starts[uid]:%Y-%m-%d} "
+                f"that reaching the window means stepping through {steps:.3g} instances"
+            )
+            continue
         stop = _bounded_stop(start_utc, end_utc, densities.get(uid, 0.0), budget)
         try:
             occurrences = list(itertools.islice(series.between(start_utc, stop), budget + 1))
@@ -244,6 +258,65 @@ def _repair_rrule(event: Any, uid: str, report: _Report) -> None:
     del event["RRULE"]
     for rule in fixed:
         event.add("RRULE", rule)
+
+
+def _without_broken_events(
+    calendar: icalendar.Calendar, report: Callable[[str], None]
+) -> icalendar.Calendar:
+    """The calendar minus the events (by UID) that recurring-ical-events cannot read."""
+    kept = icalendar.Calendar()
+    for key, value in calendar.property_items(recursive=False):
+        if key not in ("BEGIN", "END"):
+            kept.add(key, value)
+    others = [c for c in calendar.subcomponents if c.name != "VEVENT"]
+    by_uid: dict[str, list[Any]] = {}
+    for event in calendar.walk("VEVENT"):
+        by_uid.setdefault(str(event.get("UID")), []).append(event)
+    for component in others:
+        kept.add_component(component)
+    for uid, events in by_uid.items():
+        trial = icalendar.Calendar()
+        for component in [*others, *events]:
+            trial.add_component(component)
+        try:
+            recurring_ical_events.of(trial, skip_bad_series=True, components=["VEVENT"])
+        except Exception as exc:
+            report(f"event {uid!r} skipped: it cannot be read ({type(exc).__name__}: {exc})")
+            continue
+        for event in events:
+            kept.add_component(event)
+    return kept
+
+
+def _first_starts(calendar: icalendar.Calendar, zone: tzinfo) -> dict[str, datetime]:
+    """For each recurring UID, the earliest DTSTART of its master event (UTC)."""
+    out: dict[str, datetime] = {}
+    for event in calendar.walk("VEVENT"):
+        if event.get("RRULE") is None or event.get("RECURRENCE-ID") is not None:
+            continue
+        try:
+            start = event.DTSTART
+        except (KeyError, ValueError, TypeError, AttributeError):
+            continue
+        if not isinstance(start, datetime):
+            start = datetime.combine(start, datetime.min.time())
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=zone)
+        uid = str(event.get("UID"))
+        start = start.astimezone(UTC)
+        out[uid] = min(out.get(uid, start), start)
+    return out
+
+
+def _steps_before(first: datetime | None, window_start: datetime, per_day: float) -> float:
+    """How many instances dateutil steps through before the window opens.
+
+    It walks every instance from DTSTART on: a rule repeating every second since 2000 would
+    keep a worker busy for hours before yielding anything in the window.
+    """
+    if first is None or per_day <= 0 or first >= window_start:
+        return 0.0
+    return per_day * (window_start - first).total_seconds() / _DAY
 
 
 def _densities(calendar: icalendar.Calendar) -> dict[str, float]:

@@ -271,6 +271,9 @@ class EventIndex:
         if query.lat is not None and query.lon is not None:
             lat, lon = self.lat[candidates], self.lon[candidates]
             distances = _distance_m(query.lat, query.lon, lat, lon)
+            # An event without coordinates cannot be placed near anything: not in "near me".
+            placed = np.isfinite(distances)
+            candidates, distances = candidates[placed], distances[placed]
             if query.radius_m is not None:
                 keep = distances <= query.radius_m
                 candidates, distances = candidates[keep], distances[keep]

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from aggregator.api.params import QueryParams
+from aggregator.api.params import MAX_YEAR, MIN_YEAR, QueryParams
 from aggregator.api.problems import BadParameter, NotFound
 from aggregator.api.results import ApiResult
 from aggregator.runtime import Runtime, runtime_of
@@ -23,9 +23,12 @@ def _service_date(
     """The asked date; by default the service day whose run of this trip is closest to now."""
     if raw is not None:
         try:
-            return dt.date.fromisoformat(raw)
+            date = dt.date.fromisoformat(raw)
         except ValueError:
             raise BadParameter("date", f"{raw!r} is not a date (e.g. 2026-03-29)") from None
+        if not MIN_YEAR <= date.year <= MAX_YEAR:
+            raise BadParameter("date", f"must be between the years {MIN_YEAR} and {MAX_YEAR}")
+        return date
     now = runtime.clock.now()
     today = now.astimezone(tt.zones[agency]).date()
     # Yesterday's service day still runs after midnight (times past 24:00).

@@ -87,8 +87,12 @@ class GtfsRtConnector(Connector[GtfsRtConfig]):
 
     def __init__(self, config: GtfsRtConfig, context: Any) -> None:
         super().__init__(config, context)
+        # Per URL, what the last *parsed* poll received. A fetch proposes new ones; parse
+        # commits them only when the payload was usable, so a corrupt body sent with an
+        # ETag is fetched (and refused) again instead of being answered 304.
         self._validators: dict[str, Validators] = {}
         self._bodies: dict[str, bytes] = {}
+        self._proposed: tuple[dict[str, Validators], dict[str, bytes]] | None = None
         self._feed: RealtimeFeed | None = None
         # parse runs in a worker thread; polls of one source never overlap, but be explicit.
         self._lock = threading.Lock()
@@ -97,13 +101,14 @@ class GtfsRtConnector(Connector[GtfsRtConfig]):
         """Fetch every URL (conditionally); the payload frames each body with its URL index."""
         started = time.monotonic()
         attempts, unchanged, parts = 0, True, []
+        validators_now, bodies_now = dict(self._validators), dict(self._bodies)
         for index, url in enumerate(self.config.urls):
             result = await fetcher.fetch(
                 url,
                 timeout=self.config.timeout,
                 max_bytes=self.config.max_bytes,
                 headers=self.config.headers,
-                validators=self._validators.get(url),
+                validators=self._validators.get(url) if url in self._bodies else None,
                 retries=self.config.retries,
                 base_dir=self.context.base_dir,
                 allow_file=self.context.allow_file_urls,
@@ -112,11 +117,12 @@ class GtfsRtConnector(Connector[GtfsRtConfig]):
             attempts += result.attempts
             if not result.not_modified:
                 unchanged = False
-                self._bodies[url] = result.body
-                self._validators[url] = result.validators
-            body = self._bodies[url]
+                bodies_now[url] = result.body
+                validators_now[url] = result.validators
+            body = bodies_now[url]
             parts.append(_FRAME.pack(index, len(body)) + body)
         payload = b"".join(parts)
+        self._proposed = (validators_now, bodies_now)
         return FetchResult(
             url=self.context.redactor.redact_url(self.config.urls[0]),
             not_modified=unchanged,
@@ -155,7 +161,15 @@ class GtfsRtConnector(Connector[GtfsRtConfig]):
                 if not outcome.accepted:
                     issues.append(f"{name}: {outcome.reason}")
             state = feed.state
+            if self._proposed is not None:
+                self._validators, self._bodies = self._proposed
+                self._proposed = None
         counters = state.counters.as_dict()
+        if counters["matched"] == 0 and counters["unmatched"] > 0:
+            issues.append(
+                f"no trip update matches a trip of {self.config.feed!r} "
+                f"({counters['unmatched']} unmatched): is this feed for another network?"
+            )
         return ParseResult(
             data=RealtimeData(
                 self.config.feed, timetable, state, int(self.config.on_time_threshold)

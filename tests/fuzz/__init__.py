@@ -1,0 +1,1 @@
+"""Hostile-input suite: schemathesis on the OpenAPI document, hypothesis on parsers, bounds."""
