@@ -95,3 +95,27 @@ async def test_compiled_timetable_cache_skips_compiling_on_restart(upstream, tmp
         assert board.departures[0].departure.isoformat() == "2023-11-07T17:10:00-08:00"
     finally:
         await second.stop()
+
+
+def test_a_long_load_reports_its_progress(caplog):
+    """compile_feed reports stop_times.txt block by block; a big feed logs every 10 %."""
+    from connectors.gtfs import compile_feed
+    from connectors.gtfs.connector import PROGRESS_FROM_BYTES, LoadProgress
+
+    steps: list[tuple[str, float]] = []
+    compile_feed(CALTRAIN.read_bytes(), block_bytes=8192, progress=lambda *s: steps.append(s))
+    shares = [share for step, share in steps if step == "stop_times"]
+    assert len(shares) > 5 and shares == sorted(shares) and shares[-1] == 1.0
+    assert steps[-1] == ("compile", 0.0)
+
+    caplog.set_level("INFO", logger="connectors.gtfs.connector")
+    report = LoadProgress("idf", PROGRESS_FROM_BYTES)
+    for share in (0.05, 0.12, 0.15, 0.31, 1.0):
+        report("stop_times", share)
+    report("compile", 0.0)
+    assert [r.getMessage() for r in caplog.records] == [
+        "gtfs idf: reading stop_times.txt, 12%",
+        "gtfs idf: reading stop_times.txt, 31%",
+        "gtfs idf: reading stop_times.txt, 100%",
+        "gtfs idf: stop_times.txt read; compiling the timetable",
+    ]

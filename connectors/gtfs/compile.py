@@ -12,7 +12,7 @@ import ctypes
 import hashlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -41,8 +41,13 @@ def compile_feed(
     max_calendar_days: int = DEFAULT_MAX_DAYS,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     max_issues: int = 1000,
+    progress: Callable[[str, float], None] | None = None,
 ) -> Timetable:
-    """Read and compile a GTFS zip (bytes or path). Raises :class:`GtfsError` if unusable."""
+    """Read and compile a GTFS zip (bytes or path). Raises :class:`GtfsError` if unusable.
+
+    ``progress(step, share)`` follows a long load: ``stop_times`` from 0 to 1, then
+    ``compile``.
+    """
     issues = IssueLog(max_kept=max_issues)
     with GtfsZip(source, max_uncompressed_bytes=max_uncompressed_bytes) as z:
         z.check_required()
@@ -61,10 +66,18 @@ def compile_feed(
             active = np.vstack((active, extra))
         headsigns = Interner()
         rows = read_stop_times(
-            z, IdIndex(trips["trip_ids"]), IdIndex(stops["ids"]), headsigns, issues, block_bytes
+            z,
+            IdIndex(trips["trip_ids"]),
+            IdIndex(stops["ids"]),
+            headsigns,
+            issues,
+            block_bytes,
+            (lambda share: progress("stop_times", share)) if progress else None,
         )
         freq = read_frequencies(z, Lookup(trips["index"]), issues)
         feed_info = _read_feed_info(z, issues)
+    if progress is not None:
+        progress("compile", 0.0)
     n_trips = len(trips["trip_ids"])
     runs = expand_runs(rows, n_trips, freq)
     del rows

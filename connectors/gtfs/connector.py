@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,28 @@ log = logging.getLogger(__name__)
 
 #: Load issues listed in a source's status; the counts by kind are always complete.
 ISSUES_SHOWN = 50
+
+
+#: Feeds from this size on say how their load is going (a city's feed takes seconds).
+PROGRESS_FROM_BYTES = 5_000_000
+
+
+class LoadProgress:
+    """Logs a big feed's load every 10 % of stop_times.txt, then the compile step."""
+
+    def __init__(self, source_id: str, size: int) -> None:
+        self._source_id = source_id
+        self._quiet = size < PROGRESS_FROM_BYTES
+        self._next = 0.1
+
+    def __call__(self, step: str, share: float) -> None:
+        if self._quiet:
+            return
+        if step == "compile":
+            log.info("gtfs %s: stop_times.txt read; compiling the timetable", self._source_id)
+        elif share >= self._next:
+            log.info("gtfs %s: reading stop_times.txt, %d%%", self._source_id, share * 100)
+            self._next = (int(share * 10) + 1) / 10
 
 
 class GtfsConfig(UrlConnectorConfig):
@@ -72,9 +95,19 @@ class GtfsConnector(UrlConnector[GtfsConfig]):
                 log.warning("gtfs %s: ignoring unreadable cache %s: %s", self.config.id, cache, exc)
         cached = timetable is not None
         if timetable is None:
+            started = time.monotonic()
             timetable = compile_feed(
-                payload, max_uncompressed_bytes=self.config.max_uncompressed_bytes
+                payload,
+                max_uncompressed_bytes=self.config.max_uncompressed_bytes,
+                progress=LoadProgress(self.config.id, len(payload)),
             )
+            if len(payload) >= PROGRESS_FROM_BYTES:
+                log.info(
+                    "gtfs %s: timetable ready: %d stop_times in %.1fs",
+                    self.config.id,
+                    len(timetable.st_stop),
+                    time.monotonic() - started,
+                )
             timetable.source_hash = digest
             if cache is not None:
                 self._save(timetable, cache)

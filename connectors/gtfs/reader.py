@@ -14,7 +14,7 @@ import io
 import os
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
@@ -228,8 +228,11 @@ class GtfsZip:
         columns: Sequence[str],
         issues: IssueLog,
         block_bytes: int = DEFAULT_BLOCK_BYTES,
+        progress: Callable[[float], None] | None = None,
     ) -> Iterator[Chunk | ByteBlock]:
         """Like :meth:`iter_chunks`, but plain blocks come as vectorised :class:`ByteBlock`.
+
+        ``progress`` is told the share of the file read so far (0 to 1), block by block.
 
         The file is read in blocks of about ``block_bytes`` cut at line ends, so memory stays
         bounded whatever the file size. A block with quotes or ragged lines is parsed by the
@@ -257,10 +260,14 @@ class GtfsZip:
             picked = list(wanted.values())
             names = {c: k for k, c in enumerate(wanted)}
             line, eof = 2, False
+            read = len(head) + len(data)
             while not eof:
                 more = binary.read(block_bytes)
                 eof = not more
                 data += more
+                read += len(more)
+                if progress is not None and info.file_size:
+                    progress(1.0 if eof else min(1.0, read / info.file_size))
                 if eof:
                     # Trailing blank lines would make the last block look ragged.
                     block, data = data.rstrip(b"\r\n") + b"\n", b""

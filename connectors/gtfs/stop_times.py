@@ -6,6 +6,7 @@ operation; Python only loops over distinct strings (memoised) and over broken ro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +73,7 @@ def read_stop_times(
     headsigns: Interner,
     issues: IssueLog,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
+    progress: Callable[[float], None] | None = None,
 ) -> StopTimeRows:
     """Parse stop_times.txt block by block; broken rows are reported and dropped.
 
@@ -82,7 +84,7 @@ def read_stop_times(
     ints = Memo(parse_int)
     parts: list[StopTimeRows] = []
     line_parts: list[np.ndarray] = []
-    for chunk in z.iter_blocks(ST_FILE, ST_COLUMNS, issues, block_bytes):
+    for chunk in z.iter_blocks(ST_FILE, ST_COLUMNS, issues, block_bytes, progress):
         n = len(chunk)
         trip = chunk.ids("trip_id", trips)
         stop = chunk.ids("stop_id", stops)
