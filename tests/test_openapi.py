@@ -48,3 +48,25 @@ async def test_documented_references_resolve_and_parameters_match_paths():
             declared = {p["name"] for p in operation["parameters"] if p["in"] == "path"}
             in_template = {part[1:-1] for part in path.split("/") if part.startswith("{")}
             assert declared == in_template, path
+
+
+def test_every_route_has_a_real_example_in_the_api_reference():
+    """docs/API.md shows one generated example per route (scripts/api_examples.py)."""
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    sys.path.insert(0, str(root / "scripts"))
+    from api_examples import EXAMPLES
+
+    app = create_app(runtime_from("connectors: []"), poll=False)
+    routes = {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.method not in ("HEAD", "OPTIONS")
+    }
+    assert {(method, route) for method, route, _path in EXAMPLES} == routes
+    reference = (root / "docs" / "API.md").read_text()
+    for method, _route, path in EXAMPLES:
+        shown = path.split("?")[0] if not path.startswith("@") else "/v1/events/"
+        assert f"### `{method} {shown}" in reference, path
