@@ -19,6 +19,10 @@ from aiohttp import web
 
 log = logging.getLogger(__name__)
 
+#: aiohttp refuses longer request lines itself, in plain text, before any middleware: let
+#: a URL with several long parameters reach the API, which answers why in problem+json.
+HTTP_LIMITS = {"max_line_size": 32768}
+
 
 async def serve(
     app: web.Application,
@@ -29,7 +33,11 @@ async def serve(
     reuse_port: bool = False,
 ) -> None:
     runner = web.AppRunner(
-        app, handle_signals=False, access_log=None, shutdown_timeout=shutdown_timeout
+        app,
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=shutdown_timeout,
+        **HTTP_LIMITS,
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)

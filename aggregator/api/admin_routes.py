@@ -13,7 +13,8 @@ from aiohttp import web
 
 from aggregator.api.problems import ApiError, NotFound
 from aggregator.api.results import ApiResult
-from aggregator.api.routing import ApiRouter, path_param
+from aggregator.api.routing import ApiRouter, Param
+from aggregator.api.schemas import SOURCE_ID
 from aggregator.config import ConfigError
 from aggregator.runtime import Runtime, runtime_of
 
@@ -94,7 +95,9 @@ async def reload_config(request: web.Request) -> ApiResult:
 
 
 def register_admin_routes(router: ApiRouter) -> None:
-    source_id = path_param("source_id", "A source id from the configuration.")
+    source_id = Param(
+        "source_id", "A source id from the configuration.", SOURCE_ID, "path", required=True
+    )
     declared = {"tags": ["admin"], "admin": True, "response": {"type": "object"}}
     router.get(
         "/v1/admin/sources/{source_id}",

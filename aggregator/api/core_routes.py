@@ -15,7 +15,8 @@ from aggregator.api.pagination import paginate
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import ApiError, NotFound
 from aggregator.api.results import ApiResult
-from aggregator.api.routing import ApiRouter, Param, path_param
+from aggregator.api.routing import ApiRouter, Param
+from aggregator.api.schemas import CURSOR, LANGUAGE, SOURCE_ID, integer
 from aggregator.metrics import CONTENT_TYPE_LATEST
 from aggregator.model import Snapshot
 from aggregator.runtime import Runtime, runtime_of
@@ -25,7 +26,11 @@ OPENAPI_DESCRIPTION = (
     "answer is an envelope {data, meta}; errors are RFC 9457 problem documents; every GET "
     "carries a weak ETag and honours If-None-Match."
 )
-LANG_PARAM = Param("lang", "Response language; overrides Accept-Language.")
+LANG_PARAM = Param(
+    "lang",
+    "Response language; overrides Accept-Language (one of the configured languages).",
+    LANGUAGE,
+)
 MAX_RECORDS_PAGE = 500
 
 
@@ -147,7 +152,9 @@ def register_core_routes(router: ApiRouter) -> None:
     router.add_schema("Problem", schemas.PROBLEM)
     status_ref = router.add_schema("SourceStatus", schemas.SOURCE_STATUS)
     record_ref = router.add_schema("Record", schemas.RECORD)
-    source_id = path_param("source_id", "A source id from the configuration.")
+    source_id = Param(
+        "source_id", "A source id from the configuration.", SOURCE_ID, "path", required=True
+    )
 
     router.get(
         "/v1/sources",
@@ -172,8 +179,12 @@ def register_core_routes(router: ApiRouter) -> None:
         tags=["sources"],
         params=[
             source_id,
-            Param("limit", "Records per page (1-500).", {"type": "integer", "default": 100}),
-            Param("cursor", "The meta.next_cursor of the previous page."),
+            Param(
+                "limit",
+                f"Records per page (1-{MAX_RECORDS_PAGE}).",
+                integer(1, MAX_RECORDS_PAGE, 100),
+            ),
+            Param("cursor", "The meta.next_cursor of the previous page.", CURSOR),
             LANG_PARAM,
         ],
         response={"type": "array", "items": record_ref},

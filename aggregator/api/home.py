@@ -22,6 +22,7 @@ from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param
+from aggregator.api.schemas import LANGUAGE, LATITUDE, LONGITUDE
 from aggregator.runtime import runtime_of
 
 EVENTS_RADIUS_M = 5000
@@ -143,9 +144,13 @@ def register_home(router: ApiRouter) -> None:
         summary="A home screen in one call: departures, alerts, bikes, car parks, events, agenda",
         tags=["home"],
         params=[
-            Param("lat", "Latitude (WGS 84).", {"type": "number"}, required=True),
-            Param("lon", "Longitude (WGS 84).", {"type": "number"}, required=True),
-            Param("lang", "Response language; overrides Accept-Language."),
+            Param("lat", "Latitude (WGS 84).", LATITUDE, required=True),
+            Param("lon", "Longitude (WGS 84).", LONGITUDE, required=True),
+            Param(
+                "lang",
+                "Response language; overrides Accept-Language (one of the configured languages).",
+                LANGUAGE,
+            ),
         ],
         response=HOME_SCHEMA,
     )

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
+
+from aggregator.api.params import MAX_PARAM_LENGTH, MAX_YEAR, MIN_YEAR
 
 NULLABLE_TIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
 
@@ -100,3 +104,90 @@ RECORD = {
     "required": ["id"],
     "additionalProperties": True,
 }
+
+
+# --- Parameter schemas: what the handlers' QueryParams accept, said in JSON Schema -----------
+# Patterns are ECMA-262, spelled so that Python's re and Rust's regex (the validators) read them
+# the same way: whitespace is spelled out rather than \s, digits are [0-9] rather than \d.
+
+#: The characters str.strip() removes, so "non-blank" means what the server means by it.
+SPACE = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_BLANK = f"[{SPACE}]*"
+_YEARS = "(19[0-9]{2}|2[01][0-9]{2}|2200)"
+
+#: A free-text value: not blank once trimmed, at most MAX_PARAM_LENGTH characters.
+TEXT: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_PARAM_LENGTH,
+    "pattern": f"[^{SPACE}]",
+}
+#: An RFC 3339 instant; the server takes the years MIN_YEAR to MAX_YEAR only.
+INSTANT: dict[str, Any] = {
+    "type": "string",
+    "format": "date-time",
+    "maxLength": MAX_PARAM_LENGTH,
+    "pattern": f"^{_YEARS}-",
+}
+INSTANT_RANGE = f"RFC 3339, years {MIN_YEAR}-{MAX_YEAR}"
+#: An ISO 8601 calendar date, years MIN_YEAR to MAX_YEAR.
+DATE: dict[str, Any] = {"type": "string", "format": "date", "pattern": f"^{_YEARS}-"}
+#: A language tag; which ones are served is deployment configuration (an unsupported one is a
+#: 400 naming the supported ones), so no enum: only the primary subtag counts.
+LANGUAGE: dict[str, Any] = {
+    "type": "string",
+    "maxLength": MAX_PARAM_LENGTH,
+    "pattern": "^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$",
+}
+#: A source id as the configuration spells them (aggregator.config.types).
+SOURCE_ID: dict[str, Any] = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"}
+#: A namespaced id in a path, 'feed:native_id'.
+NAMESPACED_ID: dict[str, Any] = {"type": "string", "pattern": "^[^:]+:.+$"}
+#: A namespaced id in a query string ('feed:native_id', trimmed).
+NAMESPACED_ID_PARAM: dict[str, Any] = {
+    **TEXT,
+    "pattern": f"^{_BLANK}[^{SPACE}:][^:]*:[\\S\\s]*[^{SPACE}]",
+}
+#: A cursor the server issued (URL-safe base64); any other is a 400.
+CURSOR: dict[str, Any] = {**TEXT, "pattern": f"^{_BLANK}[A-Za-z0-9_-]+=*{_BLANK}$"}
+#: A duration: seconds, or amounts with units (250ms, 30s, 5m, 1h30m, 2d).
+DURATION_PATTERN = f"^{_BLANK}([0-9]+(\\.[0-9]+)?|([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+){_BLANK}$"
+
+
+def integer(minimum: int, maximum: int, default: int | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", "minimum": minimum, "maximum": maximum}
+    if default is not None:
+        schema["default"] = default
+    return schema
+
+
+def number(minimum: float, maximum: float, default: float | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "number", "minimum": minimum, "maximum": maximum}
+    if default is not None:
+        schema["default"] = default
+    return schema
+
+
+LATITUDE = number(-90, 90)
+LONGITUDE = number(-180, 180)
+
+
+def choice(values: Iterable[str], default: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "enum": list(values)}
+    if default is not None:
+        schema["default"] = default
+    return schema
+
+
+def csv(item: str | None = None) -> dict[str, Any]:
+    """A comma-separated list: blank items are skipped, at least one must remain; ``item`` is
+    the pattern of one trimmed item (default: anything without a comma)."""
+    if item is None:
+        return {**TEXT, "pattern": f"[^,{SPACE}]"}
+    one = f"{_BLANK}({item}){_BLANK}"
+    return {**TEXT, "pattern": f"^({_BLANK},)*{one}(,({one}|{_BLANK}))*$"}
+
+
+def one_of(values: Iterable[str]) -> str:
+    """A pattern matching exactly one of ``values``."""
+    return "|".join(re.escape(value) for value in values)

@@ -26,6 +26,7 @@ from aggregator.api.internal import Unavailable, internal_get
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import ApiError, BadParameter
 from aggregator.api.routing import ApiRouter, Param
+from aggregator.api.schemas import csv
 from aggregator.model import Snapshot
 from aggregator.runtime import Runtime, runtime_of
 
@@ -206,8 +207,17 @@ def register_stream(router: ApiRouter) -> None:
         summary="Live departure boards and alerts (Server-Sent Events)",
         tags=["realtime"],
         params=[
-            Param("stops", f"Stops to follow, comma-separated (at most {MAX_STOPS})."),
-            Param("lines", f"Lines whose alerts to follow (at most {MAX_LINES})."),
+            Param(
+                "stops",
+                f"Stop ids to follow, comma-separated (at most {MAX_STOPS}); "
+                "stops or lines is required.",
+                csv("[^,]*:[^,]*"),
+            ),
+            Param(
+                "lines",
+                f"Lines whose alerts to follow, comma-separated (at most {MAX_LINES}).",
+                csv(),
+            ),
         ],
         response={"type": "string", "description": "text/event-stream: board and alerts events"},
         media_type="text/event-stream",

@@ -7,8 +7,6 @@ rows, are converted column-wise (see :mod:`.stop_times`).
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import hashlib
 import os
 import re
@@ -27,7 +25,12 @@ from .calendar import (
 from .errors import GtfsError, IssueLog
 from .fastcsv import IdIndex
 from .parse import EMPTY, INVALID, Interner, Lookup, Memo, parse_float, parse_int
-from .reader import DEFAULT_BLOCK_BYTES, DEFAULT_MAX_UNCOMPRESSED_BYTES, GtfsZip
+from .reader import (
+    DEFAULT_BLOCK_BYTES,
+    DEFAULT_MAX_UNCOMPRESSED_BYTES,
+    GtfsZip,
+    release_free_memory,
+)
 from .stop_times import departure_index, expand_runs, read_frequencies, read_stop_times
 from .timetable import Timetable
 
@@ -144,19 +147,8 @@ def compile_feed(
         issues=issues.issues,
         issue_counts=dict(issues.counts),
     )
-    _release_free_memory()
+    release_free_memory()
     return timetable
-
-
-def _release_free_memory() -> None:
-    """Hand freed heap pages back to the OS after the compile's temporary arrays.
-
-    glibc raises its mmap threshold after big frees, so the many block-sized temporaries
-    end up on the heap and stay resident once freed (10 M stop times: ~930 MB resident
-    before, ~580 MB after). Elsewhere (musl, macOS) this is a no-op.
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def content_hash(source: bytes | str | os.PathLike[str]) -> str:

@@ -2,10 +2,13 @@
 
 The csv module costs about 2.5 µs per row, 25 s for 10 M stop times. Almost every real
 stop_times.txt is *plain*: no quotes, the same number of commas on every line. For those,
-a block of bytes is split into fields with numpy (positions of commas and newlines), times
-and integers are parsed digit by digit over whole columns, and ids are matched to known
-ids through a 64-bit hash table probed with vectorised gathers. A block that is not plain
-goes through the csv module instead, so the result never depends on the path taken.
+a block of bytes is split into fields with numpy (positions of commas and newlines), and
+each field is read as 64-bit words: the block is seen as one unaligned little-endian word
+per byte offset, so a single gather yields 8 bytes of a field. Times and integers of up
+to 8 characters are parsed from the word that ends the field (SWAR arithmetic), ids are
+hashed 8 bytes per pass and matched to known ids through a hash table probed with
+vectorised gathers. Fields of an unusual shape go through the scalar parsers, and a block
+that is not plain goes through the csv module, so the result never depends on the path.
 """
 
 from __future__ import annotations
@@ -16,69 +19,143 @@ import numpy as np
 
 from .parse import EMPTY, INVALID, Interner, Lookup, Memo
 
-_DIGIT_0 = 48
-_COLON = 58
 _COMMA = 44
 _NEWLINE = 10
-# An odd 64-bit multiplier for the polynomial hash, and the final avalanche constants.
-_MUL_INT = 0x9E3779B97F4A7C15
-_MASK64 = (1 << 64) - 1
+#: Zero bytes around a block's text, so a word may be read 8 bytes before or after a field.
+PAD = 8
+# An odd 64-bit multiplier for the hash, and the final avalanche constants.
+_MUL = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
+_ONES = 0x0101010101010101
+#: _LOW[k]: the low k bytes of a word set (k = 0..8).
+_LOW = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
+_ZEROS = np.uint64(0x30 * _ONES)  # eight "0" characters
+_HIGH_NIBBLES = np.uint64(0xF0 * _ONES)
+_SIXES = np.uint64(0x06 * _ONES)
+_THREES = np.uint64(0x33 * _ONES)
+_COLONS = np.uint64((0x3A << 16) | (0x3A << 40))
+_COLON_BYTES = np.uint64((0xFF << 16) | (0xFF << 40))
+_COLON_ZEROS = np.uint64((0x30 << 16) | (0x30 << 40))
+_NIBBLES = np.uint64(0x0F * _ONES)
+_BYTE_PAIRS = np.uint64(0x00FF00FF00FF00FF)
+_WORD_PAIRS = np.uint64(0x0000FFFF0000FFFF)
+_K1, _K2, _K3 = np.uint64(2561), np.uint64(6553601), np.uint64(42949672960001)
+_U8, _U16, _U29, _U31, _U32, _U4 = (np.uint64(k) for k in (8, 16, 29, 31, 32, 4))
 
 
-def split_fields(data: bytes, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """(buffer, start, end) of every field of ``data`` (whole lines, no header), or None.
+def pad_block(data: bytes | np.ndarray) -> np.ndarray:
+    """``data`` as uint8 with :data:`PAD` zero bytes before and after it."""
+    raw = np.frombuffer(data, np.uint8) if isinstance(data, bytes | bytearray) else data
+    buf = np.zeros(len(raw) + 2 * PAD, np.uint8)
+    buf[PAD : PAD + len(raw)] = raw
+    return buf
 
-    ``start``/``end`` have shape (rows, width). None means "not plain": a quote, or a line
-    whose comma count differs from the header's (short rows, blank lines).
+
+def words_of(buf: np.ndarray) -> np.ndarray:
+    """The little-endian uint64 starting at every byte offset of ``buf`` (a view, no copy)."""
+    return np.ndarray((max(len(buf) - 7, 0),), dtype="<u8", buffer=buf, strides=(1,))
+
+
+def split_fields(data: bytes, width: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(buffer, bounds) for ``data`` (whole lines, no header), or None if not plain.
+
+    ``buffer`` is ``data`` padded by :func:`pad_block`. ``bounds`` (int32, shape
+    (rows, width + 1)) holds, in buffer positions, the newline ending the previous line
+    (a virtual one for the first) then every comma and the newline of each line: field
+    ``c`` is ``buffer[bounds[:, c] + 1 : bounds[:, c + 1]]``. None means "not plain": a
+    quote, or a line whose comma count differs from the header's (short rows, blank lines).
     """
-    if b'"' in data:
+    if b'"' in data or not data.endswith(b"\n"):
         return None
-    buf = np.frombuffer(data, dtype=np.uint8)
-    newlines = np.flatnonzero(buf == _NEWLINE)
-    commas = np.flatnonzero(buf == _COMMA)
-    n = len(newlines)
-    if n == 0 or len(commas) != n * (width - 1):
-        return None
-    line_start = np.empty(n, np.int64)
-    line_start[0] = 0
-    line_start[1:] = newlines[:-1] + 1
+    n = data.count(b"\n")
+    buf = pad_block(data)
+    body = buf[PAD : PAD + len(data)]
     if width > 1:
-        grid = commas.reshape(n, width - 1)
-        # Equal totals are not enough: every line must hold its own width - 1 commas.
-        if np.any(grid[:, 0] < line_start) or np.any(grid[:, -1] > newlines):
-            return None
-        start = np.empty((n, width), np.int64)
-        end = np.empty((n, width), np.int64)
-        start[:, 0] = line_start
-        start[:, 1:] = grid + 1
-        end[:, :-1] = grid
-        end[:, -1] = newlines
+        is_delim = body == _COMMA
+        is_delim |= body == _NEWLINE
+        delims = np.flatnonzero(is_delim)
+        del is_delim
     else:
-        start = line_start[:, None]
-        end = newlines[:, None]
-    return buf, start, end
+        delims = np.flatnonzero(body == _NEWLINE)
+    if n == 0 or len(delims) != n * width or len(data) + 2 * PAD >= 1 << 31:
+        return None
+    grid = delims.reshape(n, width)
+    # n newlines in all, and each line's last delimiter is one: every line has width - 1
+    # commas (equal totals alone are not enough).
+    if not np.all(body[grid[:, -1]] == _NEWLINE):
+        return None
+    bounds = np.empty((n, width + 1), np.int32)
+    bounds[:, 1:] = grid
+    del grid, delims
+    bounds[:, 1:] += PAD
+    bounds[0, 0] = PAD - 1
+    bounds[1:, 0] = bounds[:-1, -1]
+    return buf, bounds
+
+
+def _hash_words(words: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Hash of each field (``start``, ``length`` in bytes) of a padded buffer, 8 bytes a pass."""
+    h = length.astype(np.uint64)
+    h *= _MUL
+    last = len(words) - 1
+    longest = int(length.max()) if len(length) else 0
+    for j in range(0, max(longest, 1), 8):
+        # Word j is mixed in for fields longer than j bytes only (word 0 always), so a
+        # field's hash never depends on the other fields of the column.
+        if j == 0 or int(length.min()) > j:
+            rows, hj, pos = None, h, start + j if j else start
+        else:
+            rows = np.flatnonzero(length > j)
+            hj, pos = h[rows], start[rows] + j
+        if j:
+            np.minimum(pos, last, out=pos)  # a fresh array: start is left alone
+        w = words[pos]
+        del pos
+        size = length if rows is None else length[rows]
+        if int(size.min(initial=j + 8)) < j + 8:
+            w &= _LOW[np.clip(size - j, 0, 8)]
+        hj ^= w
+        hj *= _MUL
+        hj ^= hj >> _U29
+        if rows is not None:
+            h[rows] = hj
+    h ^= h >> _U31
+    h *= _MIX1
+    h ^= h >> _U29
+    h *= _MIX2
+    h ^= h >> _U32
+    return h
 
 
 def hash_fields(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each field ``buf[start:end]`` (position-weighted, then mixed)."""
-    length = end - start
-    h = np.zeros(len(start), np.uint64)
-    weight = 1
-    last = len(buf) - 1
-    for j in range(int(length.max()) if len(length) else 0):
-        active = length > j
-        byte = buf[np.minimum(start + j, last)].astype(np.uint64) + np.uint64(1)
-        h += byte * active * np.uint64(weight)
-        # Python ints wrapped by hand: numpy scalars would warn on overflow.
-        weight = (weight * _MUL_INT) & _MASK64
-    h ^= h >> np.uint64(31)
-    h *= _MIX1
-    h ^= h >> np.uint64(29)
-    h *= _MIX2
-    h ^= h >> np.uint64(32)
-    return h
+    """A 64-bit hash of each field ``buf[start:end]`` (8 bytes at a time, then mixed)."""
+    start = np.asarray(start, np.int64)
+    return _hash_words(words_of(pad_block(buf)), start + PAD, np.asarray(end) - start)
+
+
+def _digits(w: np.ndarray) -> np.ndarray:
+    """Whether every byte of each word is an ASCII digit."""
+    a = w & _HIGH_NIBBLES
+    b = w + _SIXES
+    b &= _HIGH_NIBBLES
+    b >>= _U4
+    a |= b
+    return a == _THREES
+
+
+def _eight_digits(w: np.ndarray) -> np.ndarray:
+    """The value of 8 ASCII digits per word (first digit in the low byte), in place."""
+    w &= _NIBBLES
+    w *= _K1
+    w >>= _U8
+    w &= _BYTE_PAIRS
+    w *= _K2
+    w >>= _U16
+    w &= _WORD_PAIRS
+    w *= _K3
+    w >>= _U32
+    return w
 
 
 class HashIndex:
@@ -97,7 +174,7 @@ class HashIndex:
         size = 1 << max(4, int(2 * max(len(ids), 1) - 1).bit_length())
         self.mask = np.uint64(size - 1)
         self.slot_key = np.zeros(size, np.uint64)
-        self.slot_value = np.full(size, -1, np.int64)
+        self.slot_value = np.full(size, -1, np.int32)
         pending = np.arange(len(ids))
         slots = (self.keys & self.mask).astype(np.int64)
         while len(pending):
@@ -115,20 +192,28 @@ class HashIndex:
 
     def find(self, hashes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Index of each hashed field among the known ids (-1 if unknown)."""
-        out = np.full(len(hashes), -1, np.int32)
-        slots = (hashes & self.mask).astype(np.int64)
-        todo = np.arange(len(hashes))
+        if not len(self.lengths):
+            return np.full(len(hashes), -1, np.int32)
+        mask = int(self.mask)
+        slots = (hashes & self.mask).astype(np.intp)
+        value = self.slot_value[slots]
+        hit = self.slot_key[slots] == hashes
+        hit &= value >= 0
+        # Most fields are found in their first slot; only the rest probe further.
+        todo = np.flatnonzero(~hit & (value >= 0))
+        out = np.where(hit, value, -1).astype(np.int32)
+        del value, hit
+        slots = (slots[todo] + 1) & mask
         while len(todo):
-            value = self.slot_value[slots[todo]]
-            hit = (value >= 0) & (self.slot_key[slots[todo]] == hashes[todo])
-            found = todo[hit]
-            out[found] = value[hit]
-            todo = todo[~hit & (value >= 0)]  # an empty slot ends the probe: unknown id
-            slots[todo] = (slots[todo] + 1) & int(self.mask)
+            value = self.slot_value[slots]
+            hit = (value >= 0) & (self.slot_key[slots] == hashes[todo])
+            out[todo[hit]] = value[hit]
+            more = ~hit & (value >= 0)  # an empty slot ends the probe: unknown id
+            todo = todo[more]
+            slots = (slots[more] + 1) & mask
         # A hash match must also agree on length; a cheap guard against a freak collision.
-        known = out >= 0
-        wrong = known.copy()
-        wrong[known] = self.lengths[out[known]] != lengths[known]
+        wrong = self.lengths[np.maximum(out, 0)] != lengths
+        wrong &= out >= 0
         out[wrong] = -1
         return out
 
@@ -151,26 +236,29 @@ class IdIndex:
 
 
 class ByteBlock:
-    """Rows of a plain CSV block, as field positions; converters work on whole columns."""
+    """Rows of a plain CSV block, as field bounds; converters work on whole columns.
+
+    ``buf`` is the padded block (:func:`pad_block`) and ``bounds`` comes from
+    :func:`split_fields`; ``columns`` maps a column name to its index in the file.
+    """
 
     def __init__(
         self,
         file: str,
         buf: np.ndarray,
-        start: np.ndarray,
-        end: np.ndarray,
+        bounds: np.ndarray,
         columns: dict[str, int],
         first_line: int,
     ) -> None:
         self.file = file
         self.buf = buf
-        self.start = start
-        self.end = end
+        self.words = words_of(buf)
+        self.bounds = bounds
         self.columns = columns
-        self.lines = range(first_line, first_line + len(start))
+        self.lines = range(first_line, first_line + len(bounds))
 
     def __len__(self) -> int:
-        return len(self.start)
+        return len(self.bounds)
 
     def has(self, name: str) -> bool:
         """Whether the file has column ``name``."""
@@ -178,15 +266,16 @@ class ByteBlock:
 
     def _span(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         col = self.columns[name]
-        return self.start[:, col], self.end[:, col]
+        return self.bounds[:, col] + 1, self.bounds[:, col + 1]
 
     def text(self, name: str, rows: Sequence[int]) -> list[str]:
         """Decoded values of column ``name`` at ``rows`` (for messages and fallbacks)."""
         if name not in self.columns:
             return [""] * len(rows)
-        s, e = self._span(name)
+        col = self.columns[name]
+        b = self.bounds
         raw = self.buf.data
-        return [bytes(raw[s[i] : e[i]]).decode("utf-8", "replace") for i in rows]
+        return [bytes(raw[b[i, col] + 1 : b[i, col + 1]]).decode("utf-8", "replace") for i in rows]
 
     def ids(self, name: str, index: IdIndex) -> np.ndarray:
         """Index of each value among the known ids (-1 unknown)."""
@@ -196,67 +285,97 @@ class ByteBlock:
         if hashed is None:
             return index.lookup.convert(self.text(name, range(len(self))))
         s, e = self._span(name)
-        return hashed.find(hash_fields(self.buf, s, e), e - s)
+        length = e - s
+        return hashed.find(_hash_words(self.words, s, length), length)
 
     def numbers(self, name: str, memo: Memo, time: bool) -> np.ndarray:
         """Times (``H:MM:SS``, hours unbounded) or non-negative integers, vectorised.
 
-        Fields of an unusual shape (spaces, "1.0") are handed to ``memo``'s scalar parser,
-        so the answer is the same as the csv path's.
+        The 8 bytes ending each field are read as one word; bytes before the field become
+        "0", so a field of up to 8 characters is a left-padded string of digits (and, for
+        a time, colons at fixed places). Fields of another shape (spaces, "1.0", hours
+        above 99) are handed to ``memo``'s scalar parser, so the answer is the same as the
+        csv path's.
         """
         n = len(self)
         if name not in self.columns:
             return np.full(n, EMPTY, np.int32)
-        s, e = self._span(name)
-        length = e - s
-        out = np.full(n, EMPTY, np.int64)
-        ok = length > 0
-        buf = self.buf
-        last = len(buf) - 1
-
-        def digit_at(pos: np.ndarray) -> np.ndarray:
-            # Out-of-field positions are clamped; the shape checks reject those rows anyway.
-            return buf[np.minimum(np.maximum(pos, 0), last)].astype(np.int32) - _DIGIT_0
-
+        col = self.columns[name]
+        end = self.bounds[:, col + 1]
+        length = end - self.bounds[:, col]
+        length -= 1
+        w = self.words[end - 8]
+        del end
+        short = np.minimum(length, 8)
+        keep = ~_LOW[8 - short]  # the field's own bytes: the top `length` ones
+        del short
+        w &= keep
+        keep = ~keep
+        keep &= _ZEROS
+        w |= keep
+        del keep
         if time:
-            # Seconds and minutes sit at fixed offsets from the end; hours take the rest.
-            shape = ok & (length >= 7) & (length <= 9)
-            d1, d2, d4, d5 = (digit_at(e - k) for k in (1, 2, 4, 5))
-            shape &= (buf[np.maximum(e - 3, 0)] == _COLON) & (buf[np.maximum(e - 6, 0)] == _COLON)
-            for d, top in ((d1, 9), (d2, 5), (d4, 9), (d5, 5)):
-                shape &= (d >= 0) & (d <= top)
-            value = ((d5 * 10 + d4) * 60 + d2 * 10 + d1).astype(np.int64)
-            hours = np.zeros(n, np.int64)
-            for j in range(3):
-                here = shape & (length - 6 > j)
-                d = digit_at(s + j)
-                shape &= ~here | ((d >= 0) & (d <= 9))
-                hours = np.where(here, hours * 10 + d, hours)
-            value += hours * 3600
+            shape = (length == 7) | (length == 8)
+            shape &= (w & _COLON_BYTES) == _COLONS
+            w &= ~_COLON_BYTES
+            w |= _COLON_ZEROS
         else:
-            shape = ok & (length <= 9)
-            value = np.zeros(n, np.int64)
-            for j in range(min(9, int(length.max()) if n else 0)):
-                here = shape & (length > j)
-                d = digit_at(s + j)
-                shape &= ~here | ((d >= 0) & (d <= 9))
-                value = np.where(here, value * 10 + d, value)
-        out[shape] = value[shape]
-        odd = np.flatnonzero(ok & ~shape)
+            shape = (length >= 1) & (length <= 8)
+        shape &= _digits(w)
+        value = _eight_digits(w)  # time: HH0MM0SS as a decimal number
+        if time:
+            hours = value // np.uint64(1000000)
+            minutes = value // np.uint64(1000)
+            minutes %= np.uint64(1000)
+            seconds = value % np.uint64(1000)
+            shape &= minutes <= 59
+            shape &= seconds <= 59
+            hours *= np.uint64(3600)
+            minutes *= np.uint64(60)
+            hours += minutes
+            hours += seconds
+            value = hours
+            del minutes, seconds
+        out = value.astype(np.int32)
+        del value
+        out[length == 0] = EMPTY
+        odd = np.flatnonzero(~shape & (length > 0))
         if len(odd):
             out[odd] = [memo[t] for t in self.text(name, odd)]
-        return out.astype(np.int32)
+        return out
 
     def text_codes(self, name: str, interner: Interner) -> np.ndarray:
-        """Codes into ``interner`` for a text column, -1 where empty."""
+        """Codes into ``interner`` for a text column, -1 where empty.
+
+        Values repeat (a headsign per stop of a trip), so rows are grouped by hash and one
+        value per group is decoded, in order of first appearance as on the csv path.
+        """
         out = np.full(len(self), -1, np.int32)
         if name not in self.columns:
             return out
         s, e = self._span(name)
         filled = np.flatnonzero(e > s)
-        if len(filled):
-            out[filled] = interner.convert(self.text(name, filled))
+        if not len(filled):
+            return out
+        s, length = s[filled], e[filled] - s[filled]
+        _, first, inverse = np.unique(
+            _hash_words(self.words, s, length), return_index=True, return_inverse=True
+        )
+        order = np.argsort(first)
+        codes = np.empty(len(first), np.int32)
+        codes[order] = interner.convert(self.text(name, filled[first[order]]))
+        out[filled] = codes[inverse]
         return out
 
 
-__all__ = ["INVALID", "ByteBlock", "HashIndex", "IdIndex", "hash_fields", "split_fields"]
+__all__ = [
+    "INVALID",
+    "ByteBlock",
+    "HashIndex",
+    "IdIndex",
+    "Lookup",
+    "hash_fields",
+    "pad_block",
+    "split_fields",
+    "words_of",
+]

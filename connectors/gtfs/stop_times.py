@@ -14,7 +14,7 @@ import numpy as np
 from .errors import IssueLog
 from .fastcsv import IdIndex
 from .parse import EMPTY, INVALID, Interner, Lookup, Memo, parse_int, parse_time
-from .reader import DEFAULT_BLOCK_BYTES, GtfsZip
+from .reader import DEFAULT_BLOCK_BYTES, GtfsZip, release_free_memory
 
 ST_FILE = "stop_times.txt"
 ST_COLUMNS = (
@@ -138,7 +138,11 @@ def read_stop_times(
                 headsign[keep],
             )
         )
-        line_parts.append(np.asarray(lines, dtype=np.int32)[keep])
+        if isinstance(lines, range):  # np.asarray would walk a range in Python
+            line_array = np.arange(lines.start, lines.stop, dtype=np.int32)
+        else:
+            line_array = np.asarray(lines, dtype=np.int32)
+        line_parts.append(line_array[keep])
     if not parts:
         empty = np.zeros(0, np.int32)
         return StopTimeRows(
@@ -147,6 +151,7 @@ def read_stop_times(
     rows = StopTimeRows.concatenate(parts)
     line = np.concatenate(line_parts)
     del parts, line_parts
+    release_free_memory()  # the blocks' temporaries, before the sort allocates again
     rows, line = _sort_and_dedupe(rows, line, issues)
     return _fill_times(rows, line, issues)
 
@@ -265,6 +270,7 @@ def expand_runs(
 
     A frequency trip's own stop times only give the shape of the journey (relative times),
     so it is shifted to each start time ``start_time + k * headway_secs < end_time``.
+    ``rows`` is consumed: its columns may be reused or replaced in place.
     """
     counts = np.bincount(rows.trip, minlength=n_trips)
     trip_ptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
@@ -301,8 +307,14 @@ def expand_runs(
     if len(window) == 0 and len(plain) == int(has_rows.sum()):
         # No frequency expansion: the rows are already grouped by run (= trip).
         return Runs(run_trip, run_start, run_headway, run_exact, ptr, rows)
-    src = np.repeat(trip_ptr[run_trip] - ptr[:-1], lengths) + np.arange(ptr[-1])
-    out = rows.take(src)
+    # Row r of run k is row r - ptr[k] + trip_ptr[trip of k]; int32 while it fits.
+    index_type = np.int32 if ptr[-1] < 1 << 31 and len(rows.trip) < 1 << 31 else np.int64
+    src = np.arange(ptr[-1], dtype=index_type)
+    src += np.repeat((trip_ptr[run_trip] - ptr[:-1]).astype(index_type), lengths)
+    # In place, column by column (``rows`` is consumed): one extra column alive at a time.
+    rows.take_in_place(src)
+    out = rows
+    del src
     shift = np.repeat((run_start - first_dep[run_trip]).astype(np.int32), lengths)
     out.arr += shift
     out.dep += shift
@@ -310,9 +322,30 @@ def expand_runs(
 
 
 def departure_index(stop: np.ndarray, dep: np.ndarray, n_stops: int) -> tuple[np.ndarray, ...]:
-    """(sd_ptr, sd_time, sd_row): rows grouped by stop, sorted by departure within each."""
-    key = (stop.astype(np.int64) << 32) | dep.astype(np.int64)
-    order = np.argsort(key, kind="stable").astype(np.int32)
+    """(sd_ptr, sd_time, sd_row): rows grouped by stop, sorted by departure within each.
+
+    Ties keep row order. When stop, departure and row number fit in 63 bits together,
+    they are packed into one int64 key and sorted in place (no separate argsort array).
+    """
+    n = len(stop)
     counts = np.bincount(stop, minlength=n_stops)
     ptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    low = int(dep.min()) if n else 0
+    span = (int(dep.max()) - low) if n else 0
+    row_bits = max(n - 1, 1).bit_length()
+    dep_bits = max(span, 1).bit_length()
+    stop_bits = max(n_stops - 1, 1).bit_length()
+    if row_bits + dep_bits + stop_bits <= 63:
+        key = stop.astype(np.int64)
+        key <<= dep_bits
+        key += dep
+        key -= low
+        key <<= row_bits
+        key += np.arange(n, dtype=np.int64)
+        key.sort()
+        order = (key & ((1 << row_bits) - 1)).astype(np.int32)
+        del key
+        return ptr, dep[order], order
+    key = (stop.astype(np.int64) << 32) | (dep.astype(np.int64) - low)
+    order = np.argsort(key, kind="stable").astype(np.int32)
     return ptr, dep[order], order

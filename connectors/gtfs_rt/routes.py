@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from aggregator.api import schemas as api_schemas
 from aggregator.api.i18n import negotiate_language
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
@@ -122,6 +123,13 @@ async def list_vehicles(request: web.Request) -> ApiResult:
     return ApiResult(data, sources=sources)
 
 
+#: One bbox coordinate as float() reads it, with the blanks the server trims.
+_NUMBER = (
+    f"[{api_schemas.SPACE}]*[-+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+)?"
+    f"[{api_schemas.SPACE}]*"
+)
+
+
 def register_realtime_routes(router: ApiRouter) -> None:
     refs = {name: router.add_schema(name, schema) for name, schema in schemas.ALL.items()}
     router.get(
@@ -130,10 +138,26 @@ def register_realtime_routes(router: ApiRouter) -> None:
         summary="Service alerts active at an instant, by line or stop, in the asked language",
         tags=["realtime"],
         params=[
-            Param("line", "Only alerts naming this line ('feed:route_id')."),
-            Param("stop", "Only alerts naming this stop ('feed:stop_id')."),
-            Param("active_at", "Instant (RFC 3339; default now).", {"type": "string"}),
-            Param("lang", "Response language; overrides Accept-Language."),
+            Param(
+                "line",
+                "Only alerts naming this line ('feed:route_id').",
+                api_schemas.NAMESPACED_ID_PARAM,
+            ),
+            Param(
+                "stop",
+                "Only alerts naming this stop ('feed:stop_id').",
+                api_schemas.NAMESPACED_ID_PARAM,
+            ),
+            Param(
+                "active_at",
+                f"Instant ({api_schemas.INSTANT_RANGE}; default now).",
+                api_schemas.INSTANT,
+            ),
+            Param(
+                "lang",
+                "Response language; overrides Accept-Language (one of the configured languages).",
+                api_schemas.LANGUAGE,
+            ),
         ],
         response={"type": "array", "items": refs["Alert"]},
     )
@@ -143,9 +167,14 @@ def register_realtime_routes(router: ApiRouter) -> None:
         summary="Vehicle positions (fresh ones only), by line or bounding box",
         tags=["realtime"],
         params=[
-            Param("line", "Only this line ('feed:route_id')."),
-            Param("bbox", "west,south,east,north in degrees."),
-            Param("format", "json (default) or geojson.", {"enum": ["json", "geojson"]}),
+            Param("line", "Only this line ('feed:route_id').", api_schemas.NAMESPACED_ID_PARAM),
+            Param(
+                "bbox",
+                "west,south,east,north in degrees: -180 <= west <= east <= 180 and "
+                "-90 <= south <= north <= 90.",
+                {**api_schemas.TEXT, "pattern": f"^{_NUMBER}(,{_NUMBER}){{3}}$"},
+            ),
+            Param("format", "json (default) or geojson.", api_schemas.choice(["json", "geojson"])),
         ],
         response={"type": "array", "items": refs["Vehicle"]},
         alternatives={"application/geo+json": {"type": "object"}},

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from aggregator.api import schemas as api_schemas
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
@@ -103,15 +104,27 @@ def register_parking_routes(router: ApiRouter) -> None:
         summary="Car parks near a point, nearest first, with free spaces and state",
         tags=["parkings"],
         params=[
-            Param("lat", "Latitude (WGS 84).", {"type": "number"}, required=True),
-            Param("lon", "Longitude (WGS 84).", {"type": "number"}, required=True),
-            Param("radius", "Metres (1-10000).", {"type": "number", "default": 1000}),
-            Param("limit", "Car parks (1-100).", {"type": "integer", "default": 20}),
-            Param("source", "Only this parkings source (a source id)."),
+            Param("lat", "Latitude (WGS 84).", api_schemas.LATITUDE, required=True),
+            Param("lon", "Longitude (WGS 84).", api_schemas.LONGITUDE, required=True),
+            Param(
+                "radius",
+                f"Metres (1-{MAX_RADIUS_M:.0f}).",
+                api_schemas.number(1, MAX_RADIUS_M, default=1000),
+            ),
+            Param(
+                "limit",
+                f"Car parks (1-{MAX_LIMIT}).",
+                api_schemas.integer(1, MAX_LIMIT, default=20),
+            ),
+            Param(
+                "source",
+                "Only this parkings source (a configured source id).",
+                api_schemas.SOURCE_ID,
+            ),
             Param(
                 "format",
                 "geojson for an RFC 7946 FeatureCollection.",
-                {"enum": ["json", "geojson"], "default": "json"},
+                api_schemas.choice(["json", "geojson"], default="json"),
             ),
         ],
         response={"type": "array", "items": parking_ref},

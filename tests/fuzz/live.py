@@ -14,6 +14,7 @@ from support import runtime_from
 
 from aggregator.api.app import create_app
 from aggregator.runtime import Runtime
+from aggregator.serving import HTTP_LIMITS
 
 T = TypeVar("T")
 
@@ -132,7 +133,8 @@ class LiveServer:
 
     async def _start(self) -> None:
         self.runtime = await loaded_runtime(self._base_dir)
-        self._runner = web.AppRunner(create_app(self.runtime, poll=False))
+        # The same HTTP limits as `beffroi serve`.
+        self._runner = web.AppRunner(create_app(self.runtime, poll=False), **HTTP_LIMITS)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
