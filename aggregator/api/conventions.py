@@ -56,6 +56,9 @@ class SourceInfo(Protocol):
 
 
 def observe_middleware(metrics: Metrics) -> Middleware:
+    # The histogram's child per label set, looked up once (``labels()`` takes a lock).
+    children: dict[tuple[str, str, str], Any] = {}
+
     @web.middleware
     async def observe(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         started = time.perf_counter()
@@ -70,9 +73,11 @@ def observe_middleware(metrics: Metrics) -> Middleware:
         finally:
             resource = request.match_info.route.resource
             template = resource.canonical if resource is not None else "(unmatched)"
-            metrics.request_latency.labels(template, request.method, f"{status // 100}xx").observe(
-                time.perf_counter() - started
-            )
+            key = (template, request.method, f"{status // 100}xx")
+            child = children.get(key)
+            if child is None:
+                child = children[key] = metrics.request_latency.labels(*key)
+            child.observe(time.perf_counter() - started)
 
     return observe
 
@@ -211,7 +216,7 @@ def render_middleware(router: ApiRouter, sources: SourceInfo) -> Middleware:
 
 def _render(request: web.Request, result: ApiResult, sources: SourceInfo) -> web.StreamResponse:
     now = datetime.now(UTC)
-    data_bytes = orjson.dumps(result.data, option=orjson.OPT_NON_STR_KEYS)
+    data_bytes = _dumps(result.data)
     freshness = {}
     for source_id in result.sources:
         fresh = sources.freshness(source_id, now)
@@ -257,6 +262,15 @@ def _render(request: web.Request, result: ApiResult, sources: SourceInfo) -> web
         body = gzip.compress(body, compresslevel=5)
         headers["Content-Encoding"] = "gzip"
     return web.Response(body=body, status=result.status, headers=headers)
+
+
+def _dumps(data: Any) -> bytes:
+    """``orjson.dumps(data, option=OPT_NON_STR_KEYS)``, the same bytes, about twice as fast
+    on the usual answer (all keys strings): the option is only paid for when needed."""
+    try:
+        return orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
 
 
 def _cache_control(result: ApiResult, sources: SourceInfo) -> str:

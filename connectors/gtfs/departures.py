@@ -110,6 +110,50 @@ def _route_mask(tt: Timetable, route_filter: set[str] | None) -> np.ndarray | No
     return mask
 
 
+@dataclass(frozen=True, slots=True)
+class SearchIndex:
+    """Per-row facts of the departure index (``sd_*`` order) that every query filters on,
+    gathered once per timetable so a query slices them instead of gathering row by row."""
+
+    #: Service index of each row's run.
+    service: np.ndarray
+    #: Riders can board: not the run's last stop and pickup_type != 1.
+    boardable: np.ndarray
+    #: Zone (of ``Timetable.zone_agency``) of each row's run; None with one zone.
+    zone: np.ndarray | None
+    #: ``service_active`` transposed: ``running[day]`` is the services running that day.
+    running: np.ndarray
+    #: Whether any service runs on each day.
+    any_running: list[bool]
+    #: ``sd_ptr`` as Python ints.
+    ptr: list[int]
+    #: Each stop's earliest and latest departure seconds (0, -1 for a stop without any).
+    first: list[int]
+    last: list[int]
+
+
+def search_index(tt: Timetable) -> SearchIndex:
+    """The timetable's :class:`SearchIndex` (built on first use or by the warm-up)."""
+    index: SearchIndex | None = tt.query_caches.get("search")
+    if index is None:
+        runs = tt.st_run[tt.sd_row]
+        dtype = np.int16 if len(tt.service_ids) < 2**15 else np.int32
+        empty = tt.sd_ptr[1:] == tt.sd_ptr[:-1]
+        times = tt.sd_time if len(tt.sd_time) else np.zeros(1, np.int32)
+        top = len(times) - 1
+        index = tt.query_caches["search"] = SearchIndex(
+            service=tt.run_service[runs].astype(dtype),
+            boardable=~tt.st_is_last[tt.sd_row] & (tt.st_pickup[tt.sd_row] != 1),
+            zone=tt.run_zone[runs] if len(tt.zone_agency) > 1 else None,
+            running=np.ascontiguousarray(tt.service_active.T),
+            any_running=tt.service_active.any(axis=0).tolist(),
+            ptr=tt.sd_ptr.tolist(),
+            first=np.where(empty, 0, times[np.minimum(tt.sd_ptr[:-1], top)]).tolist(),
+            last=np.where(empty, -1, times[np.clip(tt.sd_ptr[1:] - 1, 0, top)]).tolist(),
+        )
+    return index
+
+
 def find_rows(
     tt: Timetable,
     stops: list[int],
@@ -119,45 +163,86 @@ def find_rows(
     include_non_boarding: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, service-day ordinals, POSIX departure times) of matching calls, unsorted."""
+    return _find_rows(tt, stops, start, end, route_mask, include_non_boarding)[:3]
+
+
+def _find_rows(
+    tt: Timetable,
+    stops: list[int],
+    start: float,
+    end: float,
+    route_mask: np.ndarray | None,
+    include_non_boarding: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """:func:`find_rows`, and whether the calls come from one slice (so are by time)."""
     rows_out: list[np.ndarray] = []
     days_out: list[np.ndarray] = []
     when_out: list[np.ndarray] = []
-    n_days = tt.service_active.shape[1]
-    several_zones = len(tt.zone_agency) > 1
+    index = search_index(tt)
+    n_days = len(index.any_running)
+    ptr = index.ptr
     for zone, agency in enumerate(tt.zone_agency):
         for ordinal in _candidate_days(tt, agency, start, end):
             day = ordinal - tt.day0
-            if not 0 <= day < n_days:
+            if not 0 <= day < n_days or not index.any_running[day]:
                 continue
-            running = tt.service_active[:, day]
-            if not running.any():
-                continue
+            running = index.running[day]
             origin = tt.service_day_origin(agency, ordinal)
             lo, hi = math.ceil(start - origin), math.ceil(end - origin)
             for s in stops:
-                a, b = int(tt.sd_ptr[s]), int(tt.sd_ptr[s + 1])
-                times = tt.sd_time[a:b]
-                i, j = np.searchsorted(times, (lo, hi), side="left")
+                if hi <= index.first[s] or lo > index.last[s]:
+                    continue
+                a, b = ptr[s], ptr[s + 1]
+                i, j = np.searchsorted(tt.sd_time[a:b], (lo, hi), side="left").tolist()
                 if i == j:
                     continue
-                rows = tt.sd_row[a + i : a + j]
-                runs = tt.st_run[rows]
-                keep = running[tt.run_service[runs]]
-                if several_zones:
-                    keep &= tt.run_zone[runs] == zone
-                if route_mask is not None:
-                    keep &= route_mask[tt.trip_route[tt.run_trip[runs]]]
+                span = slice(a + i, a + j)
+                keep = running[index.service[span]]
+                if index.zone is not None:
+                    keep &= index.zone[span] == zone
                 if not include_non_boarding:
-                    keep &= ~tt.st_is_last[rows] & (tt.st_pickup[rows] != 1)
-                rows = rows[keep]
+                    keep &= index.boardable[span]
+                if route_mask is not None:
+                    keep &= route_mask[tt.trip_route[tt.run_trip[tt.st_run[tt.sd_row[span]]]]]
+                rows = tt.sd_row[span][keep]
                 if len(rows):
                     rows_out.append(rows)
                     days_out.append(np.full(len(rows), ordinal, np.int64))
-                    when_out.append(origin + tt.st_dep[rows].astype(np.float64))
+                    when_out.append(origin + tt.sd_time[span][keep].astype(np.float64))
     if not rows_out:
         empty = np.zeros(0, np.int64)
-        return empty, empty, empty.astype(np.float64)
-    return np.concatenate(rows_out), np.concatenate(days_out), np.concatenate(when_out)
+        return empty, empty, empty.astype(np.float64), True
+    if len(rows_out) == 1:
+        return rows_out[0], days_out[0], when_out[0], True
+    rows, days = np.concatenate(rows_out), np.concatenate(days_out)
+    return rows, days, np.concatenate(when_out), False
+
+
+def board_rows(
+    tt: Timetable,
+    stop_ids: str | list[str],
+    at: dt.datetime,
+    duration_s: int = 3600,
+    limit: int = 20,
+    route_filter: set[str] | None = None,
+    include_non_boarding: bool = False,
+) -> tuple[np.ndarray, np.ndarray, Explanation | None]:
+    """What :func:`departures` answers, as (stop time rows, service-day ordinals) in board
+    order, and the explanation when there are none: the JSON views build from these directly."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("`at` must be a timezone-aware datetime")
+    stops = _stop_indices(tt, stop_ids)
+    start = at.timestamp()
+    end = start + duration_s
+    route_mask = _route_mask(tt, route_filter)
+    rows, days, when, single = _find_rows(tt, stops, start, end, route_mask, include_non_boarding)
+    if not len(rows):
+        return rows, days, explain(tt, stops, at, route_mask)
+    if single and (len(rows) < 2 or np.diff(when[: limit + 1]).all()):
+        # One stop on one service day: already by time, and no tie to break among the first.
+        return rows[:limit], days[:limit], None
+    order = _time_order(tt, rows, when)[:limit]
+    return rows[order], days[order], None
 
 
 def departures(
@@ -174,19 +259,10 @@ def departures(
     ``at`` must be timezone-aware. Unknown stop ids raise ``KeyError``. By default a run's
     last stop (terminus) and calls with pickup_type=1 are left out: riders cannot board.
     """
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError("`at` must be a timezone-aware datetime")
-    stops = _stop_indices(tt, stop_ids)
-    start = at.timestamp()
-    end = start + duration_s
-    route_mask = _route_mask(tt, route_filter)
-    rows, days, when = find_rows(tt, stops, start, end, route_mask, include_non_boarding)
-    if not len(rows):
-        return DepartureBoard([], explain(tt, stops, at, route_mask))
-    order = _time_order(tt, rows, when)[:limit]
-    return DepartureBoard(
-        [_departure(tt, int(rows[k]), int(days[k])) for k in order.tolist()], None
+    rows, days, explanation = board_rows(
+        tt, stop_ids, at, duration_s, limit, route_filter, include_non_boarding
     )
+    return DepartureBoard(build_departures(tt, rows, days), explanation)
 
 
 def _time_order(tt: Timetable, rows: np.ndarray, when: np.ndarray) -> np.ndarray:
@@ -194,40 +270,136 @@ def _time_order(tt: Timetable, rows: np.ndarray, when: np.ndarray) -> np.ndarray
     return np.lexsort((tt.st_seq[rows], tt.trip_route[tt.run_trip[tt.st_run[rows]]], when))
 
 
+class LocalClock:
+    """Local times of a timetable's instants, memoised: a board asks for the same few thousand
+    instants over and over (each is ``datetime.fromtimestamp(posix, zone)``, and its ISO text).
+
+    Keyed on (agency, POSIX second), never on a datetime (two wall times of the autumn DST
+    hour compare equal). Cleared when it grows past ``MAX_ENTRIES``.
+    """
+
+    MAX_ENTRIES = 50_000
+
+    def __init__(self, zones: list[dt.tzinfo]) -> None:
+        self.zones = zones
+        self._times: dict[tuple[int, float], dt.datetime] = {}
+        self._iso: dict[tuple[int, float], str] = {}
+        self._dates: dict[int, dt.date] = {}
+        self._date_iso: dict[int, str] = {}
+
+    def time(self, agency: int, posix: float) -> dt.datetime:
+        key = (agency, posix)
+        found = self._times.get(key)
+        if found is None:
+            if len(self._times) >= self.MAX_ENTRIES:
+                self._times.clear()
+            found = self._times[key] = dt.datetime.fromtimestamp(posix, self.zones[agency])
+        return found
+
+    def iso(self, agency: int, posix: float) -> str:
+        key = (agency, posix)
+        found = self._iso.get(key)
+        if found is None:
+            if len(self._iso) >= self.MAX_ENTRIES:
+                self._iso.clear()
+            found = self._iso[key] = self.time(agency, posix).isoformat()
+        return found
+
+    def date(self, ordinal: int) -> dt.date:
+        found = self._dates.get(ordinal)
+        if found is None:
+            if len(self._dates) >= 10_000:
+                self._dates.clear()
+            found = self._dates[ordinal] = dt.date.fromordinal(ordinal)
+        return found
+
+    def date_iso(self, ordinal: int) -> str:
+        found = self._date_iso.get(ordinal)
+        if found is None:
+            if len(self._date_iso) >= 10_000:
+                self._date_iso.clear()
+            found = self._date_iso[ordinal] = self.date(ordinal).isoformat()
+        return found
+
+
+def local_clock(tt: Timetable) -> LocalClock:
+    """The timetable's :class:`LocalClock` (made on first use, lives as long as it)."""
+    clock: LocalClock | None = tt.query_caches.get("clock")
+    if clock is None:
+        clock = tt.query_caches["clock"] = LocalClock(tt.zones)
+    return clock
+
+
+def gather(tt: Timetable, rows: np.ndarray, days: np.ndarray) -> dict[str, list]:
+    """Per-row attributes of the calls ``rows`` (one numpy gather each, as Python lists)."""
+    runs = tt.st_run[rows]
+    trips = tt.run_trip[runs]
+    routes = tt.trip_route[trips]
+    return {
+        "ordinal": days.tolist(),
+        "run": runs.tolist(),
+        "trip": trips.tolist(),
+        "route": routes.tolist(),
+        "agency": tt.route_agency[routes].tolist(),
+        "stop": tt.st_stop[rows].tolist(),
+        "headsign": tt.st_headsign[rows].tolist(),
+        "direction": tt.trip_direction[trips].tolist(),
+        "headway": tt.run_headway[runs].tolist(),
+        "exact": tt.run_exact[runs].tolist(),
+        "seq": tt.st_seq[rows].tolist(),
+        "dep": tt.st_dep[rows].tolist(),
+        "arr": tt.st_arr[rows].tolist(),
+        "wheelchair": tt.trip_wheelchair[trips].tolist(),
+        "pickup": tt.st_pickup[rows].tolist(),
+        "dropoff": tt.st_dropoff[rows].tolist(),
+        "last": tt.st_is_last[rows].tolist(),
+    }
+
+
+def build_departures(tt: Timetable, rows: np.ndarray, days: np.ndarray) -> list[Departure]:
+    """The :class:`Departure` of each (row, service-day ordinal), in order."""
+    if not len(rows):
+        return []
+    g = gather(tt, rows, days)
+    clock = local_clock(tt)
+    origin_of = tt.service_day_origin
+    out = []
+    for k, ordinal in enumerate(g["ordinal"]):
+        run, trip, route = g["run"][k], g["trip"][k], g["route"][k]
+        agency, stop, code = g["agency"][k], g["stop"][k], g["headsign"][k]
+        direction, headway = g["direction"][k], g["headway"][k]
+        origin = origin_of(agency, ordinal)
+        headsign = tt.headsigns[code] if code >= 0 else tt.trip_headsigns[trip]
+        out.append(
+            Departure(
+                stop_id=tt.stop_ids[stop],
+                stop_index=stop,
+                stop_sequence=g["seq"][k],
+                trip_id=tt.trip_ids[trip],
+                trip_index=trip,
+                run_index=run,
+                route_id=tt.route_ids[route],
+                route_index=route,
+                headsign=headsign or None,
+                direction_id=direction if direction >= 0 else None,
+                service_date=clock.date(ordinal),
+                departure=clock.time(agency, origin + g["dep"][k]),
+                arrival=clock.time(agency, origin + g["arr"][k]),
+                timezone=tt.agency_timezones[agency],
+                platform_code=tt.stop_platform_codes[stop] or None,
+                wheelchair_accessible=g["wheelchair"][k],
+                pickup_type=g["pickup"][k],
+                drop_off_type=g["dropoff"][k],
+                is_last_stop=g["last"][k],
+                frequency=Frequency(headway, g["exact"][k] == 1) if headway > 0 else None,
+            )
+        )
+    return out
+
+
 def _departure(tt: Timetable, row: int, ordinal: int) -> Departure:
-    run = int(tt.st_run[row])
-    trip = int(tt.run_trip[run])
-    route = int(tt.trip_route[trip])
-    agency = int(tt.route_agency[route])
-    stop = int(tt.st_stop[row])
-    zone = tt.zones[agency]
-    origin = tt.service_day_origin(agency, ordinal)
-    headsign_code = int(tt.st_headsign[row])
-    headsign = tt.headsigns[headsign_code] if headsign_code >= 0 else tt.trip_headsigns[trip]
-    direction = int(tt.trip_direction[trip])
-    headway = int(tt.run_headway[run])
-    return Departure(
-        stop_id=tt.stop_ids[stop],
-        stop_index=stop,
-        stop_sequence=int(tt.st_seq[row]),
-        trip_id=tt.trip_ids[trip],
-        trip_index=trip,
-        run_index=run,
-        route_id=tt.route_ids[route],
-        route_index=route,
-        headsign=headsign or None,
-        direction_id=direction if direction >= 0 else None,
-        service_date=dt.date.fromordinal(ordinal),
-        departure=dt.datetime.fromtimestamp(origin + int(tt.st_dep[row]), zone),
-        arrival=dt.datetime.fromtimestamp(origin + int(tt.st_arr[row]), zone),
-        timezone=tt.agency_timezones[agency],
-        platform_code=tt.stop_platform_codes[stop] or None,
-        wheelchair_accessible=int(tt.trip_wheelchair[trip]),
-        pickup_type=int(tt.st_pickup[row]),
-        drop_off_type=int(tt.st_dropoff[row]),
-        is_last_stop=bool(tt.st_is_last[row]),
-        frequency=Frequency(headway, bool(tt.run_exact[run] == 1)) if headway > 0 else None,
-    )
+    """One call's :class:`Departure` (see :func:`build_departures` for many)."""
+    return build_departures(tt, np.array([row]), np.array([ordinal]))[0]
 
 
 def explain(
@@ -281,10 +453,12 @@ def next_by_route_direction(
     key = tt.trip_route[trips].astype(np.int64) * 4 + (tt.trip_direction[trips] + 1)
     groups: dict[RouteDirectionKey, list[Departure]] = {}
     taken: dict[int, int] = {}
+    picked: list[int] = []
     for k, group_key in enumerate(key.tolist()):
         if taken.get(group_key, 0) >= per_group:
             continue
         taken[group_key] = taken.get(group_key, 0) + 1
-        dep = _departure(tt, int(rows[k]), int(days[k]))
+        picked.append(k)
+    for dep in build_departures(tt, rows[picked], days[picked]):
         groups.setdefault((dep.route_id, dep.direction_id), []).append(dep)
     return groups

@@ -9,25 +9,27 @@ from typing import Any
 
 from aiohttp import web
 
+from aggregator.api import schemas as api_schemas
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
-from aggregator.api.routing import ApiRouter, Param, path_param
+from aggregator.api.routing import ApiRouter, Param
 from aggregator.config.types import parse_duration
 from aggregator.runtime import Runtime, runtime_of
 from connectors.gtfs_rt.merge import realtime_departures
 from connectors.gtfs_rt.views import realtime_departure_json, realtime_for, realtime_sources
 
 from . import schemas
+from .departures import board_rows
 from .timetable import Timetable
 from .trip_detail import get_trip
 from .views import (
-    departure_json,
     explanation_json,
     line_filter,
     line_json,
     locate_line,
     locate_stop,
+    scheduled_departures_json,
     stop_json,
     timetables,
 )
@@ -233,7 +235,8 @@ class Boards:
         self.sources.update(realtime_sources(self.runtime, feed))
         live = realtime_for(self.runtime, feed, tt)
         if live is None:
-            board = tt.departures(
+            rows, days, explanation = board_rows(
+                tt,
                 tt.stop_ids[stop],
                 self.at,
                 duration_s=self.duration_s,
@@ -242,8 +245,8 @@ class Boards:
             )
             self.realtime[feed] = {"available": False, "stale": None}
             return {
-                "departures": [departure_json(feed, tt, d) for d in board.departures],
-                "explanation": explanation_json(board.explanation),
+                "departures": scheduled_departures_json(feed, tt, rows, days),
+                "explanation": explanation_json(explanation),
             }
         merged = realtime_departures(
             tt,
@@ -359,13 +362,32 @@ INCLUDE_CANCELLED = Param(
 
 def register_transit_routes(router: ApiRouter) -> None:
     refs = {name: router.add_schema(name, schema) for name, schema in schemas.ALL.items()}
-    feed = Param("feed", "Only this GTFS source.")
-    limit = Param("limit", "How many (1-100).", {"type": "integer", "default": 20})
-    at = Param("at", "The instant to answer for (RFC 3339; default: now).", schemas.DATE_TIME)
-    duration = Param("duration", "Window after `at` (1m-24h, e.g. 90m; default 1h).")
-    lines = Param("lines", "Only these lines: comma-separated line ids.")
-    lat = Param("lat", "Latitude (WGS 84).", {"type": "number"})
-    lon = Param("lon", "Longitude (WGS 84).", {"type": "number"})
+    feed = Param("feed", "Only this GTFS source (a configured source id).", api_schemas.SOURCE_ID)
+    limit = Param(
+        "limit", f"How many (1-{MAX_LIMIT}).", api_schemas.integer(1, MAX_LIMIT, default=20)
+    )
+    at = Param(
+        "at",
+        f"The instant to answer for ({api_schemas.INSTANT_RANGE}; default: now).",
+        api_schemas.INSTANT,
+    )
+    duration = Param(
+        "duration",
+        "Window after `at`: seconds or amounts with units ms, s, m, h, d (e.g. 90m, 1h30m); "
+        "between 1m and 24h; default 1h.",
+        {**api_schemas.TEXT, "pattern": api_schemas.DURATION_PATTERN},
+    )
+    lines = Param(
+        "lines",
+        "Only these lines: comma-separated line ids ('feed:native_id', at most 50).",
+        api_schemas.csv("[^,:]*:[^,]*[^," + api_schemas.SPACE + "]"),
+    )
+    lat = Param("lat", "Latitude (WGS 84); goes with lon.", api_schemas.LATITUDE)
+    lon = Param("lon", "Longitude (WGS 84); goes with lat.", api_schemas.LONGITUDE)
+    radius_m = f"Metres (1-{MAX_RADIUS_M:.0f}"
+    stop_id = Param(
+        "stop_id", "A stop id, 'feed:native_id'.", api_schemas.NAMESPACED_ID, "path", required=True
+    )
 
     router.get(
         "/v1/stops",
@@ -373,13 +395,22 @@ def register_transit_routes(router: ApiRouter) -> None:
         summary="Find stops by name (q) or near a point (lat, lon, radius)",
         tags=["transit"],
         params=[
-            Param("q", "Name search: case- and accent-insensitive, word prefixes."),
+            Param(
+                "q",
+                "Name search: case- and accent-insensitive, word prefixes. Without q, lat and "
+                "lon are required.",
+                api_schemas.TEXT,
+            ),
             lat,
             lon,
-            Param("radius", "Metres (1-5000, default 500).", {"type": "number"}),
+            Param(
+                "radius",
+                radius_m + ", default 500).",
+                api_schemas.number(1, MAX_RADIUS_M, default=500),
+            ),
             limit,
             feed,
-            Param("format", "json (default) or geojson.", {"enum": ["json", "geojson"]}),
+            Param("format", "json (default) or geojson.", api_schemas.choice(["json", "geojson"])),
         ],
         response={"type": "array", "items": refs["Stop"]},
         alternatives={"application/geo+json": {"type": "object"}},
@@ -389,7 +420,7 @@ def register_transit_routes(router: ApiRouter) -> None:
         get_stop,
         summary="One stop: its platforms or parent station, and the lines serving it",
         tags=["transit"],
-        params=[path_param("stop_id", "A stop id, 'feed:native_id'.")],
+        params=[stop_id],
         response=refs["StopDetail"],
         errors=[400, 404],
     )
@@ -399,7 +430,7 @@ def register_transit_routes(router: ApiRouter) -> None:
         summary="The next departures from a stop (a station gathers its platforms)",
         tags=["transit"],
         params=[
-            path_param("stop_id", "A stop id, 'feed:native_id'."),
+            stop_id,
             at,
             duration,
             limit,
@@ -408,12 +439,12 @@ def register_transit_routes(router: ApiRouter) -> None:
             Param(
                 "group",
                 "none (one list by time) or line_direction (the next per line and direction).",
-                {"enum": ["none", "line_direction"]},
+                api_schemas.choice(["none", "line_direction"]),
             ),
             Param(
                 "per_group",
                 "Departures per line and direction (1-10, default 2).",
-                {"type": "integer"},
+                api_schemas.integer(1, 10, default=2),
             ),
         ],
         response=refs["Board"],
@@ -425,11 +456,21 @@ def register_transit_routes(router: ApiRouter) -> None:
         summary="Departure boards of the stops around a point, nearest first",
         tags=["transit"],
         params=[
-            lat,
-            lon,
-            Param("radius", "Metres (1-5000, default 400).", {"type": "number"}),
-            Param("stops", "How many stops (1-20, default 5).", {"type": "integer"}),
-            Param("per_stop", "Departures per stop (1-20, default 5).", {"type": "integer"}),
+            Param("lat", "Latitude (WGS 84).", api_schemas.LATITUDE, required=True),
+            Param("lon", "Longitude (WGS 84).", api_schemas.LONGITUDE, required=True),
+            Param(
+                "radius",
+                radius_m + ", default 400).",
+                api_schemas.number(1, MAX_RADIUS_M, default=400),
+            ),
+            Param(
+                "stops", "How many stops (1-20, default 5).", api_schemas.integer(1, 20, default=5)
+            ),
+            Param(
+                "per_stop",
+                "Departures per stop (1-20, default 5).",
+                api_schemas.integer(1, 20, default=5),
+            ),
             at,
             duration,
             lines,
@@ -444,11 +485,17 @@ def register_transit_routes(router: ApiRouter) -> None:
         summary="One trip on a service date: its calls, scheduled and expected",
         tags=["transit"],
         params=[
-            path_param("trip_id", "A trip id, 'feed:native_id'."),
+            Param(
+                "trip_id",
+                "A trip id, 'feed:native_id'.",
+                api_schemas.NAMESPACED_ID,
+                "path",
+                required=True,
+            ),
             Param(
                 "date",
-                "Service date (YYYY-MM-DD; default: the one running nearest now).",
-                {"type": "string", "format": "date"},
+                "Service date (YYYY-MM-DD, years 1900-2200; default: the one running nearest now).",
+                api_schemas.DATE,
             ),
         ],
         response=refs["Trip"],
@@ -459,7 +506,10 @@ def register_transit_routes(router: ApiRouter) -> None:
         list_lines,
         summary="Every line, with mode, colours and agency",
         tags=["transit"],
-        params=[feed, Param("mode", "Only this mode (bus, tram, subway, rail, ferry...).")],
+        params=[
+            feed,
+            Param("mode", "Only this mode (bus, tram, subway, rail, ferry...).", api_schemas.TEXT),
+        ],
         response={"type": "array", "items": refs["Line"]},
     )
     router.get(
@@ -467,7 +517,15 @@ def register_transit_routes(router: ApiRouter) -> None:
         get_line,
         summary="One line and its directions, each with its ordered stops",
         tags=["transit"],
-        params=[path_param("line_id", "A line id, 'feed:native_id'.")],
+        params=[
+            Param(
+                "line_id",
+                "A line id, 'feed:native_id'.",
+                api_schemas.NAMESPACED_ID,
+                "path",
+                required=True,
+            )
+        ],
         response=refs["LineDetail"],
         errors=[400, 404],
     )

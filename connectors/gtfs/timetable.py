@@ -22,7 +22,7 @@ import datetime as dt
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -216,6 +216,8 @@ class Timetable:
         )
         # Per instance, not functools.lru_cache: a class-level cache would keep old feeds alive.
         self._origins: dict[tuple[int, int], float] = {}
+        #: Memos of the query and view layers (local times, JSON pieces), dropped with the feed.
+        self.query_caches: dict[Any, Any] = {}
         self._name_index: NameIndex | None = None
         self._geo_index: GeoIndex | None = None
         self._directions: dict[int, list[RouteDirection]] | None = None

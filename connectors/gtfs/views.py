@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from aggregator.api.problems import BadParameter, NotFound
 from aggregator.model import Snapshot
 from aggregator.runtime import Runtime
 
-from .departures import Departure
+from .departures import Departure, gather, local_clock, search_index
 from .timetable import Timetable
 
 LOCATION_TYPES = {0: "stop", 1: "station", 2: "entrance", 3: "generic_node", 4: "boarding_area"}
@@ -27,6 +29,7 @@ EXPLANATIONS = {
 def warm_indexes(snapshot: Snapshot) -> bool:
     """Build a new timetable's search indexes before the first request needs them."""
     timetable: Timetable = snapshot.data
+    search_index(timetable)
     timetable.search_stops("warm", limit=1)
     timetable.nearest_stops(0.0, 0.0, radius_m=1.0, limit=1)
     for route in range(len(timetable.route_ids)):
@@ -59,9 +62,15 @@ def split_id(value: str, what: str) -> tuple[str, str]:
     return feed, native
 
 
+def timetable_of(runtime: Runtime, feed: str) -> Timetable | None:
+    """The loaded timetable of GTFS source ``feed`` (``timetables(runtime).get(feed)``)."""
+    snapshot = runtime.live.snapshot(feed)
+    return snapshot.data if snapshot is not None and snapshot.source_type == "gtfs" else None
+
+
 def locate_stop(runtime: Runtime, stop_id: str) -> Located:
     feed, native = split_id(stop_id, "stop")
-    timetable = timetables(runtime).get(feed)
+    timetable = timetable_of(runtime, feed)
     index = timetable.stop_index.get(native) if timetable is not None else None
     if timetable is None or index is None:
         raise NotFound(f"no stop {stop_id!r}")
@@ -70,7 +79,7 @@ def locate_stop(runtime: Runtime, stop_id: str) -> Located:
 
 def locate_line(runtime: Runtime, line_id: str) -> Located:
     feed, native = split_id(line_id, "line")
-    timetable = timetables(runtime).get(feed)
+    timetable = timetable_of(runtime, feed)
     index = timetable.route_index.get(native) if timetable is not None else None
     if timetable is None or index is None:
         raise NotFound(f"no line {line_id!r}")
@@ -85,7 +94,7 @@ def _color(value: str) -> str | None:
     return f"#{value.upper()}" if value else None
 
 
-def line_summary(feed: str, tt: Timetable, route: int) -> dict[str, Any]:
+def _line_summary(feed: str, tt: Timetable, route: int) -> dict[str, Any]:
     return {
         "id": f"{feed}:{tt.route_ids[route]}",
         "short_name": _text(tt.route_short_names[route]),
@@ -94,6 +103,53 @@ def line_summary(feed: str, tt: Timetable, route: int) -> dict[str, Any]:
         "color": _color(tt.route_colors[route]),
         "text_color": _color(tt.route_text_colors[route]),
     }
+
+
+class FeedViews:
+    """JSON pieces of one feed's timetable that many answers repeat, built once each.
+
+    The dicts are shared between answers: read them, never change them.
+    """
+
+    #: Scheduled calls kept (about 1 KB each); the memo starts over when full.
+    MAX_CALLS = 20_000
+
+    def __init__(self, feed: str, tt: Timetable) -> None:
+        self.feed = feed
+        self.tt = tt
+        self.clock = local_clock(tt)
+        self._lines: dict[int, dict[str, Any]] = {}
+        self._stops: dict[int, dict[str, Any]] = {}
+        #: A scheduled call's JSON by (stop time row, service-day ordinal).
+        self.calls: dict[tuple[int, int], dict[str, Any]] = {}
+
+    def line(self, route: int) -> dict[str, Any]:
+        found = self._lines.get(route)
+        if found is None:
+            found = self._lines[route] = _line_summary(self.feed, self.tt, route)
+        return found
+
+    def stop_ref(self, stop: int) -> dict[str, Any]:
+        found = self._stops.get(stop)
+        if found is None:
+            found = self._stops[stop] = {
+                "id": f"{self.feed}:{self.tt.stop_ids[stop]}",
+                "name": self.tt.stop_names[stop],
+            }
+        return found
+
+
+def feed_views(feed: str, tt: Timetable) -> FeedViews:
+    """The :class:`FeedViews` of ``feed``'s timetable ``tt`` (lives as long as ``tt``)."""
+    key = ("views", feed)
+    views: FeedViews | None = tt.query_caches.get(key)
+    if views is None:
+        views = tt.query_caches[key] = FeedViews(feed, tt)
+    return views
+
+
+def line_summary(feed: str, tt: Timetable, route: int) -> dict[str, Any]:
+    return dict(feed_views(feed, tt).line(route))
 
 
 def line_json(feed: str, tt: Timetable, route: int) -> dict[str, Any]:
@@ -141,15 +197,17 @@ def _sorted_routes(tt: Timetable, routes: list[int]) -> list[int]:
 
 def departure_json(feed: str, tt: Timetable, departure: Departure) -> dict[str, Any]:
     frequency = departure.frequency
+    views = feed_views(feed, tt)
+    when = departure.departure.isoformat()
     return {
-        "stop": {"id": f"{feed}:{departure.stop_id}", "name": tt.stop_names[departure.stop_index]},
-        "line": line_summary(feed, tt, departure.route_index),
+        "stop": dict(views.stop_ref(departure.stop_index)),
+        "line": dict(views.line(departure.route_index)),
         "trip_id": f"{feed}:{departure.trip_id}",
         "headsign": departure.headsign,
         "direction_id": departure.direction_id,
         "service_date": departure.service_date.isoformat(),
-        "scheduled_time": departure.departure.isoformat(),
-        "expected_time": departure.departure.isoformat(),
+        "scheduled_time": when,
+        "expected_time": when,
         "delay_s": None,
         "realtime": False,
         "status": "scheduled",
@@ -162,6 +220,67 @@ def departure_json(feed: str, tt: Timetable, departure: Departure) -> dict[str, 
             else None
         ),
     }
+
+
+def scheduled_departures_json(
+    feed: str, tt: Timetable, rows: np.ndarray, days: np.ndarray
+) -> list[dict[str, Any]]:
+    """What ``departure_json`` gives for each call of a board (rows and service-day ordinals
+    from :func:`board_rows`), built straight from the arrays, without ``Departure`` objects.
+
+    A call's JSON depends only on the timetable, its row and its service day, so it is made
+    once and shared (``FeedViews.calls``): read these dicts, never change them.
+    """
+    views = feed_views(feed, tt)
+    calls = views.calls
+    keys = list(zip(rows.tolist(), days.tolist(), strict=True))
+    out = [calls.get(key) for key in keys]
+    missing = [k for k, found in enumerate(out) if found is None]
+    if missing:
+        if len(calls) + len(missing) > views.MAX_CALLS:
+            calls.clear()
+        for k, built in zip(missing, _calls_json(views, rows[missing], days[missing]), strict=True):
+            out[k] = calls[keys[k]] = built
+    return out  # type: ignore[return-value]
+
+
+def _calls_json(views: FeedViews, rows: np.ndarray, days: np.ndarray) -> list[dict[str, Any]]:
+    tt, feed, clock = views.tt, views.feed, views.clock
+    g = gather(tt, rows, days)
+    origin_of = tt.service_day_origin
+    stop_ref, line = views.stop_ref, views.line
+    headsigns, trip_headsigns, trip_ids = tt.headsigns, tt.trip_headsigns, tt.trip_ids
+    timezones, platforms = tt.agency_timezones, tt.stop_platform_codes
+    out = []
+    for k, ordinal in enumerate(g["ordinal"]):
+        trip, agency, stop = g["trip"][k], g["agency"][k], g["stop"][k]
+        code, direction, headway = g["headsign"][k], g["direction"][k], g["headway"][k]
+        when = clock.iso(agency, origin_of(agency, ordinal) + g["dep"][k])
+        headsign = headsigns[code] if code >= 0 else trip_headsigns[trip]
+        out.append(
+            {
+                "stop": stop_ref(stop),
+                "line": line(g["route"][k]),
+                "trip_id": f"{feed}:{trip_ids[trip]}",
+                "headsign": headsign or None,
+                "direction_id": direction if direction >= 0 else None,
+                "service_date": clock.date_iso(ordinal),
+                "scheduled_time": when,
+                "expected_time": when,
+                "delay_s": None,
+                "realtime": False,
+                "status": "scheduled",
+                "timezone": timezones[agency],
+                "platform": platforms[stop] or None,
+                "wheelchair_accessible": WHEELCHAIR.get(g["wheelchair"][k]),
+                "frequency": (
+                    {"headway_s": headway, "exact_times": g["exact"][k] == 1}
+                    if headway > 0
+                    else None
+                ),
+            }
+        )
+    return out
 
 
 def explanation_json(code: str | None) -> dict[str, str] | None:
