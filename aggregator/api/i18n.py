@@ -5,6 +5,7 @@ Only labels are translated; codes and field names never are.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -13,7 +14,8 @@ from aiohttp import web
 
 from aggregator.api.problems import BadParameter
 
-_LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
+# Two letters (fr, en, fr-BE): "min"/"max" of an age range must not look like languages.
+_LANGUAGE_TAG = re.compile(r"^[a-z]{2}([-_][A-Za-z]{2,4})?$")
 
 
 def _primary(tag: str) -> str:
@@ -59,6 +61,11 @@ def negotiate_language(request: web.Request, supported: Sequence[str]) -> str:
     return supported[0]
 
 
+@functools.lru_cache(maxsize=1024)
+def _is_language_tag(key: str) -> bool:
+    return _LANGUAGE_TAG.match(key) is not None
+
+
 def localize(value: Any, language: str, fallbacks: Sequence[str]) -> Any:
     """Pick one text from a ``{lang: text}`` mapping; other values pass through.
 
@@ -69,9 +76,12 @@ def localize(value: Any, language: str, fallbacks: Sequence[str]) -> Any:
         return value
     if not value:
         return None  # translations with no text at all: say "none", not an empty object
-    if not all(isinstance(k, str) and _LANGUAGE_TAG.match(k) for k in value):
-        return value
-    for tag in (language, *fallbacks):
+    for k in value:
+        if not (isinstance(k, str) and _is_language_tag(k)):
+            return value
+    if language in value:
+        return value[language]
+    for tag in fallbacks:
         if tag in value:
             return value[tag]
     return next(iter(value.values()))
@@ -81,4 +91,7 @@ def localize_record(
     record: Mapping[str, Any], language: str, fallbacks: Sequence[str]
 ) -> dict[str, Any]:
     """A record with every translated field reduced to the negotiated language."""
-    return {key: localize(value, language, fallbacks) for key, value in record.items()}
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        out[key] = localize(value, language, fallbacks) if isinstance(value, Mapping) else value
+    return out

@@ -34,7 +34,12 @@ from aggregator.connector import UrlConnector
 from aggregator.model import ParseResult
 from connectors.events.api import EventSourceType
 from connectors.events.icsparse import load_calendar, stable_uid
-from connectors.events.model import local_midnight, make_occurrence, recurrence_stamp
+from connectors.events.model import (
+    local_midnight,
+    occurrence_from_template,
+    occurrence_template,
+    recurrence_stamp,
+)
 from connectors.events.text import description_pair, looks_like_html, sanitize_html
 
 __all__ = ["IcsConfig", "IcsConnector", "expand_calendar"]
@@ -166,9 +171,8 @@ def expand_calendar(
             occurrences = occurrences[:budget]
             capped_occurrences = True
         for occurrence in occurrences:
-            component = occurrence.as_component(False)
             try:
-                records.append(normaliser.record(component))
+                records.append(normaliser.record_occurrence(occurrence))
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 report(f"an occurrence of {uid!r} skipped: {exc}")
     if capped_occurrences:
@@ -402,6 +406,7 @@ class _Normaliser:
         self.zone_name = str(getattr(zone, "key", zone))
         self.floating = 0
         self._descriptions: dict[str, tuple[str, str] | None] = {}
+        self._templates: dict[int, tuple[icalendar.Event, dict[str, Any], bool]] = {}
         self.shifts: dict[tuple[str, str], timedelta] = {}
 
     def _aware(self, value: date | datetime, *, count: bool = False) -> tuple[datetime, bool]:
@@ -414,48 +419,90 @@ class _Normaliser:
         return local_midnight(value, self.zone), True
 
     def record(self, event: icalendar.Event) -> dict[str, Any]:
-        raw_start = event["DTSTART"].dt
-        start, all_day = self._aware(raw_start, count=True)
+        """The record of one expanded VEVENT (a copy made by ``as_component``)."""
         end_prop = event.get("DTEND")
-        end = self._aware(end_prop.dt)[0] if end_prop is not None else None
+        return self._occurrence(
+            event,
+            event["DTSTART"].dt,
+            end_prop.dt if end_prop is not None else None,
+            event.get("RECURRENCE-ID"),
+        )
+
+    def record_occurrence(self, occurrence: Any) -> dict[str, Any]:
+        """The record of one recurring-ical-events occurrence, without copying its component.
+
+        ``as_component(False)`` copies the whole source component to set DTSTART, DTEND
+        and (for a master's instances) RECURRENCE-ID = DTSTART: exactly what this reads
+        from the occurrence itself. Anything unexpected takes the copying path.
+        """
+        component = getattr(getattr(occurrence, "_adapter", None), "_component", None)
+        start, end = getattr(occurrence, "start", None), getattr(occurrence, "end", None)
+        if (
+            not isinstance(component, icalendar.Event)
+            or not isinstance(start, date)
+            or not isinstance(end, date)
+        ):
+            return self.record(occurrence.as_component(False))
+        return self._occurrence(component, start, end, component.get("RECURRENCE-ID"))
+
+    def _occurrence(
+        self,
+        event: icalendar.Event,
+        raw_start: date | datetime,
+        raw_end: date | datetime | None,
+        recurrence: Any,
+    ) -> dict[str, Any]:
+        start, all_day = self._aware(raw_start, count=True)
+        end = self._aware(raw_end)[0] if raw_end is not None else None
         if all_day and (end is None or end <= start):
             end = start + timedelta(days=1)  # no DTEND, or DTEND = DTSTART: one day (RFC 5545)
-        uid = str(event["UID"])
-        recurrence = event.get("RECURRENCE-ID")
+        template, cancelled = self._series(event)
         original = recurrence.dt if recurrence is not None else raw_start
         if recurrence is not None and recurrence.params.get("RANGE"):
-            shift = self.shifts.get((uid, recurrence_stamp(original)))
+            shift = self.shifts.get((template["uid"], recurrence_stamp(original)))
             if shift is not None:
                 original = raw_start - shift
         previous = None
         if original != raw_start:
             previous = self._aware(original)[0]
-        status = "cancelled" if str(event.get("STATUS", "")).upper() == "CANCELLED" else None
-        if status is None:
-            status = "rescheduled" if previous is not None else "scheduled"
+        status = "cancelled" if cancelled else "rescheduled" if previous is not None else None
+        return occurrence_from_template(
+            template,
+            recurrence=recurrence_stamp(original),
+            start=start,
+            end=end,
+            all_day=all_day,
+            status=status or "scheduled",
+            previous_start=previous,
+        )
+
+    def _series(self, event: icalendar.Event) -> tuple[dict[str, Any], bool]:
+        """What every occurrence of one source component shares, normalised once."""
+        cached = self._templates.get(id(event))
+        if cached is not None and cached[0] is event:
+            return cached[1], cached[2]
+        uid = str(event["UID"])
         lang = self.language
         title = str(event.get("SUMMARY") or "").strip()
         described = self._describe(event)
-        return make_occurrence(
+        template = occurrence_template(
             source=self.source,
             uid=uid,
-            recurrence=recurrence_stamp(original),
             channel=self.channel,
             title={lang: title} if title else {},
             description={lang: described[1]} if described else None,
             description_html={lang: described[0]} if described else None,
-            start=start,
-            end=end,
-            all_day=all_day,
             timezone=self.zone_name,
-            status=status,
-            previous_start=previous,
             location=_location(event),
             categories=[*self.default_categories, *_categories(event)],
             url=_text(event.get("URL")),
             image=_image(event),
             updated_at=_updated(event),
         )
+        cancelled = str(event.get("STATUS", "")).upper() == "CANCELLED"
+        # The component is kept with its entry: its id() cannot be reused meanwhile.
+        self._templates[id(event)] = (event, template, cancelled)
+        return template, cancelled
 
     def _describe(self, event: icalendar.Event) -> tuple[str, str] | None:
         alt = event.get("X-ALT-DESC")

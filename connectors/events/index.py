@@ -18,11 +18,12 @@ Built when a snapshot changes (never per request), it answers what ``/v1/events`
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from difflib import SequenceMatcher
@@ -43,6 +44,8 @@ DUPLICATE_TITLE_RATIO = 0.85
 #: How long a removed occurrence is remembered for clients that sync with updated_since.
 TOMBSTONE_RETENTION_S = 7 * 86400.0
 _MIN_PREFIX = 3
+#: Localised records kept per language (a bound on memory; past it the cache starts over).
+LOCALIZED_CACHE_SIZE = 20_000
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -84,10 +87,17 @@ class EventPage:
 class _Build:
     records: list[dict[str, Any]] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)
+    starts: list[float] = field(default_factory=list)
 
 
 def _epoch(text: str | None) -> float:
     return datetime.fromisoformat(text).timestamp() if text else math.nan
+
+
+@functools.lru_cache(maxsize=65536)
+def _epoch_cached(text: str | None) -> float:
+    """``_epoch`` for the build: many occurrences share a time (all-day, same hour)."""
+    return _epoch(text)
 
 
 def _distance_m(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> Any:
@@ -124,23 +134,43 @@ def _same_event(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return bool(name_a) and name_a == fold(((b.get("location") or {}).get("name")) or "")
 
 
-def merge_duplicates(records: Iterable[Mapping[str, Any]]) -> _Build:
-    """Merge the same occurrence seen in several sources (DESIGN §5), keeping both provenances."""
-    by_start: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for record in records:
-        by_start[str(_epoch(record["start"]))].append(dict(record))
+def merge_duplicates(
+    records: Iterable[Mapping[str, Any]], epochs: Sequence[float] | None = None
+) -> _Build:
+    """Merge the same occurrence seen in several sources (DESIGN §5), keeping both provenances.
+
+    ``epochs``, when given, are the records' start instants (epoch seconds), in order. The
+    result's records come with theirs in ``starts``. Records are copied only when merged.
+    """
+    records = list(records)
+    if epochs is None:
+        epochs = [_epoch_cached(r["start"]) for r in records]
+    by_start: dict[float, list[int]] = defaultdict(list)
+    for i, epoch in enumerate(epochs):
+        by_start[epoch].append(i)
     out = _Build()
-    for group in by_start.values():
+    for epoch, group in by_start.items():
+        if len(group) == 1:
+            out.records.append(records[group[0]])
+            out.starts.append(epoch)
+            continue
         kept: list[dict[str, Any]] = []
-        for record in sorted(group, key=lambda r: (-richness(r), r["id"])):
-            twin = next((k for k in kept if _same_event(k, record)), None)
-            if twin is None:
-                kept.append(record)
+        copied: set[int] = set()
+        members = sorted((records[i] for i in group), key=lambda r: (-richness(r), r["id"]))
+        for record in members:
+            position = next((j for j, k in enumerate(kept) if _same_event(k, record)), None)
+            if position is None:
+                kept.append(record)  # type: ignore[arg-type]
                 continue
+            if position not in copied:  # the twin changes: the caller's record must not
+                kept[position] = dict(kept[position])
+                copied.add(position)
+            twin = kept[position]
             twin["sources"] = [*twin["sources"], *record["sources"]]
-            twin.setdefault("merged_ids", []).append(record["id"])
+            twin["merged_ids"] = [*twin.get("merged_ids", ()), record["id"]]
             out.aliases[record["id"]] = twin["id"]
         out.records.extend(kept)
+        out.starts.extend([epoch] * len(kept))
     return out
 
 
@@ -159,13 +189,20 @@ class EventIndex:
         merged = merge_duplicates(records)
         self.built_at = built_at.timestamp()
         self.aliases = merged.aliases
-        rows = sorted(merged.records, key=lambda r: (_epoch(r["start"]), r["id"]))
+        # Each start is parsed once (in merge_duplicates); the order is (start, id).
+        order = sorted(
+            range(len(merged.records)),
+            key=lambda i: (merged.starts[i], merged.records[i]["id"]),
+        )
+        rows = [merged.records[i] for i in order]
         self.records: list[dict[str, Any]] = rows
-        self.keys: list[tuple[float, str]] = [(_epoch(r["start"]), r["id"]) for r in rows]
+        self.keys: list[tuple[float, str]] = [
+            (merged.starts[i], row["id"]) for i, row in zip(order, rows, strict=True)
+        ]
         self.by_id = {r["id"]: i for i, r in enumerate(rows)}
         n = len(rows)
         self.starts = np.array([k[0] for k in self.keys], dtype=np.float64)
-        ends = np.array([_epoch(r.get("end")) for r in rows], dtype=np.float64)
+        ends = np.array([_epoch_cached(r.get("end")) for r in rows], dtype=np.float64)
         self.ends = np.where(np.isnan(ends), self.starts, ends)
         self.max_duration = float((self.ends - self.starts).max()) if n else 0.0
         coords = [_coords(r) or (math.nan, math.nan) for r in rows]
@@ -178,65 +215,84 @@ class EventIndex:
         self.access = np.array([_access_bits(r) for r in rows], dtype=np.int16)
         self._build_postings(rows)
         self._build_changes(previous)
+        self._localized: dict[tuple[str, ...], dict[str, dict[str, Any]]] = {}
 
     # --- building ---------------------------------------------------------------------
 
     def _build_postings(self, rows: list[dict[str, Any]]) -> None:
-        event_positions: dict[str, list[int]] = defaultdict(list)
-        event_text: dict[str, str] = {}
+        # Occurrences of one event share their text: each text group is tokenised once and
+        # the postings list groups, not positions (``group_of`` maps a position to its group).
+        group_by_key: dict[tuple[str, bytes], int] = {}
+        keys_seen: dict[tuple[str, int, int, int], tuple[str, bytes]] = {}
+        texts: list[str] = []
+        groups: list[int] = []
         category_positions: dict[str, list[int]] = defaultdict(list)
+        category_codes: dict[str, str] = {}
         self.category_labels: dict[str, str] = {}
         for position, record in enumerate(rows):
-            # Occurrences of one event share their text: tokenise each event once.
-            key = (
-                record["event_id"]
-                + "\0"
-                + hashlib.md5(
-                    orjson.dumps([record["title"], record["keywords"], record["location"]]),
-                    usedforsecurity=False,
-                ).hexdigest()
-            )
-            event_positions[key].append(position)
-            if key not in event_text:
-                event_text[key] = _searchable(record)
+            title, keywords, location = record["title"], record["keywords"], record["location"]
+            # The occurrences of one series share these objects (rows are alive: ids hold).
+            ident = (record["event_id"], id(title), id(keywords), id(location))
+            key = keys_seen.get(ident)
+            if key is None:
+                text = orjson.dumps([title, keywords, location])
+                key = (record["event_id"], hashlib.md5(text, usedforsecurity=False).digest())
+                keys_seen[ident] = key
+            group = group_by_key.get(key)
+            if group is None:
+                group = group_by_key[key] = len(texts)
+                texts.append(_searchable(record))
+            groups.append(group)
             for label in record.get("categories") or ():
-                code = category_key(label)
+                code = category_codes.get(label)
+                if code is None:
+                    code = category_codes[label] = category_key(label)
                 if code:
                     self.category_labels.setdefault(code, label)
                     category_positions[code].append(position)
-        term_events: dict[str, list[str]] = defaultdict(list)
-        for key, text in event_text.items():
+        term_groups: dict[str, list[int]] = defaultdict(list)
+        for group, text in enumerate(texts):
             for term in set(search_terms(text)):
-                term_events[term].append(key)
-        self.postings: dict[str, np.ndarray] = {}
-        for term, keys in term_events.items():
-            arrays = [np.asarray(event_positions[k], dtype=np.int64) for k in keys]
-            self.postings[term] = np.sort(np.concatenate(arrays))
-        self.vocabulary = sorted(self.postings)
+                term_groups[term].append(group)
+        self.group_count = len(texts)
+        self.group_of = np.asarray(groups, dtype=np.int32)
+        # The vocabulary, sorted, and its postings laid end to end in that order: the words
+        # sharing a prefix are a contiguous range, so their postings are one slice.
+        self.vocabulary = sorted(term_groups)
+        sizes = [len(term_groups[w]) for w in self.vocabulary]
+        self.posting_offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=self.posting_offsets[1:])
+        self.posting_groups = (
+            np.concatenate([np.asarray(term_groups[w], dtype=np.int32) for w in self.vocabulary])
+            if sizes
+            else np.empty(0, np.int32)
+        )
         self.category_postings = {
             code: np.asarray(positions, dtype=np.int64)
             for code, positions in category_positions.items()
         }
 
     def _build_changes(self, previous: EventIndex | None) -> None:
-        self.fingerprints = {
-            r["id"]: hashlib.blake2b(orjson.dumps(r, option=orjson.OPT_SORT_KEYS)).digest()
-            for r in self.records
-        }
+        self._fingerprints: dict[str, bytes] = {}
         self.changed_at: dict[str, float] = {}
         self.tombstones: dict[str, dict[str, Any]] = {}
         if previous is None:
             self.horizon = self.built_at  # nothing is known about changes before this build
-            self.changed_at = dict.fromkeys(self.fingerprints, self.built_at)
+            self.changed_at = dict.fromkeys(self.by_id, self.built_at)
             return
         self.horizon = max(previous.horizon, self.built_at - TOMBSTONE_RETENTION_S)
-        for rid, fingerprint in self.fingerprints.items():
-            same = previous.fingerprints.get(rid) == fingerprint
+        for rid, position in self.by_id.items():
+            old = previous.by_id.get(rid)
+            # Records are never changed in place: the same object is the same record.
+            same = old is not None and (
+                previous.records[old] is self.records[position]
+                or previous.fingerprint(rid) == self.fingerprint(rid)
+            )
             self.changed_at[rid] = previous.changed_at[rid] if same else self.built_at
         for rid, stone in previous.tombstones.items():
-            if rid not in self.fingerprints and stone["removed_at"] >= self.horizon:
+            if rid not in self.by_id and stone["removed_at"] >= self.horizon:
                 self.tombstones[rid] = stone
-        for rid in previous.fingerprints.keys() - self.fingerprints.keys():
+        for rid in previous.by_id.keys() - self.by_id.keys():
             old = previous.records[previous.by_id[rid]]
             self.tombstones[rid] = {
                 "id": rid,
@@ -244,6 +300,15 @@ class EventIndex:
                 "removed": True,
                 "removed_at": self.built_at,
             }
+
+    def fingerprint(self, record_id: str) -> bytes:
+        """A digest of one record's content, computed when a later build compares."""
+        digest = self._fingerprints.get(record_id)
+        if digest is None:
+            record = self.records[self.by_id[record_id]]
+            digest = hashlib.blake2b(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).digest()
+            self._fingerprints[record_id] = digest
+        return digest
 
     # --- reading ----------------------------------------------------------------------
 
@@ -254,6 +319,29 @@ class EventIndex:
         """One occurrence by id, also by the id of a duplicate merged into it."""
         position = self.by_id.get(self.aliases.get(record_id, record_id))
         return None if position is None else self.records[position]
+
+    def localized(
+        self,
+        record: Mapping[str, Any],
+        language: str,
+        fallbacks: Sequence[str],
+        render: Callable[[Mapping[str, Any]], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """``render(record)`` for one of this index's records, made once per language.
+
+        The index is immutable, so a record's localised form is too; the API layer says how
+        to make it. Treat the answer as read-only (copy it before adding keys).
+        """
+        cache = self._localized.get((language, *fallbacks))
+        if cache is None:
+            cache = self._localized[(language, *fallbacks)] = {}
+        rid = record["id"]
+        out = cache.get(rid)
+        if out is None:
+            if len(cache) >= LOCALIZED_CACHE_SIZE:
+                cache.clear()
+            out = cache[rid] = render(record)
+        return out
 
     def occurrences_of(self, event_id: str) -> list[dict[str, Any]]:
         """Every occurrence of one event, in start order."""
@@ -341,23 +429,31 @@ class EventIndex:
 
     # --- filtering --------------------------------------------------------------------
 
-    def _text_positions(self, text: str) -> np.ndarray | None:
+    def _term_groups(self, term: str) -> np.ndarray:
+        """A mask of the text groups holding ``term`` (or, from 3 letters, a word it begins)."""
+        lo = bisect.bisect_left(self.vocabulary, term)
+        if len(term) >= _MIN_PREFIX:
+            hi = bisect.bisect_left(self.vocabulary, term + "\uffff", lo)
+        else:
+            hi = lo + 1 if lo < len(self.vocabulary) and self.vocabulary[lo] == term else lo
+        mask = np.zeros(self.group_count, dtype=bool)
+        if hi > lo:
+            mask[self.posting_groups[self.posting_offsets[lo] : self.posting_offsets[hi]]] = True
+        return mask
+
+    def _text_positions(self, text: str, lo: int = 0, hi: int | None = None) -> np.ndarray | None:
+        """Sorted positions in ``[lo, hi)`` whose text holds every term of ``text``."""
         terms = search_terms(text)
         if not terms:
             return None
-        result: np.ndarray | None = None
+        matched: np.ndarray | None = None
         for term in dict.fromkeys(terms):
-            if len(term) >= _MIN_PREFIX:
-                lo = bisect.bisect_left(self.vocabulary, term)
-                hi = bisect.bisect_left(self.vocabulary, term + "\uffff")
-                arrays = [self.postings[w] for w in self.vocabulary[lo:hi]]
-                found = np.unique(np.concatenate(arrays)) if arrays else np.empty(0, np.int64)
-            else:
-                found = self.postings.get(term, np.empty(0, np.int64))
-            result = found if result is None else np.intersect1d(result, found, True)
-            if not len(result):
-                break
-        return result
+            mask = self._term_groups(term)
+            matched = mask if matched is None else np.logical_and(matched, mask, out=matched)
+            if not matched.any():
+                return np.empty(0, np.int64)
+        assert matched is not None
+        return lo + np.flatnonzero(matched[self.group_of[lo:hi]])
 
     def _filter(self, query: EventQuery, *, with_categories: bool) -> np.ndarray:
         n = len(self.records)
@@ -368,9 +464,9 @@ class EventIndex:
             hi = int(np.searchsorted(self.starts, query.end, "left"))
         candidates = np.arange(lo, hi, dtype=np.int64)
         if query.text:
-            found = self._text_positions(query.text)
+            found = self._text_positions(query.text, lo, hi)
             if found is not None:
-                candidates = found[(found >= lo) & (found < hi)]
+                candidates = found
         if query.start is not None and len(candidates):
             # An occurrence under way at ``start`` is still on (a festival started yesterday).
             candidates = candidates[

@@ -36,6 +36,8 @@ __all__ = [
     "STATUSES",
     "Channel",
     "make_occurrence",
+    "occurrence_from_template",
+    "occurrence_template",
     "rfc3339",
 ]
 
@@ -108,36 +110,89 @@ def make_occurrence(
     source_url: str | None = None,
 ) -> dict[str, Any]:
     """One occurrence record, with every key present so clients see one stable shape."""
-    if status not in STATUSES:
-        raise ValueError(f"unknown event status {status!r}")
-    if end is not None and end < start:
-        end = start  # a feed's end before its start: keep the event, as a point in time
-    start_date = end_date = None
-    if all_day:
-        start_date = start.date().isoformat()
-        last = end if end is not None and end > start else start + timedelta(days=1)
-        end_date = last.date().isoformat()
+    template = occurrence_template(
+        source=source,
+        uid=uid,
+        channel=channel,
+        title=title,
+        timezone=timezone,
+        description=description,
+        description_html=description_html,
+        location=location,
+        attendance_mode=attendance_mode,
+        online_url=online_url,
+        categories=categories,
+        keywords=keywords,
+        accessibility=accessibility,
+        price=price,
+        registration=registration,
+        age=age,
+        image=image,
+        url=url,
+        updated_at=updated_at,
+        source_url=source_url,
+    )
+    return occurrence_from_template(
+        template,
+        recurrence=recurrence,
+        start=start,
+        end=end,
+        all_day=all_day,
+        status=status,
+        previous_start=previous_start,
+    )
+
+
+def occurrence_template(
+    *,
+    source: str,
+    uid: str,
+    channel: str,
+    title: Mapping[str, str],
+    timezone: str,
+    description: Mapping[str, str] | None = None,
+    description_html: Mapping[str, str] | None = None,
+    location: Mapping[str, Any] | None = None,
+    attendance_mode: str = "offline",
+    online_url: str | None = None,
+    categories: Iterable[str] = (),
+    keywords: Mapping[str, list[str]] | None = None,
+    accessibility: Iterable[str] = (),
+    price: Mapping[str, Any] | None = None,
+    registration: Iterable[Mapping[str, str]] = (),
+    age: Mapping[str, int | None] | None = None,
+    image: Mapping[str, Any] | None = None,
+    url: str | None = None,
+    updated_at: datetime | None = None,
+    source_url: str | None = None,
+) -> dict[str, Any]:
+    """What every occurrence of one event shares, in the record's key order.
+
+    :func:`occurrence_from_template` fills in the per-occurrence keys (id, times, status);
+    the occurrences of one series then share the nested values (title, location...), which
+    nobody mutates: records are read-only once made.
+    """
     location_out = _clean_map(location) or None
     seen: set[str] = set()
     category_list = [c for c in categories if c and not (c in seen or seen.add(c))]
     return {
-        "id": f"{source}:{uid}:{recurrence}",
+        "id": None,
         "event_id": f"{source}:{uid}",
         "source": source,
         "uid": uid,
-        "recurrence_id": recurrence,
+        "recurrence_id": None,
         "channel": channel,
         "title": _clean_map(title),
         "description": _clean_map(description),
         "description_html": _clean_map(description_html),
-        "start": rfc3339(start),
-        "end": rfc3339(end) if end is not None else None,
-        "all_day": all_day,
-        "start_date": start_date,
-        "end_date": end_date,
+        "start": None,
+        "end": None,
+        "all_day": False,
+        "start_date": None,
+        "end_date": None,
         "timezone": timezone,
-        "status": status,
-        "previous_start": rfc3339(previous_start) if previous_start is not None else None,
+        "status": None,
+        "previous_start": None,
         "location": location_out,
         "attendance_mode": attendance_mode,
         "online_url": online_url,
@@ -152,6 +207,37 @@ def make_occurrence(
         "updated_at": rfc3339(updated_at) if updated_at is not None else None,
         "sources": [{"source": source, "uid": uid, "url": source_url or url}],
     }
+
+
+def occurrence_from_template(
+    template: Mapping[str, Any],
+    *,
+    recurrence: str,
+    start: datetime,
+    end: datetime | None,
+    all_day: bool = False,
+    status: str = "scheduled",
+    previous_start: datetime | None = None,
+) -> dict[str, Any]:
+    """One occurrence of the event ``template`` describes (see :func:`occurrence_template`)."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown event status {status!r}")
+    if end is not None and end < start:
+        end = start  # a feed's end before its start: keep the event, as a point in time
+    record = dict(template)
+    record["id"] = f"{template['event_id']}:{recurrence}"
+    record["recurrence_id"] = recurrence
+    record["start"] = rfc3339(start)
+    record["end"] = rfc3339(end) if end is not None else None
+    if all_day:
+        record["all_day"] = True
+        record["start_date"] = start.date().isoformat()
+        last = end if end is not None and end > start else start + timedelta(days=1)
+        record["end_date"] = last.date().isoformat()
+    record["status"] = status
+    if previous_start is not None:
+        record["previous_start"] = rfc3339(previous_start)
+    return record
 
 
 def richness(record: Mapping[str, Any]) -> int:

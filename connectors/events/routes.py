@@ -7,11 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
+from aggregator.api import schemas as api_schemas
 from aggregator.api.i18n import localize, localize_record, negotiate_language
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter, NotFound
 from aggregator.api.results import ApiResult
-from aggregator.api.routing import ApiRouter, Param, path_param
+from aggregator.api.routing import ApiRouter, Param
 from aggregator.runtime import Runtime, runtime_of
 
 from . import schemas
@@ -126,9 +127,15 @@ async def _list(request: web.Request, channel: str | None) -> ApiResult:
     if index is None:
         return ApiResult([], sources=sources, language=language, paginated=True)
     page = index.query(query)
+    fallbacks = runtime.languages
+
+    def render(record: Any) -> dict[str, Any]:
+        return _localized(record, language, runtime)
+
     data = []
     for record, distance in page.items:
-        item = _localized(record, language, runtime)
+        # Localised once per index (snapshot) and language; a copy before adding a key.
+        item = dict(index.localized(record, language, fallbacks, render))
         if distance is not None:
             item["distance_m"] = round(distance, 1)
         data.append(item)
@@ -200,20 +207,51 @@ async def list_categories(request: web.Request) -> ApiResult:
 
 
 FILTERS = [
-    Param("from", "Start of the range (RFC 3339; default now).", {"type": "string"}),
-    Param("to", "End of the range (default from + 7 days; at most 366 days).", {"type": "string"}),
-    Param("q", "Full text: case- and accent-insensitive, French-aware (plurals, elisions)."),
-    Param("category", "Only these category keys (comma-separated; see /v1/categories)."),
-    Param("lat", "Latitude for distance filter/sort.", {"type": "number"}),
-    Param("lon", "Longitude for distance filter/sort.", {"type": "number"}),
-    Param("radius", "Metres around lat/lon (1-50000).", {"type": "number"}),
+    Param(
+        "from",
+        f"Start of the range ({api_schemas.INSTANT_RANGE}; default now).",
+        api_schemas.INSTANT,
+    ),
+    Param(
+        "to",
+        "End of the range, after from (default from + 7 days; at most 366 days after from).",
+        api_schemas.INSTANT,
+    ),
+    Param(
+        "q",
+        "Full text: case- and accent-insensitive, French-aware (plurals, elisions).",
+        api_schemas.TEXT,
+    ),
+    Param(
+        "category",
+        "Only these category keys (comma-separated, at most 50; see /v1/categories).",
+        api_schemas.csv(),
+    ),
+    Param("lat", "Latitude for distance filter/sort; goes with lon.", api_schemas.LATITUDE),
+    Param("lon", "Longitude for distance filter/sort; goes with lat.", api_schemas.LONGITUDE),
+    Param(
+        "radius",
+        f"Metres around lat/lon (1-{MAX_RADIUS_M:.0f}); needs lat and lon.",
+        api_schemas.number(1, MAX_RADIUS_M),
+    ),
     Param(
         "accessibility",
         "Only events accessible for these (comma-separated): " + ", ".join(ACCESSIBILITY_CODES),
+        api_schemas.csv(api_schemas.one_of(ACCESSIBILITY_CODES)),
     ),
     Param("free", "true: free events only; false: paying only.", {"type": "boolean"}),
-    Param("source", "Only these sources (comma-separated source ids)."),
+    Param(
+        "source",
+        "Only these sources (comma-separated source ids, at most 50).",
+        api_schemas.csv(),
+    ),
 ]
+CHANNEL = Param("channel", "events or agenda.", api_schemas.choice(CHANNELS))
+LANG = Param(
+    "lang",
+    "Response language; overrides Accept-Language (one of the configured languages).",
+    api_schemas.LANGUAGE,
+)
 
 
 def register_event_routes(router: ApiRouter) -> None:
@@ -222,15 +260,28 @@ def register_event_routes(router: ApiRouter) -> None:
     refs = {name: router.add_schema(name, schema) for name, schema in schemas.ALL.items()}
     listing = [
         *FILTERS,
-        Param("sort", "start (default) or distance.", {"enum": ["start", "distance"]}),
-        Param("limit", "Occurrences per page (1-100, default 20).", {"type": "integer"}),
-        Param("cursor", "The meta.next_cursor of the previous page."),
+        Param(
+            "sort",
+            "start (default) or distance (needs lat and lon).",
+            api_schemas.choice(["start", "distance"]),
+        ),
+        Param(
+            "limit",
+            f"Occurrences per page (1-{MAX_LIMIT}, default 20).",
+            api_schemas.integer(1, MAX_LIMIT, default=20),
+        ),
+        Param(
+            "cursor",
+            "The meta.next_cursor of the previous page (for the same filters).",
+            api_schemas.CURSOR,
+        ),
         Param(
             "updated_since",
-            "Instead of a page: what changed since then (occurrences and removal tombstones).",
-            {"type": "string"},
+            "Instead of a page: what changed since then (occurrences and removal tombstones; "
+            f"{api_schemas.INSTANT_RANGE}).",
+            api_schemas.INSTANT,
         ),
-        Param("lang", "Response language; overrides Accept-Language."),
+        LANG,
     ]
     answer = {"oneOf": [{"type": "array", "items": refs["Event"]}, refs["EventChanges"]]}
     router.get(
@@ -238,7 +289,7 @@ def register_event_routes(router: ApiRouter) -> None:
         list_events,
         summary="What's on: event occurrences by time, text, category, place, accessibility",
         tags=["events"],
-        params=[*listing, Param("channel", "events or agenda.", {"enum": list(CHANNELS)})],
+        params=[*listing, CHANNEL],
         response=answer,
     )
     router.get(
@@ -255,8 +306,14 @@ def register_event_routes(router: ApiRouter) -> None:
         summary="One occurrence with its event's full detail and its other occurrences",
         tags=["events"],
         params=[
-            path_param("event_id", "An occurrence id, 'source:uid:recurrence'."),
-            Param("lang", "Response language; overrides Accept-Language."),
+            Param(
+                "event_id",
+                "An occurrence id, 'source:uid:recurrence'.",
+                api_schemas.NAMESPACED_ID,
+                "path",
+                required=True,
+            ),
+            LANG,
         ],
         response=refs["EventDetail"],
         errors=[400, 404],
@@ -266,6 +323,6 @@ def register_event_routes(router: ApiRouter) -> None:
         list_categories,
         summary="Categories of the events in a range, with counts (for filter chips)",
         tags=["events"],
-        params=[*FILTERS, Param("channel", "events or agenda.", {"enum": list(CHANNELS)})],
+        params=[*FILTERS, CHANNEL],
         response={"type": "array", "items": refs["Category"]},
     )
