@@ -83,7 +83,11 @@ class Follower:
             snapshot = await self._materialize(shipped)
             if snapshot is None:
                 return
-            self._live.adopt(snapshot)
+            try:
+                self._live.adopt(snapshot)
+            except Exception:  # an index that cannot be built: keep serving the previous data
+                log.exception("could not index %s version %d", source_id, shipped.version)
+                return
             self._waiting.discard(source_id)
         # Sources waiting for this one (realtime waiting for its timetable) can go now.
         for other in list(self._waiting):

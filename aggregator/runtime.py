@@ -12,6 +12,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from aggregator import __version__
 from aggregator.api.pagination import CursorCodec
@@ -125,7 +126,7 @@ class Runtime:
             self.store.on_resync(self.follower.catch_up)  # type: ignore[attr-defined]
             try:
                 await self.follower.catch_up()
-            except Exception as exc:  # Redis down at start: serve nothing yet, keep trying
+            except (RedisError, OSError) as exc:  # Redis down at start: keep trying
                 self.store_ok = False
                 log.warning("store: cannot reach Redis at start (%s); will keep trying", exc)
             self._store_check = asyncio.get_running_loop().create_task(self._check_store())

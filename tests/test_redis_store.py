@@ -119,3 +119,18 @@ async def test_token_bucket_allows_a_burst_then_refuses(redis_server, shared):
     assert [d.allowed for d in decisions] == [True, True, True, False]
     assert (await buckets.take("10.0.0.2")).allowed
     await store.close()
+
+
+async def test_dataclasses_and_datetimes_travel_as_payload_not_as_dicts(stores):
+    """Data with dataclasses or datetimes is rebuilt from its payload, never from lossy JSON."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class Network:
+        stations: list[str]
+
+    a, _ = stores
+    await a.save_snapshot(snapshot(1, Network(["s1"])), payload=b'{"raw": true}')
+    assert (await a.load_snapshot("s")).encoding == "payload"
+    await a.save_snapshot(snapshot(2, [{"at": datetime(2026, 1, 1, tzinfo=UTC)}]), payload=b"x")
+    assert (await a.load_snapshot("s")).encoding == "payload"

@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 
 #: Bodies above this size are compressed (zlib level 3: fast, and JSON shrinks 5-10x).
 COMPRESS_ABOVE = 4096
+_PLAIN_ONLY = (
+    orjson.OPT_NON_STR_KEYS
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
 
 _SAVE = """
 local current = redis.call('HGET', KEYS[1], 'version')
@@ -109,7 +115,9 @@ class RedisStore(Store):
 
     async def save_snapshot(self, snapshot: Snapshot, payload: bytes | None = None) -> None:
         try:
-            body, encoding = orjson.dumps(snapshot.data, option=orjson.OPT_NON_STR_KEYS), "json"
+            # Only plain JSON data travels as JSON: a dataclass or a datetime would come back
+            # as a dict or a string, not what the connector's code expects.
+            body, encoding = orjson.dumps(snapshot.data, option=_PLAIN_ONLY), "json"
         except TypeError:
             if payload is None:
                 raise ValueError(
