@@ -12,16 +12,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from aggregator.api.admin_routes import register_admin_routes
-from aggregator.api.conventions import (
-    cors_middleware,
-    observe_middleware,
-    problems,
-    render_middleware,
-    security_headers,
-)
+from aggregator.api.conventions import conventions_middleware
 from aggregator.api.core_routes import OPENAPI_KEY, openapi_bytes, register_core_routes
 from aggregator.api.home import register_home
-from aggregator.api.ratelimit import Buckets, MemoryBuckets, RedisBuckets, rate_limit_middleware
+from aggregator.api.ratelimit import Buckets, MemoryBuckets, RateLimiter, RedisBuckets
 from aggregator.api.routing import ApiRouter
 from aggregator.api.status_page import register_status_page
 from aggregator.api.stream import install_stream, register_stream
@@ -89,17 +83,13 @@ def build_router(runtime: Runtime) -> ApiRouter:
 def create_app(runtime: Runtime, *, poll: bool = True) -> web.Application:
     """The application serving ``runtime``; polling starts with the app unless ``poll`` is False."""
     router = build_router(runtime)
-    middlewares = [
-        observe_middleware(runtime.metrics),
-        security_headers,
-        cors_middleware(runtime.config.server.cors_origins),
-    ]
     limits = runtime.config.server.rate_limit
-    if limits.enabled:
-        middlewares.append(rate_limit_middleware(limits, _buckets(runtime)))
-    middlewares += [problems, render_middleware(router, runtime)]
+    limiter = RateLimiter(limits, _buckets(runtime)) if limits.enabled else None
+    conventions = conventions_middleware(
+        runtime.metrics, runtime.config.server.cors_origins, router, runtime, limiter
+    )
     app = web.Application(
-        middlewares=middlewares,
+        middlewares=[conventions],
         # Nothing we serve accepts a body; refuse big ones early.
         client_max_size=64 * 1024,
     )

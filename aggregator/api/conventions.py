@@ -1,12 +1,12 @@
-"""The conventions every endpoint gets for free, as small middlewares.
+"""The conventions every endpoint gets for free, in one middleware.
 
-From the outside in:
+It applies, from the outside in:
 
-* ``observe`` — request latency per route template, for ``/metrics``;
-* ``security_headers`` — nosniff, no framing, no referrer leakage;
-* ``cors`` — exact origins from the config, preflight answered, ``ETag`` exposed;
-* ``problems`` — every error as RFC 9457 problem+json, never a traceback;
-* ``render`` — a handler's :class:`ApiResult` becomes orjson bytes in a ``{data, meta}``
+* latency per route template, for ``/metrics``;
+* security headers: nosniff, no framing, no referrer leakage;
+* CORS: exact origins from the config, preflight answered, ``ETag`` exposed;
+* every error as RFC 9457 problem+json, never a traceback;
+* rendering: a handler's :class:`ApiResult` becomes orjson bytes in a ``{data, meta}``
   envelope, with a weak ETag (304 on ``If-None-Match``), ``Cache-Control`` from the
   sources' refresh intervals, gzip above 1 KB, and ``Content-Language``/``Vary``.
 """
@@ -55,16 +55,70 @@ class SourceInfo(Protocol):
     def refresh_interval(self, source_id: str) -> float | None: ...
 
 
-def observe_middleware(metrics: Metrics) -> Middleware:
+def conventions_middleware(
+    metrics: Metrics,
+    origins: Sequence[str],
+    router: ApiRouter,
+    sources: SourceInfo,
+    limiter: Limiter | None = None,
+) -> Middleware:
+    """Every convention in one middleware (aiohttp pays a wrapper per middleware per request).
+
+    In order: latency observed for /metrics; CORS (preflights answered here); the optional
+    rate limit; unknown query parameters refused; the handler; its ApiResult rendered; any
+    error turned into problem+json; security and CORS headers on whatever goes out.
+    """
     # The histogram's child per label set, looked up once (``labels()`` takes a lock).
     children: dict[tuple[str, str, str], Any] = {}
+    allow_any = "*" in origins
+    allowed = frozenset(origins)
+
+    async def answer(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+        limit_headers: dict[str, str] = {}
+        try:
+            if limiter is not None:
+                limit_headers = await limiter.check(request)
+            check_query_names(request, router)
+            result = await handler(request)
+            response = (
+                _render(request, result, sources) if isinstance(result, ApiResult) else result
+            )
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            response = _problem_for(request, exc)
+        except ApiError as exc:
+            response = problem_response(exc, request.path)
+        except Exception:
+            response = _internal_error(request)
+        if limit_headers and not response.prepared:
+            response.headers.update(limit_headers)
+        return response
 
     @web.middleware
-    async def observe(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+    async def conventions(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         started = time.perf_counter()
         status = 500
         try:
-            response = await handler(request)
+            origin = request.headers.get("Origin")
+            permitted = origin is not None and (allow_any or origin in allowed)
+            wanted_method = request.headers.get("Access-Control-Request-Method")
+            if request.method == "OPTIONS" and origin is not None and wanted_method is not None:
+                try:
+                    response = _preflight(request, permitted, wanted_method)
+                except ApiError as exc:
+                    response = problem_response(exc, request.path)
+            else:
+                response = await answer(request, handler)
+            if not response.prepared:  # a stream's headers are already sent
+                headers = response.headers
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+                if permitted:
+                    headers["Access-Control-Allow-Origin"] = "*" if allow_any else origin or ""
+                    headers["Access-Control-Expose-Headers"] = CORS_EXPOSED
+                if not allow_any:
+                    headers.add("Vary", "Origin")
             status = response.status
             return response
         except web.HTTPException as exc:
@@ -79,44 +133,13 @@ def observe_middleware(metrics: Metrics) -> Middleware:
                 child = children[key] = metrics.request_latency.labels(*key)
             child.observe(time.perf_counter() - started)
 
-    return observe
+    return conventions
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
-    response = await handler(request)
-    if not response.prepared:  # a stream's headers are already sent
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-    return response
+class Limiter(Protocol):
+    """The rate limiter seen from the conventions: headers to add, or a 429 raised."""
 
-
-def cors_middleware(origins: Sequence[str]) -> Middleware:
-    allow_any = "*" in origins
-    allowed = frozenset(origins)
-
-    @web.middleware
-    async def cors(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
-        origin = request.headers.get("Origin")
-        permitted = origin is not None and (allow_any or origin in allowed)
-        wanted_method = request.headers.get("Access-Control-Request-Method")
-        if request.method == "OPTIONS" and origin is not None and wanted_method is not None:
-            try:
-                response = _preflight(request, permitted, wanted_method)
-            except ApiError as exc:  # this middleware sits outside ``problems``
-                response = problem_response(exc, request.path)
-        else:
-            response = await handler(request)
-        if response.prepared:
-            return response  # a stream: its headers are already sent
-        if permitted:
-            response.headers["Access-Control-Allow-Origin"] = "*" if allow_any else origin or ""
-            response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSED
-        if not allow_any:
-            response.headers.add("Vary", "Origin")
-        return response
-
-    return cors
+    async def check(self, request: web.Request) -> dict[str, str]: ...
 
 
 def _preflight(request: web.Request, permitted: bool, method: str) -> web.StreamResponse:
@@ -144,17 +167,11 @@ def _preflight(request: web.Request, permitted: bool, method: str) -> web.Stream
     return response
 
 
-@web.middleware
-async def problems(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as exc:
-        return problem_response(exc, request.path)
-    except web.HTTPNotFound:
-        return problem_response(
-            ApiError(404, "Not found", f"no endpoint at {request.path}"), request.path
-        )
-    except web.HTTPMethodNotAllowed as exc:
+def _problem_for(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
+    """aiohttp's own errors (no route, wrong method...) as problem documents."""
+    if isinstance(exc, web.HTTPNotFound):
+        error = ApiError(404, "Not found", f"no endpoint at {request.path}")
+    elif isinstance(exc, web.HTTPMethodNotAllowed):
         allowed = ", ".join(sorted(exc.allowed_methods))
         error = ApiError(
             405,
@@ -162,24 +179,18 @@ async def problems(request: web.Request, handler: Callable[..., Any]) -> web.Str
             f"{request.method} is not supported here; allowed: {allowed}",
             headers={"Allow": allowed},
         )
-        return problem_response(error, request.path)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return problem_response(
-            ApiError(exc.status, exc.reason, exc.text or exc.reason), request.path
-        )
-    except Exception:
-        incident = uuid.uuid4().hex[:12]
-        log.exception(
-            "unhandled error on %s %s (incident %s)", request.method, request.path, incident
-        )
-        error = ApiError(
-            500,
-            "Internal error",
-            f"the server failed to answer; incident {incident} is in its log",
-        )
-        return problem_response(error, request.path)
+    else:
+        error = ApiError(exc.status, exc.reason, exc.text or exc.reason)
+    return problem_response(error, request.path)
+
+
+def _internal_error(request: web.Request) -> web.StreamResponse:
+    incident = uuid.uuid4().hex[:12]
+    log.exception("unhandled error on %s %s (incident %s)", request.method, request.path, incident)
+    error = ApiError(
+        500, "Internal error", f"the server failed to answer; incident {incident} is in its log"
+    )
+    return problem_response(error, request.path)
 
 
 def check_query_names(request: web.Request, router: ApiRouter) -> None:
@@ -200,18 +211,6 @@ def check_query_names(request: web.Request, router: ApiRouter) -> None:
                 else (f"; accepted: {', '.join(sorted(known))}" if known else "; none are accepted")
             )
             raise BadParameter(name, f"unknown parameter{hint}")
-
-
-def render_middleware(router: ApiRouter, sources: SourceInfo) -> Middleware:
-    @web.middleware
-    async def render(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
-        check_query_names(request, router)
-        result = await handler(request)
-        if not isinstance(result, ApiResult):
-            return result
-        return _render(request, result, sources)
-
-    return render
 
 
 def _render(request: web.Request, result: ApiResult, sources: SourceInfo) -> web.StreamResponse:

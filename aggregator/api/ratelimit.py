@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from aggregator.api.problems import ApiError, problem_response
+from aggregator.api.problems import ApiError
 from aggregator.config.models import RateLimitConfig
 
 log = logging.getLogger(__name__)
@@ -106,12 +105,19 @@ def _client_address(request: web.Request, trust_forwarded: bool) -> str:
     return request.remote or "unknown"
 
 
-def rate_limit_middleware(config: RateLimitConfig, buckets: Buckets) -> Callable[..., Any]:
-    @web.middleware
-    async def rate_limit(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+class RateLimiter:
+    """What the conventions middleware asks before each request (see ``Limiter``)."""
+
+    def __init__(self, config: RateLimitConfig, buckets: Buckets) -> None:
+        self._config = config
+        self._buckets = buckets
+
+    async def check(self, request: web.Request) -> dict[str, str]:
+        """The RateLimit headers for this answer; raises a 429 problem when refused."""
         if request.path in EXEMPT or request.method == "OPTIONS":
-            return await handler(request)
-        decision = await buckets.take(_client_address(request, config.trust_forwarded_for))
+            return {}
+        buckets = self._buckets
+        decision = await buckets.take(_client_address(request, self._config.trust_forwarded_for))
         headers = {
             "RateLimit-Limit": str(buckets.burst),
             "RateLimit-Remaining": str(int(decision.tokens)),
@@ -120,17 +126,11 @@ def rate_limit_middleware(config: RateLimitConfig, buckets: Buckets) -> Callable
         }
         if not decision.allowed:
             wait = math.ceil((1 - decision.tokens) / buckets.rate)
-            error = ApiError(
+            raise ApiError(
                 429,
                 "Too many requests",
                 f"this client made too many requests; retry in {wait}s",
                 kind="rate-limited",
                 headers={**headers, "Retry-After": str(wait)},
             )
-            return problem_response(error, request.path)
-        response = await handler(request)
-        if not response.prepared:  # a stream's headers are already sent
-            response.headers.update(headers)
-        return response
-
-    return rate_limit
+        return headers
