@@ -15,7 +15,8 @@ validated, so a typo in a path is a config error with a line number, not a runti
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -180,3 +181,58 @@ class RecordMapping:
                 value = spec.default
             out[name] = value
         return out, problems
+
+
+#: Row-level problems kept per parse; past this only the count grows.
+MAX_ISSUES_KEPT = 50
+
+
+@dataclass
+class MappedRows:
+    """What mapping a document's rows gave: the records, and what was wrong with the rest."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    issues: list[str] = field(default_factory=list)
+    issue_total: int = 0
+    row_total: int = 0
+
+    def report(self, message: str) -> None:
+        self.issue_total += 1
+        if len(self.issues) < MAX_ISSUES_KEPT:
+            self.issues.append(message)
+
+
+def map_rows(
+    source_id: str,
+    rows: Iterable[Any],
+    id_field: str,
+    apply: Callable[[Any], tuple[dict[str, Any], list[str]]],
+) -> MappedRows:
+    """Map each row with ``apply``; a row without id, a duplicate id or a required field
+    missing is reported and skipped, an optional field's problem reported and left empty.
+
+    Records get the namespaced id ``"{source_id}:{native id}"``.
+    """
+    id_steps = compile_path(id_field)
+    seen: set[str] = set()
+    out = MappedRows()
+    for number, row in enumerate(rows, start=1):
+        out.row_total = number
+        native = lookup(row, id_steps)
+        if native is None or str(native).strip() == "":
+            out.report(f"record {number}: id field {id_field!r} is missing")
+            continue
+        native_id = str(native).strip()
+        if native_id in seen:
+            out.report(f"record {number}: duplicate id {native_id!r}, first one kept")
+            continue
+        try:
+            mapped, problems = apply(row)
+        except MappingProblem as exc:
+            out.report(f"record {number} (id {native_id!r}): {exc}, record skipped")
+            continue
+        for problem in problems:
+            out.report(f"record {number} (id {native_id!r}): {problem}, left empty")
+        seen.add(native_id)
+        out.records.append({"id": f"{source_id}:{native_id}", **mapped})
+    return out

@@ -25,11 +25,8 @@ from pydantic import Field, field_validator
 
 from aggregator.config.models import UrlConnectorConfig
 from aggregator.connector import UrlConnector
-from aggregator.mapping import FieldSpec, MappingProblem, RecordMapping, compile_path, lookup
+from aggregator.mapping import FieldSpec, RecordMapping, compile_path, lookup, map_rows
 from aggregator.model import ParseResult
-
-#: Row-level problems kept per parse; past this only the count grows.
-MAX_ISSUES_KEPT = 50
 
 
 class FeedError(ValueError):
@@ -84,44 +81,17 @@ def map_records(
     source_id: str, rows: Iterable[Any], id_field: str, mapping: RecordMapping
 ) -> ParseResult:
     """Map each input row; a bad row is reported and skipped, the others are kept."""
-    id_steps = compile_path(id_field)
-    records: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    issues: list[str] = []
-    issue_total = 0
-    row_total = 0
-
-    def report(message: str) -> None:
-        nonlocal issue_total
-        issue_total += 1
-        if len(issues) < MAX_ISSUES_KEPT:
-            issues.append(message)
-
-    for number, row in enumerate(rows, start=1):
-        row_total = number
-        native = lookup(row, id_steps)
-        if native is None or str(native).strip() == "":
-            report(f"record {number}: id field {id_field!r} is missing")
-            continue
-        native_id = str(native).strip()
-        if native_id in seen:
-            report(f"record {number}: duplicate id {native_id!r}, first one kept")
-            continue
-        try:
-            mapped, problems = mapping.apply(row)
-        except MappingProblem as exc:
-            report(f"record {number} (id {native_id!r}): {exc}, record skipped")
-            continue
-        for problem in problems:
-            report(f"record {number} (id {native_id!r}): {problem}, left empty")
-        seen.add(native_id)
-        records.append({"id": f"{source_id}:{native_id}", **mapped})
+    mapped = map_rows(source_id, rows, id_field, mapping.apply)
     return ParseResult(
-        data=records,
-        record_count=len(records),
-        issues=tuple(issues),
-        issue_total=issue_total,
-        stats={"rows": row_total, "records": len(records), "issues": issue_total},
+        data=mapped.records,
+        record_count=len(mapped.records),
+        issues=tuple(mapped.issues),
+        issue_total=mapped.issue_total,
+        stats={
+            "rows": mapped.row_total,
+            "records": len(mapped.records),
+            "issues": mapped.issue_total,
+        },
     )
 
 

@@ -29,7 +29,13 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator, model_validator
 
 from aggregator.config.models import UrlConnectorConfig
-from aggregator.mapping import FieldSpec, MappingProblem, RecordMapping, compile_path, lookup
+from aggregator.mapping import (
+    FieldSpec,
+    MappingProblem,
+    RecordMapping,
+    compile_path,
+    map_rows,
+)
 from connectors.places.documents import (
     DocumentFormat,
     point_of,
@@ -38,9 +44,6 @@ from connectors.places.documents import (
     to_instant,
     to_int,
 )
-
-#: Row-level problems kept per parse; past this only the count grows.
-MAX_ISSUES_KEPT = 50
 
 Kind = Literal["str", "count", "float", "bool", "instant"]
 
@@ -114,7 +117,6 @@ class PlaceMapper:
         self.zone = zone
         self.kinds = type(config).model_kinds
         self.mapping = RecordMapping(config.fields)
-        self.id_steps = compile_path(config.id_field)
 
     def map_rows(
         self,
@@ -122,38 +124,9 @@ class PlaceMapper:
         finish: Callable[[dict[str, Any]], dict[str, Any]] = lambda record: record,
     ) -> tuple[list[dict[str, Any]], list[str], int, int]:
         """Records, the first issues, the issue total and the row total."""
-        records: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        issues: list[str] = []
-        issue_total = 0
-        row_total = 0
-
-        def report(message: str) -> None:
-            nonlocal issue_total
-            issue_total += 1
-            if len(issues) < MAX_ISSUES_KEPT:
-                issues.append(message)
-
-        for number, row in enumerate(rows, start=1):
-            row_total = number
-            native = lookup(row, self.id_steps)
-            if native is None or str(native).strip() == "":
-                report(f"record {number}: id field {self.config.id_field!r} is missing")
-                continue
-            native_id = str(native).strip()
-            if native_id in seen:
-                report(f"record {number}: duplicate id {native_id!r}, first one kept")
-                continue
-            try:
-                record, problems = self._one(row)
-            except MappingProblem as exc:
-                report(f"record {number} (id {native_id!r}): {exc}, record skipped")
-                continue
-            for problem in problems:
-                report(f"record {number} (id {native_id!r}): {problem}, left empty")
-            seen.add(native_id)
-            records.append(finish({"id": f"{self.config.id}:{native_id}", **record}))
-        return records, issues, issue_total, row_total
+        mapped = map_rows(self.config.id, rows, self.config.id_field, self._one)
+        records = [finish(record) for record in mapped.records]
+        return records, mapped.issues, mapped.issue_total, mapped.row_total
 
     def _one(self, row: Any) -> tuple[dict[str, Any], list[str]]:
         mapped, problems = self.mapping.apply(row)
