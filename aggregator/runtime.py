@@ -9,7 +9,6 @@ import secrets
 import socket
 from datetime import datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -66,12 +65,12 @@ class Runtime:
         self.store_ok = True
         self.live = LiveData()
         self.cursors = CursorCodec(config.server.cursor_secret)
-        self.timezone = ZoneInfo(config.defaults.timezone)
+        self.timezone = config.defaults.tzinfo
         self.languages = tuple(config.defaults.languages)
         self.context = ConnectorContext(
             timezone=self.timezone,
             languages=self.languages,
-            base_dir=config.base_dir or (config.source_path.parent if config.source_path else None),
+            base_dir=config.files_dir,
             allow_file_urls=config.defaults.allow_file_urls,
             redactor=self.redactor,
             clock=self.clock,

@@ -1,48 +1,17 @@
-"""Helpers shared by the events benchmarks: the command line, percentiles, Markdown tables."""
+"""Helpers of the events benchmarks: percentiles (0-1) and Markdown tables; the report header,
+the command line and the code version are benchlib's, shared by every benchmark."""
 
 from __future__ import annotations
 
-import contextlib
-import shlex
-import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchlib import ROOT, command_line, header, median
+
+__all__ = ["ROOT", "command_line", "header", "median", "percentile", "table"]
+
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-
-
-def command_line() -> str:
-    """The command that is running, as it would be typed from the repository root."""
-    script = Path(sys.argv[0])
-    with contextlib.suppress(ValueError):
-        script = script.resolve().relative_to(ROOT)
-    return shlex.join([".venv/bin/python", str(script), *sys.argv[1:]])
-
-
-def code_version() -> str:
-    """The commit measured, and whether the events code differs from it."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "aggregator", "connectors/events"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    return f"{head} + uncommitted changes" if dirty else head
-
-
-def header() -> str:
-    return f"`{command_line()}`\n\nCode: {code_version()}; run {time.strftime('%Y-%m-%d %H:%M')}.\n"
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -54,10 +23,6 @@ def percentile(values: Sequence[float], q: float) -> float:
     low = int(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else float("nan")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: int = 1) -> str:

@@ -296,9 +296,13 @@ class BeffroiConfig(BaseModel):
                 return connector
         raise KeyError(source_id)
 
+    @property
+    def files_dir(self) -> Path | None:
+        """The folder relative ``file:`` URLs start from: ``base_dir``, else the file's."""
+        if self.base_dir is not None:
+            return self.base_dir
+        return self.source_path.parent if self.source_path is not None else None
+
     def local_path(self, url: str) -> Path | None:
         """Where a ``file:`` URL of this config points; ``None`` for other URLs."""
-        base_dir = self.base_dir
-        if base_dir is None and self.source_path is not None:
-            base_dir = self.source_path.parent
-        return file_url_path(url, base_dir)
+        return file_url_path(url, self.files_dir)

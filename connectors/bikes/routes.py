@@ -9,11 +9,11 @@ from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
 from aggregator.api.params import QueryParams
-from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param
 from aggregator.runtime import Runtime, runtime_of
-from connectors.places.geo import PlaceIndex, feature_collection
+from connectors.places.geo import PlaceIndex
+from connectors.places.query import NearQuery
 
 from .model import BikeNetwork
 from .source import INDEX_NAME, build_index
@@ -82,24 +82,18 @@ def _freshness(station: Any, network: BikeNetwork, now: datetime) -> dict[str, A
 
 async def list_bike_stations(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
-    params = QueryParams(request.query)
-    lat = params.number("lat", minimum=-90.0, maximum=90.0)
-    lon = params.number("lon", minimum=-180.0, maximum=180.0)
-    if lat is None or lon is None:
-        raise BadParameter("lat" if lat is None else "lon", "lat and lon are required")
-    radius = params.number("radius", 500.0, minimum=1.0, maximum=MAX_RADIUS_M) or 500.0
-    limit = params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT)
-    geojson = params.choice("format", ("json", "geojson"), "json") == "geojson"
-    sources = bike_sources(runtime)
-    wanted = params.string("source")
-    if wanted is not None:
-        if wanted not in sources:
-            raise BadParameter("source", f"{wanted!r} is not a configured bike source")
-        sources = [wanted]
+    query = NearQuery.read(
+        QueryParams(request.query),
+        sources=bike_sources(runtime),
+        kind="bike",
+        default_radius=500.0,
+        max_radius=MAX_RADIUS_M,
+        max_limit=MAX_LIMIT,
+    )
     now = runtime.clock.now()
     found: list[tuple[float, dict[str, Any]]] = []
     feeds: dict[str, Any] = {}
-    for source_id in sources:
+    for source_id in query.sources:
         snapshot = runtime.live.snapshot(source_id)
         index: PlaceIndex | None = runtime.live.index(source_id, INDEX_NAME, build_index)
         if snapshot is None or index is None:
@@ -111,23 +105,13 @@ async def list_bike_stations(request: web.Request) -> ApiResult:
             "age_s": round(age, 1) if age is not None else None,
             "stale": network.is_stale(now),
         }
-        for away, station in index.nearest(lat, lon, radius_m=radius, limit=limit):
-            entry = dict(station)
-            entry["distance_m"] = round(away, 1)
-            entry["freshness"] = _freshness(station, network, now)
-            found.append((away, entry))
-    found.sort(key=lambda item: (item[0], item[1]["id"]))
-    stations = [entry for _, entry in found[:limit]]
-    meta = {"feeds": feeds}
-    if geojson:
-        return ApiResult(
-            feature_collection(stations),
-            sources=sources,
-            enveloped=False,
-            media_type="application/geo+json",
-            meta=meta,
-        )
-    return ApiResult(stations, sources=sources, meta=meta)
+
+        def fresh(entry: dict[str, Any], network: BikeNetwork = network) -> dict[str, Any]:
+            entry["freshness"] = _freshness(entry, network, now)
+            return entry
+
+        found += query.nearest(index, fresh)
+    return query.answer(found, {"feeds": feeds})
 
 
 def register_bike_routes(router: ApiRouter) -> None:

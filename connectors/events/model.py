@@ -82,58 +82,22 @@ def _clean_map(values: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def make_occurrence(
     *,
-    source: str,
-    uid: str,
     recurrence: str,
-    channel: str,
-    title: Mapping[str, str],
     start: datetime,
     end: datetime | None,
-    timezone: str,
     all_day: bool = False,
-    description: Mapping[str, str] | None = None,
-    description_html: Mapping[str, str] | None = None,
     status: str = "scheduled",
     previous_start: datetime | None = None,
-    location: Mapping[str, Any] | None = None,
-    attendance_mode: str = "offline",
-    online_url: str | None = None,
-    categories: Iterable[str] = (),
-    keywords: Mapping[str, list[str]] | None = None,
-    accessibility: Iterable[str] = (),
-    price: Mapping[str, Any] | None = None,
-    registration: Iterable[Mapping[str, str]] = (),
-    age: Mapping[str, int | None] | None = None,
-    image: Mapping[str, Any] | None = None,
-    url: str | None = None,
-    updated_at: datetime | None = None,
-    source_url: str | None = None,
+    **shared: Any,
 ) -> dict[str, Any]:
-    """One occurrence record, with every key present so clients see one stable shape."""
-    template = occurrence_template(
-        source=source,
-        uid=uid,
-        channel=channel,
-        title=title,
-        timezone=timezone,
-        description=description,
-        description_html=description_html,
-        location=location,
-        attendance_mode=attendance_mode,
-        online_url=online_url,
-        categories=categories,
-        keywords=keywords,
-        accessibility=accessibility,
-        price=price,
-        registration=registration,
-        age=age,
-        image=image,
-        url=url,
-        updated_at=updated_at,
-        source_url=source_url,
-    )
+    """One occurrence record, with every key present so clients see one stable shape.
+
+    ``shared`` are :func:`occurrence_template`'s keywords (what all occurrences of the event
+    have in common); a series builds its template once and calls
+    :func:`occurrence_from_template` per occurrence instead.
+    """
     return occurrence_from_template(
-        template,
+        occurrence_template(**shared),
         recurrence=recurrence,
         start=start,
         end=end,

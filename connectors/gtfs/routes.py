@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +17,7 @@ from aggregator.config.types import parse_duration
 from aggregator.runtime import Runtime, runtime_of
 from connectors.gtfs_rt.merge import realtime_departures
 from connectors.gtfs_rt.views import realtime_departure_json, realtime_for, realtime_sources
+from connectors.places.geo import distance_m, feature_collection
 
 from . import schemas
 from .departures import board_rows
@@ -39,15 +39,6 @@ MAX_RADIUS_M = 5000.0
 MAX_WINDOW_S = 24 * 3600
 #: Departures looked at to find the next few of every line and direction at a stop.
 GROUPING_LIMIT = 500
-EARTH_RADIUS_M = 6_371_008.8
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (haversine), in metres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(h))
 
 
 def _point(params: QueryParams, *, required: bool) -> tuple[float, float] | None:
@@ -119,28 +110,12 @@ async def list_stops(request: web.Request) -> ApiResult:
     stops = [entry for _, entry in found[:limit]]
     if geojson:
         return ApiResult(
-            _feature_collection(stops),
+            feature_collection(stops),
             sources=list(feeds),
             enveloped=False,
             media_type="application/geo+json",
         )
     return ApiResult(stops, sources=list(feeds))
-
-
-def _feature_collection(stops: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "id": stop["id"],
-                # RFC 7946: longitude first.
-                "geometry": {"type": "Point", "coordinates": [stop["lon"], stop["lat"]]},
-                "properties": {k: v for k, v in stop.items() if k not in ("lat", "lon")},
-            }
-            for stop in stops
-        ],
-    }
 
 
 def _alert_ids(

@@ -14,6 +14,7 @@ from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param
 from aggregator.runtime import Runtime, runtime_of
 from connectors.gtfs.views import split_id, timetables
+from connectors.places.geo import feature_collection
 
 from . import schemas
 from .views import LiveRealtime, alert_json, realtime_for, vehicle_json
@@ -105,18 +106,7 @@ async def list_vehicles(request: web.Request) -> ApiResult:
             data.append(vehicle_json(feed, live.data.timetable, vehicle))
     data.sort(key=lambda vehicle: vehicle["id"])
     if geojson:
-        collection = {
-            "type": "FeatureCollection",
-            "features": [
-                {
-                    "type": "Feature",
-                    "id": v["id"],
-                    "geometry": {"type": "Point", "coordinates": [v["lon"], v["lat"]]},
-                    "properties": {k: x for k, x in v.items() if k not in ("lat", "lon")},
-                }
-                for v in data
-            ],
-        }
+        collection = feature_collection(data)
         return ApiResult(
             collection, sources=sources, enveloped=False, media_type="application/geo+json"
         )

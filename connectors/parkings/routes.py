@@ -9,11 +9,11 @@ from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
 from aggregator.api.params import QueryParams
-from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param
 from aggregator.runtime import runtime_of
-from connectors.places.geo import PlaceIndex, feature_collection
+from connectors.places.geo import PlaceIndex
+from connectors.places.query import NearQuery
 
 from .connector import INDEX_NAME, STATES, build_index
 
@@ -56,42 +56,29 @@ def _freshness(parking: Any, max_age_s: float, now: datetime) -> dict[str, Any]:
 
 async def list_parkings(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
-    params = QueryParams(request.query)
-    lat = params.number("lat", minimum=-90.0, maximum=90.0)
-    lon = params.number("lon", minimum=-180.0, maximum=180.0)
-    if lat is None or lon is None:
-        raise BadParameter("lat" if lat is None else "lon", "lat and lon are required")
-    radius = params.number("radius", 1000.0, minimum=1.0, maximum=MAX_RADIUS_M) or 1000.0
-    limit = params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT)
-    geojson = params.choice("format", ("json", "geojson"), "json") == "geojson"
-    sources = [s for s, st in runtime.statuses.items() if st.source_type == "parkings"]
-    wanted = params.string("source")
-    if wanted is not None:
-        if wanted not in sources:
-            raise BadParameter("source", f"{wanted!r} is not a configured parkings source")
-        sources = [wanted]
+    query = NearQuery.read(
+        QueryParams(request.query),
+        sources=[s for s, st in runtime.statuses.items() if st.source_type == "parkings"],
+        kind="parkings",
+        default_radius=1000.0,
+        max_radius=MAX_RADIUS_M,
+        max_limit=MAX_LIMIT,
+    )
     now = runtime.clock.now()
     found: list[tuple[float, dict[str, Any]]] = []
-    for source_id in sources:
+    for source_id in query.sources:
         snapshot = runtime.live.snapshot(source_id)
         index: PlaceIndex | None = runtime.live.index(source_id, INDEX_NAME, build_index)
         if snapshot is None or index is None:
             continue
-        for away, parking in index.nearest(lat, lon, radius_m=radius, limit=limit):
-            entry = dict(parking)
-            entry["distance_m"] = round(away, 1)
-            entry["freshness"] = _freshness(parking, snapshot.data["max_age_s"], now)
-            found.append((away, entry))
-    found.sort(key=lambda item: (item[0], item[1]["id"]))
-    parkings = [entry for _, entry in found[:limit]]
-    if geojson:
-        return ApiResult(
-            feature_collection(parkings),
-            sources=sources,
-            enveloped=False,
-            media_type="application/geo+json",
-        )
-    return ApiResult(parkings, sources=sources)
+        max_age_s = snapshot.data["max_age_s"]
+
+        def fresh(entry: dict[str, Any], max_age_s: float = max_age_s) -> dict[str, Any]:
+            entry["freshness"] = _freshness(entry, max_age_s, now)
+            return entry
+
+        found += query.nearest(index, fresh)
+    return query.answer(found)
 
 
 def register_parking_routes(router: ApiRouter) -> None:

@@ -1,0 +1,79 @@
+"""The "places near a point" request both bike stations and car parks answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aggregator.api.params import QueryParams
+from aggregator.api.problems import BadParameter
+from aggregator.api.results import ApiResult
+
+from .geo import PlaceIndex, feature_collection
+
+
+@dataclass(frozen=True)
+class NearQuery:
+    """lat, lon, radius, limit, format and source of one request, checked."""
+
+    lat: float
+    lon: float
+    radius_m: float
+    limit: int
+    geojson: bool
+    sources: list[str]
+
+    @classmethod
+    def read(
+        cls,
+        params: QueryParams,
+        *,
+        sources: list[str],
+        kind: str,
+        default_radius: float,
+        max_radius: float,
+        max_limit: int,
+    ) -> NearQuery:
+        lat = params.number("lat", minimum=-90.0, maximum=90.0)
+        lon = params.number("lon", minimum=-180.0, maximum=180.0)
+        if lat is None or lon is None:
+            raise BadParameter("lat" if lat is None else "lon", "lat and lon are required")
+        radius = params.number("radius", default_radius, minimum=1.0, maximum=max_radius)
+        limit = params.integer("limit", 20, minimum=1, maximum=max_limit)
+        geojson = params.choice("format", ("json", "geojson"), "json") == "geojson"
+        wanted = params.string("source")
+        if wanted is not None:
+            if wanted not in sources:
+                raise BadParameter("source", f"{wanted!r} is not a configured {kind} source")
+            sources = [wanted]
+        return cls(lat, lon, radius or default_radius, limit, geojson, sources)
+
+    def nearest(
+        self, index: PlaceIndex, decorate: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> list[tuple[float, dict[str, Any]]]:
+        """This index's places in range, each copied with its distance and ``decorate``d."""
+        found = []
+        for away, place in index.nearest(
+            self.lat, self.lon, radius_m=self.radius_m, limit=self.limit
+        ):
+            entry = dict(place)
+            entry["distance_m"] = round(away, 1)
+            found.append((away, decorate(entry)))
+        return found
+
+    def answer(
+        self, found: Sequence[tuple[float, dict[str, Any]]], meta: dict[str, Any] | None = None
+    ) -> ApiResult:
+        """The nearest ``limit`` of every source's places, as JSON or GeoJSON."""
+        ordered = sorted(found, key=lambda item: (item[0], item[1]["id"]))
+        places = [entry for _, entry in ordered[: self.limit]]
+        if self.geojson:
+            return ApiResult(
+                feature_collection(places),
+                sources=self.sources,
+                enveloped=False,
+                media_type="application/geo+json",
+                meta=meta or {},
+            )
+        return ApiResult(places, sources=self.sources, meta=meta or {})
