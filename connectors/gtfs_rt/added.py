@@ -22,6 +22,7 @@ from .matching import RunMatch, parse_start_date, parse_start_time
 from .model import RealtimeCall, TripRealtime
 from .trips import BadEntity, CallBlockBuilder, read_event, reference_time
 from .trips import trip_record as _trip_record
+from .wire import WireRef
 
 if TYPE_CHECKING:
     from connectors.gtfs import Timetable
@@ -118,6 +119,7 @@ def build_duplicated(
     source: str,
     counters: FeedCounters,
     builder: CallBlockBuilder,
+    wire: WireRef | None = None,
 ) -> TripRealtime:
     """A copy of static trip index ``trip`` at the date/time in ``trip_properties``.
 
@@ -147,7 +149,7 @@ def build_duplicated(
     shift = new_start - int(tt.run_start[run]) if new_start is not None else 0
     origin = tt.service_day_origin(agency, new_date)
     match = RunMatch(run, trip, new_date, origin)
-    calls = builder.add(run, int(origin) + shift, tu, counters)
+    calls = builder.add(run, int(origin) + shift, tu, counters, wire=wire)
     counters.duplicated += 1
     new_id = props.trip_id or f"{td.trip_id}@{dt.date.fromordinal(new_date):%Y%m%d}+{shift}"
     return _trip_record(tt, entity_id, tu, match, "duplicated", calls, ts, source, new_id)

@@ -19,6 +19,7 @@ Supported semantics:
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -32,6 +33,7 @@ from .decode import FeedHeader, decode_feed, entity_kinds, read_header
 from .model import AlertRealtime, BlockCalls, RealtimeCall, TripRealtime, VehicleRealtime
 from .trips import BadEntity, CallBlockBuilder, build_trip
 from .vehicles import build_vehicle
+from .wire import WireRef, decode_updates
 
 if TYPE_CHECKING:
     from connectors.gtfs import Timetable
@@ -83,14 +85,19 @@ def build_part(
     received_at: float,
     entities: Iterable[pb.FeedEntity],
     default_language: str,
+    wire: Iterable[WireRef | None] | None = None,
 ) -> SourcePart:
-    """Resolve a source's entities; each bad one is skipped and counted, never fatal."""
+    """Resolve a source's entities; each bad one is skipped and counted, never fatal.
+
+    ``wire``: per entity (same order), its updates decoded from the bytes, or None.
+    """
     part = SourcePart(source, header, received_at)
     c = part.counters
     ts = header.timestamp
     # Scheduled trips' calls are computed together, once every entity is resolved.
     builder = CallBlockBuilder(tt)
-    for n, entity in enumerate(entities, 1):
+    refs = itertools.repeat(None) if wire is None else wire
+    for n, (entity, ref) in enumerate(zip(entities, refs, strict=False), 1):
         if n % YIELD_EVERY == 0:
             # This runs in a worker thread while the event loop serves boards. A board's numpy
             # calls release the GIL, and each time getting it back from this loop can cost a
@@ -103,7 +110,7 @@ def build_part(
             if entity.HasField("trip_update"):
                 handled = True
                 c.trip_updates += 1
-                trip = build_trip(tt, eid, entity.trip_update, ts, source, c, builder)
+                trip = build_trip(tt, eid, entity.trip_update, ts, source, c, builder, ref)
                 if trip is not None and trip.run is not None:
                     part.trips[(trip.run, trip.service_date.toordinal())] = trip
                 elif trip is not None:
@@ -284,7 +291,13 @@ class _Source:
     header: FeedHeader
     received_at: float
     entities: dict[str, pb.FeedEntity]
+    #: Entity key → its updates decoded from the bytes (absent: read through the accessors).
+    wire: dict[str, WireRef] = field(default_factory=dict)
     part: SourcePart | None = None
+
+    def wire_refs(self) -> list[WireRef | None]:
+        """Per entity, in order, its decoded updates or None."""
+        return [self.wire.get(key) for key in self.entities]
 
 
 class RealtimeFeed:
@@ -331,19 +344,34 @@ class RealtimeFeed:
             return IngestResult(False, "ignored: timestamp went backwards", header, kinds)
         if header.incrementality == "differential" and previous is not None:
             entities = dict(previous.entities)
+            wire = dict(previous.wire)
         else:
             entities = {}
+            wire = {}
+        # The trip updates' stop_time_updates, decoded from the bytes in bulk (see .wire).
+        decoded = decode_updates(message, len(msg.entity)) if msg is not message else None
         for i, entity in enumerate(msg.entity):
             key = entity.id or f"#{i}"
             if header.incrementality == "differential" and entity.is_deleted:
                 entities.pop(key, None)
+                wire.pop(key, None)
                 continue
             if key in entities and header.incrementality == "full_dataset":
                 key = f"{key}#{i}"  # duplicate ids in a full dataset: keep both, not last-wins
             entities[key] = entity
-        src = _Source(header, received_at, entities)
+            if decoded is not None:
+                wire[key] = (decoded, i)
+            else:
+                wire.pop(key, None)
+        src = _Source(header, received_at, entities, wire)
         src.part = build_part(
-            self.timetable, source, header, received_at, entities.values(), self.default_language
+            self.timetable,
+            source,
+            header,
+            received_at,
+            entities.values(),
+            self.default_language,
+            src.wire_refs(),
         )
         self._sources[source] = src
         self._publish()
@@ -360,6 +388,7 @@ class RealtimeFeed:
                 src.received_at,
                 src.entities.values(),
                 self.default_language,
+                src.wire_refs(),
             )
         self._publish()
 

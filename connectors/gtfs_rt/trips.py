@@ -28,6 +28,7 @@ import numpy as np
 from google.transit import gtfs_realtime_pb2 as pb
 
 from .decode import _MS_THRESHOLD, posix
+from .locate import Placed, lookups, place
 from .matching import MatchError, RunMatch, parse_start_date, parse_start_time, resolve_run
 from .model import (
     CANCELLED,
@@ -53,6 +54,7 @@ from .model import (
     TripRealtime,
     TripRelationship,
 )
+from .wire import WireRef, WireUpdates
 
 if TYPE_CHECKING:
     from connectors.gtfs import Timetable
@@ -130,8 +132,9 @@ class CallBlockBuilder:
     The rules of the module docstring, split in two so that Python touches each
     StopTimeUpdate once and never the calls it does not mention:
 
-    - :meth:`add` (per trip, in Python): locate each update on the run and read its raw
-      fields (the protobuf accessors are the irreducible per-update cost);
+    - :meth:`add` (per trip, in Python): queue the trip; when its updates were decoded from
+      the bytes (:mod:`.wire`) they are located later, all trips at once (:mod:`.locate`),
+      else each update is located and read here through the protobuf accessors;
     - :meth:`finish` (whole feed, numpy): schedule times, delays from times, the arrival/
       departure consistency fixes, and propagation, done as a forward fill of "carry" states
       (the delay an update hands to the calls after it) over every call of every trip.
@@ -158,6 +161,10 @@ class CallBlockBuilder:
         self._skipped: list[int] = []  # block rows of SKIPPED updates
         self._no_data: list[int] = []  # block rows of NO_DATA updates
         self._views: list[BlockCalls] = []
+        # Trips whose updates come decoded: (updates, block row, st row, calls, first and
+        # end update row, counters), located in finish().
+        self._pending: list[tuple[WireUpdates, int, int, int, int, int, FeedCounters]] = []
+        self._lookups = lookups(tt)
         self.block: CallBlock | None = None
 
     def add(
@@ -168,10 +175,15 @@ class CallBlockBuilder:
         counters: FeedCounters,
         *,
         cancelled: bool = False,
+        wire: WireRef | None = None,
     ) -> BlockCalls:
-        """Queue a run's calls, with ``tu``'s updates unless ``cancelled``; filled by finish."""
-        tt = self.tt
-        a, b = int(tt.st_ptr[run]), int(tt.st_ptr[run + 1])
+        """Queue a run's calls, with ``tu``'s updates unless ``cancelled``; filled by finish.
+
+        ``wire``: the same updates decoded from the bytes, used unless :mod:`.wire` could not
+        decode that entity exactly (then the accessors read ``tu``).
+        """
+        st_ptr = self._lookups.st_ptr
+        a, b = st_ptr[run], st_ptr[run + 1]
         n = b - a
         lo = self.size
         view = BlockCalls(None, lo, lo + n)
@@ -195,6 +207,14 @@ class CallBlockBuilder:
             self._t_status.append(SCHEDULED)
             self._t_delay.append(NONE)
         updates = tu.stop_time_update
+        if wire is not None:
+            w, i = wire
+            s0, s1 = w.first[i], w.first[i + 1]
+            # The count check guards the alignment of the lite parse with the full one.
+            if w.ok[i] and self._lookups.seq_ok[run] and s1 - s0 == len(updates):
+                if s1 > s0:
+                    self._pending.append((w, lo, a, n, s0, s1, counters))
+                return view
         if not updates:
             return view
         marks = len(self._u), len(self._skipped), len(self._no_data)
@@ -288,7 +308,14 @@ class CallBlockBuilder:
         np.add(base, tt.st_arr[rows], out=sched_arr)
         np.add(base, tt.st_dep[rows], out=sched_dep)
 
-        e = np.array(self._u, dtype=np.int64).reshape(-1, _U_FIELDS)
+        events = [np.array(self._u, dtype=np.int64).reshape(-1, _U_FIELDS)]
+        no_data = [np.array(self._no_data, dtype=np.int64)]
+        skipped = [np.array(self._skipped, dtype=np.int64)]
+        for placed in self._place_pending():
+            events.append(placed.events)
+            no_data.append(placed.no_data)
+            skipped.append(placed.skipped)
+        e = np.concatenate(events)
         e_pos = e[:, 0]
         sa, sd = sched_arr[e_pos], sched_dep[e_pos]
         arr_own = _own_delay(e[:, 1], e[:, 2], sa)
@@ -307,7 +334,7 @@ class CallBlockBuilder:
         # an update with events: "updated" with its departure delay, from the next call on
         # (not past its trip's end); NO_DATA: "no_data" from its own call on. At a shared
         # row the later rule wins (a NO_DATA right after an update).
-        nd_pos = np.array(self._no_data, dtype=np.int64)
+        nd_pos = np.concatenate(no_data)
         after = e_pos + 1
         # The end of each update's trip: the next trip's first row (or the block's end).
         trip_end = np.append(t_lo[1:], n)[np.searchsorted(t_lo, e_pos, side="right") - 1]
@@ -362,7 +389,7 @@ class CallBlockBuilder:
         table[e_pos, COL_STATUS] = UPDATED
         table[e_pos, COL_UNCERTAINTY] = e[:, 5]
         table[e_pos, COL_EXPLICIT] = 1
-        s_pos = np.array(self._skipped, dtype=np.int64)
+        s_pos = np.concatenate(skipped)
         table[s_pos, COL_EXP_ARR : COL_DEP_DELAY + 1] = NONE
         table[s_pos, COL_STATUS] = SKIPPED
         table[s_pos, COL_EXPLICIT] = 1
@@ -371,6 +398,25 @@ class CallBlockBuilder:
         for view in self._views:
             view.block = block
         return block
+
+    def _place_pending(self) -> list[Placed]:
+        """Locate the decoded updates of the queued trips, one batch per message."""
+        batches: dict[int, list[tuple[WireUpdates, int, int, int, int, int, FeedCounters]]] = {}
+        for item in self._pending:
+            batches.setdefault(id(item[0]), []).append(item)
+        out = []
+        for items in batches.values():
+            w = items[0][0]
+            lo, a, n, s0, s1 = (
+                np.array(column, dtype=np.int64) for column in list(zip(*items, strict=True))[1:6]
+            )
+            placed = place(self.tt, w, lo, a, n, s0, s1)
+            for j in np.flatnonzero(placed.skipped_count | placed.unmatched_count).tolist():
+                counters = items[j][6]
+                counters.skipped_stops += int(placed.skipped_count[j])
+                counters.unmatched_stop_updates += int(placed.unmatched_count[j])
+            out.append(placed)
+        return out
 
 
 def _arr(values: array) -> np.ndarray:
@@ -443,12 +489,14 @@ def build_trip(
     source: str,
     counters: FeedCounters,
     builder: CallBlockBuilder | None = None,
+    wire: WireRef | None = None,
 ) -> TripRealtime | None:
     """Resolve and apply one TripUpdate; None when unmatched or unsupported (counted).
 
     With a ``builder``, a scheduled trip's calls are only queued: they cannot be read until
     ``builder.finish()`` (what :func:`~.state.build_part` does once for a whole feed).
-    Without one, the trip is complete on return.
+    Without one, the trip is complete on return. ``wire``: ``tu``'s updates decoded from
+    the message bytes (see :mod:`.wire`), if available.
 
     Raises :class:`BadEntity` for malformed content (the caller counts it).
     """
@@ -475,7 +523,7 @@ def build_trip(
     if rel == _TD.DUPLICATED:
         from .added import build_duplicated
 
-        record = build_duplicated(tt, entity_id, tu, trip, ts, source, counters, builder)
+        record = build_duplicated(tt, entity_id, tu, trip, ts, source, counters, builder, wire)
         if own:
             builder.finish()
         return record
@@ -496,7 +544,7 @@ def build_trip(
             counters.deleted += 1
     else:
         relationship = "scheduled"
-    calls = builder.add(match.run, int(match.origin), tu, counters, cancelled=cancelled)
+    calls = builder.add(match.run, int(match.origin), tu, counters, cancelled=cancelled, wire=wire)
     if own:
         builder.finish()
     return trip_record(tt, entity_id, tu, match, relationship, calls, ts, source)
