@@ -142,7 +142,7 @@ def build_duplicated(
         raise BadEntity("frequency trips with exact_times=0 cannot be duplicated")
     agency = int(tt.run_agency[run])
     if new_date is None:
-        reference = reference_time(tu, ts)
+        reference = reference_time(tu, ts, wire)
         if reference is None:
             raise BadEntity("duplicated trip without start_date nor timestamp")
         new_date = dt.datetime.fromtimestamp(reference, tt.zones[agency]).date().toordinal()

@@ -96,13 +96,23 @@ def read_event(update: pb.TripUpdate.StopTimeUpdate, name: str) -> Event | None:
     return Event(time, delay, uncertainty)
 
 
-def reference_time(tu: pb.TripUpdate, header_ts: int | None) -> int | None:
-    """The instant a trip update is about: its first predicted time, else its timestamp."""
-    for u in tu.stop_time_update:
-        for name in ("departure", "arrival"):
-            ev = read_event(u, name)
-            if ev is not None and ev.time is not None:
-                return ev.time
+def reference_time(
+    tu: pb.TripUpdate, header_ts: int | None, wire: WireRef | None = None
+) -> int | None:
+    """The instant a trip update is about: its first predicted time, else its timestamp.
+
+    ``wire``: the updates decoded from the bytes, read instead of the accessors if usable.
+    """
+    if wire is not None and wire[0].usable(wire[1], len(tu.stop_time_update)):
+        first = wire[0].first_time(wire[1])
+        if first is not None:
+            return posix(first)
+    else:
+        for u in tu.stop_time_update:
+            for name in ("departure", "arrival"):
+                ev = read_event(u, name)
+                if ev is not None and ev.time is not None:
+                    return ev.time
     entity_ts = posix(tu.timestamp) if tu.HasField("timestamp") else None
     return entity_ts or header_ts
 
@@ -211,7 +221,7 @@ class CallBlockBuilder:
             w, i = wire
             s0, s1 = w.first[i], w.first[i + 1]
             # The count check guards the alignment of the lite parse with the full one.
-            if w.ok[i] and self._lookups.seq_ok[run] and s1 - s0 == len(updates):
+            if self._lookups.seq_ok[run] and w.usable(i, len(updates)):
                 if s1 > s0:
                     self._pending.append((w, lo, a, n, s0, s1, counters))
                 return view
@@ -529,7 +539,9 @@ def build_trip(
         return record
     try:
         # The reference instant reads the updates: only computed when the match needs it.
-        match = resolve_run(tt, trip, start_date, start_time, lambda: reference_time(tu, header_ts))
+        match = resolve_run(
+            tt, trip, start_date, start_time, lambda: reference_time(tu, header_ts, wire)
+        )
     except MatchError:
         counters.unmatched_trip(td.trip_id)
         return None

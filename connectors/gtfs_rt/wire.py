@@ -52,6 +52,11 @@ _KNOWN_RELATIONSHIPS = np.array(
 _TU_FIELDS = {2: LEN}  # TripUpdate.stop_time_update
 _STU_FIELDS = {1: VARINT, 2: LEN, 3: LEN, 4: LEN, 5: VARINT}  # seq, arr, dep, stop_id, rel
 _EVENT_FIELDS = {1: VARINT, 2: VARINT, 3: VARINT}  # delay, time, uncertainty
+# Fields of the schema this module does not read, with their wire types: the fast pass of
+# _scan steps over them (anything else unknown waits for the general walk).
+_TU_SKIP = {1: LEN, 3: LEN, 4: VARINT, 5: VARINT, 6: LEN}  # trip, vehicle, timestamp...
+_STU_SKIP = {6: LEN, 7: VARINT}  # stop_time_properties, departure_occupancy_status
+_EVENT_SKIP = {4: VARINT}  # scheduled_time
 
 
 def _lite_feed_class() -> type:
@@ -103,6 +108,19 @@ class WireUpdates:
     dep_delay: np.ndarray
     uncertainty: np.ndarray
 
+    def usable(self, i: int, count: int) -> bool:
+        """Whether entity ``i`` was decoded exactly, with the ``count`` updates upb found."""
+        return self.ok[i] and self.first[i + 1] - self.first[i] == count
+
+    def first_time(self, i: int) -> int | None:
+        """The first usable ``time`` of entity ``i``'s updates (departure, then arrival, update
+        by update), as sent (POSIX seconds or milliseconds); None when there is none."""
+        s0, s1 = self.first[i], self.first[i + 1]
+        dep = self.dep_time[s0:s1]
+        times = np.where(dep != NONE, dep, self.arr_time[s0:s1])
+        hit = np.flatnonzero(times != NONE)
+        return int(times[hit[0]]) if hit.size else None
+
 
 #: What the builder is handed per entity: the message's decoded updates and the entity index.
 WireRef = tuple[WireUpdates, int]
@@ -125,12 +143,12 @@ def decode_updates(data: bytes, n_entities: int) -> WireUpdates | None:
     starts = ends - np.fromiter(map(len, bodies), np.int64, len(bodies))
     bad_entity = np.zeros(n_entities, dtype=bool)
 
-    tu = _scan(buf, starts, ends, _TU_FIELDS, repeated=2)
+    tu = _scan(buf, starts, ends, _TU_FIELDS, _TU_SKIP, repeated=2)
     bad_entity |= tu.bad
     owner, lo, hi = tu.repeated
     first = np.searchsorted(owner, np.arange(n_entities + 1), side="left")
 
-    stu = _scan(buf, lo, hi, _STU_FIELDS)
+    stu = _scan(buf, lo, hi, _STU_FIELDS, _STU_SKIP)
     bad_stu = stu.bad.copy()
     has_arr, has_dep = stu.has[2], stu.has[3]
     n_arr = int(has_arr.sum())
@@ -139,6 +157,7 @@ def decode_updates(data: bytes, n_entities: int) -> WireUpdates | None:
         np.concatenate((stu.val[2][has_arr], stu.val[3][has_dep])).astype(np.int64),
         np.concatenate((stu.end[2][has_arr], stu.end[3][has_dep])),
         _EVENT_FIELDS,
+        _EVENT_SKIP,
     )
     at, ad, au = _events(ev, len(lo), np.flatnonzero(has_arr), slice(0, n_arr))
     dt_, dd, du = _events(ev, len(lo), np.flatnonzero(has_dep), slice(n_arr, None))
@@ -193,6 +212,7 @@ def _scan(
     starts: np.ndarray,
     ends: np.ndarray,
     fields: Mapping[int, int],
+    skip: Mapping[int, int],
     repeated: int | None = None,
 ) -> _Fields:
     """Walk the messages ``buf[starts[i]:ends[i]]`` together and collect ``fields``.
@@ -211,31 +231,36 @@ def _scan(
     rep: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     cur = np.array(starts, dtype=np.int64)
     ends = np.asarray(ends, dtype=np.int64)
-    # Fast pass: protobuf writers emit known fields in field-number order, so try each one in
-    # turn at every cursor (a one-byte tag compare). Whatever remains — unknown fields, another
-    # order, repeats — is left to the general walk below, from where each message stopped.
-    for number, kind in sorted(fields.items()):
-        tag = number << 3 | kind
-        act = np.flatnonzero((buf[cur] == tag) & (cur < ends))
-        while act.size:
-            lim = ends[act]
-            value, start, pos, ok = _payload(words, cur[act] + 1, lim, kind)
-            fine = np.flatnonzero(ok)
-            if len(fine) < len(act):
-                found.bad[act[~ok]] = True
-                pos = np.where(ok, pos, lim)  # a bad message is not read any further
-                act, value, start = act[fine], value[fine], start[fine]
-                cur[act] = pos[fine]
-            else:
+    # Fast pass: writers emit fields in field-number or declaration order, so try each field
+    # of the schema in turn at every cursor, twice round (a one-byte tag compare, then the
+    # payload for the messages where it matched). Whatever remains — unknown fields, other
+    # orders, repeats — is left to the general walk below, from where each message stopped.
+    order = sorted({**skip, **fields}.items())
+    live = np.flatnonzero(cur < ends)
+    for _ in range(2):
+        for number, kind in order:
+            tag = number << 3 | kind
+            act = live[buf[cur[live]] == tag]
+            while act.size:
+                lim = ends[act]
+                value, start, pos, ok = _payload(buf, words, cur[act] + 1, lim, kind)
+                if not ok.all():
+                    found.bad[act[~ok]] = True
+                    fine = np.flatnonzero(ok)
+                    act, value, start, pos = act[fine], value[fine], start[fine], pos[fine]
                 cur[act] = pos
-            _keep(found, rep, act, number, kind, value, start, cur[act], repeated)
-            if number != repeated:
-                break
-            act = act[(buf[cur[act]] == tag) & (cur[act] < ends[act])]
-    act = np.flatnonzero((cur < ends) & ~found.bad)
+                if number in fields:
+                    fresh = _keep(found, rep, act, number, kind, value, start, pos, repeated)
+                    found.bad[act[~fresh]] = True  # sent twice: for the accessors
+                if number != repeated:
+                    break
+                # A repeated field comes in runs: follow each run to its end.
+                act = act[(pos < ends[act]) & (buf[pos] == tag)]
+            live = live[(cur[live] < ends[live]) & ~found.bad[live]]
+    act = live
     while act.size:
         lim = ends[act]
-        tag, pos, ok = _varint(words, cur[act], lim)
+        tag, pos, ok = _varint(buf, words, cur[act], lim)
         wt = (tag & _U64(7)).astype(np.int64)
         num = tag >> _U64(3)
         # Groups (3, 4) and undefined wire types are not modelled; field 0 / tags over 32 bits
@@ -248,7 +273,7 @@ def _scan(
             sel = np.flatnonzero(ok & (wt == kind))
             if sel.size:
                 value[sel], start[sel], pos[sel], ok[sel] = _payload(
-                    words, pos[sel], lim[sel], kind
+                    buf, words, pos[sel], lim[sel], kind
                 )
         for number, expected in fields.items():
             sel = np.flatnonzero(ok & (num == _U64(number)))
@@ -267,24 +292,24 @@ def _scan(
         owner = np.concatenate([r[0] for r in rep])
         # Occurrences come message by message in order of appearance within each pass: a
         # stable sort by message keeps that order.
-        order = np.argsort(owner, kind="stable")
+        order_ = np.argsort(owner, kind="stable")
         found.repeated = (
-            owner[order],
-            np.concatenate([r[1] for r in rep])[order],
-            np.concatenate([r[2] for r in rep])[order],
+            owner[order_],
+            np.concatenate([r[1] for r in rep])[order_],
+            np.concatenate([r[2] for r in rep])[order_],
         )
     return found
 
 
 def _payload(
-    words: np.ndarray, pos: np.ndarray, lim: np.ndarray, kind: int
+    buf: np.ndarray, words: np.ndarray, pos: np.ndarray, lim: np.ndarray, kind: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(varint value, payload start, position after, ok) of fields of wire type ``kind``
     whose tag ends at ``pos``."""
     if kind in (I64, I32):
         after = pos + (8 if kind == I64 else 4)
         return np.zeros(len(pos), dtype=_U64), pos, after, after <= lim
-    value, after, ok = _varint(words, pos, lim)
+    value, after, ok = _varint(buf, words, pos, lim)
     if kind == VARINT:
         return value, pos, after, ok
     # LEN: compared unsigned before any conversion, so a huge length cannot wrap around.
@@ -331,7 +356,7 @@ def _words(buf: np.ndarray) -> np.ndarray:
 
 
 def _varint(
-    words: np.ndarray, pos: np.ndarray, lim: np.ndarray
+    buf: np.ndarray, words: np.ndarray, pos: np.ndarray, lim: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(value as uint64, position after, ok) of the varints at ``pos`` (each before ``lim``).
 
@@ -340,6 +365,10 @@ def _varint(
     shift-and-mask steps. Varints of 9 or 10 bytes (negative int32/int64 values) take a
     second load. Bits past the 64th are dropped, as upb does; more than 10 bytes is an error.
     """
+    first = buf[pos]
+    if not (first & 0x80).any():  # all one byte (tags, lengths, small numbers): no bit tricks
+        after = pos + 1
+        return first.astype(_U64), after, (pos < lim) & (after <= lim)
     w = words[pos]
     ends = ~w & _U64(_HIGH_BITS)
     last = ends & (~ends + _U64(1))  # the lowest end bit, 0 if none in these 8 bytes
