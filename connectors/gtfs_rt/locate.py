@@ -14,6 +14,7 @@ equivalence tests compare this with), in numpy:
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -51,6 +52,30 @@ class TimetableLookups:
     #: hashes collide: then every id goes through ``stop_index``).
     stop_keys: IdKeys | None
     stop_of_key: np.ndarray
+    #: Per trip / run, as Python ints (read once per trip update).
+    trip_service: list[int]
+    trip_route: list[int]
+    trip_direction: list[int]
+    run_agency: list[int]
+    #: (service, date ordinal) → whether it runs, filled as asked.
+    active: dict[tuple[int, int], bool]
+    #: Date ordinal → date, filled as asked (a feed names one or two service days).
+    dates: dict[int, dt.date]
+
+    def is_active(self, tt: Timetable, service: int, ordinal: int) -> bool:
+        """``tt.is_active`` for a date ordinal, memoised."""
+        key = (service, ordinal)
+        found = self.active.get(key)
+        if found is None:
+            found = self.active[key] = tt.is_active(service, self.date(ordinal))
+        return found
+
+    def date(self, ordinal: int) -> dt.date:
+        """``date.fromordinal``, memoised."""
+        found = self.dates.get(ordinal)
+        if found is None:
+            found = self.dates[ordinal] = dt.date.fromordinal(ordinal)
+        return found
 
 
 def lookups(tt: Timetable) -> TimetableLookups:
@@ -74,7 +99,19 @@ def lookups(tt: Timetable) -> TimetableLookups:
             if key:  # an empty stop_id is "absent"
                 index[key] = i
         keys, stops = _stop_keys(index)
-        found = TimetableLookups(ptr.tolist(), seq_ok.tolist(), index, keys, stops)
+        found = TimetableLookups(
+            ptr.tolist(),
+            seq_ok.tolist(),
+            index,
+            keys,
+            stops,
+            np.asarray(tt.trip_service).tolist(),
+            np.asarray(tt.trip_route).tolist(),
+            np.asarray(tt.trip_direction).tolist(),
+            np.asarray(tt.run_agency).tolist(),
+            {},
+            {},
+        )
         tt.query_caches["gtfs_rt.lookups"] = found
     return found
 

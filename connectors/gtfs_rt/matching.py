@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .locate import lookups
+
 if TYPE_CHECKING:
     from connectors.gtfs import Timetable
 
@@ -108,13 +110,16 @@ def resolve_run(
     then called only when needed (most descriptors name one run on one day, and computing
     the reference reads the update's stop times).
     """
-    runs = _runs_for_start_time(tt, tt.runs_of_trip(trip), start_time)
+    look = lookups(tt)  # Python lists and memos: this runs for every trip update of a feed
+    runs = tt.runs_of_trip(trip)
+    if start_time is not None:
+        runs = _runs_for_start_time(tt, runs, start_time)
     if not runs:
         raise MatchError("trip has no stop times")
-    service = int(tt.trip_service[trip])
-    agency = int(tt.run_agency[runs[0]])
+    service = look.trip_service[trip]
+    agency = look.run_agency[runs[0]]
     if start_date is not None:
-        if not tt.is_active(service, dt.date.fromordinal(start_date)):
+        if not look.is_active(tt, service, start_date):
             raise MatchError(f"trip does not run on {dt.date.fromordinal(start_date)}")
         days = [start_date]
     else:
@@ -125,11 +130,7 @@ def resolve_run(
         local = dt.datetime.fromtimestamp(reference, tt.zones[agency]).date().toordinal()
         # Runs of day D reach D + time_max, so D can lie a few days back (48:00+ feeds).
         back = math.ceil(tt.time_max / 86400) + 1
-        days = [
-            d
-            for d in range(local - back, local + 2)
-            if tt.is_active(service, dt.date.fromordinal(d))
-        ]
+        days = [d for d in range(local - back, local + 2) if look.is_active(tt, service, d)]
         if not days:
             raise MatchError("trip does not run around the feed time")
     if len(days) == 1 and len(runs) == 1:

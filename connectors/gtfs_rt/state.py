@@ -39,8 +39,9 @@ if TYPE_CHECKING:
     from connectors.gtfs import Timetable
 
 DEFAULT_STALE_AFTER_S = 90
-#: build_part lets other threads run every this many entities (~1 ms of work).
+#: build_part lets other threads run every this many entities when YIELD_AFTER_S has passed.
 YIELD_EVERY = 16
+YIELD_AFTER_S = 0.001
 DEFAULT_ALERTS_STALE_AFTER_S = 600
 #: Key of a scheduled trip on a service day: (run index, service date ordinal).
 RunKey = tuple[int, int]
@@ -97,12 +98,15 @@ def build_part(
     # Scheduled trips' calls are computed together, once every entity is resolved.
     builder = CallBlockBuilder(tt)
     refs = itertools.repeat(None) if wire is None else wire
+    yielded = time.perf_counter()
     for n, (entity, ref) in enumerate(zip(entities, refs, strict=False), 1):
-        if n % YIELD_EVERY == 0:
+        if n % YIELD_EVERY == 0 and time.perf_counter() - yielded > YIELD_AFTER_S:
             # This runs in a worker thread while the event loop serves boards. A board's numpy
             # calls release the GIL, and each time getting it back from this loop can cost a
             # whole switch interval (5 ms); handing it over often keeps boards at their speed.
+            # Not more often than that: a sleep(0) is a system call (~50 µs here).
             time.sleep(0)
+            yielded = time.perf_counter()
         c.entities += 1
         eid = entity.id
         handled = False

@@ -17,7 +17,6 @@ Rules (DESIGN §4, with the issue threads they come from):
 
 from __future__ import annotations
 
-import datetime as dt
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
@@ -310,7 +309,9 @@ class CallBlockBuilder:
         # Block row → st_* row, and each call's time origin.
         rows = np.arange(n, dtype=np.int64) + np.repeat(_arr(self._t_row) - t_lo, t_len)
         base = np.repeat(_arr(self._t_base), t_len)
-        table = np.empty((n, 11), dtype=np.int64)
+        # Column-major: every step below fills or reads whole columns, and a column of a
+        # row-major table is 11 words apart (each pass would sweep the whole table).
+        table = np.empty((11, n), dtype=np.int64).T
         table[:, COL_SEQ] = tt.st_seq[rows]
         table[:, COL_STOP] = tt.st_stop[rows]
         sched_arr = table[:, COL_SCHED_ARR]
@@ -575,23 +576,25 @@ def trip_record(
 ) -> TripRealtime:
     """A TripRealtime for a static run (or a copy of one)."""
     trip = match.trip
-    route = int(tt.trip_route[trip])
-    direction = int(tt.trip_direction[trip])
+    look = lookups(tt)
+    route = look.trip_route[trip]
+    direction = look.trip_direction[trip]
     headsign = tu.trip_properties.trip_headsign if tu.HasField("trip_properties") else ""
+    vehicle = tu.vehicle
     return TripRealtime(
         entity_id=entity_id,
         trip_id=trip_id or tt.trip_ids[trip],
         relationship=relationship,
         run=match.run if relationship != "duplicated" else None,
         trip_index=trip,
-        service_date=dt.date.fromordinal(match.ordinal),
+        service_date=look.date(match.ordinal),
         route_id=tt.route_ids[route],
         route_index=route,
         direction_id=direction if direction >= 0 else None,
         start_time=tu.trip.start_time or None,
         headsign=headsign or tt.trip_headsigns[trip] or None,
-        vehicle_id=tu.vehicle.id or None,
-        vehicle_label=tu.vehicle.label or None,
+        vehicle_id=vehicle.id or None,
+        vehicle_label=vehicle.label or None,
         timestamp=ts,
         source=source,
         calls=calls,
