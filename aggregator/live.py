@@ -40,6 +40,13 @@ class LiveData:
         self._eager: dict[str, list[tuple[str, Callable[[Snapshot], Any]]]] = {}
         self._combined: dict[str, _Combined] = {}
         self._listeners: list[Callable[[Snapshot], None]] = []
+        #: Bumped whenever what a request could read here changes (a snapshot adopted or
+        #: dropped, a combined index swapped in): cached answers of an older one are void.
+        self.generation = 0
+
+    def touch(self) -> None:
+        """Void every answer cached from what is served now (e.g. a configuration reload)."""
+        self.generation += 1
 
     def listen(self, listener: Callable[[Snapshot], None]) -> None:
         """Call ``listener`` with each snapshot this process starts serving (live streams)."""
@@ -59,6 +66,7 @@ class LiveData:
         current = self._snapshots.get(event.source_id)
         if current is None or event.snapshot.version > current.version:
             self._snapshots[event.source_id] = event.snapshot
+            self.generation += 1
             for name, build in self._eager.get(event.snapshot.source_type, ()):
                 self.index(event.source_id, name, build)
             for name, spec in self._combined.items():
@@ -70,6 +78,7 @@ class LiveData:
     def drop(self, source_id: str) -> None:
         """Forget a source removed from the configuration (combined indexes rebuild)."""
         self._snapshots.pop(source_id, None)
+        self.generation += 1
         for key in [k for k in self._indexes if k[0] == source_id]:
             del self._indexes[key]
         for name, spec in self._combined.items():
@@ -131,6 +140,7 @@ class LiveData:
             key = self._key(spec)
             spec.value = spec.build(self._of_types(spec), spec.value)
             spec.key = key
+            self.generation += 1
         return spec.value
 
     def _rebuild_soon(self, name: str, spec: _Combined) -> None:
@@ -150,6 +160,7 @@ class LiveData:
                 value = await asyncio.to_thread(spec.build, snapshots, spec.value)
                 if spec.key == started_from:  # a reader did not build a newer one meanwhile
                     spec.value, spec.key = value, key
+                    self.generation += 1
         except Exception:
             log.exception("building index %s failed; the previous one keeps serving", name)
         finally:

@@ -65,5 +65,12 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.response_cache = Counter(
+            "beffroi_response_cache_total",
+            "Cacheable API requests by outcome: hit, miss (computed and kept), pass (not kept).",
+            ["outcome"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -117,6 +117,8 @@ async def apply_config(runtime: Runtime, new: BeffroiConfig) -> ReloadReport:
             if section in report.restart_needed
         }
     )
+    # Titles, intervals, default languages...: answers cached before the reload are void.
+    runtime.live.touch()
     log.info(
         "configuration reloaded: added %s, removed %s, changed %s%s",
         report.added or "none",

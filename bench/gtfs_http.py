@@ -6,9 +6,11 @@ Serves one GTFS feed (a synthetic city feed from bench/make_feed.py, or --feed f
 zip) with ``beffroi serve`` and, as the ceiling, bench/bare_server.py returning the bytes of
 a typical answer. Both run on core 0 (taskset), wrk on core 1: ``wrk -t1 -c32`` with a Lua
 script rotating over ``GET /v1/stops/{feed}:{stop}/departures?at=...`` for a few busy stops
-at a few instants (each answer is computed: there is no response cache). Runs alternate
-between the cases; the table holds medians, and the server's CPU time per request (from
-/proc, so it does not count time spent waiting for the core on a shared machine).
+at a few instants. The main cases run with the response cache off, so every answer is
+computed; one more case runs a second server with the cache on (its default, 1 s), as a city
+would deploy it. Runs alternate between the cases; the table holds medians, and the
+server's CPU time per request (from /proc, so it does not count time spent waiting for the
+core on a shared machine).
 ``--limits 20,1`` also loads the endpoint with ``limit=1``, to split the cost per request
 into a fixed part and a part per departure returned.
 """
@@ -58,9 +60,12 @@ def pick_paths(path: Path, n_stops: int, day: dt.date) -> tuple[list[str], int]:
     return paths, tt.counts["stop_times"]
 
 
-def write_config(folder: Path, feed: Path, port: int, day: dt.date) -> Path:
+def write_config(folder: Path, feed: Path, port: int, day: dt.date, cache: bool) -> Path:
+    server: dict[str, object] = {"host": "127.0.0.1", "port": port}
+    if not cache:
+        server["response_cache_ttl"] = None
     config = {
-        "server": {"host": "127.0.0.1", "port": port},
+        "server": server,
         "store": {"backend": "memory"},
         "clock": {"fixed": f"{day}T08:00:00+01:00"},
         "defaults": {"timezone": "Europe/Paris", "languages": ["fr"], "allow_file_urls": True},
@@ -75,7 +80,7 @@ def write_config(folder: Path, feed: Path, port: int, day: dt.date) -> Path:
             }
         ],
     }
-    target = folder / "gtfs-bench.yaml"
+    target = folder / f"gtfs-bench-{'cached' if cache else 'computed'}.yaml"
     target.write_text(json.dumps(config, indent=2))  # JSON is YAML
     return target
 
@@ -178,15 +183,22 @@ def main() -> None:
     feed = args.feed or feed_path(args.size, args.seed)
     paths, compiled = pick_paths(feed, args.stops, args.day)
     folder = Path(tempfile.mkdtemp(prefix="beffroi-gtfs-http-"))
-    beffroi_port, bare_port = free_port(), free_port()
-    config = write_config(folder, feed, beffroi_port, args.day)
-    serve = ["-m", "aggregator.cli", "--log-level", "WARNING", "serve", "-c", str(config)]
-    beffroi = start([sys.executable, *serve], folder / "beffroi.log")
-    bare = None
+    beffroi_port, cached_port, bare_port = free_port(), free_port(), free_port()
+
+    def serve(port: int, cache: bool) -> subprocess.Popen:
+        config = write_config(folder, feed, port, args.day, cache)
+        command = ["-m", "aggregator.cli", "--log-level", "WARNING", "serve", "-c", str(config)]
+        name = "beffroi-cached.log" if cache else "beffroi.log"
+        return start([sys.executable, *command], folder / name)
+
+    beffroi = serve(beffroi_port, cache=False)
+    cached = bare = None
     cases: list[Case] = []
     try:
         base = f"http://127.0.0.1:{beffroi_port}"
         wait_ready(f"{base}/readyz", 600, beffroi)
+        cached = serve(cached_port, cache=True)
+        wait_ready(f"http://127.0.0.1:{cached_port}/readyz", 600, cached)
         answers: dict[int, list[bytes]] = {}
         for limit in limits:
             limited = [p if limit == 20 else f"{p}&limit={limit}" for p in paths]
@@ -194,6 +206,18 @@ def main() -> None:
             script = write_script(folder, f"limit{limit}", limited)
             label = "Beffroi, departures endpoint" + ("" if limit == 20 else f", limit={limit}")
             cases.append(Case(label, f"{base}/", script, beffroi))
+        with_cache = Case(
+            "Beffroi, same URLs, response cache on (1 s)",
+            f"http://127.0.0.1:{cached_port}/",
+            cases[0].script,
+            cached,
+        )
+        served = fetch_all(with_cache.url.rstrip("/"), paths)
+        for path, one, other in zip(paths, served, answers[limits[0]], strict=True):
+            # meta (generation time) differs between the two servers; data must not.
+            if json.loads(one)["data"] != json.loads(other)["data"]:
+                raise SystemExit(f"{path}: the cached server answers differently")
+        cases.append(with_cache)
         bodies = answers[limits[0]]
         body = sorted(bodies, key=len)[len(bodies) // 2]
         (folder / "body.json").write_bytes(body)
@@ -223,8 +247,9 @@ def main() -> None:
         raise
     finally:
         stop(beffroi)
-        if bare is not None:
-            stop(bare)
+        for process in (cached, bare):
+            if process is not None:
+                stop(process)
         shutil.rmtree(folder, ignore_errors=True)
 
     print(header())
@@ -237,7 +262,7 @@ def main() -> None:
         f"returns the median limit={limits[0]} answer ({len(body):,} bytes).\n"
     )
     rows = []
-    for case, limit in zip(cases, [*limits, None], strict=True):
+    for case, limit in zip(cases, [*limits, limits[0], None], strict=True):
         if limit is None:
             shape = f"{len(body):,} B"
         else:
@@ -273,7 +298,9 @@ def main() -> None:
     print(
         f"\nTarget ≥ {TARGET_RPS:,} requests/s on one core: {verdict} "
         f"({rps:,.0f} req/s, {rps / TARGET_RPS:.2f}x the target; at its CPU time per request "
-        f"a whole core would serve {cpu_rps:,.0f} req/s)."
+        f"a whole core would serve {cpu_rps:,.0f} req/s). With the response cache on: "
+        f"{with_cache.median('rps'):,.0f} req/s "
+        f"({with_cache.median('rps') / ceiling.median('rps'):.2f}x the ceiling)."
     )
     if len(limits) > 1:
         (a, ca), (b, cb) = (limits[0], cases[0]), (limits[1], cases[1])

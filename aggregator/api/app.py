@@ -16,6 +16,7 @@ from aggregator.api.conventions import conventions_middleware
 from aggregator.api.core_routes import OPENAPI_KEY, openapi_bytes, register_core_routes
 from aggregator.api.home import register_home
 from aggregator.api.ratelimit import Buckets, MemoryBuckets, RateLimiter, RedisBuckets
+from aggregator.api.response_cache import ResponseCache
 from aggregator.api.routing import ApiRouter
 from aggregator.api.status_page import register_status_page
 from aggregator.api.stream import install_stream, register_stream
@@ -85,8 +86,16 @@ def create_app(runtime: Runtime, *, poll: bool = True) -> web.Application:
     router = build_router(runtime)
     limits = runtime.config.server.rate_limit
     limiter = RateLimiter(limits, _buckets(runtime)) if limits.enabled else None
+    ttl = runtime.config.server.response_cache_ttl
+    cache = None
+    if ttl is not None:
+        # Each outcome's counter looked up once (``labels()`` takes a lock).
+        counters = {o: runtime.metrics.response_cache.labels(o) for o in ("hit", "miss", "pass")}
+        cache = ResponseCache(
+            ttl, lambda: runtime.live.generation, count=lambda outcome: counters[outcome].inc()
+        )
     conventions = conventions_middleware(
-        runtime.metrics, runtime.config.server.cors_origins, router, runtime, limiter
+        runtime.metrics, runtime.config.server.cors_origins, router, runtime, limiter, cache
     )
     app = web.Application(
         middlewares=[conventions],

@@ -6,36 +6,33 @@ It applies, from the outside in:
 * security headers: nosniff, no framing, no referrer leakage;
 * CORS: exact origins from the config, preflight answered, ``ETag`` exposed;
 * every error as RFC 9457 problem+json, never a traceback;
-* rendering: a handler's :class:`ApiResult` becomes orjson bytes in a ``{data, meta}``
-  envelope, with a weak ETag (304 on ``If-None-Match``), ``Cache-Control`` from the
-  sources' refresh intervals, gzip above 1 KB, and ``Content-Language``/``Vary``.
+* rendering (:mod:`aggregator.api.rendering`): a handler's :class:`ApiResult` becomes
+  orjson bytes in a ``{data, meta}`` envelope, with a weak ETag (304 on ``If-None-Match``),
+  ``Cache-Control`` from the sources' refresh intervals, gzip above 1 KB, and
+  ``Content-Language``/``Vary``;
+* the optional micro-cache of rendered answers (:mod:`aggregator.api.response_cache`).
 """
 
 from __future__ import annotations
 
 import difflib
-import gzip
-import hashlib
 import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import orjson
 from aiohttp import web
 
 from aggregator.api.problems import ApiError, BadParameter, problem_response
+from aggregator.api.rendering import Rendered, SourceInfo, render
+from aggregator.api.response_cache import ResponseCache
 from aggregator.api.results import ApiResult
-from aggregator.api.routing import ApiRouter
+from aggregator.api.routing import ApiRouter, Route
 from aggregator.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-GZIP_MIN_BYTES = 1024
-#: A phone gains nothing by refetching faster than this, whatever the source's cadence.
-MAX_AGE_CAP_S = 300
 CORS_EXPOSED = "ETag, Content-Language, Retry-After, RateLimit, RateLimit-Policy"
 CORS_ALLOWED_REQUEST_HEADERS = {"accept", "accept-language", "authorization", "if-none-match"}
 SECURITY_HEADERS = {
@@ -47,26 +44,20 @@ SECURITY_HEADERS = {
 Middleware = Callable[..., Any]
 
 
-class SourceInfo(Protocol):
-    """What rendering needs to know about the sources behind a response."""
-
-    def freshness(self, source_id: str, now: datetime) -> dict[str, Any] | None: ...
-
-    def refresh_interval(self, source_id: str) -> float | None: ...
-
-
 def conventions_middleware(
     metrics: Metrics,
     origins: Sequence[str],
     router: ApiRouter,
     sources: SourceInfo,
     limiter: Limiter | None = None,
+    cache: ResponseCache | None = None,
 ) -> Middleware:
     """Every convention in one middleware (aiohttp pays a wrapper per middleware per request).
 
     In order: latency observed for /metrics; CORS (preflights answered here); the optional
-    rate limit; unknown query parameters refused; the handler; its ApiResult rendered; any
-    error turned into problem+json; security and CORS headers on whatever goes out.
+    rate limit; the optional response cache; unknown query parameters refused; the handler;
+    its ApiResult rendered; any error turned into problem+json; security and CORS headers on
+    whatever goes out.
     """
     # The histogram's child per label set, looked up once (``labels()`` takes a lock).
     children: dict[tuple[str, str, str], Any] = {}
@@ -78,10 +69,11 @@ def conventions_middleware(
         try:
             if limiter is not None:
                 limit_headers = await limiter.check(request)
-            check_query_names(request, router)
-            result = await handler(request)
+            outcome = await cached_or_computed(request, handler)
             response = (
-                _render(request, result, sources) if isinstance(result, ApiResult) else result
+                outcome.respond(request.headers.get("If-None-Match"))
+                if isinstance(outcome, Rendered)
+                else outcome
             )
         except web.HTTPException as exc:
             if exc.status < 400:
@@ -94,6 +86,33 @@ def conventions_middleware(
         if limit_headers and not response.prepared:
             response.headers.update(limit_headers)
         return response
+
+    async def cached_or_computed(
+        request: web.Request, handler: Callable[..., Any]
+    ) -> Rendered | web.StreamResponse:
+        route = declared_route(request, router)
+        cacheable = cache is not None and route is not None and route.public_json
+        key = cache.key_of(request) if cacheable and cache is not None else None
+        if key is None or cache is None:
+            return await compute(request, route, handler)
+        rendered = cache.get(key) or await cache.wait_for(key)
+        if rendered is not None:
+            return rendered
+        generation = cache.begin(key)
+        outcome: Rendered | web.StreamResponse | None = None
+        try:
+            outcome = await compute(request, route, handler)
+        finally:
+            cache.end(key, generation, outcome if isinstance(outcome, Rendered) else None)
+        return outcome
+
+    async def compute(
+        request: web.Request, route: Route | None, handler: Callable[..., Any]
+    ) -> Rendered | web.StreamResponse:
+        if route is not None:
+            check_query_names(request, route)
+        result = await handler(request)
+        return render(request, result, sources) if isinstance(result, ApiResult) else result
 
     @web.middleware
     async def conventions(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
@@ -193,14 +212,16 @@ def _internal_error(request: web.Request) -> web.StreamResponse:
     return problem_response(error, request.path)
 
 
-def check_query_names(request: web.Request, router: ApiRouter) -> None:
-    """Reject query parameters the route does not declare, suggesting the close one."""
+def declared_route(request: web.Request, router: ApiRouter) -> Route | None:
+    """The declaration of the route a request matched, None for unmatched paths."""
     resource = request.match_info.route.resource
     if resource is None:
-        return
-    route = router.lookup(request.method, resource.canonical)
-    if route is None:
-        return
+        return None
+    return router.lookup(request.method, resource.canonical)
+
+
+def check_query_names(request: web.Request, route: Route) -> None:
+    """Reject query parameters the route does not declare, suggesting the close one."""
     known = route.query_names
     for name in request.query:
         if name not in known:
@@ -211,88 +232,3 @@ def check_query_names(request: web.Request, router: ApiRouter) -> None:
                 else (f"; accepted: {', '.join(sorted(known))}" if known else "; none are accepted")
             )
             raise BadParameter(name, f"unknown parameter{hint}")
-
-
-def _render(request: web.Request, result: ApiResult, sources: SourceInfo) -> web.StreamResponse:
-    now = datetime.now(UTC)
-    data_bytes = _dumps(result.data)
-    freshness = {}
-    for source_id in result.sources:
-        fresh = sources.freshness(source_id, now)
-        if fresh is not None:
-            freshness[source_id] = fresh
-    meta: dict[str, Any] = {
-        "generated_at": now.isoformat(timespec="milliseconds"),
-        "sources": freshness,
-        **result.meta,
-    }
-    if result.language:
-        meta["language"] = result.language
-    if result.paginated:
-        meta["next_cursor"] = result.next_cursor
-
-    headers: dict[str, str] = {"Content-Type": result.media_type}
-    vary = ["Accept-Encoding"]
-    if result.language:
-        headers["Content-Language"] = result.language
-        vary.append("Accept-Language")
-    headers["Vary"] = ", ".join(vary)
-    headers["Cache-Control"] = _cache_control(result, sources)
-
-    if result.cacheable and result.status == 200:
-        # Weak: ``meta`` (generation time, ages) differs between two equal answers.
-        digest = hashlib.blake2b(data_bytes, digest_size=12)
-        digest.update((result.language or "").encode())
-        digest.update((result.next_cursor or "").encode())
-        etag = digest.hexdigest()
-        headers["ETag"] = f'W/"{etag}"'
-        if _etag_matches(request.headers.get("If-None-Match"), etag):
-            del headers["Content-Type"]
-            return web.Response(status=304, headers=headers)
-
-    if result.enveloped:
-        body = b'{"data":' + data_bytes + b',"meta":' + orjson.dumps(meta) + b"}"
-    else:
-        # A bare object (e.g. GeoJSON) carries meta as one more member.
-        if not (isinstance(result.data, dict) and result.data):
-            raise TypeError("an answer without envelope must be a non-empty JSON object")
-        body = data_bytes[:-1] + b',"meta":' + orjson.dumps(meta) + b"}"
-    if len(body) > GZIP_MIN_BYTES and "gzip" in request.headers.get("Accept-Encoding", ""):
-        body = gzip.compress(body, compresslevel=5)
-        headers["Content-Encoding"] = "gzip"
-    return web.Response(body=body, status=result.status, headers=headers)
-
-
-def _dumps(data: Any) -> bytes:
-    """``orjson.dumps(data, option=OPT_NON_STR_KEYS)``, the same bytes, about twice as fast
-    on the usual answer (all keys strings): the option is only paid for when needed."""
-    try:
-        return orjson.dumps(data)
-    except orjson.JSONEncodeError:
-        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
-
-
-def _cache_control(result: ApiResult, sources: SourceInfo) -> str:
-    if not result.cacheable or result.status != 200:
-        return "no-store"
-    max_age = result.max_age
-    if max_age is None:
-        intervals = [sources.refresh_interval(s) for s in result.sources]
-        known = [i for i in intervals if i is not None]
-        if not known:
-            return "no-cache"
-        max_age = int(min(min(known), MAX_AGE_CAP_S))
-    return f"public, max-age={max(max_age, 0)}"
-
-
-def _etag_matches(header: str | None, etag: str) -> bool:
-    if not header:
-        return False
-    if header.strip() == "*":
-        return True
-    for candidate in header.split(","):
-        # Weak comparison (RFC 9110 §8.8.3.2): the W/ prefix does not matter.
-        value = candidate.strip().removeprefix("W/").strip('"')
-        if value == etag:
-            return True
-    return False

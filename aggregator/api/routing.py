@@ -72,6 +72,11 @@ class Route:
     admin: bool = False
 
     @property
+    def public_json(self) -> bool:
+        """A public JSON answer (not admin, not a stream, not a page): it may be cached."""
+        return not self.admin and self.method == "GET" and "json" in self.media_type
+
+    @property
     def query_names(self) -> frozenset[str]:
         return frozenset(p.name for p in self.params if p.location == "query")
 

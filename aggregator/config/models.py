@@ -99,6 +99,10 @@ class ServerConfig(BaseModel):
     max_streams: int = Field(1000, ge=1)
     #: A comment line sent on idle streams so proxies and phones keep them open.
     stream_heartbeat: Duration = 15.0
+    #: Identical public requests within this time are answered from one rendering (the
+    #: response micro-cache, voided when the data changes, never kept longer than the
+    #: answer's own max-age); null turns it off.
+    response_cache_ttl: Duration | None = 1.0
 
 
 class StoreConfig(BaseModel):
