@@ -42,6 +42,7 @@ from benchlib import feed_path, header, percentile, size_label, table
 from gtfs_rt_feedgen import make_trip_updates
 from make_feed import parse_count
 
+from aggregator.live import freeze_heap
 from connectors.gtfs import Timetable, compile_feed
 from connectors.gtfs_rt import RealtimeFeed, RealtimeState, decode_feed, realtime_departures
 from connectors.gtfs_rt.decode import read_header
@@ -110,11 +111,17 @@ def board_query(tt: Timetable, stop_id: str, at: dt.datetime) -> Callable[[Realt
 
 
 async def during_swap(
-    tt: Timetable, data: bytes, now: float, query: Callable[[RealtimeState], int]
+    tt: Timetable,
+    data: bytes,
+    now: float,
+    query: Callable[[RealtimeState], int],
+    freeze: bool,
 ) -> dict[str, float]:
     """Max event-loop gap and max board latency while ingest runs in a worker thread."""
     feed = RealtimeFeed(tt)
     feed.ingest(SOURCE, data, now)  # boards read a full state, as between two polls
+    if freeze:
+        freeze_heap()  # as the app does when it adopts that state's snapshot
     done = threading.Event()
     gaps: list[float] = []
     boards: list[float] = []
@@ -166,10 +173,17 @@ def main() -> None:
     parser.add_argument("--updates", type=parse_count, default=100_000, help="stop_time_updates")
     parser.add_argument("--runs", type=int, default=9, help="measured runs (after a warm-up)")
     parser.add_argument("--seed", type=int, default=2026, help="feed generator seed")
+    parser.add_argument(
+        "--no-freeze",
+        action="store_true",
+        help="leave the timetable to the cyclic collector (the app freezes it on adoption)",
+    )
     args = parser.parse_args()
 
     path = feed_path(args.size, args.seed)
     tt = compile_feed(path)
+    if not args.no_freeze:
+        freeze_heap()  # as aggregator.live does once a snapshot is adopted
     data, shape = make_trip_updates(
         tt, DAY, trips=args.trips, stop_time_updates=args.updates, seed=args.seed
     )
@@ -186,7 +200,7 @@ def main() -> None:
         gc.collect()
         row = {"floor": floor(data)}
         row.update(stages(tt, data, now))
-        row.update(asyncio.run(during_swap(tt, data, now, query)))
+        row.update(asyncio.run(during_swap(tt, data, now, query, not args.no_freeze)))
         if run == 0:
             continue  # warm-up: caches (service-day origins, parse_start_date) fill here
         for key, value in row.items():
@@ -217,7 +231,8 @@ def main() -> None:
         f"stop_time_updates ({shape.cancelled} trips cancelled, {shape.skipped} skipped stops, "
         f"{shape.no_data} NO_DATA), {shape.size_bytes / 1e6:.1f} MB; {args.runs} runs. "
         f"Board: `{stop_id}`, next hour, limit 20 ({found} departures), "
-        f"{statistics.median(samples['boards']):.0f} answered during each apply.\n"
+        f"{statistics.median(samples['boards']):.0f} answered during each apply. Heap "
+        f"{'not frozen' if args.no_freeze else 'frozen after compiling (`freeze_heap`)'}.\n"
     )
     print(
         table(
