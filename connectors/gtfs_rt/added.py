@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 
 from google.transit import gtfs_realtime_pb2 as pb
 
+from .callblock import CallBlockBuilder
 from .matching import RunMatch, parse_start_date, parse_start_time
 from .model import RealtimeCall, TripRealtime
-from .trips import BadEntity, CallBlockBuilder, read_event, reference_time
+from .trips import BadEntity, read_event, reference_time
 from .trips import trip_record as _trip_record
 from .wire import WireRef
 

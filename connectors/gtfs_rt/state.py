@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING
 from google.transit import gtfs_realtime_pb2 as pb
 
 from .alerts import build_alert, filter_alerts
+from .callblock import CallBlockBuilder
 from .counters import MAX_EXAMPLES, FeedCounters
 from .decode import FeedHeader, decode_feed, entity_kinds, read_header
 from .model import AlertRealtime, BlockCalls, RealtimeCall, TripRealtime, VehicleRealtime
-from .trips import BadEntity, CallBlockBuilder, build_trip
+from .trips import BadEntity, build_trip
 from .vehicles import build_vehicle
 from .wire import WireRef, decode_updates
 

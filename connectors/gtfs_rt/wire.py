@@ -14,7 +14,7 @@ than the whole rest of the apply. Here Python touches each *entity* once and nev
 
 The result is tt-independent: per update its stop_sequence, stop_id byte range,
 schedule_relationship and the arrival/departure values under the rules of
-``trips._raw_event``. :mod:`.locate` places them on the timetable.
+``callblock._raw_event``. :mod:`.locate` places them on the timetable.
 
 Fallback rule: nothing is guessed. Whatever protobuf could read differently from this scanner
 — group wire types, a known field with an unexpected wire type (e.g. packed), a singular field

@@ -15,9 +15,10 @@ from google.transit import gtfs_realtime_pb2 as pb
 from reference_apply import apply_updates as reference_apply
 from rtfeeds import DAY, static_timetable
 
+from connectors.gtfs_rt.callblock import CallBlockBuilder
 from connectors.gtfs_rt.counters import FeedCounters
 from connectors.gtfs_rt.matching import resolve_run
-from connectors.gtfs_rt.trips import CallBlockBuilder, scheduled_calls
+from connectors.gtfs_rt.trips import scheduled_calls
 
 STU = pb.TripUpdate.StopTimeUpdate
 TRIPS = ("T1", "T2", "LOOP", "NIGHT", "Q")

@@ -18,9 +18,10 @@ from reference_apply import apply_updates as reference_apply
 from rtfeeds import DAY, ts
 
 from connectors.gtfs_rt import RealtimeFeed, decode_feed
+from connectors.gtfs_rt.callblock import CallBlockBuilder
 from connectors.gtfs_rt.counters import FeedCounters
 from connectors.gtfs_rt.matching import resolve_run
-from connectors.gtfs_rt.trips import CallBlockBuilder, scheduled_calls
+from connectors.gtfs_rt.trips import scheduled_calls
 from connectors.gtfs_rt.wire import decode_updates
 
 TRIPS = ("T1", "T2", "LOOP", "NIGHT", "Q")
