@@ -7,9 +7,10 @@ than the whole rest of the apply. Here Python touches each *entity* once and nev
 1. a *lite* schema built at runtime (FeedMessage.entity → FeedEntity.trip_update declared as
    ``repeated bytes``) lets upb hand over each entity's TripUpdate body as bytes; joining a
    repeated field's pieces is exactly protobuf's merge of a message sent twice;
-2. the bodies are concatenated and scanned "frontier" style: one cursor per message, all
-   advanced together by vectorised varint reads, one field per message per step. Three
-   levels: TripUpdate (to find the stop_time_update ranges), StopTimeUpdate, StopTimeEvent.
+2. the bodies are concatenated and scanned "frontier" style (:mod:`.wirescan`): one cursor
+   per message, all advanced together by vectorised varint reads, one field per message per
+   step. Three levels: TripUpdate (the stop_time_update ranges, and the trip-level fields
+   :mod:`.wireheads` reads), StopTimeUpdate, StopTimeEvent.
    Unknown fields (extensions, fields this code does not read) are skipped by wire type.
 
 The result is tt-independent: per update its stop_sequence, stop_id byte range,
@@ -27,7 +28,6 @@ whole feed goes that way. Every index is checked against its message's end befor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,12 +36,8 @@ from google.protobuf.message import DecodeError
 from google.transit import gtfs_realtime_pb2 as pb
 
 from .model import NONE
+from .wirescan import HIGH_BITS, LEN, PAD, U64, VARINT, Fields, int32, scan, word_view
 
-VARINT, I64, LEN, I32 = 0, 1, 2, 5
-#: Zero bytes after the data so that a varint or fixed read near the end never indexes out
-#: of the buffer (the result is then rejected by the range check, not used).
-_PAD = 32
-_U64 = np.uint64
 #: schedule_relationship values the schema knows: proto2 enums are closed, so any other
 #: number leaves the field unset and it reads as SCHEDULED (0).
 _KNOWN_RELATIONSHIPS = np.array(
@@ -138,21 +134,21 @@ def decode_updates(data: bytes, n_entities: int) -> WireUpdates | None:
         return None
     bodies = [b"".join(e.trip_update) for e in lite.entity]
     blob = b"".join(bodies)
-    buf = np.frombuffer(blob + bytes(_PAD), dtype=np.uint8)
+    buf = np.frombuffer(blob + bytes(PAD), dtype=np.uint8)
     ends = np.cumsum(np.fromiter(map(len, bodies), np.int64, len(bodies)))
     starts = ends - np.fromiter(map(len, bodies), np.int64, len(bodies))
     bad_entity = np.zeros(n_entities, dtype=bool)
 
-    tu = _scan(buf, starts, ends, _TU_FIELDS, _TU_SKIP, repeated=2)
+    tu = scan(buf, starts, ends, _TU_FIELDS, _TU_SKIP, repeated=2)
     bad_entity |= tu.bad
     owner, lo, hi = tu.repeated
     first = np.searchsorted(owner, np.arange(n_entities + 1), side="left")
 
-    stu = _scan(buf, lo, hi, _STU_FIELDS, _STU_SKIP)
+    stu = scan(buf, lo, hi, _STU_FIELDS, _STU_SKIP)
     bad_stu = stu.bad.copy()
     has_arr, has_dep = stu.has[2], stu.has[3]
     n_arr = int(has_arr.sum())
-    ev = _scan(
+    ev = scan(
         buf,
         np.concatenate((stu.val[2][has_arr], stu.val[3][has_dep])).astype(np.int64),
         np.concatenate((stu.end[2][has_arr], stu.end[3][has_dep])),
@@ -170,7 +166,7 @@ def decode_updates(data: bytes, n_entities: int) -> WireUpdates | None:
     bad_stu |= _invalid_utf8(blob, stop_key, stop_lo, stop_hi)
     bad_entity[owner[bad_stu]] = True
 
-    rel = _int32(stu.val[5])
+    rel = int32(stu.val[5])
     rel = np.where(stu.has[5] & np.isin(rel, _KNOWN_RELATIONSHIPS), rel, 0)
     return WireUpdates(
         blob=blob,
@@ -178,7 +174,7 @@ def decode_updates(data: bytes, n_entities: int) -> WireUpdates | None:
         ok=(~bad_entity).tolist(),
         has_seq=stu.has[1],
         # uint32: upb keeps the low 32 bits of the varint.
-        seq=(stu.val[1] & _U64(0xFFFFFFFF)).astype(np.int64),
+        seq=(stu.val[1] & U64(0xFFFFFFFF)).astype(np.int64),
         stop_lo=stop_lo,
         stop_hi=stop_hi,
         stop_key=stop_key,
@@ -191,214 +187,8 @@ def decode_updates(data: bytes, n_entities: int) -> WireUpdates | None:
     )
 
 
-@dataclass(slots=True)
-class _Fields:
-    """What a scan found: per message and wanted field, presence and value.
-
-    ``val`` is the varint value (VARINT) or the payload start (LEN), ``end`` the payload end.
-    ``repeated``: (message, payload start, payload end) of every occurrence of the repeated
-    field, by message then order of appearance.
-    """
-
-    bad: np.ndarray
-    has: dict[int, np.ndarray]
-    val: dict[int, np.ndarray]
-    end: dict[int, np.ndarray]
-    repeated: tuple[np.ndarray, np.ndarray, np.ndarray]
-
-
-def _scan(
-    buf: np.ndarray,
-    starts: np.ndarray,
-    ends: np.ndarray,
-    fields: Mapping[int, int],
-    skip: Mapping[int, int],
-    repeated: int | None = None,
-) -> _Fields:
-    """Walk the messages ``buf[starts[i]:ends[i]]`` together and collect ``fields``.
-
-    ``fields`` (number → wire type, numbers below 16) are the ones read; any other is skipped.
-    """
-    n = len(starts)
-    words = _words(buf)
-    found = _Fields(
-        np.zeros(n, dtype=bool),
-        {f: np.zeros(n, dtype=bool) for f in fields},
-        {f: np.zeros(n, dtype=_U64) for f in fields},
-        {f: np.zeros(n, dtype=np.int64) for f in fields},
-        (np.empty(0, np.int64),) * 3,
-    )
-    rep: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    cur = np.array(starts, dtype=np.int64)
-    ends = np.asarray(ends, dtype=np.int64)
-    # Fast pass: writers emit fields in field-number or declaration order, so try each field
-    # of the schema in turn at every cursor, twice round (a one-byte tag compare, then the
-    # payload for the messages where it matched). Whatever remains — unknown fields, other
-    # orders, repeats — is left to the general walk below, from where each message stopped.
-    order = sorted({**skip, **fields}.items())
-    live = np.flatnonzero(cur < ends)
-    for _ in range(2):
-        for number, kind in order:
-            tag = number << 3 | kind
-            act = live[buf[cur[live]] == tag]
-            while act.size:
-                lim = ends[act]
-                value, start, pos, ok = _payload(buf, words, cur[act] + 1, lim, kind)
-                if not ok.all():
-                    found.bad[act[~ok]] = True
-                    fine = np.flatnonzero(ok)
-                    act, value, start, pos = act[fine], value[fine], start[fine], pos[fine]
-                cur[act] = pos
-                if number in fields:
-                    fresh = _keep(found, rep, act, number, kind, value, start, pos, repeated)
-                    found.bad[act[~fresh]] = True  # sent twice: for the accessors
-                if number != repeated:
-                    break
-                # A repeated field comes in runs: follow each run to its end.
-                act = act[(pos < ends[act]) & (buf[pos] == tag)]
-            live = live[(cur[live] < ends[live]) & ~found.bad[live]]
-    act = live
-    while act.size:
-        lim = ends[act]
-        tag, pos, ok = _varint(buf, words, cur[act], lim)
-        wt = (tag & _U64(7)).astype(np.int64)
-        num = tag >> _U64(3)
-        # Groups (3, 4) and undefined wire types are not modelled; field 0 / tags over 32 bits
-        # are invalid. upb rejected them already; stay safe anyway.
-        ok &= ((wt == VARINT) | (wt == I64) | (wt == LEN) | (wt == I32)) & (num > 0)
-        ok &= tag <= _U64(0xFFFFFFFF)
-        value = np.zeros(len(act), dtype=_U64)
-        start = pos.copy()
-        for kind in (VARINT, LEN, I64, I32):
-            sel = np.flatnonzero(ok & (wt == kind))
-            if sel.size:
-                value[sel], start[sel], pos[sel], ok[sel] = _payload(
-                    buf, words, pos[sel], lim[sel], kind
-                )
-        for number, expected in fields.items():
-            sel = np.flatnonzero(ok & (num == _U64(number)))
-            if not sel.size:
-                continue
-            # A known field with another wire type (packed, say) is for the accessors.
-            ok[sel[wt[sel] != expected]] = False
-            sel = sel[wt[sel] == expected]
-            ok[sel] = _keep(
-                found, rep, act[sel], number, expected, value[sel], start[sel], pos[sel], repeated
-            )
-        found.bad[act[~ok]] = True
-        cur[act] = pos
-        act = act[ok & (pos < lim)]
-    if rep:
-        owner = np.concatenate([r[0] for r in rep])
-        # Occurrences come message by message in order of appearance within each pass: a
-        # stable sort by message keeps that order.
-        order_ = np.argsort(owner, kind="stable")
-        found.repeated = (
-            owner[order_],
-            np.concatenate([r[1] for r in rep])[order_],
-            np.concatenate([r[2] for r in rep])[order_],
-        )
-    return found
-
-
-def _payload(
-    buf: np.ndarray, words: np.ndarray, pos: np.ndarray, lim: np.ndarray, kind: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(varint value, payload start, position after, ok) of fields of wire type ``kind``
-    whose tag ends at ``pos``."""
-    if kind in (I64, I32):
-        after = pos + (8 if kind == I64 else 4)
-        return np.zeros(len(pos), dtype=_U64), pos, after, after <= lim
-    value, after, ok = _varint(buf, words, pos, lim)
-    if kind == VARINT:
-        return value, pos, after, ok
-    # LEN: compared unsigned before any conversion, so a huge length cannot wrap around.
-    ok &= value <= np.maximum(lim - after, 0).astype(_U64)
-    return value, after, after + np.where(ok, value, _U64(0)).astype(np.int64), ok
-
-
-def _keep(
-    found: _Fields,
-    rep: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-    msgs: np.ndarray,
-    number: int,
-    kind: int,
-    value: np.ndarray,
-    start: np.ndarray,
-    end: np.ndarray,
-    repeated: int | None,
-) -> np.ndarray:
-    """Record one occurrence of field ``number`` in each of ``msgs``; False where the field
-    was already there (protobuf would merge or override: not modelled)."""
-    if number == repeated:
-        rep.append((msgs, start, end))
-        return np.ones(len(msgs), dtype=bool)
-    has = found.has[number]
-    fresh = ~has[msgs]
-    if not fresh.all():
-        msgs, value, start, end = msgs[fresh], value[fresh], start[fresh], end[fresh]
-    has[msgs] = True
-    if kind == VARINT:
-        found.val[number][msgs] = value
-    else:
-        found.val[number][msgs] = start.astype(_U64)
-        found.end[number][msgs] = end
-    return fresh
-
-
-_HIGH_BITS = 0x8080808080808080
-_LOW_BITS = 0x0101010101010101
-
-
-def _words(buf: np.ndarray) -> np.ndarray:
-    """The 8 bytes from every offset of ``buf`` as a little-endian uint64 (a strided view)."""
-    return np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
-
-
-def _varint(
-    buf: np.ndarray, words: np.ndarray, pos: np.ndarray, lim: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(value as uint64, position after, ok) of the varints at ``pos`` (each before ``lim``).
-
-    One 8-byte load per varint and bit tricks instead of a loop over bytes: the first byte
-    without its high bit ends the varint, and the 7-bit groups are packed together in three
-    shift-and-mask steps. Varints of 9 or 10 bytes (negative int32/int64 values) take a
-    second load. Bits past the 64th are dropped, as upb does; more than 10 bytes is an error.
-    """
-    first = buf[pos]
-    if not (first & 0x80).any():  # all one byte (tags, lengths, small numbers): no bit tricks
-        after = pos + 1
-        return first.astype(_U64), after, (pos < lim) & (after <= lim)
-    w = words[pos]
-    ends = ~w & _U64(_HIGH_BITS)
-    last = ends & (~ends + _U64(1))  # the lowest end bit, 0 if none in these 8 bytes
-    span = (last << _U64(1)) - _U64(1)  # all bits up to it (all 64 when none)
-    length = (((span & _U64(_LOW_BITS)) * _U64(_LOW_BITS)) >> _U64(56)).astype(np.int64)
-    x = w & span & _U64(0x7F7F7F7F7F7F7F7F)
-    x = ((x & _U64(0x7F007F007F007F00)) >> _U64(1)) | (x & _U64(0x007F007F007F007F))
-    x = ((x & _U64(0x3FFF00003FFF0000)) >> _U64(2)) | (x & _U64(0x00003FFF00003FFF))
-    x = ((x & _U64(0x0FFFFFFF00000000)) >> _U64(4)) | (x & _U64(0x000000000FFFFFFF))
-    ok = pos < lim
-    long = np.flatnonzero(last == 0)
-    if long.size:
-        tail = words[pos[long] + 8]
-        b8, b9 = tail & _U64(0xFF), (tail >> _U64(8)) & _U64(0xFF)
-        ten = b8 >= 0x80
-        x[long] |= ((b8 & _U64(0x7F)) << _U64(56)) | np.where(ten, b9 << _U64(63), _U64(0))
-        length[long] = np.where(ten, 10, 9)
-        ok[long[ten & (b9 >= 0x80)]] = False
-    after = pos + length
-    ok &= after <= lim
-    return x, after, ok
-
-
-def _int32(values: np.ndarray) -> np.ndarray:
-    """int32/enum fields: the low 32 bits of the varint, signed (negatives use 10 bytes)."""
-    return (values & _U64(0xFFFFFFFF)).astype(np.uint32).view(np.int32).astype(np.int64)
-
-
 def _events(
-    ev: _Fields, n: int, owners: np.ndarray, part: slice
+    ev: Fields, n: int, owners: np.ndarray, part: slice
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(time, delay, uncertainty) per update for one kind of event, as ``_raw_event`` reads.
 
@@ -408,9 +198,9 @@ def _events(
     delay = np.zeros(n, dtype=np.int64)
     time = np.zeros(n, dtype=np.int64)
     unc = np.zeros(n, dtype=np.int64)
-    delay[owners] = np.where(has_delay, _int32(ev.val[1][part]), 0)
+    delay[owners] = np.where(has_delay, int32(ev.val[1][part]), 0)
     time[owners] = np.where(has_time, ev.val[2][part].view(np.int64), 0)
-    unc[owners] = np.where(ev.has[3][part], _int32(ev.val[3][part]), 0)
+    unc[owners] = np.where(ev.has[3][part], int32(ev.val[3][part]), 0)
     set_time = np.zeros(n, dtype=bool)
     set_delay = np.zeros(n, dtype=bool)
     set_time[owners] = has_time
@@ -428,7 +218,7 @@ def _invalid_utf8(blob: bytes, keys: IdKeys, lo: np.ndarray, hi: np.ndarray) -> 
     """Updates whose stop_id is not valid UTF-8 (the accessors then decide what it means)."""
     bad = np.zeros(len(lo), dtype=bool)
     # Only ids with a byte >= 0x80 can be invalid (ASCII is UTF-8); long ones are not packed.
-    high = (keys.words & _U64(_HIGH_BITS)).any(axis=1) | (keys.length > ID_BYTES)
+    high = (keys.words & U64(HIGH_BITS)).any(axis=1) | (keys.length > ID_BYTES)
     suspect = np.flatnonzero(high)
     for i, a, b in zip(suspect.tolist(), lo[suspect].tolist(), hi[suspect].tolist(), strict=True):
         try:
@@ -441,8 +231,8 @@ def _invalid_utf8(blob: bytes, keys: IdKeys, lo: np.ndarray, hi: np.ndarray) -> 
 #: Ids up to this many bytes are packed in three uint64 words (compared exactly, in numpy);
 #: longer ones are looked up by slicing the bytes.
 ID_BYTES = 24
-_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=_U64)
-_MIX = (_U64(0x9E3779B97F4A7C15), _U64(0xC2B2AE3D27D4EB4F), _U64(0x165667B19E3779F9))
+_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=U64)
+_MIX = (U64(0x9E3779B97F4A7C15), U64(0xC2B2AE3D27D4EB4F), U64(0x165667B19E3779F9))
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,12 +250,12 @@ class IdKeys:
 
 def id_keys(buf: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> IdKeys:
     """The :class:`IdKeys` of ``buf[lo[i]:hi[i]]`` (``buf`` padded by 32 bytes at least)."""
-    words = _words(buf)
+    words = word_view(buf)
     length = hi - lo
-    packed = np.zeros((len(lo), 3), dtype=_U64)
-    h = length.astype(_U64)
+    packed = np.zeros((len(lo), 3), dtype=U64)
+    h = length.astype(U64)
     for k in range(3):
         word = words[lo + 8 * k] & _MASKS[np.clip(length - 8 * k, 0, 8)]
         packed[:, k] = word
         h = (h ^ word) * _MIX[k]
-    return IdKeys(length, packed, h ^ (h >> _U64(29)))
+    return IdKeys(length, packed, h ^ (h >> U64(29)))
