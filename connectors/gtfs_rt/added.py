@@ -24,6 +24,7 @@ from .model import RealtimeCall, TripRealtime
 from .trips import BadEntity, read_event, reference_time
 from .trips import trip_record as _trip_record
 from .wire import WireRef
+from .wireheads import head_of
 
 if TYPE_CHECKING:
     from connectors.gtfs import Timetable
@@ -153,4 +154,7 @@ def build_duplicated(
     calls = builder.add(run, int(origin) + shift, tu, counters, wire=wire)
     counters.duplicated += 1
     new_id = props.trip_id or f"{td.trip_id}@{dt.date.fromordinal(new_date):%Y%m%d}+{shift}"
-    return _trip_record(tt, entity_id, tu, match, "duplicated", calls, ts, source, new_id)
+    head = wire[0].head(wire[1]) if wire is not None else None
+    return _trip_record(
+        tt, entity_id, head or head_of(tu), match, "duplicated", calls, ts, source, new_id
+    )

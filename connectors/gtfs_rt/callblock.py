@@ -125,9 +125,11 @@ class CallBlockBuilder:
             self._t_delay.append(NONE)
             return view
         # The (experimental) trip-level delay applies wherever no stop says otherwise.
-        if tu.HasField("delay"):
+        head = wire[0].head(wire[1]) if wire is not None else None
+        delay = head.delay if head is not None else tu.delay if tu.HasField("delay") else None
+        if delay is not None:
             self._t_status.append(UPDATED)
-            self._t_delay.append(tu.delay)
+            self._t_delay.append(delay)
         else:
             self._t_status.append(SCHEDULED)
             self._t_delay.append(NONE)

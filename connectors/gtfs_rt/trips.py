@@ -29,6 +29,7 @@ from .locate import lookups
 from .matching import MatchError, RunMatch, parse_start_date, parse_start_time, resolve_run
 from .model import BlockCalls, RealtimeCall, TripRealtime, TripRelationship
 from .wire import WireRef
+from .wireheads import TripHead, head_of
 
 if TYPE_CHECKING:
     from connectors.gtfs import Timetable
@@ -118,9 +119,9 @@ def apply_updates(
     return view
 
 
-def _descriptor_dates(td: pb.TripDescriptor) -> tuple[int | None, int | None]:
+def _descriptor_dates(head: TripHead) -> tuple[int | None, int | None]:
     try:
-        return parse_start_date(td.start_date), parse_start_time(td.start_time)
+        return parse_start_date(head.start_date), parse_start_time(head.start_time)
     except ValueError as exc:
         raise BadEntity(str(exc)) from exc
 
@@ -139,15 +140,17 @@ def build_trip(
 
     With a ``builder``, a scheduled trip's calls are only queued: they cannot be read until
     ``builder.finish()`` (what :func:`~.state.build_part` does once for a whole feed).
-    Without one, the trip is complete on return. ``wire``: ``tu``'s updates decoded from
-    the message bytes (see :mod:`.wire`), if available.
+    Without one, the trip is complete on return. ``wire``: ``tu`` decoded from the message
+    bytes (see :mod:`.wire`), if available: its fields are then read from there.
 
     Raises :class:`BadEntity` for malformed content (the caller counts it).
     """
-    td = tu.trip
-    rel = td.schedule_relationship
-    start_date, start_time = _descriptor_dates(td)
-    ts = _newest(posix(tu.timestamp) if tu.HasField("timestamp") else None, header_ts)
+    head = wire[0].head(wire[1]) if wire is not None else None
+    if head is None:
+        head = head_of(tu)
+    rel = head.relationship
+    start_date, start_time = _descriptor_dates(head)
+    ts = _newest(posix(head.timestamp) if head.timestamp is not None else None, header_ts)
     if rel in (_TD.ADDED, _TD.NEW):
         from .added import build_added
 
@@ -155,11 +158,12 @@ def build_trip(
     if rel in (_TD.UNSCHEDULED, _TD.REPLACEMENT):
         counters.unsupported += 1
         return None
-    if not td.trip_id:
+    trip_id = head.trip_id
+    if not trip_id:
         raise BadEntity("trip update without trip_id (fuzzy matching is not supported)")
-    trip = tt.trip_index.get(td.trip_id)
+    trip = tt.trip_index.get(trip_id)
     if trip is None:
-        counters.unmatched_trip(td.trip_id)
+        counters.unmatched_trip(trip_id)
         return None
     own = builder is None
     if builder is None:
@@ -177,7 +181,7 @@ def build_trip(
             tt, trip, start_date, start_time, lambda: reference_time(tu, header_ts, wire)
         )
     except MatchError:
-        counters.unmatched_trip(td.trip_id)
+        counters.unmatched_trip(trip_id)
         return None
     counters.matched += 1
     relationship: TripRelationship
@@ -193,13 +197,13 @@ def build_trip(
     calls = builder.add(match.run, int(match.origin), tu, counters, cancelled=cancelled, wire=wire)
     if own:
         builder.finish()
-    return trip_record(tt, entity_id, tu, match, relationship, calls, ts, source)
+    return trip_record(tt, entity_id, head, match, relationship, calls, ts, source)
 
 
 def trip_record(
     tt: Timetable,
     entity_id: str,
-    tu: pb.TripUpdate,
+    head: TripHead,
     match: RunMatch,
     relationship: TripRelationship,
     calls: Sequence[RealtimeCall],
@@ -212,8 +216,6 @@ def trip_record(
     look = lookups(tt)
     route = look.trip_route[trip]
     direction = look.trip_direction[trip]
-    headsign = tu.trip_properties.trip_headsign if tu.HasField("trip_properties") else ""
-    vehicle = tu.vehicle
     return TripRealtime(
         entity_id=entity_id,
         trip_id=trip_id or tt.trip_ids[trip],
@@ -224,10 +226,10 @@ def trip_record(
         route_id=tt.route_ids[route],
         route_index=route,
         direction_id=direction if direction >= 0 else None,
-        start_time=tu.trip.start_time or None,
-        headsign=headsign or tt.trip_headsigns[trip] or None,
-        vehicle_id=vehicle.id or None,
-        vehicle_label=vehicle.label or None,
+        start_time=head.start_time or None,
+        headsign=head.headsign or tt.trip_headsigns[trip] or None,
+        vehicle_id=head.vehicle_id or None,
+        vehicle_label=head.vehicle_label or None,
         timestamp=ts,
         source=source,
         calls=calls,

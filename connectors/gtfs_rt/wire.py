@@ -36,6 +36,7 @@ from google.protobuf.message import DecodeError
 from google.transit import gtfs_realtime_pb2 as pb
 
 from .model import NONE
+from .wireheads import TU_FIELDS, TripHead, decode_heads, known_enum
 from .wirescan import HIGH_BITS, LEN, PAD, U64, VARINT, Fields, int32, scan, word_view
 
 #: schedule_relationship values the schema knows: proto2 enums are closed, so any other
@@ -45,12 +46,10 @@ _KNOWN_RELATIONSHIPS = np.array(
     dtype=np.int64,
 )
 # Field numbers and wire types this module reads (gtfs-realtime.proto).
-_TU_FIELDS = {2: LEN}  # TripUpdate.stop_time_update
 _STU_FIELDS = {1: VARINT, 2: LEN, 3: LEN, 4: LEN, 5: VARINT}  # seq, arr, dep, stop_id, rel
 _EVENT_FIELDS = {1: VARINT, 2: VARINT, 3: VARINT}  # delay, time, uncertainty
 # Fields of the schema this module does not read, with their wire types: the fast pass of
 # _scan steps over them (anything else unknown waits for the general walk).
-_TU_SKIP = {1: LEN, 3: LEN, 4: VARINT, 5: VARINT, 6: LEN}  # trip, vehicle, timestamp...
 _STU_SKIP = {6: LEN, 7: VARINT}  # stop_time_properties, departure_occupancy_status
 _EVENT_SKIP = {4: VARINT}  # scheduled_time
 
@@ -103,6 +102,9 @@ class WireUpdates:
     dep_time: np.ndarray
     dep_delay: np.ndarray
     uncertainty: np.ndarray
+    #: Per entity: its TripUpdate-level fields (:mod:`.wireheads`), and :meth:`first_time`.
+    heads: list[TripHead]
+    first_times: list[int | None]
 
     def usable(self, i: int, count: int) -> bool:
         """Whether entity ``i`` was decoded exactly, with the ``count`` updates upb found."""
@@ -111,11 +113,11 @@ class WireUpdates:
     def first_time(self, i: int) -> int | None:
         """The first usable ``time`` of entity ``i``'s updates (departure, then arrival, update
         by update), as sent (POSIX seconds or milliseconds); None when there is none."""
-        s0, s1 = self.first[i], self.first[i + 1]
-        dep = self.dep_time[s0:s1]
-        times = np.where(dep != NONE, dep, self.arr_time[s0:s1])
-        hit = np.flatnonzero(times != NONE)
-        return int(times[hit[0]]) if hit.size else None
+        return self.first_times[i]
+
+    def head(self, i: int) -> TripHead | None:
+        """Entity ``i``'s TripUpdate-level fields, None unless it was decoded exactly."""
+        return self.heads[i] if self.ok[i] else None
 
 
 #: What the builder is handed per entity: the message's decoded updates and the entity index.
@@ -139,7 +141,7 @@ def decode_updates(data: bytes, n_entities: int) -> WireUpdates | None:
     starts = ends - np.fromiter(map(len, bodies), np.int64, len(bodies))
     bad_entity = np.zeros(n_entities, dtype=bool)
 
-    tu = scan(buf, starts, ends, _TU_FIELDS, _TU_SKIP, repeated=2)
+    tu = scan(buf, starts, ends, TU_FIELDS, {}, repeated=2)
     bad_entity |= tu.bad
     owner, lo, hi = tu.repeated
     first = np.searchsorted(owner, np.arange(n_entities + 1), side="left")
@@ -167,7 +169,15 @@ def decode_updates(data: bytes, n_entities: int) -> WireUpdates | None:
     bad_entity[owner[bad_stu]] = True
 
     rel = int32(stu.val[5])
-    rel = np.where(stu.has[5] & np.isin(rel, _KNOWN_RELATIONSHIPS), rel, 0)
+    rel = np.where(stu.has[5] & known_enum(rel, _KNOWN_RELATIONSHIPS), rel, 0)
+    heads = decode_heads(buf, blob, tu, bad_entity)
+    # Each entity's first usable time (departure, then arrival): rows are in entity order, so
+    # the first hit of each entity is where its owner changes.
+    times = np.where(dt_ != NONE, dt_, at)
+    hit = np.flatnonzero(times != NONE)
+    entities, where = np.unique(owner[hit], return_index=True)
+    firsts = np.full(n_entities, NONE, dtype=np.int64)
+    firsts[entities] = times[hit[where]]
     return WireUpdates(
         blob=blob,
         first=first.tolist(),
@@ -184,6 +194,8 @@ def decode_updates(data: bytes, n_entities: int) -> WireUpdates | None:
         dep_time=dt_,
         dep_delay=dd,
         uncertainty=np.where(du != NONE, du, au),
+        heads=heads,
+        first_times=[None if t == NONE else t for t in firsts.tolist()],
     )
 
 

@@ -23,6 +23,7 @@ from connectors.gtfs_rt.counters import FeedCounters
 from connectors.gtfs_rt.matching import resolve_run
 from connectors.gtfs_rt.trips import scheduled_calls
 from connectors.gtfs_rt.wire import decode_updates
+from connectors.gtfs_rt.wireheads import head_of
 
 TRIPS = ("T1", "T2", "LOOP", "NIGHT", "Q")
 VARINT, I64, LEN, I32 = 0, 1, 2, 5
@@ -56,8 +57,10 @@ def field(number: int, wire_type: int, payload: int | bytes) -> bytes:
     return tag + varint(len(payload)) + payload
 
 
-def unknown_field(rng: random.Random) -> bytes:
-    number = rng.choice([6, 7, 9, 15, 16, 1000, 1500, 9000])
+def unknown_field(
+    rng: random.Random, numbers: tuple[int, ...] = (6, 7, 9, 15, 16, 1000, 1500, 9000)
+) -> bytes:
+    number = rng.choice(numbers)
     kind = rng.choice([VARINT, I64, LEN, I32])
     if kind == LEN and number == 6:  # stop_time_properties / trip_properties: a message
         return field(number, LEN, field(1, LEN, b"x"))
@@ -133,33 +136,88 @@ def stop_time_update(rng: random.Random, tt, schedule, *, hostile: bool) -> byte
     return b"".join(parts)
 
 
+def descriptor_fields(rng: random.Random, trip_id: str, duplicated: bool) -> list[bytes]:
+    """A TripDescriptor's fields besides start_date, in any order."""
+    parts = [field(1, LEN, trip_id.encode())]
+    if rng.random() < 0.2:
+        parts.append(field(2, LEN, rng.choice([b"08:00:00", b"25:10:00", b""])))
+    if rng.random() < 0.2:
+        parts.append(field(5, LEN, b"R1"))  # route_id, direction_id: not read, skipped
+    if rng.random() < 0.2:
+        parts.append(field(6, VARINT, rng.choice([0, 1])))
+    roll = rng.random()
+    if duplicated:
+        parts.append(field(4, VARINT, pb.TripDescriptor.DUPLICATED))
+    elif roll < 0.05:
+        parts.append(field(4, VARINT, pb.TripDescriptor.CANCELED))
+    elif roll < 0.08:
+        parts.append(field(4, VARINT, pb.TripDescriptor.DELETED))
+    elif roll < 0.12:
+        # SCHEDULED, unknown (→ SCHEDULED), negative, 2^32 + 3 (int32: UNSCHEDULED).
+        parts.append(field(4, VARINT, rng.choice([0, 4, 42, -1, (1 << 32) + 3])))
+    if rng.random() < 0.05:
+        parts.append(unknown_field(rng, (8, 9, 1000)))
+    rng.shuffle(parts)
+    return parts
+
+
+def trip_level_fields(rng: random.Random) -> list[bytes]:
+    """vehicle, timestamp, delay, trip_properties of a TripUpdate (each maybe absent)."""
+    parts = []
+    if rng.random() < 0.2:
+        parts.append(field(5, VARINT, rng.choice([rng.randint(-60, 600), 0, -(2**31)])))
+    if rng.random() < 0.4:
+        vehicle = [field(1, LEN, b"bus"), field(2, LEN, "Ligne é".encode())]
+        if rng.random() < 0.3:
+            vehicle += [field(3, LEN, b"AB-123-CD"), field(4, VARINT, 2)]
+        rng.shuffle(vehicle)
+        parts.append(field(3, LEN, b"".join(rng.sample(vehicle, rng.randint(0, len(vehicle))))))
+    if rng.random() < 0.4:
+        parts.append(field(4, VARINT, rng.choice([ts(8, 0) - 30, ts(8, 0) * 1000, 0])))
+    if rng.random() < 0.2:
+        props = [field(5, LEN, rng.choice([b"Gare", b""])), field(6, LEN, b"short")]
+        parts.append(field(6, LEN, b"".join(rng.sample(props, rng.randint(0, 2)))))
+    return parts
+
+
+def hostile_trip_field(rng: random.Random, trip_id: str) -> bytes:
+    """What protobuf reads otherwise than a single pass could: the accessors take over."""
+    return rng.choice(
+        [
+            field(1, LEN, field(2, LEN, b"08:00:00")),  # trip sent twice: merged
+            field(1, LEN, field(1, LEN, trip_id.encode())),  # trip_id twice, via a merge
+            field(3, LEN, field(2, LEN, b"x")),  # vehicle twice
+            field(6, LEN, field(5, LEN, b"y")),  # trip_properties twice (or once, with DUP.)
+            field(4, LEN, b"12"),  # timestamp with a wrong wire type
+            field(5, I32, 7),  # delay with a wrong wire type
+            field(3, LEN, field(2, LEN, b"\xff\xfe")),  # invalid UTF-8 (second vehicle)
+        ]
+    )
+
+
 def trip_update_entity(rng: random.Random, tt, i: int, *, hostile: bool) -> tuple[bytes, str]:
     trip_id = rng.choice(TRIPS)
     match = resolve_run(tt, tt.trip_index[trip_id], DAY.toordinal(), None, None)
     schedule = scheduled_calls(tt, match.run, match.origin)
-    descriptor = field(1, LEN, trip_id.encode())
+    duplicated = rng.random() < 0.05
+    parts = descriptor_fields(rng, trip_id, duplicated)
     if rng.random() < 0.8:
-        descriptor += field(3, LEN, b"20260610")  # else the updates' times pick the day
-    extra = b""
-    roll = rng.random()
-    if roll < 0.05:
-        descriptor += field(4, VARINT, pb.TripDescriptor.CANCELED)
-    elif roll < 0.1:
-        descriptor += field(4, VARINT, pb.TripDescriptor.DUPLICATED)
-        extra = field(6, LEN, field(3, LEN, b"10:00:00"))  # trip_properties.start_time
+        parts.insert(rng.randrange(len(parts) + 1), field(3, LEN, b"20260610"))
+    # A duplicated trip's trip_properties says when the copy starts.
+    extra = [field(6, LEN, field(3, LEN, b"10:00:00"))] if duplicated else trip_level_fields(rng)
+    if hostile and rng.random() < 0.15:
+        extra.append(hostile_trip_field(rng, trip_id))
+    if hostile and rng.random() < 0.05:
+        parts.append(field(1, LEN, b"\xc3("))  # trip_id: invalid UTF-8, and sent twice
     updates = [
         field(2, LEN, stop_time_update(rng, tt, schedule, hostile=hostile))
         for _ in range(rng.randint(0, len(schedule) + 2))
     ]
-    parts = [field(1, LEN, descriptor), *updates]
-    if extra:
-        parts.append(extra)
-    if rng.random() < 0.2:
-        parts.append(field(5, VARINT, rng.randint(-60, 600)))  # trip-level delay
-    if rng.random() < 0.3:
-        parts.insert(rng.randrange(len(parts) + 1), field(3, LEN, field(1, LEN, b"bus")))
+    parts = [field(1, LEN, b"".join(parts)), *updates]
+    for part in extra:
+        parts.insert(rng.randrange(len(parts) + 1), part)
     if rng.random() < 0.1:
-        parts.append(unknown_field(rng))
+        parts.append(unknown_field(rng, (7, 9, 15, 16, 1000, 1500, 9000)))  # 1-6 are known
     body = b"".join(parts)
     if rng.random() < 0.1 and len(parts) > 1:
         # The TripUpdate sent in two pieces: protobuf merges them (updates concatenated).
@@ -208,6 +266,23 @@ def test_bulk_decode_gives_the_accessors_state(tt, seed: int) -> None:
 def test_entities_needing_the_accessors_give_the_same_state(tt, seed: int) -> None:
     data = random_feed(random.Random(1000 + seed), tt, hostile=True, entities=20)
     states_equal(*ingest_both(tt, data))
+
+
+@pytest.mark.parametrize("hostile", [False, True])
+def test_trip_level_fields_are_read_as_the_accessors_do(tt, hostile: bool) -> None:
+    checked = 0
+    for seed in range(60):
+        data = random_feed(random.Random(3000 + seed), tt, hostile=hostile, entities=20)
+        msg = decode_feed(data)
+        wire = decode_updates(data, len(msg.entity))
+        assert wire is not None
+        for i, entity in enumerate(msg.entity):
+            if wire.ok[i]:
+                assert wire.head(i) == head_of(entity.trip_update), (seed, i)
+                checked += 1
+            else:
+                assert wire.head(i) is None
+    assert checked > 500
 
 
 def test_hostile_feeds_do_fall_back(tt) -> None:
@@ -276,3 +351,40 @@ def test_a_lite_parse_failure_leaves_everything_to_the_accessors() -> None:
     assert decode_updates(b"\x12\x05abc", 1) is None  # truncated
     data = field(1, LEN, field(1, LEN, b"2.0"))
     assert decode_updates(data, 3) is None  # the entity counts disagree
+
+
+@pytest.mark.parametrize(
+    ("relationship", "expected"),
+    [(3, 3), ((1 << 32) + 3, 3), (4, 0), (-1, 0), (1, 1)],  # int32, closed enum
+)
+def test_trip_level_values_are_read_as_protobuf_does(relationship: int, expected: int) -> None:
+    descriptor = (
+        field(3, LEN, b"20260610")
+        + field(6, VARINT, 1)
+        + field(4, VARINT, relationship)
+        + field(1, LEN, "Tö".encode())
+        + field(2, LEN, b"25:10:00")
+    )
+    tu = (
+        field(6, LEN, field(6, LEN, b"s") + field(5, LEN, "Gare é".encode()))
+        + field(5, VARINT, -42)  # a 10-byte varint
+        + field(3, LEN, field(4, VARINT, 1) + field(2, LEN, b"L") + field(1, LEN, b"V"))
+        + field(4, VARINT, 1_780_000_000_123)
+        + field(1, LEN, descriptor)
+    )
+    data = field(1, LEN, field(1, LEN, b"2.0")) + field(2, LEN, field(3, LEN, tu))
+    wire = decode_updates(data, 1)
+    assert wire is not None and wire.ok == [True]
+    head = wire.head(0)
+    assert head == head_of(decode_feed(data).entity[0].trip_update)
+    assert head == (
+        "Tö",
+        "20260610",
+        "25:10:00",
+        expected,
+        1_780_000_000_123,
+        -42,
+        "V",
+        "L",
+        "Gare é",
+    )
