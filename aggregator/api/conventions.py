@@ -106,6 +106,18 @@ def conventions_middleware(
             cache.end(key, generation, outcome if isinstance(outcome, Rendered) else None)
         return outcome
 
+    def cached(request: web.Request) -> web.Response | None:
+        """A cached answer straight away: the hot path of a busy stop's board.
+
+        Only keys of public JSON routes are ever stored, so a hit needs no route lookup. With
+        a rate limit, every request must be counted first: the usual path does that.
+        """
+        if cache is None or limiter is not None:
+            return None
+        key = cache.key_of(request)
+        rendered = cache.get(key) if key is not None else None
+        return rendered.respond(request.headers.get("If-None-Match")) if rendered else None
+
     async def compute(
         request: web.Request, route: Route | None, handler: Callable[..., Any]
     ) -> Rendered | web.StreamResponse:
@@ -128,7 +140,7 @@ def conventions_middleware(
                 except ApiError as exc:
                     response = problem_response(exc, request.path)
             else:
-                response = await answer(request, handler)
+                response = cached(request) or await answer(request, handler)
             if not response.prepared:  # a stream's headers are already sent
                 headers = response.headers
                 for name, value in SECURITY_HEADERS.items():

@@ -15,8 +15,7 @@ import datetime as dt
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .locate import lookups
 
@@ -28,9 +27,12 @@ class MatchError(ValueError):
     """A descriptor that names no static run (the message is the reason)."""
 
 
-@dataclass(frozen=True, slots=True)
-class RunMatch:
-    """A static run on a service day, with that day's clock origin."""
+class RunMatch(NamedTuple):
+    """A static run on a service day, with that day's clock origin.
+
+    A named tuple rather than a frozen dataclass: one is made per trip update, and a tuple
+    is built several times faster.
+    """
 
     run: int
     trip: int

@@ -27,7 +27,7 @@ from .callblock import CallBlockBuilder
 from .decode import posix
 from .locate import lookups
 from .matching import MatchError, RunMatch, parse_start_date, parse_start_time, resolve_run
-from .model import BlockCalls, RealtimeCall, TripRealtime, TripRelationship
+from .model import BlockCalls, RealtimeCall, TripRealtime, TripRelationship, new_trip_realtime
 from .wire import WireRef
 from .wireheads import TripHead, head_of
 
@@ -37,6 +37,13 @@ if TYPE_CHECKING:
     from .counters import FeedCounters
 
 _TD = pb.TripDescriptor
+# As plain ints: an attribute of a protobuf enum wrapper is a Python-level lookup, and these
+# are compared for every trip update.
+_ADDED_OR_NEW = frozenset((_TD.ADDED, _TD.NEW))
+_UNSUPPORTED = frozenset((_TD.UNSCHEDULED, _TD.REPLACEMENT))
+_DUPLICATED = _TD.DUPLICATED
+_CANCELED = _TD.CANCELED
+_DELETED = _TD.DELETED
 #: A scheduled call: (stop_sequence, stop index, arrival POSIX, departure POSIX).
 Scheduled = tuple[int, int, int, int]
 
@@ -151,11 +158,11 @@ def build_trip(
     rel = head.relationship
     start_date, start_time = _descriptor_dates(head)
     ts = _newest(posix(head.timestamp) if head.timestamp is not None else None, header_ts)
-    if rel in (_TD.ADDED, _TD.NEW):
+    if rel in _ADDED_OR_NEW:
         from .added import build_added
 
         return build_added(tt, entity_id, tu, start_date, ts, source, counters)
-    if rel in (_TD.UNSCHEDULED, _TD.REPLACEMENT):
+    if rel in _UNSUPPORTED:
         counters.unsupported += 1
         return None
     trip_id = head.trip_id
@@ -168,7 +175,7 @@ def build_trip(
     own = builder is None
     if builder is None:
         builder = CallBlockBuilder(tt)
-    if rel == _TD.DUPLICATED:
+    if rel == _DUPLICATED:
         from .added import build_duplicated
 
         record = build_duplicated(tt, entity_id, tu, trip, ts, source, counters, builder, wire)
@@ -185,10 +192,10 @@ def build_trip(
         return None
     counters.matched += 1
     relationship: TripRelationship
-    cancelled = rel in (_TD.CANCELED, _TD.DELETED)
+    cancelled = rel == _CANCELED or rel == _DELETED
     if cancelled:
-        relationship = "canceled" if rel == _TD.CANCELED else "deleted"
-        if rel == _TD.CANCELED:
+        relationship = "canceled" if rel == _CANCELED else "deleted"
+        if rel == _CANCELED:
             counters.cancelled += 1
         else:
             counters.deleted += 1
@@ -216,23 +223,23 @@ def trip_record(
     look = lookups(tt)
     route = look.trip_route[trip]
     direction = look.trip_direction[trip]
-    return TripRealtime(
-        entity_id=entity_id,
-        trip_id=trip_id or tt.trip_ids[trip],
-        relationship=relationship,
-        run=match.run if relationship != "duplicated" else None,
-        trip_index=trip,
-        service_date=look.date(match.ordinal),
-        route_id=tt.route_ids[route],
-        route_index=route,
-        direction_id=direction if direction >= 0 else None,
-        start_time=head.start_time or None,
-        headsign=head.headsign or tt.trip_headsigns[trip] or None,
-        vehicle_id=head.vehicle_id or None,
-        vehicle_label=head.vehicle_label or None,
-        timestamp=ts,
-        source=source,
-        calls=calls,
+    return new_trip_realtime(
+        entity_id,
+        trip_id or tt.trip_ids[trip],
+        relationship,
+        match.run if relationship != "duplicated" else None,
+        trip,
+        look.date(match.ordinal),
+        tt.route_ids[route],
+        route,
+        direction if direction >= 0 else None,
+        head.start_time or None,
+        head.headsign or tt.trip_headsigns[trip] or None,
+        head.vehicle_id or None,
+        head.vehicle_label or None,
+        ts,
+        source,
+        calls,
     )
 
 
