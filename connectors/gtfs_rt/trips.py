@@ -192,7 +192,7 @@ def build_trip(
         return None
     counters.matched += 1
     relationship: TripRelationship
-    cancelled = rel == _CANCELED or rel == _DELETED
+    cancelled = rel in (_CANCELED, _DELETED)
     if cancelled:
         relationship = "canceled" if rel == _CANCELED else "deleted"
         if rel == _CANCELED:

@@ -14,6 +14,7 @@ UTF-8) marks the entity bad, and the caller then reads it through the accessors.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -81,24 +82,29 @@ def decode_heads(buf: np.ndarray, blob: bytes, tu: Fields, bad: np.ndarray) -> l
     Entities that cannot be read exactly are set in ``bad`` (their heads are meaningless).
     """
     n = len(bad)
+    text = blob.decode("latin-1")
     td_at, td = _sub(buf, tu, 1, _TD_FIELDS, _TD_SKIP, bad)
     ve_at, ve = _sub(buf, tu, 3, _VEHICLE_FIELDS, _VEHICLE_SKIP, bad)
     pr_at, pr = _sub(buf, tu, 6, _PROPS_FIELDS, _PROPS_SKIP, bad)
     rel = np.zeros(n, dtype=np.int64)
     sent = int32(td.val[4])
     rel[td_at] = np.where(td.has[4] & known_enum(sent, _KNOWN_TRIP_RELATIONSHIPS), sent, 0)
+    # tuple.__new__ over zipped columns: a named tuple's own __new__ is a Python function.
     return list(
         map(
-            TripHead,
-            _strings(blob, td_at, td, 1, bad),
-            _strings(blob, td_at, td, 3, bad),
-            _strings(blob, td_at, td, 2, bad),
-            rel.tolist(),
-            _optional(tu.val[4].tolist(), tu.has[4]),  # uint64: the value as sent
-            _optional(int32(tu.val[5]).tolist(), tu.has[5]),
-            _strings(blob, ve_at, ve, 1, bad),
-            _strings(blob, ve_at, ve, 2, bad),
-            _strings(blob, pr_at, pr, 5, bad),
+            partial(tuple.__new__, TripHead),
+            zip(
+                _strings(text, blob, td_at, td, 1, bad),
+                _strings(text, blob, td_at, td, 3, bad),
+                _strings(text, blob, td_at, td, 2, bad),
+                rel.tolist(),
+                _optional(tu.val[4].tolist(), tu.has[4]),  # uint64: the value as sent
+                _optional(int32(tu.val[5]).tolist(), tu.has[5]),
+                _strings(text, blob, ve_at, ve, 1, bad),
+                _strings(text, blob, ve_at, ve, 2, bad),
+                _strings(text, blob, pr_at, pr, 5, bad),
+                strict=True,
+            ),
         )
     )
 
@@ -127,27 +133,31 @@ def _sub(
     return at, found
 
 
-def _strings(blob: bytes, at: np.ndarray, found: Fields, number: int, bad: np.ndarray) -> list[str]:
-    """Per entity, string field ``number`` of its sub-message ("" when absent)."""
+def _strings(
+    text: str, blob: bytes, at: np.ndarray, found: Fields, number: int, bad: np.ndarray
+) -> list[str]:
+    """Per entity, string field ``number`` of its sub-message ("" when absent).
+
+    ``text`` is ``blob`` decoded as Latin-1 (one character per byte, same offsets): an
+    ASCII slice of it is already the UTF-8 decoding, and slicing a str is much cheaper than
+    slicing and decoding bytes. Anything else is decoded from the bytes.
+    """
     out = [""] * len(bad)
     has = found.has[number]
-    # Equal values (a feed's one or two start dates) are decoded once.
-    seen: dict[bytes, str] = {}
-    for i, lo, hi in zip(
-        at[has].tolist(),
-        found.val[number][has].tolist(),
-        found.end[number][has].tolist(),
-        strict=True,
-    ):
-        raw = blob[lo:hi]
-        text = seen.get(raw)
-        if text is None:
-            try:
-                text = seen[raw] = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                bad[i] = True  # what the accessors make of it is theirs to say
-                continue
-        out[i] = text
+    rows = at[has].tolist()
+    bounds = list(
+        zip(found.val[number][has].tolist(), found.end[number][has].tolist(), strict=True)
+    )
+    values = [text[lo:hi] for lo, hi in bounds]
+    for i, value in zip(rows, values, strict=True):
+        out[i] = value
+    if not all(map(str.isascii, values)):
+        for i, value, (lo, hi) in zip(rows, values, bounds, strict=True):
+            if not value.isascii():
+                try:
+                    out[i] = blob[lo:hi].decode("utf-8")
+                except UnicodeDecodeError:
+                    bad[i] = True  # what the accessors make of it is theirs to say
     return out
 
 
