@@ -38,6 +38,7 @@ from .model import (
     CallBlock,
 )
 from .wire import WireRef, WireUpdates
+from .wireheads import TripHead
 
 if TYPE_CHECKING:
     from connectors.gtfs import Timetable
@@ -101,11 +102,13 @@ class CallBlockBuilder:
         *,
         cancelled: bool = False,
         wire: WireRef | None = None,
+        head: TripHead | None = None,
     ) -> BlockCalls:
         """Queue a run's calls, with ``tu``'s updates unless ``cancelled``; filled by finish.
 
         ``wire``: the same updates decoded from the bytes, used unless :mod:`.wire` could not
-        decode that entity exactly (then the accessors read ``tu``).
+        decode that entity exactly (then the accessors read ``tu``). ``head``: ``tu``'s
+        trip-level fields if the caller has them already.
         """
         st_ptr = self._lookups.st_ptr
         a, b = st_ptr[run], st_ptr[run + 1]
@@ -125,7 +128,8 @@ class CallBlockBuilder:
             self._t_delay.append(NONE)
             return view
         # The (experimental) trip-level delay applies wherever no stop says otherwise.
-        head = wire[0].head(wire[1]) if wire is not None else None
+        if head is None and wire is not None:
+            head = wire[0].head(wire[1])
         delay = head.delay if head is not None else tu.delay if tu.HasField("delay") else None
         if delay is not None:
             self._t_status.append(UPDATED)

@@ -201,7 +201,9 @@ def build_trip(
             counters.deleted += 1
     else:
         relationship = "scheduled"
-    calls = builder.add(match.run, int(match.origin), tu, counters, cancelled=cancelled, wire=wire)
+    calls = builder.add(
+        match.run, int(match.origin), tu, counters, cancelled=cancelled, wire=wire, head=head
+    )
     if own:
         builder.finish()
     return trip_record(tt, entity_id, head, match, relationship, calls, ts, source)

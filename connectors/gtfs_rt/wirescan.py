@@ -70,8 +70,12 @@ def scan(
     live = np.flatnonzero(cur < ends)
     for _ in range(2):
         for number, kind in order:
+            if not live.size:
+                break
             tag = number << 3 | kind
             act = live[buf[cur[live]] == tag]
+            if not act.size:
+                continue  # no message is at this field: nothing moved, nothing ended
             while act.size:
                 lim = ends[act]
                 value, start, pos, ok = _payload(buf, words, cur[act] + 1, lim, kind)
