@@ -57,6 +57,8 @@ class TimetableLookups:
     trip_route: list[int]
     trip_direction: list[int]
     run_agency: list[int]
+    #: Per trip: its run when it has exactly one (most trips), else -1.
+    single_run: np.ndarray
     #: (service, date ordinal) → whether it runs, filled as asked.
     active: dict[tuple[int, int], bool]
     #: Date ordinal → date, filled as asked (a feed names one or two service days).
@@ -109,6 +111,13 @@ def lookups(tt: Timetable) -> TimetableLookups:
             np.asarray(tt.trip_route).tolist(),
             np.asarray(tt.trip_direction).tolist(),
             np.asarray(tt.run_agency).tolist(),
+            np.array(
+                [
+                    r[0] if len(r) == 1 else -1
+                    for r in map(tt.runs_of_trip, range(len(tt.trip_ids)))
+                ],
+                dtype=np.int64,
+            ),
             {},
             {},
         )

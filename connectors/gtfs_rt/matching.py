@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
+import numpy as np
+
 from .locate import lookups
 
 if TYPE_CHECKING:
@@ -154,3 +156,38 @@ def resolve_run(
     assert best is not None
     _, run, day = best
     return RunMatch(run, trip, day, tt.service_day_origin(agency, day))
+
+
+def resolve_dated(tt: Timetable, trips: list[int], ordinals: list[int]) -> list[RunMatch | None]:
+    """:func:`resolve_run` for many descriptors at once, where the answer needs no reference.
+
+    ``trips``: static trip indices, ``ordinals``: start dates, -1 where absent. A descriptor
+    naming a trip with a single run and a start date on which it runs names that run on that
+    day, whatever its start_time (one run: start_time is informative only): that is what
+    resolve_run answers, and this answers it with numpy for a whole feed. Every other
+    descriptor gets None, and resolve_run decides (or raises) as usual.
+    """
+    look = lookups(tt)
+    trip = np.asarray(trips, dtype=np.int64)
+    day = np.asarray(ordinals, dtype=np.int64)
+    known = (trip >= 0) & (day >= 0)
+    trip = np.where(known, trip, 0)
+    run = np.where(known, look.single_run[trip], -1)
+    offset = day - tt.day0
+    in_range = (offset >= 0) & (offset < tt.service_active.shape[1])
+    service = np.asarray(tt.trip_service, dtype=np.int64)[trip]
+    active = in_range & tt.service_active[service, np.where(in_range, offset, 0)]
+    hit = np.flatnonzero((run >= 0) & active)
+    out: list[RunMatch | None] = [None] * len(trips)
+    agencies = np.asarray(tt.run_agency, dtype=np.int64)[run[hit]].tolist()
+    origin = tt.service_day_origin  # memoised per (agency, day)
+    for i, r, t, d, a in zip(
+        hit.tolist(),
+        run[hit].tolist(),
+        trip[hit].tolist(),
+        day[hit].tolist(),
+        agencies,
+        strict=True,
+    ):
+        out[i] = RunMatch(r, t, d, origin(a, d))
+    return out

@@ -32,7 +32,7 @@ from .callblock import CallBlockBuilder
 from .counters import MAX_EXAMPLES, FeedCounters
 from .decode import FeedHeader, decode_feed, entity_kinds, read_header
 from .model import AlertRealtime, BlockCalls, RealtimeCall, TripRealtime, VehicleRealtime
-from .trips import BadEntity, build_trip
+from .trips import BadEntity, build_trip, resolve_in_bulk
 from .vehicles import build_vehicle
 from .wire import WireRef, decode_updates
 
@@ -98,9 +98,15 @@ def build_part(
     ts = header.timestamp
     # Scheduled trips' calls are computed together, once every entity is resolved.
     builder = CallBlockBuilder(tt)
-    refs = itertools.repeat(None) if wire is None else wire
+    refs: Iterable[WireRef | None]
+    if wire is None:
+        refs, matches = itertools.repeat(None), itertools.repeat(None)
+    else:
+        refs = wire = list(wire)
+        # Most descriptors name one run on one day: those are resolved for all at once.
+        matches = iter(resolve_in_bulk(tt, wire))
     yielded = time.perf_counter()
-    for n, (entity, ref) in enumerate(zip(entities, refs, strict=False), 1):
+    for n, (entity, ref, match) in enumerate(zip(entities, refs, matches, strict=False), 1):
         if n % YIELD_EVERY == 0 and time.perf_counter() - yielded > YIELD_AFTER_S:
             # This runs in a worker thread while the event loop serves boards. A board's numpy
             # calls release the GIL, and each time getting it back from this loop can cost a
@@ -115,7 +121,8 @@ def build_part(
             if entity.HasField("trip_update"):
                 handled = True
                 c.trip_updates += 1
-                trip = build_trip(tt, eid, entity.trip_update, ts, source, c, builder, ref)
+                tu = entity.trip_update
+                trip = build_trip(tt, eid, tu, ts, source, c, builder, ref, match)
                 if trip is not None and trip.run is not None:
                     part.trips[(trip.run, trip.service_date.toordinal())] = trip
                 elif trip is not None:

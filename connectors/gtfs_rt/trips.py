@@ -26,7 +26,14 @@ from google.transit import gtfs_realtime_pb2 as pb
 from .callblock import CallBlockBuilder
 from .decode import posix
 from .locate import lookups
-from .matching import MatchError, RunMatch, parse_start_date, parse_start_time, resolve_run
+from .matching import (
+    MatchError,
+    RunMatch,
+    parse_start_date,
+    parse_start_time,
+    resolve_dated,
+    resolve_run,
+)
 from .model import BlockCalls, RealtimeCall, TripRealtime, TripRelationship, new_trip_realtime
 from .wire import WireRef
 from .wireheads import TripHead, head_of
@@ -142,6 +149,7 @@ def build_trip(
     counters: FeedCounters,
     builder: CallBlockBuilder | None = None,
     wire: WireRef | None = None,
+    match: RunMatch | None = None,
 ) -> TripRealtime | None:
     """Resolve and apply one TripUpdate; None when unmatched or unsupported (counted).
 
@@ -182,14 +190,15 @@ def build_trip(
         if own:
             builder.finish()
         return record
-    try:
-        # The reference instant reads the updates: only computed when the match needs it.
-        match = resolve_run(
-            tt, trip, start_date, start_time, lambda: reference_time(tu, header_ts, wire)
-        )
-    except MatchError:
-        counters.unmatched_trip(trip_id)
-        return None
+    if match is None:
+        try:
+            # The reference instant reads the updates: only computed when the match needs it.
+            match = resolve_run(
+                tt, trip, start_date, start_time, lambda: reference_time(tu, header_ts, wire)
+            )
+        except MatchError:
+            counters.unmatched_trip(trip_id)
+            return None
     counters.matched += 1
     relationship: TripRelationship
     cancelled = rel in (_CANCELED, _DELETED)
@@ -207,6 +216,26 @@ def build_trip(
     if own:
         builder.finish()
     return trip_record(tt, entity_id, head, match, relationship, calls, ts, source)
+
+
+def resolve_in_bulk(tt: Timetable, refs: Sequence[WireRef | None]) -> list[RunMatch | None]:
+    """Per entity, its run when its decoded head names one run on one day outright
+    (:func:`~.matching.resolve_dated`), else None (:func:`build_trip` resolves it)."""
+    trip_index = tt.trip_index
+    trips, ordinals = [], []
+    for ref in refs:
+        head = ref[0].head(ref[1]) if ref is not None else None
+        if head is None:
+            trips.append(-1)
+            ordinals.append(-1)
+            continue
+        trips.append(trip_index.get(head.trip_id, -1))
+        try:
+            ordinal = parse_start_date(head.start_date)
+        except ValueError:
+            ordinal = None  # build_trip reports it
+        ordinals.append(-1 if ordinal is None else ordinal)
+    return resolve_dated(tt, trips, ordinals)
 
 
 def trip_record(
