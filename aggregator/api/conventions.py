@@ -95,7 +95,9 @@ def conventions_middleware(
         key = cache.key_of(request) if cacheable and cache is not None else None
         if key is None or cache is None:
             return await compute(request, route, handler)
-        rendered = cache.get(key) or await cache.wait_for(key)
+        rendered = cache.get(key)
+        if rendered is None:
+            rendered = await cache.wait_for(key)
         if rendered is not None:
             return rendered
         generation = cache.begin(key)
@@ -116,7 +118,9 @@ def conventions_middleware(
             return None
         key = cache.key_of(request)
         rendered = cache.get(key) if key is not None else None
-        return rendered.respond(request.headers.get("If-None-Match")) if rendered else None
+        if rendered is None:
+            return None
+        return rendered.respond(request.headers.get("If-None-Match"))
 
     async def compute(
         request: web.Request, route: Route | None, handler: Callable[..., Any]
@@ -140,7 +144,8 @@ def conventions_middleware(
                 except ApiError as exc:
                     response = problem_response(exc, request.path)
             else:
-                response = cached(request) or await answer(request, handler)
+                hit = cached(request)
+                response = hit if hit is not None else await answer(request, handler)
             if not response.prepared:  # a stream's headers are already sent
                 headers = response.headers
                 for name, value in SECURITY_HEADERS.items():
