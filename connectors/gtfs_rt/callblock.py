@@ -272,29 +272,26 @@ class CallBlockBuilder:
         # The end of each update's trip: the next trip's first row (or the block's end).
         trip_end = np.append(t_lo[1:], n)[np.searchsorted(t_lo, e_pos, side="right") - 1]
         inside = after < trip_end
-        c_row = np.concatenate((t_lo, after[inside], nd_pos))
-        c_rank = np.concatenate(
-            (
-                np.zeros(len(t_lo), np.int64),
-                np.ones(int(inside.sum()), np.int64),
-                np.full(len(nd_pos), 2, np.int64),
-            )
-        )
+        # Each rule writes its rows in turn, so at a shared row the later rule wins; the rows
+        # written are the change points (a scatter, not a sort of every carry state).
+        n_inside = int(inside.sum())
+        k0, k1 = len(t_lo), len(t_lo) + n_inside
+        source = np.full(n, -1, dtype=np.int64)
+        source[t_lo] = np.arange(k0, dtype=np.int64)
+        source[after[inside]] = np.arange(k0, k1, dtype=np.int64)
+        source[nd_pos] = np.arange(k1, k1 + len(nd_pos), dtype=np.int64)
+        c_row = np.flatnonzero(source >= 0)
+        pick = source[c_row]
         c_status = np.concatenate(
             (
                 _arr(self._t_status),
-                np.full(int(inside.sum()), UPDATED, np.int64),
+                np.full(n_inside, UPDATED, np.int64),
                 np.full(len(nd_pos), NO_DATA, np.int64),
             )
-        )
+        )[pick]
         c_delay = np.concatenate(
             (_arr(self._t_delay), dep_delay[inside], np.full(len(nd_pos), NONE, np.int64))
-        )
-        order = np.lexsort((c_rank, c_row))
-        c_row, c_status, c_delay = c_row[order], c_status[order], c_delay[order]
-        last = np.ones(len(c_row), dtype=bool)
-        last[:-1] = c_row[1:] != c_row[:-1]
-        c_row, c_status, c_delay = c_row[last], c_status[last], c_delay[last]
+        )[pick]
         carry = np.zeros(n, dtype=np.int64)
         carry[c_row] = np.arange(len(c_row), dtype=np.int64)
         np.maximum.accumulate(carry, out=carry)
