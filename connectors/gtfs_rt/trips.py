@@ -44,8 +44,7 @@ if TYPE_CHECKING:
     from .counters import FeedCounters
 
 _TD = pb.TripDescriptor
-# As plain ints: an attribute of a protobuf enum wrapper is a Python-level lookup, and these
-# are compared for every trip update.
+# Read once: build_trip compares the relationship with these for every trip update.
 _ADDED_OR_NEW = frozenset((_TD.ADDED, _TD.NEW))
 _UNSUPPORTED = frozenset((_TD.UNSCHEDULED, _TD.REPLACEMENT))
 _DUPLICATED = _TD.DUPLICATED
