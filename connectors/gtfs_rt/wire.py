@@ -175,9 +175,11 @@ def decode_updates(data: bytes, n_entities: int) -> WireUpdates | None:
     # the first hit of each entity is where its owner changes.
     times = np.where(dt_ != NONE, dt_, at)
     hit = np.flatnonzero(times != NONE)
-    entities, where = np.unique(owner[hit], return_index=True)
+    hit_owner = owner[hit]
+    where = np.flatnonzero(np.concatenate(([True], hit_owner[1:] != hit_owner[:-1])))
     firsts = np.full(n_entities, NONE, dtype=np.int64)
-    firsts[entities] = times[hit[where]]
+    if hit.size:
+        firsts[hit_owner[where]] = times[hit[where]]
     return WireUpdates(
         blob=blob,
         first=first.tolist(),

@@ -21,7 +21,7 @@ from connectors.gtfs_rt import RealtimeFeed, decode_feed
 from connectors.gtfs_rt.callblock import CallBlockBuilder
 from connectors.gtfs_rt.counters import FeedCounters
 from connectors.gtfs_rt.matching import resolve_run
-from connectors.gtfs_rt.trips import scheduled_calls
+from connectors.gtfs_rt.trips import read_event, scheduled_calls
 from connectors.gtfs_rt.wire import decode_updates
 from connectors.gtfs_rt.wireheads import head_of
 
@@ -278,11 +278,23 @@ def test_trip_level_fields_are_read_as_the_accessors_do(tt, hostile: bool) -> No
         assert wire is not None
         for i, entity in enumerate(msg.entity):
             if wire.ok[i]:
-                assert wire.head(i) == head_of(entity.trip_update), (seed, i)
+                tu = entity.trip_update
+                assert wire.head(i) == head_of(tu), (seed, i)
+                assert wire.first_time(i) == _first_time(tu), (seed, i)
                 checked += 1
             else:
                 assert wire.head(i) is None
     assert checked > 500
+
+
+def _first_time(tu: pb.TripUpdate) -> int | None:
+    """The first usable time as sent (departure, then arrival), through the accessors."""
+    for update in tu.stop_time_update:
+        for name in ("departure", "arrival"):
+            ev = read_event(update, name)
+            if ev is not None and ev.time is not None:
+                return getattr(update, name).time
+    return None
 
 
 def test_hostile_feeds_do_fall_back(tt) -> None:
