@@ -144,6 +144,8 @@ async def test_updated_since_returns_changes_and_says_if_complete(client):
         ("accessibility=wheels", "accessibility"),
         ("channel=news", "channel"),
         ("cursor=AAAA", "cursor"),
+        ("updated_since=2000-01-01T00:00:00Z&lon=x", "lon"),
+        ("updated_since=2000-01-01T00:00:00Z&limit=5", "limit"),
     ],
 )
 async def test_bad_event_parameters_are_named(client, query, parameter):

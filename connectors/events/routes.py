@@ -44,6 +44,10 @@ def _localized(record: dict[str, Any], language: str, runtime: Runtime) -> dict[
     return out
 
 
+#: What a sync request (updated_since) may carry.
+SYNC_PARAMETERS = frozenset({"updated_since", "lang"})
+
+
 def _query(params: QueryParams, runtime: Runtime, channel: str | None) -> tuple[EventQuery, str]:
     now = runtime.clock.now()
     start = params.datetime("from", now, runtime.timezone)
@@ -118,6 +122,12 @@ async def _list(request: web.Request, channel: str | None) -> ApiResult:
     index = _index(runtime)
     since = params.string("updated_since")
     if since is not None:
+        # A sync answers every change, unfiltered: a filter beside it would be silently ignored.
+        extra = sorted(set(request.query) - SYNC_PARAMETERS)
+        if extra:
+            raise BadParameter(
+                extra[0], "cannot be combined with updated_since (a sync is unfiltered)"
+            )
         return _changes(runtime, index, params, language, sources)
     query, scope = _query(params, runtime, channel)
     cursor = params.string("cursor")
@@ -278,7 +288,7 @@ def register_event_routes(router: ApiRouter) -> None:
         Param(
             "updated_since",
             "Instead of a page: what changed since then (occurrences and removal tombstones; "
-            f"{api_schemas.INSTANT_RANGE}).",
+            f"{api_schemas.INSTANT_RANGE}); only lang may go with it.",
             api_schemas.INSTANT,
         ),
         LANG,
