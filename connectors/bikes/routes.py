@@ -7,13 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
-from aggregator.api import schemas as api_schemas
 from aggregator.api.params import QueryParams
 from aggregator.api.results import ApiResult
-from aggregator.api.routing import ApiRouter, Param
+from aggregator.api.routing import ApiRouter
 from aggregator.runtime import Runtime, runtime_of
 from connectors.places.geo import PlaceIndex
-from connectors.places.query import NearQuery
+from connectors.places.query import NearQuery, near_query_params
 
 from .model import BikeNetwork
 from .source import INDEX_NAME, build_index
@@ -124,30 +123,13 @@ def register_bike_routes(router: ApiRouter) -> None:
         list_bike_stations,
         summary="Bike-share stations near a point, nearest first, with availability",
         tags=["bikes"],
-        params=[
-            Param("lat", "Latitude (WGS 84).", api_schemas.LATITUDE, required=True),
-            Param("lon", "Longitude (WGS 84).", api_schemas.LONGITUDE, required=True),
-            Param(
-                "radius",
-                f"Metres (1-{MAX_RADIUS_M:.0f}).",
-                api_schemas.number(1, MAX_RADIUS_M, default=500),
-            ),
-            Param(
-                "limit",
-                f"Stations (1-{MAX_LIMIT}).",
-                api_schemas.integer(1, MAX_LIMIT, default=20),
-            ),
-            Param(
-                "source",
-                "Only this bike source (a configured source id).",
-                api_schemas.SOURCE_ID,
-            ),
-            Param(
-                "format",
-                "geojson for an RFC 7946 FeatureCollection.",
-                api_schemas.choice(["json", "geojson"], default="json"),
-            ),
-        ],
+        params=near_query_params(
+            items="Stations",
+            source_kind="bike",
+            default_radius=500,
+            max_radius=MAX_RADIUS_M,
+            max_limit=MAX_LIMIT,
+        ),
         response={"type": "array", "items": station_ref},
         alternatives={"application/geo+json": {"type": "object"}},
         description=(

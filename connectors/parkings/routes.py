@@ -7,13 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
-from aggregator.api import schemas as api_schemas
 from aggregator.api.params import QueryParams
 from aggregator.api.results import ApiResult
-from aggregator.api.routing import ApiRouter, Param
+from aggregator.api.routing import ApiRouter
 from aggregator.runtime import runtime_of
 from connectors.places.geo import PlaceIndex
-from connectors.places.query import NearQuery
+from connectors.places.query import NearQuery, near_query_params
 
 from .connector import INDEX_NAME, STATES, build_index
 
@@ -90,30 +89,13 @@ def register_parking_routes(router: ApiRouter) -> None:
         list_parkings,
         summary="Car parks near a point, nearest first, with free spaces and state",
         tags=["parkings"],
-        params=[
-            Param("lat", "Latitude (WGS 84).", api_schemas.LATITUDE, required=True),
-            Param("lon", "Longitude (WGS 84).", api_schemas.LONGITUDE, required=True),
-            Param(
-                "radius",
-                f"Metres (1-{MAX_RADIUS_M:.0f}).",
-                api_schemas.number(1, MAX_RADIUS_M, default=1000),
-            ),
-            Param(
-                "limit",
-                f"Car parks (1-{MAX_LIMIT}).",
-                api_schemas.integer(1, MAX_LIMIT, default=20),
-            ),
-            Param(
-                "source",
-                "Only this parkings source (a configured source id).",
-                api_schemas.SOURCE_ID,
-            ),
-            Param(
-                "format",
-                "geojson for an RFC 7946 FeatureCollection.",
-                api_schemas.choice(["json", "geojson"], default="json"),
-            ),
-        ],
+        params=near_query_params(
+            items="Car parks",
+            source_kind="parkings",
+            default_radius=1000,
+            max_radius=MAX_RADIUS_M,
+            max_limit=MAX_LIMIT,
+        ),
         response={"type": "array", "items": parking_ref},
         alternatives={"application/geo+json": {"type": "object"}},
     )

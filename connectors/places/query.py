@@ -6,11 +6,39 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aggregator.api import schemas as api_schemas
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
+from aggregator.api.routing import Param
 
 from .geo import PlaceIndex, feature_collection
+
+
+def near_query_params(
+    *, items: str, source_kind: str, default_radius: float, max_radius: float, max_limit: int
+) -> list[Param]:
+    """The documented parameters :meth:`NearQuery.read` checks (``items``: "Stations"...)."""
+    return [
+        Param("lat", "Latitude (WGS 84).", api_schemas.LATITUDE, required=True),
+        Param("lon", "Longitude (WGS 84).", api_schemas.LONGITUDE, required=True),
+        Param(
+            "radius",
+            f"Metres (1-{max_radius:.0f}).",
+            api_schemas.number(1, max_radius, default=default_radius),
+        ),
+        Param("limit", f"{items} (1-{max_limit}).", api_schemas.integer(1, max_limit, default=20)),
+        Param(
+            "source",
+            f"Only this {source_kind} source (a configured source id).",
+            api_schemas.SOURCE_ID,
+        ),
+        Param(
+            "format",
+            "geojson for an RFC 7946 FeatureCollection.",
+            api_schemas.choice(["json", "geojson"], default="json"),
+        ),
+    ]
 
 
 @dataclass(frozen=True)
