@@ -124,8 +124,8 @@ async def test_etag_and_cors_on_cached_answers(client):
     assert other_origin.headers["X-Content-Type-Options"] == "nosniff"
 
 
-async def test_concurrent_misses_compute_once(client):
-    """Twenty requests for a new key at once: one rendering, nineteen waiting for it."""
+async def test_twenty_identical_requests_at_once_are_rendered_once(client):
+    """Twenty requests for a new key at once: one rendering, the same answer for all."""
     path = "/v1/sources/stations/records?limit=7"
     answers = await asyncio.gather(*(client.get(path) for _ in range(20)))
     bodies = [await answer.json() for answer in answers]
@@ -170,6 +170,33 @@ async def test_off_when_the_ttl_is_null(upstream):
         assert await cache_counts(client) == {}
     finally:
         await client.close()
+
+
+def test_requests_waiting_for_a_key_get_its_one_rendering():
+    """While one request renders a key, the others wait for that answer instead of rendering;
+    when it cannot be kept (an error), each of them renders its own."""
+    cache = ResponseCache(60, lambda: 0)
+
+    async def race() -> None:
+        key = ("/v1/x", False, "")
+        generation = cache.begin(key)
+        waiting = [asyncio.create_task(cache.wait_for(key)) for _ in range(5)]
+        await asyncio.sleep(0)
+        assert not any(task.done() for task in waiting)
+        answer = Rendered(200, {}, b"{}", "etag", 60)
+        cache.end(key, generation, answer)
+        assert [await task for task in waiting] == [answer] * 5
+        assert cache.get(key) is answer
+
+        failed = ("/v1/y", False, "")
+        generation = cache.begin(failed)
+        waiter = asyncio.create_task(cache.wait_for(failed))
+        await asyncio.sleep(0)
+        cache.end(failed, generation, Rendered(400, {}, b"{}", None, 0))
+        assert await waiter is None
+        assert cache.get(failed) is None
+
+    asyncio.run(race())
 
 
 def test_the_cache_stays_bounded():

@@ -91,9 +91,10 @@ def conventions_middleware(
         request: web.Request, handler: Callable[..., Any]
     ) -> Rendered | web.StreamResponse:
         route = declared_route(request, router)
-        cacheable = cache is not None and route is not None and route.public_json
-        key = cache.key_of(request) if cacheable and cache is not None else None
-        if key is None or cache is None:
+        key = None
+        if cache is not None and route is not None and route.public_json:
+            key = cache.key_of(request)
+        if cache is None or key is None:
             return await compute(request, route, handler)
         rendered = cache.get(key)
         if rendered is None:
