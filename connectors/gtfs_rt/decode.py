@@ -19,6 +19,8 @@ Incrementality = Literal["full_dataset", "differential"]
 #: POSIX seconds above this are taken as milliseconds (year 5138 in seconds): some producers
 #: sent ms and Google disabled their feed (SoundTransit/soundtransit-rds#48).
 _MS_THRESHOLD = 100_000_000_000
+#: Bodies above this are parsed a slice at a time (see :func:`_slice_ends`).
+SLICE_BYTES = 256 * 1024
 
 
 class FeedDecodeError(ValueError):
@@ -53,13 +55,74 @@ def decode_feed(data: bytes) -> pb.FeedMessage:
         raise FeedDecodeError(f"body looks like {kind}, not a protobuf FeedMessage")
     message = pb.FeedMessage()
     try:
-        message.ParseFromString(data)
+        cuts = _slice_ends(data) if len(data) > SLICE_BYTES else None
+        if cuts is None:
+            message.ParseFromString(data)
+        else:
+            view, start = memoryview(data), 0
+            for end in cuts:
+                # Merging the slices one by one is, by protobuf's own definition, parsing
+                # their concatenation; between two slices a worker thread lets the GIL go.
+                message.MergeFromString(view[start:end])
+                start = end
     except (DecodeError, RuntimeWarning, ValueError) as exc:
         raise FeedDecodeError(f"not a GTFS-realtime FeedMessage: {exc}") from exc
     if not message.HasField("header") or not message.header.gtfs_realtime_version:
         # The header and its version are required; random bytes that happen to parse lack them.
         raise FeedDecodeError("not a GTFS-realtime FeedMessage: header/version missing")
     return message
+
+
+def _slice_ends(data: bytes) -> list[int] | None:
+    """Where to cut ``data`` into slices of whole top-level fields, about
+    :data:`SLICE_BYTES` each; None when the bytes are not plain protobuf fields (then one
+    ``ParseFromString`` says what is wrong).
+
+    Why: the apply runs in a worker thread while the event loop answers boards, and one
+    ``ParseFromString`` holds the GIL from start to end: 15-50 ms for a 4 MB feed here, a
+    pause every request would see. Only the tags and lengths of the top-level fields
+    (entities, a few thousand) are read, never their content.
+    """
+    ends: list[int] = []
+    pos, size, mark = 0, len(data), SLICE_BYTES
+    try:
+        while pos < size:
+            tag, pos = _varint(data, pos)
+            wire_type = tag & 7
+            if wire_type == 2:
+                length, pos = _varint(data, pos)
+                pos += length
+            elif wire_type == 0:
+                pos = _varint(data, pos)[1]
+            elif wire_type in (1, 5):
+                pos += 8 if wire_type == 1 else 4
+            else:
+                return None  # groups, or not a field at all
+            if pos >= mark:
+                ends.append(min(pos, size))
+                mark = pos + SLICE_BYTES
+    except IndexError:
+        return None  # a varint runs off the end
+    if pos > size:
+        return None  # the last field is truncated
+    if not ends or ends[-1] != size:
+        ends.append(size)
+    return ends
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """The varint at ``pos`` and the position after it (IndexError if it does not end)."""
+    byte = data[pos]
+    if byte < 0x80:  # tags, and lengths under 128: most of them
+        return byte, pos + 1
+    value, shift = byte & 0x7F, 7
+    while True:
+        pos += 1
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos + 1
+        shift += 7
 
 
 def read_header(message: pb.FeedMessage) -> FeedHeader:

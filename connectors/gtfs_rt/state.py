@@ -56,7 +56,13 @@ class IngestResult:
     #: Why it was not accepted (``"ignored: timestamp went backwards"``), else None.
     reason: str | None
     header: FeedHeader
-    kinds: dict[str, int]
+    message: pb.FeedMessage = field(repr=False)
+
+    @property
+    def kinds(self) -> dict[str, int]:
+        """How many entities of each kind the message holds; counted when asked (for a big
+        feed that costs milliseconds the apply itself does not need)."""
+        return dict(entity_kinds(self.message))
 
 
 @dataclass
@@ -345,7 +351,6 @@ class RealtimeFeed:
         """Apply one message from ``source``; bytes are decoded (FeedDecodeError if corrupt)."""
         msg = decode_feed(message) if isinstance(message, bytes | bytearray) else message
         header = read_header(msg)
-        kinds = dict(entity_kinds(msg))
         previous = self._sources.get(source)
         if (
             previous is not None
@@ -353,7 +358,7 @@ class RealtimeFeed:
             and header.timestamp is not None
             and header.timestamp < previous.header.timestamp
         ):
-            return IngestResult(False, "ignored: timestamp went backwards", header, kinds)
+            return IngestResult(False, "ignored: timestamp went backwards", header, msg)
         if header.incrementality == "differential" and previous is not None:
             entities = dict(previous.entities)
             wire = dict(previous.wire)
@@ -387,7 +392,7 @@ class RealtimeFeed:
         )
         self._sources[source] = src
         self._publish()
-        return IngestResult(True, None, header, kinds)
+        return IngestResult(True, None, header, msg)
 
     def set_timetable(self, timetable: Timetable) -> None:
         """A new static feed: re-resolve every source against it."""

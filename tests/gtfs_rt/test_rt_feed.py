@@ -14,6 +14,7 @@ from connectors.gtfs_rt import (
     entity_kinds,
     read_header,
 )
+from connectors.gtfs_rt.decode import SLICE_BYTES, _slice_ends
 
 
 @pytest.mark.parametrize(
@@ -29,6 +30,57 @@ def test_corrupt_body_raises_a_clear_error(body, why):
     """Bodies that are not a FeedMessage raise FeedDecodeError saying why."""
     with pytest.raises(FeedDecodeError, match=why):
         decode_feed(body)
+
+
+def big_message() -> pb.FeedMessage:
+    """A message several times :data:`SLICE_BYTES` long, of every kind of entity and field
+    (so that the slices cut between entities of all kinds, unknown fields included)."""
+    entities = []
+    for i in range(2500):
+        entities.append(trip_update(f"T{i}", *(stu(k, "A", dep_delay=k) for k in range(1, 9))))
+        entities.append(vehicle(f"bus-{i}", trip_id=f"T{i}", start_date="20260610"))
+        entities.append(alert(f"al-{i}", header=[("fr", "Travaux " * 20)], route_id="R"))
+    m = message(*entities)
+    return m
+
+
+def test_a_big_body_is_parsed_in_slices_into_the_same_message():
+    """Above SLICE_BYTES the body is merged slice by slice (so a worker thread lets the GIL
+    go in between): the message is the one a single ParseFromString gives."""
+    body = big_message().SerializeToString() + b"\xa8\x06\x2a"  # field 101 = 42: unknown
+    assert len(body) > 3 * SLICE_BYTES
+    ends = _slice_ends(body)
+    assert ends is not None and len(ends) >= 3 and ends[-1] == len(body)
+    reference = pb.FeedMessage()
+    reference.ParseFromString(body)
+    decoded = decode_feed(body)
+    assert decoded == reference
+    assert decoded.SerializeToString() == reference.SerializeToString()
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (lambda body: body[: len(body) - 7], "truncated in the last entity"),
+        (lambda body: body[: len(body) // 2 + 3], "truncated in the middle"),
+        (lambda body: body + b"\x12\xff\xff\xff\xff\x0f", "a length past the end"),
+        (lambda body: body + b"\x12", "a tag without its length"),
+    ],
+)
+def test_a_damaged_big_body_is_still_refused_with_a_clear_error(damage, why):
+    """Whatever the slicing makes of a damaged body, decode_feed refuses it as before."""
+    body = damage(big_message().SerializeToString())
+    with pytest.raises(FeedDecodeError, match="not a GTFS-realtime FeedMessage"):
+        decode_feed(body)
+
+
+def test_a_big_body_the_slicer_does_not_model_is_parsed_in_one_go():
+    """A (legal, unknown) group field at the top level: no slices, protobuf decides."""
+    body = big_message().SerializeToString() + b"\x9b\x06\x9c\x06"  # group 99, empty
+    assert _slice_ends(body) is None
+    reference = pb.FeedMessage()
+    reference.ParseFromString(body)
+    assert decode_feed(body) == reference
 
 
 def test_header_is_read_and_millisecond_timestamps_are_scaled():
@@ -51,7 +103,9 @@ def test_mixed_entity_types_in_one_message(tt):
     )
     assert dict(entity_kinds(m)) == {"trip_update": 1, "vehicle": 1, "alert": 1}
     feed = RealtimeFeed(tt)
-    assert feed.ingest("lille", m.SerializeToString(), received_at=ts(8, 0)).accepted
+    result = feed.ingest("lille", m.SerializeToString(), received_at=ts(8, 0))
+    assert result.accepted
+    assert result.kinds == {"trip_update": 1, "vehicle": 1, "alert": 1}
     state = feed.state
     assert (len(state.trips), len(state.vehicles), len(state.alerts)) == (1, 1, 1)
     assert state.counters.entities == 3
