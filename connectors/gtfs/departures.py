@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -84,21 +85,6 @@ def _stop_indices(tt: Timetable, stop_ids: str | list[str]) -> list[int]:
     return found
 
 
-def _candidate_days(tt: Timetable, agency: int, start: float, end: float) -> list[int]:
-    """Service-day ordinals whose times [time_min, time_max] can overlap [start, end)."""
-    zone = tt.zones[agency]
-    first = dt.datetime.fromtimestamp(start, zone).date().toordinal()
-    last = dt.datetime.fromtimestamp(end, zone).date().toordinal()
-    # A service day reaches back from its date by at most ceil(time_max / 1 day) days.
-    back = math.ceil(tt.time_max / 86400) + 1
-    days = []
-    for ordinal in range(first - back, last + 2):
-        origin = tt.service_day_origin(agency, ordinal)
-        if origin + tt.time_max >= start and origin + tt.time_min < end:
-            days.append(ordinal)
-    return days
-
-
 def _route_mask(tt: Timetable, route_filter: set[str] | None) -> np.ndarray | None:
     if route_filter is None:
         return None
@@ -117,14 +103,19 @@ class SearchIndex:
 
     #: Service index of each row's run.
     service: np.ndarray
-    #: Riders can board: not the run's last stop and pickup_type != 1.
-    boardable: np.ndarray
+    #: The same, except rows where riders cannot board (a run's last stop, pickup_type=1)
+    #: point at a service that never runs: one gather then filters both at once.
+    service_boarding: np.ndarray
     #: Zone (of ``Timetable.zone_agency``) of each row's run; None with one zone.
     zone: np.ndarray | None
-    #: ``service_active`` transposed: ``running[day]`` is the services running that day.
+    #: ``running[day]`` is the services running that day (``service_active`` transposed, and
+    #: one more column, always False, for the never-running service above).
     running: np.ndarray
     #: Whether any service runs on each day.
     any_running: list[bool]
+    #: Per zone (``Timetable.zone_agency``), the origin (POSIX, "noon minus 12 h") of each
+    #: day of the feed: increasing, so the days that can reach a window are bisected for.
+    origins: list[list[float]]
     #: ``sd_ptr`` as Python ints.
     ptr: list[int]
     #: Each stop's earliest and latest departure seconds (0, -1 for a stop without any).
@@ -137,16 +128,25 @@ def search_index(tt: Timetable) -> SearchIndex:
     index: SearchIndex | None = tt.query_caches.get("search")
     if index is None:
         runs = tt.st_run[tt.sd_row]
-        dtype = np.int16 if len(tt.service_ids) < 2**15 else np.int32
+        n_services, n_days = tt.service_active.shape
+        dtype = np.int16 if n_services < 2**15 - 1 else np.int32
+        service = tt.run_service[runs].astype(dtype)
+        boardable = ~tt.st_is_last[tt.sd_row] & (tt.st_pickup[tt.sd_row] != 1)
+        running = np.zeros((n_days, n_services + 1), dtype=bool)
+        running[:, :n_services] = tt.service_active.T
         empty = tt.sd_ptr[1:] == tt.sd_ptr[:-1]
         times = tt.sd_time if len(tt.sd_time) else np.zeros(1, np.int32)
         top = len(times) - 1
         index = tt.query_caches["search"] = SearchIndex(
-            service=tt.run_service[runs].astype(dtype),
-            boardable=~tt.st_is_last[tt.sd_row] & (tt.st_pickup[tt.sd_row] != 1),
+            service=service,
+            service_boarding=np.where(boardable, service, n_services).astype(dtype),
             zone=tt.run_zone[runs] if len(tt.zone_agency) > 1 else None,
-            running=np.ascontiguousarray(tt.service_active.T),
+            running=running,
             any_running=tt.service_active.any(axis=0).tolist(),
+            origins=[
+                [tt.service_day_origin(agency, tt.day0 + day) for day in range(n_days)]
+                for agency in tt.zone_agency
+            ],
             ptr=tt.sd_ptr.tolist(),
             first=np.where(empty, 0, times[np.minimum(tt.sd_ptr[:-1], top)]).tolist(),
             last=np.where(empty, -1, times[np.clip(tt.sd_ptr[1:] - 1, 0, top)]).tolist(),
@@ -176,46 +176,46 @@ def _find_rows(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     """:func:`find_rows`, and whether the calls come from one slice (so are by time)."""
     rows_out: list[np.ndarray] = []
-    days_out: list[np.ndarray] = []
+    days_out: list[int] = []
     when_out: list[np.ndarray] = []
     index = search_index(tt)
-    n_days = len(index.any_running)
-    ptr = index.ptr
-    for zone, agency in enumerate(tt.zone_agency):
-        for ordinal in _candidate_days(tt, agency, start, end):
-            day = ordinal - tt.day0
-            if not 0 <= day < n_days or not index.any_running[day]:
+    ptr, sd_time, sd_row = index.ptr, tt.sd_time, tt.sd_row
+    services = index.service if include_non_boarding else index.service_boarding
+    # The service days whose times [time_min, time_max] can overlap [start, end).
+    earliest, latest = start - tt.time_max, end - tt.time_min
+    for zone, origins in enumerate(index.origins):
+        for day in range(bisect_left(origins, earliest), bisect_left(origins, latest)):
+            if not index.any_running[day]:
                 continue
             running = index.running[day]
-            origin = tt.service_day_origin(agency, ordinal)
+            origin = origins[day]
             lo, hi = math.ceil(start - origin), math.ceil(end - origin)
             for s in stops:
                 if hi <= index.first[s] or lo > index.last[s]:
                     continue
                 a, b = ptr[s], ptr[s + 1]
-                i, j = np.searchsorted(tt.sd_time[a:b], (lo, hi), side="left").tolist()
+                times = sd_time[a:b]
+                i, j = int(times.searchsorted(lo)), int(times.searchsorted(hi))
                 if i == j:
                     continue
                 span = slice(a + i, a + j)
-                keep = running[index.service[span]]
+                keep = running[services[span]]
                 if index.zone is not None:
                     keep &= index.zone[span] == zone
-                if not include_non_boarding:
-                    keep &= index.boardable[span]
                 if route_mask is not None:
-                    keep &= route_mask[tt.trip_route[tt.run_trip[tt.st_run[tt.sd_row[span]]]]]
-                rows = tt.sd_row[span][keep]
+                    keep &= route_mask[tt.trip_route[tt.run_trip[tt.st_run[sd_row[span]]]]]
+                rows = sd_row[span][keep]
                 if len(rows):
                     rows_out.append(rows)
-                    days_out.append(np.full(len(rows), ordinal, np.int64))
-                    when_out.append(origin + tt.sd_time[span][keep].astype(np.float64))
+                    days_out.append(tt.day0 + day)
+                    when_out.append(origin + times[i:j][keep].astype(np.float64))
     if not rows_out:
         empty = np.zeros(0, np.int64)
         return empty, empty, empty.astype(np.float64), True
+    days = [np.full(len(r), day, np.int64) for r, day in zip(rows_out, days_out, strict=True)]
     if len(rows_out) == 1:
-        return rows_out[0], days_out[0], when_out[0], True
-    rows, days = np.concatenate(rows_out), np.concatenate(days_out)
-    return rows, days, np.concatenate(when_out), False
+        return rows_out[0], days[0], when_out[0], True
+    return np.concatenate(rows_out), np.concatenate(days), np.concatenate(when_out), False
 
 
 def board_rows(
@@ -238,9 +238,21 @@ def board_rows(
     rows, days, when, single = _find_rows(tt, stops, start, end, route_mask, include_non_boarding)
     if not len(rows):
         return rows, days, explain(tt, stops, at, route_mask)
-    if single and (len(rows) < 2 or np.diff(when[: limit + 1]).all()):
-        # One stop on one service day: already by time, and no tie to break among the first.
-        return rows[:limit], days[:limit], None
+    if single:
+        # One stop on one service day: already by time. Ties (same second) are broken by
+        # route then stop_sequence, and only calls up to the last one tied with the
+        # limit-th can reach the board: order those alone.
+        cut = len(rows)
+        if cut > limit:
+            cut = int(when.searchsorted(when[limit - 1], side="right"))
+            rows, days, when = rows[:cut], days[:cut], when[:cut]
+        if cut < 2 or np.diff(when).all():
+            return rows[:limit], days[:limit], None
+    elif len(rows) > 4 * limit:
+        # Many calls (a big station): only those no later than the limit-th can be shown.
+        kth = np.partition(when, limit - 1)[limit - 1]
+        near = np.flatnonzero(when <= kth)
+        rows, days, when = rows[near], days[near], when[near]
     order = _time_order(tt, rows, when)[:limit]
     return rows[order], days[order], None
 

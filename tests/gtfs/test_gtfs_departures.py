@@ -193,3 +193,70 @@ def test_unknown_stop_raises_key_error():
     tt = compile_feed(simple_feed().trip("T", [("A", "08:00:00"), ("B", "08:30:00")]).to_zip())
     with pytest.raises(KeyError):
         tt.departures("NOPE", MORNING)
+
+
+def _tied_feed() -> tuple[FeedBuilder, list[tuple[str, str, list[tuple[str, int]]]]]:
+    """A station with two platforms where many departures share their second, on three
+    lines, with after-midnight trips (so one board spans two service days and two slices),
+    and the (trip, route, [(stop, seconds)]) it was made of, for a reference to read."""
+    builder = (
+        FeedBuilder()
+        .agency()
+        .stop("ST", "Gare", location_type=1)
+        .stop("P1", "Gare", parent="ST", platform="1")
+        .stop("P2", "Gare", parent="ST", platform="2")
+        .stop("Z", "Roubaix")
+        .route("R1")
+        .route("R2")
+        .route("R3")
+        .weekly("S", "20260101", "20261231")
+    )
+    trips = []
+    for k in range(40):
+        # Every departure at 22:00, 22:10... or at 24:xx/25:xx (the next calendar day): three
+        # lines leave each platform at the same second, in an order unrelated to their ids.
+        seconds = 22 * 3600 + (k // 6) * 600
+        route = f"R{3 - k % 3}"
+        platform = "P1" if k % 2 else "P2"
+        calls = [(platform, seconds), ("Z", seconds + 900)]
+        if k % 7 == 0:
+            calls = [("Z", seconds - 900), (platform, seconds)]  # ends here: not boardable
+        trips.append((f"T{k:02}", route, calls))
+
+    def hms(s: int) -> str:
+        return f"{s // 3600:02}:{s // 60 % 60:02}:{s % 60:02}"
+
+    for trip_id, route, calls in trips:
+        builder.trip(trip_id, [(stop, hms(s)) for stop, s in calls], route=route)
+    return builder, trips
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 5, 7, 50])
+@pytest.mark.parametrize("stop", ["ST", "P1", "P2"])
+def test_ties_at_the_cut_are_broken_like_the_whole_board(stop, limit):
+    """Departures at the same second are ordered by line then stop_sequence whether the
+    board is cut among them or not, on one platform (one sorted slice) and on a station
+    (several slices and service days merged): the same as a plain sort of every call."""
+    builder, trips = _tied_feed()
+    tt = compile_feed(builder.to_zip())
+    platforms = {"ST": {"P1", "P2"}, "P1": {"P1"}, "P2": {"P2"}}[stop]
+    route_order = {route: tt.route_index[route] for route in ("R1", "R2", "R3")}
+    for at in (
+        datetime(2026, 6, 10, 21, 55, tzinfo=PARIS_TZ),
+        datetime(2026, 6, 10, 22, 10, tzinfo=PARIS_TZ),
+        datetime(2026, 6, 11, 0, 5, tzinfo=PARIS_TZ),
+    ):
+        expected = []
+        for day in (date(2026, 6, 9), date(2026, 6, 10), date(2026, 6, 11)):
+            origin = datetime(day.year, day.month, day.day, 12, tzinfo=PARIS_TZ).timestamp()
+            for trip_id, route, calls in trips:
+                for seq, (call_stop, seconds) in enumerate(calls, start=1):
+                    when = origin - 43200 + seconds
+                    boardable = seq < len(calls)
+                    if call_stop in platforms and boardable and 0 <= when - at.timestamp() < 7200:
+                        expected.append((when, route_order[route], seq, trip_id, day))
+        expected.sort(key=lambda call: call[:3])
+        board = tt.departures(stop, at, 7200, limit=limit).departures
+        got = [(d.departure.timestamp(), d.route_index, d.stop_sequence) for d in board]
+        assert got == [call[:3] for call in expected[:limit]], (at, stop, limit)
+        assert len(board) == min(limit, len(expected))
