@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 #: Consecutive failed polls after which the data still served counts as stale, whatever its age.
@@ -34,7 +35,10 @@ class SourceState(StrEnum):
     FAILING = "failing"
 
 
+@lru_cache(maxsize=256)
 def _iso(value: datetime | None) -> str | None:
+    # Cached: every answer's meta carries its sources' last success, and a source's last
+    # success changes once per poll while answers go out thousands of times a second.
     return value.isoformat() if value is not None else None
 
 
@@ -75,11 +79,11 @@ class SourceStatus:
     def has_data(self) -> bool:
         return self.version is not None
 
-    def state(self, now: datetime) -> SourceState:
-        """The state at ``now``: data ages even when nobody polls."""
+    def state(self, now: datetime, *, stale: bool | None = None) -> SourceState:
+        """The state at ``now``: data ages even when nobody polls (``stale``: already known)."""
         if not self.has_data:
             return SourceState.FAILING if self.consecutive_failures else SourceState.NEVER_LOADED
-        if self.is_stale(now):
+        if self.is_stale(now) if stale is None else stale:
             return SourceState.STALE
         if self.consecutive_failures or self.issue_count:
             return SourceState.DEGRADED
@@ -147,9 +151,10 @@ class SourceStatus:
     def freshness(self, now: datetime) -> dict[str, Any]:
         """The short form that response ``meta`` blocks carry for each contributing source."""
         age = (now - self.last_success).total_seconds() if self.last_success else None
+        stale = self.is_stale(now)
         return {
-            "state": self.state(now).value,
-            "stale": self.is_stale(now),
+            "state": self.state(now, stale=stale).value,
+            "stale": stale,
             "last_success": _iso(self.last_success),
             "age_s": round(age, 1) if age is not None else None,
             "version": self.version,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -74,15 +75,21 @@ class DepartureBoard:
     explanation: Explanation | None
 
 
-def _stop_indices(tt: Timetable, stop_ids: str | list[str]) -> list[int]:
+def _stop_indices(tt: Timetable, stop_ids: str | list[str]) -> tuple[int, ...]:
     """Indices of the requested stops, stations expanded to their platforms."""
-    ids = [stop_ids] if isinstance(stop_ids, str) else stop_ids
-    found: list[int] = []
-    for stop_id in ids:
+    if isinstance(stop_ids, str):
+        # A board asks for one stop: remembered per timetable (at most one entry per stop).
+        known: dict[str, tuple[int, ...]] = tt.query_caches.setdefault("boarding_stops", {})
+        found = known.get(stop_ids)
+        if found is None:
+            found = known[stop_ids] = _stop_indices(tt, [stop_ids])
+        return found
+    indices: list[int] = []
+    for stop_id in stop_ids:
         for s in tt.boarding_stops(tt.stop(stop_id)):
-            if s not in found:
-                found.append(s)
-    return found
+            if s not in indices:
+                indices.append(s)
+    return tuple(indices)
 
 
 def _route_mask(tt: Timetable, route_filter: set[str] | None) -> np.ndarray | None:
@@ -156,7 +163,7 @@ def search_index(tt: Timetable) -> SearchIndex:
 
 def find_rows(
     tt: Timetable,
-    stops: list[int],
+    stops: Sequence[int],
     start: float,
     end: float,
     route_mask: np.ndarray | None,
@@ -168,7 +175,7 @@ def find_rows(
 
 def _find_rows(
     tt: Timetable,
-    stops: list[int],
+    stops: Sequence[int],
     start: float,
     end: float,
     route_mask: np.ndarray | None,
@@ -246,8 +253,8 @@ def board_rows(
         if cut > limit:
             cut = int(when.searchsorted(when[limit - 1], side="right"))
             rows, days, when = rows[:cut], days[:cut], when[:cut]
-        if cut < 2 or np.diff(when).all():
-            return rows[:limit], days[:limit], None
+        if cut < 2:
+            return rows, days, None
     elif len(rows) > 4 * limit:
         # Many calls (a big station): only those no later than the limit-th can be shown.
         kth = np.partition(when, limit - 1)[limit - 1]
@@ -415,7 +422,7 @@ def _departure(tt: Timetable, row: int, ordinal: int) -> Departure:
 
 
 def explain(
-    tt: Timetable, stops: list[int], at: dt.datetime, route_mask: np.ndarray | None
+    tt: Timetable, stops: Sequence[int], at: dt.datetime, route_mask: np.ndarray | None
 ) -> Explanation:
     """Why a board is empty, judged on the service day of ``at`` in the feed's zone.
 

@@ -30,6 +30,7 @@ from .views import (
     locate_line,
     locate_stop,
     scheduled_departures_json,
+    scheduled_departures_serialized,
     stop_json,
     timetables,
 )
@@ -204,7 +205,10 @@ class Boards:
     sources: set[str] = field(default_factory=set)
     realtime: dict[str, Any] = field(default_factory=dict)
 
-    def board(self, feed: str, tt: Timetable, stop: int, limit: int) -> dict[str, Any]:
+    def board(
+        self, feed: str, tt: Timetable, stop: int, limit: int, *, read: bool = False
+    ) -> dict[str, Any]:
+        """The board of one stop; its departures are only serialisable unless ``read``."""
         natives = line_filter(self.lines, feed)
         self.sources.add(feed)
         self.sources.update(realtime_sources(self.runtime, feed))
@@ -219,8 +223,9 @@ class Boards:
                 route_filter=natives,
             )
             self.realtime[feed] = {"available": False, "stale": None}
+            as_json = scheduled_departures_json if read else scheduled_departures_serialized
             return {
-                "departures": scheduled_departures_json(feed, tt, rows, days),
+                "departures": as_json(feed, tt, rows, days),
                 "explanation": explanation_json(explanation),
             }
         merged = realtime_departures(
@@ -293,7 +298,7 @@ async def stop_departures(request: web.Request) -> ApiResult:
     else:
         # Enough of the next hours to find the next few of every line and direction.
         boards.duration_s = max(boards.duration_s, 3 * 3600)
-        board = boards.board(feed, tt, stop, GROUPING_LIMIT)
+        board = boards.board(feed, tt, stop, GROUPING_LIMIT, read=True)
         data["groups"] = _grouped(board["departures"], per_group)
         data["explanation"] = board["explanation"]
     return ApiResult(data, sources=sorted(boards.sources), meta=boards.meta())

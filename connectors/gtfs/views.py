@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 
 from aggregator.api.problems import BadParameter, NotFound
 from aggregator.model import Snapshot
@@ -122,6 +123,8 @@ class FeedViews:
         self._stops: dict[int, dict[str, Any]] = {}
         #: A scheduled call's JSON by (stop time row, service-day ordinal).
         self.calls: dict[tuple[int, int], dict[str, Any]] = {}
+        #: The same, serialised (for answers that only send them on).
+        self.call_bytes: dict[tuple[int, int], orjson.Fragment] = {}
 
     def line(self, route: int) -> dict[str, Any]:
         found = self._lines.get(route)
@@ -241,6 +244,26 @@ def scheduled_departures_json(
             calls.clear()
         for k, built in zip(missing, _calls_json(views, rows[missing], days[missing]), strict=True):
             out[k] = calls[keys[k]] = built
+    return out  # type: ignore[return-value]
+
+
+def scheduled_departures_serialized(
+    feed: str, tt: Timetable, rows: np.ndarray, days: np.ndarray
+) -> list[orjson.Fragment]:
+    """:func:`scheduled_departures_json`, each already serialised: the JSON encoder copies
+    the bytes of a ``Fragment`` as they are, ten times faster than encoding the dict again
+    (a board's calls come back every few seconds, its answer is rendered each time)."""
+    views = feed_views(feed, tt)
+    cache = views.call_bytes
+    keys = list(zip(rows.tolist(), days.tolist(), strict=True))
+    out = [cache.get(key) for key in keys]
+    missing = [k for k, found in enumerate(out) if found is None]
+    if missing:
+        if len(cache) + len(missing) > views.MAX_CALLS:
+            cache.clear()
+        built = scheduled_departures_json(feed, tt, rows[missing], days[missing])
+        for k, call in zip(missing, built, strict=True):
+            out[k] = cache[keys[k]] = orjson.Fragment(orjson.dumps(call))
     return out  # type: ignore[return-value]
 
 
