@@ -5,10 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 from feeds import PARIS, FeedBuilder, simple_feed
 
 from connectors.gtfs import compile_feed
+from connectors.gtfs.departures import board_rows
+from connectors.gtfs.views import (
+    feed_views,
+    scheduled_departures_json,
+    scheduled_departures_serialized,
+)
 
 PARIS_TZ = ZoneInfo(PARIS)
 MORNING = datetime(2026, 6, 10, 7, 0, tzinfo=PARIS_TZ)
@@ -260,3 +267,20 @@ def test_ties_at_the_cut_are_broken_like_the_whole_board(stop, limit):
         got = [(d.departure.timestamp(), d.route_index, d.stop_sequence) for d in board]
         assert got == [call[:3] for call in expected[:limit]], (at, stop, limit)
         assert len(board) == min(limit, len(expected))
+
+
+def test_serialised_calls_are_the_bytes_of_the_calls(monkeypatch):
+    """The fragments a board sends are byte for byte the JSON of its call dicts, also when
+    the memo of fragments starts over while a board is being built."""
+    builder, _ = _tied_feed()
+    tt = compile_feed(builder.to_zip())
+    at = datetime(2026, 6, 10, 21, 55, tzinfo=PARIS_TZ)
+    rows, days, _ = board_rows(tt, "ST", at, 7200, limit=30)
+    views = feed_views("f", tt)
+    monkeypatch.setattr(views, "MAX_CALLS", 25)  # the second board overflows the memo
+    for _ in range(2):
+        fragments = scheduled_departures_serialized("f", tt, rows, days)
+        calls = scheduled_departures_json("f", tt, rows, days)
+        assert len(fragments) == len(calls) == 30
+        assert orjson.dumps(fragments) == orjson.dumps(calls)
+        rows, days = rows[::-1], days[::-1]
