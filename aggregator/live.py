@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -42,6 +44,43 @@ def freeze_heap(sweep: bool = False) -> None:
         gc.unfreeze()
         gc.collect()
     gc.freeze()
+
+
+class _CollectorPause:
+    """Counts the blocks of :func:`collection_paused` running, in any thread."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.blocks = 0
+        self.was_enabled = False
+
+
+_pause = _CollectorPause()
+
+
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """Hold the cyclic collector off while a block builds data that will all stay alive.
+
+    Why: applying a big realtime feed allocates tens of thousands of objects that live until
+    the next poll (and are frozen once adopted, see :func:`freeze_heap`). The allocations
+    trigger a full collection that walks them all with the GIL held — about 12 ms for 5,000
+    trips, a pause of the event loop that finds no garbage. Reference counting frees as usual
+    meanwhile; only garbage cycles wait for the end of the block. Blocks may nest and run in
+    several threads: the collector comes back when the last one ends, if it was on before.
+    """
+    with _pause.lock:
+        if _pause.blocks == 0:
+            _pause.was_enabled = gc.isenabled()
+            gc.disable()
+        _pause.blocks += 1
+    try:
+        yield
+    finally:
+        with _pause.lock:
+            _pause.blocks -= 1
+            if _pause.blocks == 0 and _pause.was_enabled:
+                gc.enable()
 
 
 @dataclass

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING
 
 from google.transit import gtfs_realtime_pb2 as pb
 
+from aggregator.live import collection_paused
+
 from .alerts import build_alert, filter_alerts
 from .callblock import CallBlockBuilder
 from .counters import MAX_EXAMPLES, FeedCounters
@@ -381,15 +383,16 @@ class RealtimeFeed:
             else:
                 wire.pop(key, None)
         src = _Source(header, received_at, entities, wire)
-        src.part = build_part(
-            self.timetable,
-            source,
-            header,
-            received_at,
-            entities.values(),
-            self.default_language,
-            src.wire_refs(),
-        )
+        with collection_paused():  # what it builds lives until the next message
+            src.part = build_part(
+                self.timetable,
+                source,
+                header,
+                received_at,
+                entities.values(),
+                self.default_language,
+                src.wire_refs(),
+            )
         self._sources[source] = src
         self._publish()
         return IngestResult(True, None, header, msg)

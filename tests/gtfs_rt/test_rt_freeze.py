@@ -63,3 +63,48 @@ def _frozen_nodes() -> list[object]:
         return [o for o in gc.get_objects() if isinstance(o, _Node)]
     finally:
         gc.freeze()
+
+
+def test_collection_paused_nests_across_threads_and_restores_the_collector() -> None:
+    """The collector is off inside any block, back on after the last one, and left off if
+    it was off before the first (another owner decided that)."""
+    import threading
+
+    from aggregator.live import collection_paused
+
+    assert gc.isenabled()
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def other_thread() -> None:
+        with collection_paused():
+            inside.set()
+            leave.wait(5)
+
+    worker = threading.Thread(target=other_thread)
+    with collection_paused():
+        assert not gc.isenabled()
+        worker.start()
+        assert inside.wait(5)
+    assert not gc.isenabled()  # the other thread's block still runs
+    leave.set()
+    worker.join(5)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collection_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_an_apply_leaves_the_collector_on(tt) -> None:
+    """RealtimeFeed.ingest pauses collection only while it builds."""
+    from rtfeeds import message, stu, trip_update
+
+    from connectors.gtfs_rt import RealtimeFeed
+
+    body = message(trip_update("T1", stu(1, "A", dep_delay=60))).SerializeToString()
+    assert RealtimeFeed(tt).ingest("s", body, 0).accepted
+    assert gc.isenabled()
