@@ -61,8 +61,8 @@ def _first_runs(tt: Timetable) -> np.ndarray:
     found: np.ndarray | None = tt.query_caches.get("first_run_of_trip")
     if found is None:
         found = np.full(len(tt.trip_ids), -1, np.int64)
-        # Runs are grouped by trip: a trip's first run stands for its stop pattern (the runs
-        # of a frequency-based trip share it).
+        # Runs come grouped by trip; any run of a trip would do, since the runs of a
+        # frequency-based trip share its stop pattern.
         first = np.ones(len(tt.run_trip), bool)
         first[1:] = tt.run_trip[1:] != tt.run_trip[:-1]
         first &= np.diff(tt.st_ptr) > 0
