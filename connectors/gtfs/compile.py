@@ -31,6 +31,7 @@ from .reader import (
     GtfsZip,
     release_free_memory,
 )
+from .shapes import SHAPES_FILE, link_trips, read_shapes
 from .stop_times import departure_index, expand_runs, read_frequencies, read_stop_times
 from .timetable import Timetable
 
@@ -79,6 +80,11 @@ def compile_feed(
         )
         freq = read_frequencies(z, Lookup(trips["index"]), issues)
         feed_info = _read_feed_info(z, issues)
+        shapes, shape_names = read_shapes(z, issues, block_bytes)
+        shapes, trip_shape = link_trips(
+            shapes, shape_names, trips["shape_ids"], z.has(SHAPES_FILE), issues
+        )
+        del shape_names
     if progress is not None:
         progress("compile", 0.0)
     n_trips = len(trips["trip_ids"])
@@ -125,6 +131,11 @@ def compile_feed(
         trip_direction=trips["direction"],
         trip_wheelchair=trips["wheelchair"],
         trip_bikes=trips["bikes"],
+        trip_shape=trip_shape,
+        shape_ids=shapes.ids,
+        shape_ptr=shapes.ptr,
+        shape_lat=shapes.lat,
+        shape_lon=shapes.lon,
         run_trip=runs.trip,
         run_start=runs.start,
         run_headway=runs.headway,

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .parse import EMPTY, INVALID, Interner, Lookup, Memo
+from .parse import EMPTY, INVALID, Interner, Lookup, Memo, parse_float
 
 _COMMA = 44
 _NEWLINE = 10
@@ -343,6 +343,34 @@ class ByteBlock:
         if len(odd):
             out[odd] = [memo[t] for t in self.text(name, odd)]
         return out
+
+    def floats(self, name: str) -> np.ndarray:
+        """Decimal numbers (coordinates), NaN where empty or unparsable, as ``float()`` reads.
+
+        Each field's bytes are gathered 8 at a time into a fixed-width row, so numpy parses
+        the whole column at once; a block holding one field numpy refuses (empty, a typo)
+        is parsed value by value instead, with the same answer.
+        """
+        n = len(self)
+        if name not in self.columns:
+            return np.full(n, np.nan)
+        s, e = self._span(name)
+        length = e - s
+        words = -(-int(length.max(initial=1)) // 8)
+        raw = np.empty((n, words), "<u8")
+        last = len(self.words) - 1
+        for j in range(words):
+            raw[:, j] = self.words[np.minimum(s + 8 * j, last)]
+        del s, e
+        chars = raw.view(np.uint8)  # (n, 8 * words), bytes in file order
+        chars[np.arange(8 * words) >= length[:, None]] = 0  # numpy drops trailing NULs
+        # A NUL inside a field would be dropped too: such a block takes the scalar path.
+        if np.count_nonzero(chars) == int(length.sum()):
+            try:
+                return chars.view(f"S{8 * words}").ravel().astype(np.float64)
+            except ValueError:
+                pass
+        return np.fromiter(map(parse_float, self.text(name, range(n))), dtype=np.float64, count=n)
 
     def text_codes(self, name: str, interner: Interner) -> np.ndarray:
         """Codes into ``interner`` for a text column, -1 where empty.

@@ -32,19 +32,27 @@ def parse_time(text: str) -> int:
     return h * 3600 + m * 60 + s
 
 
+#: The largest integer a column holds (they are int32 arrays).
+MAX_INT = 2**31 - 1
+
+
 def parse_int(text: str) -> int:
-    """A non-negative integer, or :data:`EMPTY` / :data:`INVALID`."""
+    """A non-negative integer up to :data:`MAX_INT`, or :data:`EMPTY` / :data:`INVALID`.
+
+    A bigger one is invalid rather than an overflow that would stop the whole load.
+    """
     text = text.strip()
     if not text:
         return EMPTY
     if text.isdigit():
-        return int(text)
+        value = int(text)
+        return value if value <= MAX_INT else INVALID
     # Some producers write "1.0" for enums.
     try:
-        value = float(text)
+        number = float(text)
     except ValueError:
         return INVALID
-    return int(value) if value.is_integer() and value >= 0 else INVALID
+    return int(number) if number.is_integer() and 0 <= number <= MAX_INT else INVALID
 
 
 def parse_date(text: str) -> int:

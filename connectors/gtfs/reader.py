@@ -27,13 +27,19 @@ import numpy as np
 
 from .errors import FeedTooLargeError, GtfsError, IssueLog, MissingFileError
 from .fastcsv import ByteBlock, IdIndex, split_fields
-from .parse import Interner, Memo
+from .parse import Interner, Memo, parse_float
 
 #: Files a timetable cannot do without (plus one of :data:`CALENDAR_FILES`).
 REQUIRED_FILES = ("agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt")
 CALENDAR_FILES = ("calendar.txt", "calendar_dates.txt")
 #: Files this engine reads; only these count against the size cap.
-USED_FILES = (*REQUIRED_FILES, *CALENDAR_FILES, "frequencies.txt", "feed_info.txt")
+USED_FILES = (
+    *REQUIRED_FILES,
+    *CALENDAR_FILES,
+    "frequencies.txt",
+    "feed_info.txt",
+    "shapes.txt",
+)
 
 DEFAULT_MAX_UNCOMPRESSED_BYTES = 4 * 1024**3
 DEFAULT_CHUNK_ROWS = 1 << 18
@@ -88,6 +94,11 @@ class Chunk:
     def numbers(self, name: str, memo: Memo, time: bool) -> np.ndarray:
         """Column ``name`` through ``memo``'s parser (time or integer)."""
         return memo.convert(self.get(name))
+
+    def floats(self, name: str) -> np.ndarray:
+        """Column ``name`` as float64, NaN where empty or unparsable."""
+        col = self.get(name)
+        return np.fromiter(map(parse_float, col), dtype=np.float64, count=len(col))
 
     def text_codes(self, name: str, interner: Interner) -> np.ndarray:
         """Codes into ``interner`` for a text column, -1 where empty."""

@@ -21,6 +21,7 @@ from connectors.places.geo import distance_m, feature_collection
 
 from . import schemas
 from .departures import board_rows
+from .geometry import line_geojson
 from .timetable import Timetable
 from .trip_detail import get_trip
 from .views import (
@@ -177,8 +178,18 @@ async def list_lines(request: web.Request) -> ApiResult:
 
 async def get_line(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
+    formats = ("json", "geojson")
+    geojson = QueryParams(request.query).choice("format", formats, "json") == "geojson"
     found = locate_line(runtime, request.match_info["line_id"])
     tt, feed, route = found.timetable, found.feed, found.index
+    if geojson:
+        # Geometry comes from the timetable alone: realtime sources do not change it.
+        return ApiResult(
+            line_geojson(feed, tt, route),
+            sources=[feed],
+            enveloped=False,
+            media_type="application/geo+json",
+        )
     data = line_json(feed, tt, route)
     data["alert_ids"] = _alert_ids(runtime, feed, tt, route=route)
     data["directions"] = [
@@ -504,8 +515,15 @@ def register_transit_routes(router: ApiRouter) -> None:
                 api_schemas.NAMESPACED_ID,
                 "path",
                 required=True,
-            )
+            ),
+            Param(
+                "format",
+                "json (default) or geojson: the line's geometry, one LineString per direction "
+                "and shape (shapes.txt), or through the stops when trips have no shape.",
+                api_schemas.choice(["json", "geojson"]),
+            ),
         ],
         response=refs["LineDetail"],
+        alternatives={"application/geo+json": refs["LineGeometry"]},
         errors=[400, 404],
     )

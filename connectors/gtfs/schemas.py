@@ -87,6 +87,66 @@ LINE_DETAIL = {
     "required": ["directions"],
 }
 
+_BBOX = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
+
+LINE_GEOMETRY = {
+    "type": "object",
+    "description": "RFC 7946 FeatureCollection: per direction, one LineString per shape its "
+    "trips use ([lon, lat]); trips without a shape are drawn through their stops.",
+    "properties": {
+        "type": {"const": "FeatureCollection"},
+        "bbox": _BBOX,
+        "features": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "type": {"const": "Feature"},
+                    "bbox": _BBOX,
+                    "geometry": {
+                        "type": ["object", "null"],
+                        "properties": {
+                            "type": {"const": "LineString"},
+                            "coordinates": {
+                                "type": "array",
+                                "minItems": 2,
+                                "items": {
+                                    "type": "array",
+                                    "items": {"type": "number"},
+                                    "minItems": 2,
+                                    "maxItems": 2,
+                                },
+                            },
+                        },
+                        "required": ["type", "coordinates"],
+                    },
+                    "properties": {
+                        "type": "object",
+                        "properties": {
+                            "line_id": {"type": "string"},
+                            "direction_id": {"type": ["integer", "null"]},
+                            "headsigns": {"type": "array", "items": {"type": "string"}},
+                            "shape_id": TEXT_OR_NULL,
+                            "trips": {"type": "integer"},
+                            "geometry_source": {"enum": ["shapes.txt", "stops"]},
+                        },
+                        "required": [
+                            "line_id",
+                            "direction_id",
+                            "headsigns",
+                            "shape_id",
+                            "trips",
+                            "geometry_source",
+                        ],
+                    },
+                },
+                "required": ["type", "geometry", "properties"],
+            },
+        },
+    },
+    "required": ["type", "features"],
+}
+
 DEPARTURE = {
     "type": "object",
     "properties": {
@@ -219,6 +279,7 @@ ALL = {
     "LineSummary": LINE_SUMMARY,
     "Line": LINE,
     "LineDetail": LINE_DETAIL,
+    "LineGeometry": LINE_GEOMETRY,
     "Stop": STOP,
     "StopDetail": STOP_DETAIL,
     "Departure": DEPARTURE,

@@ -11,6 +11,9 @@ Vocabulary (ids are native GTFS ids; the wiring layer namespaces them):
 - *departure index* (``sd_*``): the same rows grouped by stop, sorted by departure
   seconds within each stop; ``sd_ptr[s]:sd_ptr[s + 1]`` is stop ``s``'s slice. It is what the
   departures query binary-searches.
+- *shapes* (``shape_*``, optional shapes.txt): the points of shape ``k`` are
+  ``shape_lat/lon[shape_ptr[k]:shape_ptr[k + 1]]`` in shape_pt_sequence order;
+  ``trip_shape`` gives each trip's shape (-1: none), see :mod:`.shapes`.
 - Times are seconds after "noon minus 12 h" of the service date in the agency's zone
   (they can exceed 24 h). Services are rows of ``service_active[service, day]`` where day
   0 is the ordinal ``day0``.
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
     from .search import GeoIndex, NameIndex
 
 #: Bumped whenever the saved layout changes, so a stale cache is recompiled.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 #: Arrays saved by :meth:`Timetable.save`, with their dtypes.
 ARRAY_FIELDS: dict[str, type] = {
@@ -53,6 +56,10 @@ ARRAY_FIELDS: dict[str, type] = {
     "trip_direction": np.int8,
     "trip_wheelchair": np.int8,
     "trip_bikes": np.int8,
+    "trip_shape": np.int32,
+    "shape_ptr": np.int64,
+    "shape_lat": np.float32,
+    "shape_lon": np.float32,
     "run_trip": np.int32,
     "run_start": np.int32,
     "run_headway": np.int32,
@@ -95,6 +102,7 @@ STRING_FIELDS = (
     "trip_shape_ids",
     "service_ids",
     "headsigns",
+    "shape_ids",
 )
 
 
@@ -125,6 +133,8 @@ class Timetable:
     trip_shape_ids: list[str]
     service_ids: list[str]
     headsigns: list[str]
+    #: Shapes some trip uses (shapes.txt, optional; see :mod:`.shapes`).
+    shape_ids: list[str]
     # --- arrays
     stop_lat: np.ndarray
     stop_lon: np.ndarray
@@ -139,6 +149,12 @@ class Timetable:
     trip_direction: np.ndarray
     trip_wheelchair: np.ndarray
     trip_bikes: np.ndarray
+    #: Index into ``shape_ids`` of each trip's shape; -1 when it has none (drawn from stops).
+    trip_shape: np.ndarray
+    #: Shape ``k``'s points are ``shape_lat/lon[shape_ptr[k]:shape_ptr[k + 1]]``, in order.
+    shape_ptr: np.ndarray
+    shape_lat: np.ndarray
+    shape_lon: np.ndarray
     run_trip: np.ndarray
     run_start: np.ndarray
     run_headway: np.ndarray

@@ -41,6 +41,7 @@ class FeedBuilder:
     calendar: list[list[object]] | None = None
     calendar_dates: list[list[object]] | None = None
     frequencies: list[list[object]] | None = None
+    shapes: list[list[object]] | None = None
     extra_files: dict[str, str | bytes] = field(default_factory=dict)
 
     def agency(self, agency_id: str = "A", tz: str = PARIS, name: str = "Agency") -> FeedBuilder:
@@ -84,9 +85,10 @@ class FeedBuilder:
         direction: int | None = None,
         wheelchair: int | None = None,
         stop_headsigns: dict[int, str] | None = None,
+        shape: str = "",
     ) -> FeedBuilder:
         """Add a trip and its stop times; a call is (stop, time) or (stop, arrival, departure)."""
-        self.trips.append([route, service, trip_id, headsign, direction, wheelchair])
+        self.trips.append([route, service, trip_id, headsign, direction, wheelchair, shape])
         for seq, call in enumerate(calls, start=1):
             stop, arr, dep = (call[0], call[1], call[1]) if len(call) == 2 else call
             shs = (stop_headsigns or {}).get(seq, "")
@@ -111,6 +113,12 @@ class FeedBuilder:
         """Add a frequencies.txt row."""
         self.frequencies = self.frequencies or []
         self.frequencies.append([trip_id, start, end, headway_s, exact])
+        return self
+
+    def shape(self, shape_id: str, points: list[tuple[float, float, int]]) -> FeedBuilder:
+        """Add shapes.txt rows: (lat, lon, shape_pt_sequence), written in the order given."""
+        self.shapes = self.shapes or []
+        self.shapes.extend([shape_id, lat, lon, seq] for lat, lon, seq in points)
         return self
 
     def files(self) -> dict[str, str | bytes]:
@@ -144,17 +152,7 @@ class FeedBuilder:
                 ],
                 self.routes,
             ),
-            "trips.txt": csv_text(
-                [
-                    "route_id",
-                    "service_id",
-                    "trip_id",
-                    "trip_headsign",
-                    "direction_id",
-                    "wheelchair_accessible",
-                ],
-                self.trips,
-            ),
+            "trips.txt": self._trips_text(),
             "stop_times.txt": csv_text(
                 [
                     "trip_id",
@@ -194,8 +192,28 @@ class FeedBuilder:
                 ["trip_id", "start_time", "end_time", "headway_secs", "exact_times"],
                 self.frequencies,
             )
+        if self.shapes is not None:
+            files["shapes.txt"] = csv_text(
+                ["shape_id", "shape_pt_lat", "shape_pt_lon", "shape_pt_sequence"], self.shapes
+            )
         files.update(self.extra_files)
         return files
+
+    def _trips_text(self) -> str:
+        """trips.txt; the shape_id column only when a trip has one (older tests' bytes stay)."""
+        header = [
+            "route_id",
+            "service_id",
+            "trip_id",
+            "trip_headsign",
+            "direction_id",
+            "wheelchair_accessible",
+            "shape_id",
+        ]
+        rows = [row + [""] * (len(header) - len(row)) for row in self.trips]
+        if not any(row[6] for row in rows):
+            header, rows = header[:6], [row[:6] for row in rows]
+        return csv_text(header, rows)
 
     def to_zip(self) -> bytes:
         """The feed as zip bytes."""

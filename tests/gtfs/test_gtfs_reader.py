@@ -71,6 +71,21 @@ def test_broken_rows_are_reported_with_file_and_line_and_skipped():
     assert [d.trip_id for d in tt.departures("A", MORNING, 3 * 3600).departures] == ["GOOD"]
 
 
+@pytest.mark.parametrize("quoted", [False, True])
+def test_integers_beyond_int32_are_invalid_rows_not_a_crash(quoted):
+    """A stop_sequence or route_type too big for the int32 columns is a broken row."""
+    feed = simple_feed().route("HUGE", route_type=99999999999)
+    feed.trip("GOOD", [("A", "08:00:00"), ("B", "08:10:00")])
+    feed.stop_times.append(["GOOD", "08:20:00", "08:20:00", "C", 2**31, "", None, None])
+    files = feed.files()
+    if quoted:  # the csv-module path rather than the vectorised one
+        files["stop_times.txt"] = files["stop_times.txt"].replace("GOOD,", '"GOOD",')
+    tt = compile_feed(make_zip(files))
+    found = {(i.file, i.line, i.code) for i in tt.issues}
+    assert found == {("routes.txt", 3, "invalid_value"), ("stop_times.txt", 4, "invalid_value")}
+    assert tt.route_ids == ["R"] and tt.counts["stop_times"] == 2
+
+
 def test_csv_quirks_bom_crlf_quotes_and_extra_columns():
     """A BOM, CRLF line ends, quoted commas and unknown columns are all tolerated."""
     files = simple_feed().trip("T", [("A", "08:00:00"), ("B", "08:10:00")]).files()
