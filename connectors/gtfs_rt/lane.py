@@ -85,7 +85,6 @@ def take(
     for item in lane:
         by_message.setdefault(id(item[2][0]), []).append(item)
     out: list[Taken] = []
-    look = lookups(tt)
     for items in by_message.values():
         w: WireUpdates = items[0][2][0]
         heads = [w.heads[ref[1]] for _, _, ref, _ in items]
@@ -106,9 +105,7 @@ def take(
             items, heads, relationships, views, strict=True
         ):
             ts = newest(posix(head.timestamp) if head.timestamp is not None else None, header_ts)
-            record = trip_record(
-                tt, entity_id, head, match, relationship, calls, ts, source, look=look
-            )
+            record = trip_record(tt, entity_id, head, match, relationship, calls, ts, source)
             out.append((position, (match.run, match.ordinal), record))
     if len(by_message) > 1:
         out.sort(key=lambda taken: taken[0])

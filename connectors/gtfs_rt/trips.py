@@ -25,7 +25,7 @@ from google.transit import gtfs_realtime_pb2 as pb
 
 from .callblock import CallBlockBuilder
 from .decode import posix
-from .locate import TimetableLookups, lookups
+from .locate import lookups
 from .matching import (
     MatchError,
     RunMatch,
@@ -247,12 +247,10 @@ def trip_record(
     ts: int | None,
     source: str,
     trip_id: str | None = None,
-    look: TimetableLookups | None = None,
 ) -> TripRealtime:
-    """A TripRealtime for a static run (or a copy of one); ``look``: ``tt``'s lookups, when
-    the caller makes many records."""
+    """A TripRealtime for a static run (or a copy of one)."""
     trip = match.trip
-    look = look or lookups(tt)
+    look = lookups(tt)
     route = look.trip_route[trip]
     direction = look.trip_direction[trip]
     return new_trip_realtime(
