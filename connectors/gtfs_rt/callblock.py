@@ -88,9 +88,8 @@ class CallBlockBuilder:
         self._no_data: list[int] = []  # block rows of NO_DATA updates
         self._views: list[BlockCalls] = []
         # Trips whose updates come decoded: (updates, block row, st row, calls, first and
-        # end update row, counters), located in finish(); add_many queues whole batches.
+        # end update row, counters), located in finish().
         self._pending: list[tuple[WireUpdates, int, int, int, int, int, FeedCounters]] = []
-        self._batches: list[_Batch] = []
         self._lookups = lookups(tt)
         self.block: CallBlock | None = None
 
@@ -163,52 +162,6 @@ class CallBlockBuilder:
             self._views.pop()
             raise
         return view
-
-    def add_many(
-        self,
-        w: WireUpdates,
-        entities: list[int],
-        runs: list[int],
-        bases: list[int],
-        cancelled: list[bool],
-        delays: list[int | None],
-        counters: FeedCounters,
-    ) -> list[BlockCalls]:
-        """:meth:`add` for many runs at once, in that order: the trip updates ``entities`` of
-        ``w``, each decoded exactly (``w.usable``) and on a run whose stop_sequences allow the
-        vectorised placement. ``delays``: each one's trip-level delay (None when absent)."""
-        if not runs:
-            return []
-        tt = self.tt
-        run = np.array(runs, dtype=np.int64)
-        a = tt.st_ptr[run].astype(np.int64)
-        n = tt.st_ptr[run + 1].astype(np.int64) - a
-        lo = self.size + np.cumsum(n) - n
-        hi = lo + n
-        views = [BlockCalls(None, x, y) for x, y in zip(lo.tolist(), hi.tolist(), strict=True)]
-        self._views.extend(views)
-        self.size = int(hi[-1])
-        has = n > 0  # a run without calls gets an empty view and nothing queued
-        cancel = np.array(cancelled, dtype=bool)
-        known = np.array([d is not None for d in delays], dtype=bool)
-        delay = np.array([d or 0 for d in delays], dtype=np.int64)
-        status = np.where(cancel, CANCELLED, np.where(known, UPDATED, SCHEDULED))
-        carried = np.where(cancel | ~known, NONE, delay)
-        self._t_row.extend(a[has].tolist())
-        self._t_lo.extend(lo[has].tolist())
-        self._t_len.extend(n[has].tolist())
-        self._t_base.extend(np.array(bases, dtype=np.int64)[has].tolist())
-        self._t_status.extend(status[has].tolist())
-        self._t_delay.extend(carried[has].tolist())
-        first = np.array(w.first, dtype=np.int64)
-        entity = np.array(entities, dtype=np.int64)
-        s0, s1 = first[entity], first[entity + 1]
-        queued = has & ~cancel & (s1 > s0)
-        if queued.any():
-            self._batches.append(
-                _Batch(w, lo[queued], a[queued], n[queued], s0[queued], s1[queued], counters)
-            )
-        return views
 
     def _add_updates(
         self, lo: int, a: int, b: int, updates: Iterable[_STU], counters: FeedCounters
@@ -378,60 +331,22 @@ class CallBlockBuilder:
 
     def _place_pending(self) -> list[Placed]:
         """Locate the decoded updates of the queued trips, one batch per message."""
-        batches = list(self._batches)
-        if self._pending:
-            # add() queued these one by one: the same columns, gathered.
-            columns = list(zip(*self._pending, strict=True))
-            by_message: dict[int, list[int]] = {}
-            for k, w in enumerate(columns[0]):
-                by_message.setdefault(id(w), []).append(k)
-            for picked in by_message.values():
-                lo, a, n, s0, s1 = (
-                    np.array([column[k] for k in picked], dtype=np.int64) for column in columns[1:6]
-                )
-                counters = [columns[6][k] for k in picked]
-                batches.append(_Batch(columns[0][picked[0]], lo, a, n, s0, s1, counters))
-        merged: dict[int, list[_Batch]] = {}
-        for batch in batches:
-            merged.setdefault(id(batch.w), []).append(batch)
+        batches: dict[int, list[tuple[WireUpdates, int, int, int, int, int, FeedCounters]]] = {}
+        for item in self._pending:
+            batches.setdefault(id(item[0]), []).append(item)
         out = []
-        for group in merged.values():
+        for items in batches.values():
+            w = items[0][0]
             lo, a, n, s0, s1 = (
-                np.concatenate([getattr(b, name) for b in group])
-                for name in ("lo", "a", "n", "s0", "s1")
+                np.array(column, dtype=np.int64) for column in list(zip(*items, strict=True))[1:6]
             )
-            placed = place(self.tt, group[0].w, lo, a, n, s0, s1)
-            owners = [c for b in group for c in b.counters_per_trip()]
+            placed = place(self.tt, w, lo, a, n, s0, s1)
             for j in np.flatnonzero(placed.skipped_count | placed.unmatched_count).tolist():
-                owners[j].skipped_stops += int(placed.skipped_count[j])
-                owners[j].unmatched_stop_updates += int(placed.unmatched_count[j])
+                counters = items[j][6]
+                counters.skipped_stops += int(placed.skipped_count[j])
+                counters.unmatched_stop_updates += int(placed.unmatched_count[j])
             out.append(placed)
         return out
-
-
-class _Batch:
-    """Trips queued together for :func:`.locate.place`: block row, st row, calls, first and
-    end update row of each, and who counts what placing them finds (one for all, or each's)."""
-
-    __slots__ = ("a", "counters", "lo", "n", "s0", "s1", "w")
-
-    def __init__(
-        self,
-        w: WireUpdates,
-        lo: np.ndarray,
-        a: np.ndarray,
-        n: np.ndarray,
-        s0: np.ndarray,
-        s1: np.ndarray,
-        counters: FeedCounters | list[FeedCounters],
-    ) -> None:
-        self.w, self.lo, self.a, self.n, self.s0, self.s1 = w, lo, a, n, s0, s1
-        self.counters = counters
-
-    def counters_per_trip(self) -> list[FeedCounters]:
-        if isinstance(self.counters, list):
-            return self.counters
-        return [self.counters] * len(self.lo)
 
 
 def _arr(values: array) -> np.ndarray:

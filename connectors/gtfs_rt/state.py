@@ -19,7 +19,6 @@ Supported semantics:
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import time
 from collections.abc import Iterable, Mapping
@@ -30,12 +29,10 @@ from google.transit import gtfs_realtime_pb2 as pb
 
 from aggregator.live import collection_paused
 
-from . import lane
 from .alerts import build_alert, filter_alerts
 from .callblock import CallBlockBuilder
 from .counters import MAX_EXAMPLES, FeedCounters
 from .decode import FeedHeader, decode_feed, entity_kinds, read_header
-from .matching import RunMatch
 from .model import AlertRealtime, BlockCalls, RealtimeCall, TripRealtime, VehicleRealtime
 from .trips import BadEntity, build_trip, resolve_in_bulk
 from .vehicles import build_vehicle
@@ -110,22 +107,14 @@ def build_part(
     # Scheduled trips' calls are computed together, once every entity is resolved.
     builder = CallBlockBuilder(tt)
     refs: Iterable[WireRef | None]
-    fast: Iterable[bool]
     if wire is None:
         refs, matches = itertools.repeat(None), itertools.repeat(None)
-        fast = itertools.repeat(False)
     else:
         refs = wire = list(wire)
-        # Most descriptors name one run on one day: those are resolved for all at once, and
-        # most of those take the fast lane (see .lane).
-        resolved = resolve_in_bulk(tt, wire)
-        matches, fast = iter(resolved), iter(lane.candidates(tt, wire, resolved))
-    taken: list[tuple[int, str, WireRef, RunMatch]] = []  # the lane's, built after the loop
-    scheduled: list[lane.Taken] = []  # the others', in entity order too
+        # Most descriptors name one run on one day: those are resolved for all at once.
+        matches = iter(resolve_in_bulk(tt, wire))
     yielded = time.perf_counter()
-    for n, (entity, ref, match, candidate) in enumerate(
-        zip(entities, refs, matches, fast, strict=False), 1
-    ):
+    for n, (entity, ref, match) in enumerate(zip(entities, refs, matches, strict=False), 1):
         if n % YIELD_EVERY == 0 and time.perf_counter() - yielded > YIELD_AFTER_S:
             # This runs in a worker thread while the event loop serves boards. A board's numpy
             # calls release the GIL, and each time getting it back from this loop can cost a
@@ -135,17 +124,6 @@ def build_part(
             yielded = time.perf_counter()
         c.entities += 1
         eid = entity.id
-        if (
-            candidate
-            and ref is not None
-            and match is not None
-            and not entity.HasField("vehicle")
-            and not entity.HasField("alert")
-            and ref[0].usable(ref[1], len(entity.trip_update.stop_time_update))
-        ):
-            c.trip_updates += 1
-            taken.append((n, eid, ref, match))
-            continue
         handled = False
         try:
             if entity.HasField("trip_update"):
@@ -154,7 +132,7 @@ def build_part(
                 tu = entity.trip_update
                 trip = build_trip(tt, eid, tu, ts, source, c, builder, ref, match)
                 if trip is not None and trip.run is not None:
-                    scheduled.append((n, (trip.run, trip.service_date.toordinal()), trip))
+                    part.trips[(trip.run, trip.service_date.toordinal())] = trip
                 elif trip is not None:
                     part.extra_trips.append(trip)
             if entity.HasField("vehicle"):
@@ -172,12 +150,6 @@ def build_part(
             c.bad(eid, f"{type(exc).__name__}: {exc}")
         if not handled:
             c.other_entities += 1
-    # A later entity for the same run and day wins, whichever path built either.
-    by_entity = heapq.merge(
-        scheduled, lane.take(tt, source, ts, taken, builder, c), key=lambda t: t[0]
-    )
-    for _, key, trip in by_entity:
-        part.trips[key] = trip
     late, early = builder.finish().delay_range()
     for trip in part.extra_trips:
         if not isinstance(trip.calls, BlockCalls):  # ADDED trips: calls built one by one

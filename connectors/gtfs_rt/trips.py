@@ -164,7 +164,7 @@ def build_trip(
         head = head_of(tu)
     rel = head.relationship
     start_date, start_time = _descriptor_dates(head)
-    ts = newest(posix(head.timestamp) if head.timestamp is not None else None, header_ts)
+    ts = _newest(posix(head.timestamp) if head.timestamp is not None else None, header_ts)
     if rel in _ADDED_OR_NEW:
         from .added import build_added
 
@@ -273,6 +273,5 @@ def trip_record(
     )
 
 
-def newest(a: int | None, b: int | None) -> int | None:
-    """The later of two timestamps, either may be absent."""
+def _newest(a: int | None, b: int | None) -> int | None:
     return max(a, b) if a is not None and b is not None else (a if a is not None else b)
