@@ -127,6 +127,8 @@ def expand_calendar(
             calendar = x_wr_timezone.to_standard(calendar)
         except Exception as exc:  # an unknown zone name: keep the times as they are
             report(f"X-WR-TIMEZONE {calendar.get('X-WR-TIMEZONE')!s} ignored: {exc}")
+            # recurring_ical_events converts it again, and would fail the same way.
+            del calendar["X-WR-TIMEZONE"]
     events_read, events_kept, capped_events = _screen_events(calendar, max_events, zone, report)
 
     try:

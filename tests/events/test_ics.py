@@ -134,6 +134,22 @@ def test_x_wr_timezone_moves_utc_times_into_the_calendar_zone():
     )
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        "X-WR-TIMEZONE:Europe/Nowhere",
+        # Two values: one property holding a list (found by the parser fuzzer).
+        "X-WR-TIMEZONE:Europe/Berlin\nX-WR-TIMEZONE:Europe/Berlin",
+    ],
+)
+def test_an_unusable_x_wr_timezone_is_an_issue_and_the_events_are_kept(header):
+    """A calendar-wide zone that names no zone is reported and ignored, never a crash
+    (recurring_ical_events would convert it again and raise)."""
+    result = expand(calendar("UID:x\nDTSTART:20260705T210000Z\nSUMMARY:Feu", header=header))
+    assert [r["start"] for r in result.data] == ["2026-07-05T23:00:00+02:00"]
+    assert any("X-WR-TIMEZONE" in issue and "ignored" in issue for issue in result.issues)
+
+
 def test_floating_times_are_read_in_the_configured_zone():
     """Floating DTSTARTs (rie duration.ics) are local times of the configured zone."""
     result = expand(shared_file("python-recurring-ical-events/duration.ics"))
