@@ -3,8 +3,10 @@ departures. Shared by the transit endpoints (and, later, by the realtime merge).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
@@ -16,6 +18,7 @@ from aggregator.runtime import Runtime
 from .departures import Departure, gather, local_clock, search_index
 from .timetable import Timetable
 
+T = TypeVar("T")
 LOCATION_TYPES = {0: "stop", 1: "station", 2: "entrance", 3: "generic_node", 4: "boarding_area"}
 WHEELCHAIR = {0: None, 1: True, 2: False}
 EXPLANATIONS = {
@@ -235,16 +238,7 @@ def scheduled_departures_json(
     once and shared (``FeedViews.calls``): read these dicts, never change them.
     """
     views = feed_views(feed, tt)
-    calls = views.calls
-    keys = list(zip(rows.tolist(), days.tolist(), strict=True))
-    out = [calls.get(key) for key in keys]
-    missing = [k for k, found in enumerate(out) if found is None]
-    if missing:
-        if len(calls) + len(missing) > views.MAX_CALLS:
-            calls.clear()
-        for k, built in zip(missing, _calls_json(views, rows[missing], days[missing]), strict=True):
-            out[k] = calls[keys[k]] = built
-    return out  # type: ignore[return-value]
+    return _memoised(views.calls, views.MAX_CALLS, rows, days, partial(_calls_json, views))
 
 
 def scheduled_departures_serialized(
@@ -254,16 +248,31 @@ def scheduled_departures_serialized(
     the bytes of a ``Fragment`` as they are, ten times faster than encoding the dict again
     (a board's calls come back every few seconds, its answer is rendered each time)."""
     views = feed_views(feed, tt)
-    cache = views.call_bytes
+
+    def serialised(rows: np.ndarray, days: np.ndarray) -> list[orjson.Fragment]:
+        calls = scheduled_departures_json(feed, tt, rows, days)
+        return [orjson.Fragment(orjson.dumps(call)) for call in calls]
+
+    return _memoised(views.call_bytes, views.MAX_CALLS, rows, days, serialised)
+
+
+def _memoised(
+    memo: dict[tuple[int, int], T],
+    max_entries: int,
+    rows: np.ndarray,
+    days: np.ndarray,
+    build: Callable[[np.ndarray, np.ndarray], list[T]],
+) -> list[T]:
+    """Each (row, day)'s value from ``memo``, the missing ones built together; the memo
+    starts over when it would grow past ``max_entries``."""
     keys = list(zip(rows.tolist(), days.tolist(), strict=True))
-    out = [cache.get(key) for key in keys]
+    out = [memo.get(key) for key in keys]
     missing = [k for k, found in enumerate(out) if found is None]
     if missing:
-        if len(cache) + len(missing) > views.MAX_CALLS:
-            cache.clear()
-        built = scheduled_departures_json(feed, tt, rows[missing], days[missing])
-        for k, call in zip(missing, built, strict=True):
-            out[k] = cache[keys[k]] = orjson.Fragment(orjson.dumps(call))
+        if len(memo) + len(missing) > max_entries:
+            memo.clear()
+        for k, built in zip(missing, build(rows[missing], days[missing]), strict=True):
+            out[k] = memo[keys[k]] = built
     return out  # type: ignore[return-value]
 
 
