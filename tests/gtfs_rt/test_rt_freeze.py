@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -99,12 +100,33 @@ def test_collection_paused_nests_across_threads_and_restores_the_collector() -> 
         gc.enable()
 
 
-def test_an_apply_leaves_the_collector_on(tt) -> None:
-    """RealtimeFeed.ingest pauses collection only while it builds."""
+def test_no_collection_runs_while_an_apply_builds(tt) -> None:
+    """RealtimeFeed.ingest holds the collector off while it builds the new state: with the
+    threshold at 1 a collection would start at nearly every allocation in build_part, yet
+    none starts there (collections still run around it), and the collector is on after."""
     from rtfeeds import message, stu, trip_update
 
     from connectors.gtfs_rt import RealtimeFeed
 
-    body = message(trip_update("T1", stu(1, "A", dep_delay=60))).SerializeToString()
-    assert RealtimeFeed(tt).ingest("s", body, 0).accepted
+    updates = [trip_update("T1", stu(1, "A", dep_delay=k), entity_id=f"e{k}") for k in range(300)]
+    body = message(*updates).SerializeToString()
+    started: list[bool] = []  # per collection: whether build_part was running
+
+    def watch(phase: str, info: dict) -> None:
+        if phase == "start":
+            frame = sys._getframe().f_back
+            while frame is not None and frame.f_code.co_name != "build_part":
+                frame = frame.f_back
+            started.append(frame is not None)
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(watch)
+    gc.set_threshold(1)
+    try:
+        accepted = RealtimeFeed(tt).ingest("s", body, 0).accepted
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(watch)
+    assert accepted
+    assert started and not any(started)
     assert gc.isenabled()
