@@ -6,23 +6,13 @@ import io
 import zipfile
 
 import jsonschema_rs
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from support import runtime_from
-from test_transit_api import CONFIG_DIR, FEEDS, get_json
+import test_transit_api
+from test_transit_api import CONFIG_DIR, get_json
 
-from aggregator.api.app import create_app
+#: The demo's Caltrain and STQ feeds, served as test_transit_api serves them.
+client = test_transit_api.client
 
 CALTRAIN_ZIP = CONFIG_DIR / "demo-data" / "caltrain-2023-11.gtfs.zip"
-
-
-@pytest.fixture
-async def client():
-    runtime = runtime_from(FEEDS, base_dir=CONFIG_DIR)
-    for source_id in runtime.connectors:
-        assert (await runtime.poll_once(source_id)).outcome == "changed"
-    async with TestClient(TestServer(create_app(runtime, poll=False))) as test_client:
-        yield test_client
 
 
 async def get_geojson(client, path):
