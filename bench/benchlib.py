@@ -59,6 +59,9 @@ def code_version() -> str:
         ).stdout.strip()
     except OSError:
         return "unknown"
+    if not head:  # e.g. run from a `git archive` export: write its commit in COMMIT
+        marker = ROOT / "COMMIT"
+        return marker.read_text().strip() if marker.exists() else "unknown commit (no git)"
     return f"{head} + uncommitted changes" if dirty else head
 
 
