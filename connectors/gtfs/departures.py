@@ -75,14 +75,14 @@ class DepartureBoard:
     explanation: Explanation | None
 
 
-def _stop_indices(tt: Timetable, stop_ids: str | list[str]) -> tuple[int, ...]:
+def boarding_stop_indices(tt: Timetable, stop_ids: str | list[str]) -> tuple[int, ...]:
     """Indices of the requested stops, stations expanded to their platforms."""
     if isinstance(stop_ids, str):
         # A board asks for one stop: remembered per timetable (at most one entry per stop).
         known: dict[str, tuple[int, ...]] = tt.query_caches.setdefault("boarding_stops", {})
         found = known.get(stop_ids)
         if found is None:
-            found = known[stop_ids] = _stop_indices(tt, [stop_ids])
+            found = known[stop_ids] = boarding_stop_indices(tt, [stop_ids])
         return found
     indices: list[int] = []
     for stop_id in stop_ids:
@@ -238,7 +238,7 @@ def board_rows(
     order, and the explanation when there are none: the JSON views build from these directly."""
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("`at` must be a timezone-aware datetime")
-    stops = _stop_indices(tt, stop_ids)
+    stops = boarding_stop_indices(tt, stop_ids)
     start = at.timestamp()
     end = start + duration_s
     route_mask = _route_mask(tt, route_filter)
@@ -463,7 +463,7 @@ def next_by_route_direction(
         raise ValueError("`at` must be a timezone-aware datetime")
     start = at.timestamp()
     rows, days, when = find_rows(
-        tt, _stop_indices(tt, stop_ids), start, start + duration_s, None, False
+        tt, boarding_stop_indices(tt, stop_ids), start, start + duration_s, None, False
     )
     order = _time_order(tt, rows, when)
     rows, days = rows[order], days[order]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from connectors.gtfs import Departure, DepartureBoard, Explanation
+from connectors.gtfs.departures import boarding_stop_indices
 
 from .alerts import entity_matches
 from .model import AlertRealtime, RealtimeCall, TripRealtime
@@ -296,8 +297,7 @@ def realtime_departures(
             stop_ids, at - dt.timedelta(seconds=back), back, 100_000, route_filter
         )
         departures = earlier.departures + departures
-    ids = [stop_ids] if isinstance(stop_ids, str) else stop_ids
-    stops = [s for stop_id in ids for s in tt.boarding_stops(tt.stop(stop_id))]
+    stops = boarding_stop_indices(tt, stop_ids)
     merged = merge_board(
         DepartureBoard(departures, main.explanation),
         state,
