@@ -79,11 +79,11 @@ class SourceStatus:
     def has_data(self) -> bool:
         return self.version is not None
 
-    def state(self, now: datetime, *, stale: bool | None = None) -> SourceState:
-        """The state at ``now``: data ages even when nobody polls (``stale``: already known)."""
+    def state(self, now: datetime) -> SourceState:
+        """The state at ``now``: data ages even when nobody polls."""
         if not self.has_data:
             return SourceState.FAILING if self.consecutive_failures else SourceState.NEVER_LOADED
-        if self.is_stale(now) if stale is None else stale:
+        if self.is_stale(now):
             return SourceState.STALE
         if self.consecutive_failures or self.issue_count:
             return SourceState.DEGRADED
@@ -151,10 +151,10 @@ class SourceStatus:
     def freshness(self, now: datetime) -> dict[str, Any]:
         """The short form that response ``meta`` blocks carry for each contributing source."""
         age = (now - self.last_success).total_seconds() if self.last_success else None
-        stale = self.is_stale(now)
+        state = self.state(now)  # stale exactly when the state says so
         return {
-            "state": self.state(now, stale=stale).value,
-            "stale": stale,
+            "state": state.value,
+            "stale": state is SourceState.STALE,
             "last_success": _iso(self.last_success),
             "age_s": round(age, 1) if age is not None else None,
             "version": self.version,
