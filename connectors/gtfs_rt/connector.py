@@ -69,6 +69,11 @@ class RealtimeData:
     on_time_threshold_s: int
 
 
+def frame(index: int, body: bytes) -> bytes:
+    """One URL's body in a poll's payload: the URL's index in the config, length, bytes."""
+    return _FRAME.pack(index, len(body)) + body
+
+
 def _frames(payload: bytes) -> list[tuple[int, bytes]]:
     out, offset = [], 0
     while offset < len(payload):
@@ -120,7 +125,7 @@ class GtfsRtConnector(Connector[GtfsRtConfig]):
                 bodies_now[url] = result.body
                 validators_now[url] = result.validators
             body = bodies_now[url]
-            parts.append(_FRAME.pack(index, len(body)) + body)
+            parts.append(frame(index, body))
         payload = b"".join(parts)
         self._proposed = (validators_now, bodies_now)
         return FetchResult(
@@ -137,7 +142,7 @@ class GtfsRtConnector(Connector[GtfsRtConfig]):
 
     def parse(self, payload: bytes) -> ParseResult:
         # Decode everything first: a corrupt body fails the poll before any state changes.
-        messages = [(index, decode_feed(body)) for index, body in _frames(payload)]
+        messages = [(index, body, decode_feed(body)) for index, body in _frames(payload)]
         snapshot = self.context.snapshot_of(self.config.feed)
         if snapshot is None:
             raise DependencyNotReady(f"waiting for the timetable of source {self.config.feed!r}")
@@ -155,9 +160,9 @@ class GtfsRtConnector(Connector[GtfsRtConfig]):
                 )
             elif feed.timetable is not timetable:
                 feed.set_timetable(timetable)
-            for index, message in messages:
+            for index, body, message in messages:
                 name = self.context.redactor.redact_url(self.config.urls[index])
-                outcome = feed.ingest(name, message, received_at=now)
+                outcome = feed.ingest(name, message, received_at=now, raw=body)
                 if not outcome.accepted:
                     issues.append(f"{name}: {outcome.reason}")
             state = feed.state
