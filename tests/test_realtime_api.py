@@ -1,6 +1,10 @@
 """Realtime merged into the API, on Caltrain's real timetable and its realtime captures of
 2023-11-08T01:05Z, plus hand-made messages for what the captures lack (alerts, cancellations)."""
 
+import gc
+import shutil
+import weakref
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -145,6 +149,46 @@ async def test_the_poller_path_reads_the_updates_in_bulk():
     assert len(sources) == 2  # the alerts capture holds no entity
     for src in sources:
         assert src.wire.keys() == src.entities.keys()
+
+
+async def test_a_new_timetable_frees_the_old_one_without_the_collector(tmp_path):
+    """After every kind of transit answer has been built on a timetable (boards, grouped and
+    nearby boards, lines and their GeoJSON, trips, vehicles, alerts, search), a new version of
+    the feed replaces it and reference counting alone frees the old one: nothing the queries
+    cache on it points back to it. (The adopted heap is frozen, so a timetable caught in a
+    cycle would stay in memory until the next sweep, see aggregator.live.)"""
+    for name in ["caltrain-2023-11.gtfs.zip", *(c.removeprefix("file:") for c in CAPTURES)]:
+        shutil.copy(DATA / name, tmp_path / name)
+    runtime = runtime_from(config(CAPTURES), base_dir=tmp_path)
+    await runtime.poll_once("caltrain")
+    await runtime.poll_once("caltrain-rt")
+    async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
+        for path in (
+            "/v1/stops?q=san%20francisco&limit=2",
+            "/v1/stops?lat=37.4434&lon=-122.1652&radius=800",
+            "/v1/stops/caltrain:lawrence/departures?limit=3",
+            "/v1/stops/caltrain:san_francisco/departures?group=line_direction",
+            "/v1/departures?lat=37.7764&lon=-122.3949&radius=500",
+            "/v1/lines/caltrain:L1",
+            "/v1/lines/caltrain:L1?format=geojson",
+            "/v1/vehicles?line=caltrain:L1",
+            "/v1/trips/caltrain:310",
+            "/v1/alerts",
+            "/v1/home?lat=37.7764&lon=-122.3949",
+        ):
+            await get_json(client, path)
+        old = weakref.ref(runtime.live.snapshot("caltrain").data)
+        gc.disable()
+        try:
+            with zipfile.ZipFile(tmp_path / "caltrain-2023-11.gtfs.zip", "a") as feed:
+                feed.comment = b"republished"  # new bytes, same timetable
+            assert (await runtime.poll_once("caltrain")).outcome == "changed"
+            assert runtime.live.snapshot("caltrain").data is not old()
+            # The realtime source resolves its last payload against the new timetable.
+            await runtime.runners["caltrain-rt"].run_once(reparse=True)
+            assert old() is None
+        finally:
+            gc.enable()
 
 
 async def test_stale_realtime_falls_back_to_the_schedule():

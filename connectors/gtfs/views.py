@@ -3,6 +3,7 @@ departures. Shared by the transit endpoints (and, later, by the realtime merge).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -120,7 +121,10 @@ class FeedViews:
 
     def __init__(self, feed: str, tt: Timetable) -> None:
         self.feed = feed
-        self.tt = tt
+        # Weakly: the views live in tt.query_caches, and a strong reference back would make
+        # a cycle, so a replaced timetable would wait for a full collection to be freed (and
+        # frozen heaps see none until a sweep, see aggregator.live.freeze_heap).
+        self._tt = weakref.ref(tt)
         self.clock = local_clock(tt)
         self._lines: dict[int, dict[str, Any]] = {}
         self._stops: dict[int, dict[str, Any]] = {}
@@ -128,6 +132,13 @@ class FeedViews:
         self.calls: dict[tuple[int, int], dict[str, Any]] = {}
         #: The same, serialised (for answers that only send them on).
         self.call_bytes: dict[tuple[int, int], orjson.Fragment] = {}
+
+    @property
+    def tt(self) -> Timetable:
+        tt = self._tt()
+        if tt is None:  # only reachable through a timetable, so it cannot be gone
+            raise ReferenceError("the timetable of these views was freed")
+        return tt
 
     def line(self, route: int) -> dict[str, Any]:
         found = self._lines.get(route)
