@@ -22,8 +22,16 @@ CombinedBuild = Callable[[dict[str, Snapshot], Any], Any]
 
 log = logging.getLogger(__name__)
 
-#: Every this many adoptions, frozen garbage cycles are collected (see :func:`freeze_heap`).
-SWEEP_EVERY = 64
+#: Frozen garbage cycles are collected (a sweep, see :func:`freeze_heap`) once the frozen heap
+#: holds this share more objects than after the last sweep, and at least SWEEP_MIN_GROWTH more.
+#: A snapshot replacing one of its size frees the old one's objects by reference counting, so
+#: the count stays flat; what makes it grow is garbage cycles (what a sweep is for) or a
+#: bigger heap (a new source: one sweep, then that is the new baseline).
+SWEEP_GROWTH = 0.25
+SWEEP_MIN_GROWTH = 20_000
+#: And in any case every this many adoptions: a cycle holding few objects but big arrays
+#: would not show in the count (~6 h with a realtime feed polled every 20 s).
+SWEEP_EVERY = 1024
 
 
 def freeze_heap(sweep: bool = False) -> None:
@@ -107,6 +115,8 @@ class LiveData:
         #: dropped, a combined index swapped in): cached answers of an older one are void.
         self.generation = 0
         self._adoptions = 0
+        #: gc.get_freeze_count() after the last sweep (None: no adoption yet).
+        self._frozen_after_sweep: int | None = None
 
     def touch(self) -> None:
         """Void every answer cached from what is served now (e.g. a configuration reload)."""
@@ -139,8 +149,22 @@ class LiveData:
             for listener in self._listeners:
                 listener(event.snapshot)
             # What the snapshot and its eager indexes hold is long-lived: out of the collector.
-            self._adoptions += 1
-            freeze_heap(sweep=self._adoptions % SWEEP_EVERY == 0)
+            self._freeze()
+
+    def _freeze(self) -> None:
+        """Freeze the heap after an adoption, sweeping first when frozen garbage may pile up."""
+        self._adoptions += 1
+        baseline = self._frozen_after_sweep
+        frozen = gc.get_freeze_count()
+        grown = baseline is not None and frozen > baseline + max(
+            SWEEP_MIN_GROWTH, baseline * SWEEP_GROWTH
+        )
+        # A sweep is one full collection on the loop (~40 ms for a server's heap), so only
+        # when it is likely to find something.
+        sweep = grown or self._adoptions % SWEEP_EVERY == 0
+        freeze_heap(sweep=sweep)
+        if sweep or baseline is None:
+            self._frozen_after_sweep = gc.get_freeze_count()
 
     def drop(self, source_id: str) -> None:
         """Forget a source removed from the configuration (combined indexes rebuild)."""

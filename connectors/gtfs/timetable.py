@@ -110,31 +110,34 @@ STRING_FIELDS = (
 class Timetable:
     """A compiled GTFS feed. Build with :func:`connectors.gtfs.compile_feed` or :meth:`load`."""
 
-    # --- string tables (index-aligned with the arrays of the same prefix)
-    agency_ids: list[str]
-    agency_names: list[str]
-    agency_timezones: list[str]
-    agency_urls: list[str]
-    agency_langs: list[str]
-    stop_ids: list[str]
-    stop_codes: list[str]
-    stop_names: list[str]
-    stop_platform_codes: list[str]
-    stop_timezones: list[str]
-    route_ids: list[str]
-    route_short_names: list[str]
-    route_long_names: list[str]
-    route_colors: list[str]
-    route_text_colors: list[str]
-    trip_ids: list[str]
-    trip_headsigns: list[str]
-    trip_short_names: list[str]
-    trip_block_ids: list[str]
-    trip_shape_ids: list[str]
-    service_ids: list[str]
-    headsigns: list[str]
+    # --- string tables (index-aligned with the arrays of the same prefix). Stored as tuples
+    # whatever sequence they are given: the cyclic collector stops tracking a tuple of
+    # strings the first time it sees one, while a list stays tracked and every full
+    # collection reads all its items (a 10M feed's lists made each one last ~100 ms).
+    agency_ids: tuple[str, ...]
+    agency_names: tuple[str, ...]
+    agency_timezones: tuple[str, ...]
+    agency_urls: tuple[str, ...]
+    agency_langs: tuple[str, ...]
+    stop_ids: tuple[str, ...]
+    stop_codes: tuple[str, ...]
+    stop_names: tuple[str, ...]
+    stop_platform_codes: tuple[str, ...]
+    stop_timezones: tuple[str, ...]
+    route_ids: tuple[str, ...]
+    route_short_names: tuple[str, ...]
+    route_long_names: tuple[str, ...]
+    route_colors: tuple[str, ...]
+    route_text_colors: tuple[str, ...]
+    trip_ids: tuple[str, ...]
+    trip_headsigns: tuple[str, ...]
+    trip_short_names: tuple[str, ...]
+    trip_block_ids: tuple[str, ...]
+    trip_shape_ids: tuple[str, ...]
+    service_ids: tuple[str, ...]
+    headsigns: tuple[str, ...]
     #: Shapes some trip uses (shapes.txt, optional; see :mod:`.shapes`).
-    shape_ids: list[str]
+    shape_ids: tuple[str, ...]
     # --- arrays
     stop_lat: np.ndarray
     stop_lon: np.ndarray
@@ -179,6 +182,8 @@ class Timetable:
     issue_counts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name in STRING_FIELDS:
+            setattr(self, name, tuple(getattr(self, name)))
         self._build_derived()
 
     # ------------------------------------------------------------------ derived
@@ -218,11 +223,12 @@ class Timetable:
         self._child_order = order[has_parent].astype(np.int32)
         counts = np.bincount(parents[has_parent], minlength=len(self.stop_ids))
         self._child_ptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-        runs_of_trip: dict[int, list[int]] = {}
-        if n_runs != len(self.trip_ids) or np.any(self.run_headway > 0):
-            for run, trip in enumerate(self.run_trip.tolist()):
-                runs_of_trip.setdefault(trip, []).append(run)
-        self._runs_of_trip = runs_of_trip
+        # Runs of trip t are trip_run_order[trip_run_ptr[t]:trip_run_ptr[t + 1]], in run order
+        # (arrays, not a dict of lists: no Python object per trip for the collector to walk).
+        self._trip_run_order = np.argsort(self.run_trip, kind="stable").astype(np.int32)
+        self._trip_run_ptr = np.concatenate(
+            ([0], np.cumsum(np.bincount(self.run_trip, minlength=len(self.trip_ids))))
+        ).astype(np.int64)
         active_days = np.flatnonzero(self.service_active.any(axis=0))
         self.first_service_day: int | None = (
             int(active_days[0]) + self.day0 if len(active_days) else None
@@ -301,9 +307,17 @@ class Timetable:
     # ------------------------------------------------------------------ trips and runs
     def runs_of_trip(self, trip: int) -> list[int]:
         """Run indices of trip index ``trip`` (several for a frequency-based trip)."""
-        if not self._runs_of_trip:
-            return [trip] if self.st_ptr[trip + 1] > self.st_ptr[trip] else []
-        return self._runs_of_trip.get(trip, [])
+        if not 0 <= trip < len(self.trip_ids):
+            return []
+        lo, hi = self._trip_run_ptr[trip], self._trip_run_ptr[trip + 1]
+        return self._trip_run_order[lo:hi].tolist()
+
+    def only_run_of_trips(self) -> np.ndarray:
+        """Per trip index, its run when it has exactly one (no frequencies), else -1."""
+        single = np.full(len(self.trip_ids), -1, dtype=np.int64)
+        one = np.flatnonzero(np.diff(self._trip_run_ptr) == 1)
+        single[one] = self._trip_run_order[self._trip_run_ptr[one]]
+        return single
 
     def run_stop_times(self, run: int) -> list[tuple[int, str, int, int]]:
         """Ordered ``(stop_sequence, stop_id, arrival_s, departure_s)`` of one run."""

@@ -44,19 +44,19 @@ class TimetableLookups:
     """Per-timetable helpers of the apply, built once (kept in ``tt.query_caches``)."""
 
     #: ``st_ptr`` as Python ints (numpy scalars cost a conversion per trip).
-    st_ptr: list[int]
+    st_ptr: tuple[int, ...]
     #: Per run: stop_sequence never decreases and fits 32 bits (the binary search is exact).
-    seq_ok: list[bool]
+    seq_ok: tuple[bool, ...]
     stop_index: _BytesIndex
     #: The stop ids as :class:`IdKeys` sorted by hash, and their stop indices (None when two
     #: hashes collide: then every id goes through ``stop_index``).
     stop_keys: IdKeys | None
     stop_of_key: np.ndarray
     #: Per trip / run, as Python ints (read once per trip update).
-    trip_service: list[int]
-    trip_route: list[int]
-    trip_direction: list[int]
-    run_agency: list[int]
+    trip_service: tuple[int, ...]
+    trip_route: tuple[int, ...]
+    trip_direction: tuple[int, ...]
+    run_agency: tuple[int, ...]
     #: Per trip: its run when it has exactly one (most trips), else -1.
     single_run: np.ndarray
     #: (service, date ordinal) → whether it runs, filled as asked.
@@ -101,23 +101,20 @@ def lookups(tt: Timetable) -> TimetableLookups:
             if key:  # an empty stop_id is "absent"
                 index[key] = i
         keys, stops = _stop_keys(index)
+        # Tuples, not lists: they live as long as the timetable, and the cyclic collector
+        # stops tracking a tuple of ints once it has seen it (a list it reads in full, item
+        # by item, at every full collection).
         found = TimetableLookups(
-            ptr.tolist(),
-            seq_ok.tolist(),
+            tuple(ptr.tolist()),
+            tuple(seq_ok.tolist()),
             index,
             keys,
             stops,
-            np.asarray(tt.trip_service).tolist(),
-            np.asarray(tt.trip_route).tolist(),
-            np.asarray(tt.trip_direction).tolist(),
-            np.asarray(tt.run_agency).tolist(),
-            np.array(
-                [
-                    r[0] if len(r) == 1 else -1
-                    for r in map(tt.runs_of_trip, range(len(tt.trip_ids)))
-                ],
-                dtype=np.int64,
-            ),
+            tuple(np.asarray(tt.trip_service).tolist()),
+            tuple(np.asarray(tt.trip_route).tolist()),
+            tuple(np.asarray(tt.trip_direction).tolist()),
+            tuple(np.asarray(tt.run_agency).tolist()),
+            tt.only_run_of_trips(),
             {},
             {},
         )

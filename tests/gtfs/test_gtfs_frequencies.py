@@ -49,3 +49,23 @@ def test_plain_trips_carry_no_frequency():
     tt = compile_feed(simple_feed().trip("T", [("A", "08:00:00"), ("B", "08:10:00")]).to_zip())
     board = tt.departures("A", datetime(2026, 6, 10, 7, 0, tzinfo=PARIS_TZ), 3 * 3600)
     assert [d.frequency for d in board.departures] == [None]
+
+
+def test_runs_of_each_trip_with_frequencies_and_a_trip_without_stop_times():
+    """Runs by trip, in order: six for the frequency trip, one for a plain trip, none for a
+    trip without stop times (and only the plain trip has an "only run")."""
+    feed = simple_feed().trip("F", [("A", "00:00:00"), ("B", "00:07:00")])
+    feed.frequency("F", "08:00:00", "09:00:00", 600, 1)
+    feed.trip("T", [("A", "10:00:00"), ("B", "10:10:00")])
+    feed.trip("EMPTY", [])
+    tt = compile_feed(feed.to_zip())
+    f, t, empty = (tt.trip_index[trip] for trip in ("F", "T", "EMPTY"))
+    runs = tt.runs_of_trip(f)
+    assert len(runs) == 6 and runs == sorted(runs)
+    assert [tt.run_stop_times(run)[0][2] for run in runs] == [8 * 3600 + 600 * k for k in range(6)]
+    (only,) = tt.runs_of_trip(t)
+    assert tt.run_stop_times(only)[0][2] == 10 * 3600
+    assert tt.runs_of_trip(empty) == []
+    assert tt.runs_of_trip(len(tt.trip_ids)) == []
+    single = tt.only_run_of_trips()
+    assert (single[f], single[t], single[empty]) == (-1, only, -1)

@@ -83,7 +83,7 @@ def test_integers_beyond_int32_are_invalid_rows_not_a_crash(quoted):
     tt = compile_feed(make_zip(files))
     found = {(i.file, i.line, i.code) for i in tt.issues}
     assert found == {("routes.txt", 3, "invalid_value"), ("stop_times.txt", 4, "invalid_value")}
-    assert tt.route_ids == ["R"] and tt.counts["stop_times"] == 2
+    assert tt.route_ids == ("R",) and tt.counts["stop_times"] == 2
 
 
 def test_csv_quirks_bom_crlf_quotes_and_extra_columns():
@@ -98,7 +98,7 @@ def test_csv_quirks_bom_crlf_quotes_and_extra_columns():
         ).encode()
     )
     tt = compile_feed(make_zip(files))
-    assert tt.stop_names == ["Place, de la Gare", 'Le "Bravo"']
+    assert tt.stop_names == ("Place, de la Gare", 'Le "Bravo"')
     assert [d.trip_id for d in tt.departures("A", MORNING, 3 * 3600).departures] == ["T"]
     assert tt.issues == []
 

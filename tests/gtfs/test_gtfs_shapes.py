@@ -72,7 +72,7 @@ def _points(tt: Timetable, shape_id: str) -> list[tuple[float, float]]:
 def test_points_come_in_shape_pt_sequence_order_as_float32_columns():
     """Rows given out of order are sorted by shape_pt_sequence, shape by shape."""
     tt = compile_feed(_two_way())
-    assert tt.shape_ids == ["OUT", "BACK"]  # LONELY has one point: dropped
+    assert tt.shape_ids == ("OUT", "BACK")  # LONELY has one point: dropped
     assert _points(tt, "OUT") == [(50.6366, 3.0703), (50.64, 3.08), (50.65, 3.09)]
     assert _points(tt, "BACK") == [(50.65, 3.09), (50.645, 3.085), (50.6366, 3.0703)]
     assert tt.shape_ptr.tolist() == [0, 3, 6]
@@ -148,7 +148,7 @@ def test_a_line_both_ways_gives_a_feature_per_direction_and_shape():
 def test_a_feed_without_shapes_is_drawn_through_its_stops():
     """No shapes.txt: each direction is a LineString through its pattern's stops, in order."""
     tt = compile_feed(_two_way(shapes=None))
-    assert tt.shape_ids == [] and tt.shape_ptr.tolist() == [0]
+    assert tt.shape_ids == () and tt.shape_ptr.tolist() == [0]
     assert (tt.trip_shape == -1).all()
     features = line_geojson("lille", tt, 0)["features"]
     assert [f["properties"]["geometry_source"] for f in features] == ["stops", "stops"]
@@ -172,7 +172,7 @@ def test_unknown_and_unused_shapes_are_reported():
     files = feed.files()
     files["shapes.txt"] = "\n".join(rows) + "\n"
     tt = compile_feed(make_zip(files))
-    assert tt.shape_ids == ["OUT"] and tt.trip_shape.tolist() == [-1, 0]
+    assert tt.shape_ids == ("OUT",) and tt.trip_shape.tolist() == [-1, 0]
     codes = {(i.file, i.code): i.message for i in tt.issues}
     assert "'GHOST'" in codes[("trips.txt", "unknown_reference")]
     assert "1 shape(s)" in codes[("shapes.txt", "unused_shape")]
@@ -181,7 +181,7 @@ def test_unknown_and_unused_shapes_are_reported():
 def test_shapes_without_a_needed_column_are_ignored_not_fatal():
     """A shapes.txt lacking shape_pt_sequence is one issue; the timetable still loads."""
     tt = compile_feed(_two_way(["shape_id,shape_pt_lat,shape_pt_lon", "OUT,50.6,3.0"]))
-    assert tt.shape_ids == []
+    assert tt.shape_ids == ()
     issue = next(i for i in tt.issues if i.file == "shapes.txt")
     assert issue.code == "missing_column" and "shape_pt_sequence" in issue.message
     assert len(line_geojson("lille", tt, 0)["features"]) == 2

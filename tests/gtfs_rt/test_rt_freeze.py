@@ -43,18 +43,55 @@ def test_frozen_objects_are_skipped_and_a_sweep_collects_frozen_cycles() -> None
     assert not _frozen_nodes()
 
 
-def test_live_data_freezes_on_adoption_and_sweeps_now_and_then(monkeypatch) -> None:
+def _record_sweeps(monkeypatch) -> list[bool]:
+    """Every freeze LiveData asks for (True: with a sweep); the real freeze still runs."""
     calls: list[bool] = []
-    monkeypatch.setattr(live, "freeze_heap", lambda sweep=False: calls.append(sweep))
+
+    def recording(sweep: bool = False) -> None:
+        calls.append(sweep)
+        freeze_heap(sweep)
+
+    monkeypatch.setattr(live, "freeze_heap", recording)
+    return calls
+
+
+def test_replacing_data_without_cycles_never_sweeps(monkeypatch) -> None:
+    """Snapshots replaced by snapshots of their size free their objects by reference counting:
+    the frozen heap stays flat and no full collection (a pause of the loop) is run."""
+    calls = _record_sweeps(monkeypatch)
     data = LiveData()
-    for version in range(1, 2 * live.SWEEP_EVERY + 1):
-        data.adopt(_snapshot(version, {"v": version}))
+    for version in range(1, 301):
+        data.adopt(_snapshot(version, [{"stop": str(i), "v": [version]} for i in range(500)]))
     data.adopt(_snapshot(1, {}))  # older: not adopted, nothing frozen
-    assert len(calls) == 2 * live.SWEEP_EVERY
-    assert [i for i, sweep in enumerate(calls, 1) if sweep] == [
-        live.SWEEP_EVERY,
-        2 * live.SWEEP_EVERY,
-    ]
+    assert len(calls) == 300
+    assert not any(calls)
+
+
+def test_garbage_cycles_piling_up_are_swept(monkeypatch) -> None:
+    """Data that leaves garbage cycles when replaced grows the frozen heap: a sweep comes as
+    soon as it has grown past the threshold, and it frees them."""
+    # Thresholds of a small heap (the share alone depends on what earlier tests left alive).
+    monkeypatch.setattr(live, "SWEEP_GROWTH", 0.0)
+    monkeypatch.setattr(live, "SWEEP_MIN_GROWTH", 2_000)
+    calls = _record_sweeps(monkeypatch)
+    data = LiveData()
+    adopted = 0
+    while not any(calls) and adopted < 100:
+        adopted += 1
+        data.adopt(_snapshot(adopted, [_Node() for _ in range(500)]))
+    assert any(calls), "no sweep although every adoption left 500 frozen cycles"
+    # Only the current snapshot's nodes are still alive after the sweep.
+    assert len(_frozen_nodes()) <= 500 * 2
+    assert adopted > 2  # the first adoptions set the baseline; one cycle batch is no reason
+
+
+def test_a_sweep_comes_every_so_many_adoptions_anyway(monkeypatch) -> None:
+    monkeypatch.setattr(live, "SWEEP_EVERY", 8)
+    calls = _record_sweeps(monkeypatch)
+    data = LiveData()
+    for version in range(1, 25):
+        data.adopt(_snapshot(version, {"v": version}))
+    assert [i for i, sweep in enumerate(calls, 1) if sweep] == [8, 16, 24]
 
 
 def _frozen_nodes() -> list[object]:
