@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aggregator.model import ChangeEvent, Snapshot
@@ -22,16 +24,27 @@ CombinedBuild = Callable[[dict[str, Snapshot], Any], Any]
 
 log = logging.getLogger(__name__)
 
-#: Frozen garbage cycles are collected (a sweep, see :func:`freeze_heap`) once the frozen heap
-#: holds this share more objects than after the last sweep, and at least SWEEP_MIN_GROWTH more.
-#: A snapshot replacing one of its size frees the old one's objects by reference counting, so
-#: the count stays flat; what makes it grow is garbage cycles (what a sweep is for) or a
-#: bigger heap (a new source: one sweep, then that is the new baseline).
+#: Frozen garbage cycles are collected (a sweep, see :func:`freeze_heap`) once the process
+#: holds this share more memory than after the last sweep, and at least SWEEP_MIN_GROWTH bytes
+#: more. A snapshot replacing one of its size frees the old one by reference counting, so
+#: resident memory stays flat; what makes it grow is garbage cycles kept by the freeze (what
+#: a sweep is for) or more data (a new source: one sweep, then that is the new baseline).
+#: Memory rather than an object count: counting frozen objects walks them all (~7 ms), and a
+#: cycle holding big arrays is few objects but many bytes.
 SWEEP_GROWTH = 0.25
-SWEEP_MIN_GROWTH = 20_000
-#: And in any case every this many adoptions: a cycle holding few objects but big arrays
-#: would not show in the count (~6 h with a realtime feed polled every 20 s).
+SWEEP_MIN_GROWTH = 64 * 1024 * 1024
+#: And in any case every this many adoptions (~6 h with a realtime feed polled every 20 s).
 SWEEP_EVERY = 1024
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_STATM = Path("/proc/self/statm")
+
+
+def resident_bytes() -> int | None:
+    """This process's resident memory now (Linux), or None where it cannot be read."""
+    try:
+        return int(_STATM.read_bytes().split()[1]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def freeze_heap(sweep: bool = False) -> None:
@@ -115,8 +128,8 @@ class LiveData:
         #: dropped, a combined index swapped in): cached answers of an older one are void.
         self.generation = 0
         self._adoptions = 0
-        #: gc.get_freeze_count() after the last sweep (None: no adoption yet).
-        self._frozen_after_sweep: int | None = None
+        #: Resident bytes after the last sweep (None: no adoption yet, or unknown).
+        self._resident_after_sweep: int | None = None
 
     def touch(self) -> None:
         """Void every answer cached from what is served now (e.g. a configuration reload)."""
@@ -154,17 +167,19 @@ class LiveData:
     def _freeze(self) -> None:
         """Freeze the heap after an adoption, sweeping first when frozen garbage may pile up."""
         self._adoptions += 1
-        baseline = self._frozen_after_sweep
-        frozen = gc.get_freeze_count()
-        grown = baseline is not None and frozen > baseline + max(
-            SWEEP_MIN_GROWTH, baseline * SWEEP_GROWTH
+        baseline = self._resident_after_sweep
+        resident = resident_bytes()
+        grown = (
+            baseline is not None
+            and resident is not None
+            and resident > baseline + max(SWEEP_MIN_GROWTH, baseline * SWEEP_GROWTH)
         )
-        # A sweep is one full collection on the loop (~40 ms for a server's heap), so only
+        # A sweep is one full collection on the loop (40-70 ms for a server's heap), so only
         # when it is likely to find something.
         sweep = grown or self._adoptions % SWEEP_EVERY == 0
         freeze_heap(sweep=sweep)
         if sweep or baseline is None:
-            self._frozen_after_sweep = gc.get_freeze_count()
+            self._resident_after_sweep = resident_bytes()
 
     def drop(self, source_id: str) -> None:
         """Forget a source removed from the configuration (combined indexes rebuild)."""

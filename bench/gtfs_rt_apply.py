@@ -13,6 +13,9 @@ delay-only events...). Each run measures, on a fresh RealtimeFeed:
 - the poller's path end to end, what the target is about: ``GtfsRtConnector.parse`` of the
   fetched payload (checks every body, then ingests it), the snapshot saved in the memory
   store and adopted by ``LiveData`` (which drops the previous state and freezes the heap);
+- the sweep: one full collection of the frozen heap (``freeze_heap(sweep=True)``), which an
+  adoption adds when the frozen heap has grown (see ``aggregator.live``); the server's
+  modules are imported so that the heap it walks is a server's;
 - the floor, side by side: ``FeedMessage.ParseFromString`` plus a Python loop reading one
   field of every stop_time_update (no engine can touch the updates for less in Python);
 - the pause: that poller path runs as the poller runs it (parse in a worker thread with
@@ -47,6 +50,7 @@ from benchlib import feed_path, header, percentile, size_label, table
 from gtfs_rt_feedgen import make_trip_updates
 from make_feed import parse_count
 
+import aggregator.api.app  # noqa: F401 - a server's modules, so a sweep walks a server's heap
 from aggregator.clock import Clock
 from aggregator.connector import ConnectorContext
 from aggregator.live import LiveData, freeze_heap
@@ -111,13 +115,16 @@ def stages(tt: Timetable, data: bytes, now: float) -> dict[str, float]:
     asyncio.run(poller.poll())  # the state a poll replaces
     t6 = time.perf_counter()
     asyncio.run(poller.poll())
+    t7 = time.perf_counter()
+    freeze_heap(sweep=True)
     return {
         "decode": t1 - t0,
         "wire": t2 - t1,
         "apply": t3 - t2,
         "swap": t4 - t3,
         "ingest": t5 - started,
-        "poll": time.perf_counter() - t6,
+        "poll": t7 - t6,
+        "sweep": time.perf_counter() - t7,
     }
 
 
@@ -293,6 +300,7 @@ def main() -> None:
         ["**poll: payload → adopted state (`GtfsRtConnector.parse`, store, `LiveData`)**", "poll"],
         ["the same poll with the parse in a worker thread, loop and boards running", "threaded"],
         ["max event-loop pause during that apply (5 ms ticker)", "pause"],
+        ["an adoption's sweep, when the frozen heap grew (`freeze_heap(sweep=True)`)", "sweep"],
         ["max board latency during that apply", "board_max"],
         ["median board latency during that apply", "board_med"],
     ]

@@ -21,8 +21,9 @@ def _unfrozen() -> Iterator[None]:
 
 
 class _Node:
-    def __init__(self) -> None:
+    def __init__(self, payload: bytes = b"") -> None:
         self.me = self  # a reference cycle: only the cyclic collector frees it
+        self.payload = payload
 
 
 def _snapshot(version: int, data: object) -> Snapshot:
@@ -68,21 +69,21 @@ def test_replacing_data_without_cycles_never_sweeps(monkeypatch) -> None:
 
 
 def test_garbage_cycles_piling_up_are_swept(monkeypatch) -> None:
-    """Data that leaves garbage cycles when replaced grows the frozen heap: a sweep comes as
-    soon as it has grown past the threshold, and it frees them."""
-    # Thresholds of a small heap (the share alone depends on what earlier tests left alive).
+    """Data that leaves garbage cycles when replaced (here 2 MB per snapshot) makes the
+    process grow: a sweep comes once it has grown past the threshold, and it frees them."""
+    # Thresholds of a small process (the share alone depends on what earlier tests left).
     monkeypatch.setattr(live, "SWEEP_GROWTH", 0.0)
-    monkeypatch.setattr(live, "SWEEP_MIN_GROWTH", 2_000)
+    monkeypatch.setattr(live, "SWEEP_MIN_GROWTH", 16 * 1024 * 1024)
     calls = _record_sweeps(monkeypatch)
     data = LiveData()
     adopted = 0
     while not any(calls) and adopted < 100:
         adopted += 1
-        data.adopt(_snapshot(adopted, [_Node() for _ in range(500)]))
-    assert any(calls), "no sweep although every adoption left 500 frozen cycles"
+        data.adopt(_snapshot(adopted, [_Node(b"x" * 20_000) for _ in range(100)]))
+    assert any(calls), "no sweep although every adoption left 2 MB in frozen cycles"
+    assert adopted > 4  # 16 MB of growth: not at the first adoptions
     # Only the current snapshot's nodes are still alive after the sweep.
-    assert len(_frozen_nodes()) <= 500 * 2
-    assert adopted > 2  # the first adoptions set the baseline; one cycle batch is no reason
+    assert len(_frozen_nodes()) <= 100 * 2
 
 
 def test_a_sweep_comes_every_so_many_adoptions_anyway(monkeypatch) -> None:
