@@ -30,11 +30,12 @@ log = logging.getLogger(__name__)
 #: resident memory stays flat; what makes it grow is garbage cycles kept by the freeze (what
 #: a sweep is for) or more data (a new source: one sweep, then that is the new baseline).
 #: Memory rather than an object count: counting frozen objects walks them all (~7 ms), and a
-#: cycle holding big arrays is few objects but many bytes.
+#: cycle holding big arrays is few objects but many bytes. So frozen garbage is bounded by
+#: these thresholds, and a server whose data keeps its size never sweeps.
 SWEEP_GROWTH = 0.25
 SWEEP_MIN_GROWTH = 64 * 1024 * 1024
-#: And in any case every this many adoptions (~6 h with a realtime feed polled every 20 s).
-SWEEP_EVERY = 1024
+#: Where resident memory cannot be read (no /proc), a sweep every this many adoptions instead.
+SWEEP_EVERY_BLIND = 64
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _STATM = Path("/proc/self/statm")
 
@@ -169,14 +170,14 @@ class LiveData:
         self._adoptions += 1
         baseline = self._resident_after_sweep
         resident = resident_bytes()
-        grown = (
-            baseline is not None
-            and resident is not None
-            and resident > baseline + max(SWEEP_MIN_GROWTH, baseline * SWEEP_GROWTH)
-        )
-        # A sweep is one full collection on the loop (40-70 ms for a server's heap), so only
-        # when it is likely to find something.
-        sweep = grown or self._adoptions % SWEEP_EVERY == 0
+        if resident is None:
+            sweep = self._adoptions % SWEEP_EVERY_BLIND == 0
+        else:
+            # A sweep is one full collection on the loop (40-70 ms for a server's heap), so
+            # only when it is likely to find something.
+            sweep = baseline is not None and resident > baseline + max(
+                SWEEP_MIN_GROWTH, baseline * SWEEP_GROWTH
+            )
         freeze_heap(sweep=sweep)
         if sweep or baseline is None:
             self._resident_after_sweep = resident_bytes()
