@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -48,9 +49,9 @@ def _record_sweeps(monkeypatch) -> list[bool]:
     """Every freeze LiveData asks for (True: with a sweep); the real freeze still runs."""
     calls: list[bool] = []
 
-    def recording(sweep: bool = False) -> None:
+    def recording(sweep: bool = False) -> int:
         calls.append(sweep)
-        freeze_heap(sweep)
+        return freeze_heap(sweep)
 
     monkeypatch.setattr(live, "freeze_heap", recording)
     return calls
@@ -68,19 +69,21 @@ def test_replacing_data_without_cycles_never_sweeps(monkeypatch) -> None:
     assert not any(calls)
 
 
-def test_garbage_cycles_piling_up_are_swept(monkeypatch) -> None:
+def test_garbage_cycles_piling_up_are_swept(monkeypatch, caplog) -> None:
     """Data that leaves garbage cycles when replaced (here 2 MB per snapshot) makes the
     process grow: a sweep comes once it has grown past the threshold, and it frees them."""
     # Thresholds of a small process (the share alone depends on what earlier tests left).
     monkeypatch.setattr(live, "SWEEP_GROWTH", 0.0)
     monkeypatch.setattr(live, "SWEEP_MIN_GROWTH", 16 * 1024 * 1024)
     calls = _record_sweeps(monkeypatch)
+    caplog.set_level(logging.INFO, logger="aggregator.live")
     data = LiveData()
     adopted = 0
     while not any(calls) and adopted < 100:
         adopted += 1
         data.adopt(_snapshot(adopted, [_Node(b"x" * 20_000) for _ in range(100)]))
     assert any(calls), "no sweep although every adoption left 2 MB in frozen cycles"
+    assert "heap sweep:" in caplog.text and "unreachable objects collected" in caplog.text
     assert adopted > 4  # 16 MB of growth: not at the first adoptions
     # Only the current snapshot's nodes are still alive after the sweep.
     assert len(_frozen_nodes()) <= 100 * 2
