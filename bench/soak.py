@@ -257,6 +257,10 @@ def main() -> None:
         return
 
     load_before = os.getloadavg()
+    # The server's log, for its heap sweeps (aggregator.live logs each one at INFO).
+    server_log = args.csv.with_name("soak-server.log")
+    server_log.parent.mkdir(parents=True, exist_ok=True)
+    log_file = server_log.open("w")
     upstream_port, server_port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{upstream_port}"
     with tempfile.TemporaryDirectory(prefix="beffroi-soak-") as tmp:
@@ -269,13 +273,14 @@ def main() -> None:
             pinned(
                 0,
                 [
-                    *[sys.executable, "-m", "aggregator.cli", "--log-level", "WARNING"],
+                    *[sys.executable, "-m", "aggregator.cli", "--log-level", "INFO"],
                     *["serve", "-c", str(config)],
                 ],
             ),
             cwd=code_root(),  # the code measured (see benchlib.code_root)
             env={**os.environ, "BEFFROI_PORT": str(server_port)},
             stdout=subprocess.DEVNULL,
+            stderr=log_file,
         )
         try:
             base = f"http://127.0.0.1:{server_port}"
@@ -290,6 +295,7 @@ def main() -> None:
             server.wait()
             feeds.terminate()
             feeds.wait()
+            log_file.close()
     load_after = os.getloadavg()
 
     args.csv.parent.mkdir(parents=True, exist_ok=True)
@@ -353,7 +359,11 @@ def main() -> None:
             f"| {source} | {b['version']} | {a['version']} | {a['polls']['total']} | "
             f"{a['polls']['failed']} | {upstream_hits} |"
         )
-    print(f"\nRaw samples: {args.csv}")
+    sweeps = [line for line in server_log.read_text().splitlines() if "heap sweep:" in line]
+    print(f"\nHeap sweeps (full collections, see aggregator.live) during the run: {len(sweeps)}.")
+    for line in sweeps[:5]:
+        print(f"- `{line.strip()}`")
+    print(f"\nRaw samples: {args.csv}; server log: {server_log}")
 
 
 if __name__ == "__main__":
