@@ -141,6 +141,8 @@ class LiveData:
         #: dropped, a combined index swapped in): cached answers of an older one are void.
         self.generation = 0
         self._adoptions = 0
+        #: How many sweeps adoptions have run (see :meth:`_freeze`).
+        self.sweeps = 0
         #: Resident bytes after the last sweep (None: no adoption yet, or unknown).
         self._resident_after_sweep: int | None = None
 
@@ -195,6 +197,7 @@ class LiveData:
         if sweep or baseline is None:
             self._resident_after_sweep = resident_bytes()
         if sweep:
+            self.sweeps += 1
             log.info(
                 "heap sweep: %d unreachable objects collected in %.0f ms (resident %s → %s MB)",
                 found,

@@ -12,7 +12,9 @@ delay-only events...). Each run measures, on a fresh RealtimeFeed:
   its updates) and the ``RealtimeState`` swap, then ``RealtimeFeed.ingest(bytes)`` end to end;
 - the poller's path end to end, what the target is about: ``GtfsRtConnector.parse`` of the
   fetched payload (checks every body, then ingests it), the snapshot saved in the memory
-  store and adopted by ``LiveData`` (which drops the previous state and freezes the heap);
+  store and adopted by ``LiveData`` (which drops the previous state and freezes the heap).
+  One poller lives through the whole run, as in a server: each poll replaces the previous
+  poll's state, and the report says how many sweeps its growth rule ran, and when;
 - the sweep: one full collection of the frozen heap (``freeze_heap(sweep=True)``), which an
   adoption adds when the frozen heap has grown (see ``aggregator.live``); the server's
   modules are imported so that the heap it walks is a server's;
@@ -96,8 +98,9 @@ def floor(data: bytes) -> float:
     return time.perf_counter() - started
 
 
-def stages(tt: Timetable, data: bytes, now: float) -> dict[str, float]:
-    """decode / bulk decode / resolve+apply / swap, as RealtimeFeed.ingest chains them."""
+def stages(tt: Timetable, data: bytes, now: float, poller: PollerPath) -> dict[str, float]:
+    """decode / bulk decode / resolve+apply / swap, as RealtimeFeed.ingest chains them; then
+    one poll of the long-lived ``poller`` (replacing the state of its previous poll)."""
     t0 = time.perf_counter()
     msg = decode_feed(data)
     t1 = time.perf_counter()
@@ -110,9 +113,6 @@ def stages(tt: Timetable, data: bytes, now: float) -> dict[str, float]:
     t4 = time.perf_counter()
     started = time.perf_counter()
     RealtimeFeed(tt).ingest(SOURCE, data, now)
-    t5 = time.perf_counter()
-    poller = PollerPath(tt, data, now)
-    asyncio.run(poller.poll())  # the state a poll replaces
     t6 = time.perf_counter()
     asyncio.run(poller.poll())
     t7 = time.perf_counter()
@@ -122,7 +122,7 @@ def stages(tt: Timetable, data: bytes, now: float) -> dict[str, float]:
         "wire": t2 - t1,
         "apply": t3 - t2,
         "swap": t4 - t3,
-        "ingest": t5 - started,
+        "ingest": t6 - started,
         "poll": t7 - t6,
         "sweep": time.perf_counter() - t7,
     }
@@ -182,17 +182,10 @@ def board_query(tt: Timetable, stop_id: str, at: dt.datetime) -> Callable[[Realt
 
 
 async def during_swap(
-    tt: Timetable,
-    data: bytes,
-    now: float,
-    query: Callable[[RealtimeState], int],
-    freeze: bool,
+    poller: PollerPath, query: Callable[[RealtimeState], int]
 ) -> dict[str, float]:
-    """Max event-loop gap and max board latency while a poll applies the feed."""
-    poller = PollerPath(tt, data, now)
-    await poller.poll()  # boards read a full state, as between two polls
-    if freeze:
-        freeze_heap()  # as the app does when it adopts that state's snapshot
+    """Max event-loop gap and max board latency while a poll applies the feed (boards read
+    the state of the previous poll meanwhile, as between two polls of a server)."""
     done = threading.Event()
     gaps: list[float] = []
     boards: list[float] = []
@@ -245,11 +238,6 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9, help="measured runs (after a warm-up)")
     parser.add_argument("--seed", type=int, default=2026, help="feed generator seed")
     parser.add_argument(
-        "--no-freeze",
-        action="store_true",
-        help="leave the timetable to the cyclic collector (the app freezes it on adoption)",
-    )
-    parser.add_argument(
         "--default-switch-interval",
         action="store_true",
         help="keep CPython's 5 ms switch interval (the server sets its own, see serving.py)",
@@ -260,8 +248,7 @@ def main() -> None:
 
     path = feed_path(args.size, args.seed)
     tt = compile_feed(path)
-    if not args.no_freeze:
-        freeze_heap()  # as aggregator.live does once a snapshot is adopted
+    freeze_heap()  # as aggregator.live does once the timetable's snapshot is adopted
     data, shape = make_trip_updates(
         tt, DAY, trips=args.trips, stop_time_updates=args.updates, seed=args.seed
     )
@@ -272,15 +259,22 @@ def main() -> None:
     idle_state = RealtimeFeed(tt)
     idle_state.ingest(SOURCE, data, now)
     found = query(idle_state.state)
+    # One long-lived poller, as in a server: each poll replaces the previous poll's state, and
+    # its LiveData sweeps only when the process has grown since its last sweep.
+    poller = PollerPath(tt, data, now)
+    asyncio.run(poller.poll())
 
     samples: dict[str, list[float]] = {}
+    sweeps_measured = 0
     for run in range(args.runs + 1):
         gc.collect()
+        sweeps_before = poller.live.sweeps
         row = {"floor": floor(data)}
-        row.update(stages(tt, data, now))
-        row.update(asyncio.run(during_swap(tt, data, now, query, not args.no_freeze)))
+        row.update(stages(tt, data, now, poller))
+        row.update(asyncio.run(during_swap(poller, query)))
         if run == 0:
             continue  # warm-up: caches (service-day origins, parse_start_date) fill here
+        sweeps_measured += poller.live.sweeps - sweeps_before
         for key, value in row.items():
             samples.setdefault(key, []).append(value)
         print(f"run {run}: poll {ms(row['poll']):.0f} ms", file=sys.stderr)
@@ -311,8 +305,9 @@ def main() -> None:
         f"stop_time_updates ({shape.cancelled} trips cancelled, {shape.skipped} skipped stops, "
         f"{shape.no_data} NO_DATA), {shape.size_bytes / 1e6:.1f} MB; {args.runs} runs. "
         f"Board: `{stop_id}`, next hour, limit 20 ({found} departures), "
-        f"{statistics.median(samples['boards']):.0f} answered during each apply. Heap "
-        f"{'not frozen' if args.no_freeze else 'frozen after compiling (`freeze_heap`)'}; "
+        f"{statistics.median(samples['boards']):.0f} answered during each apply. Heap frozen "
+        f"at each adoption (`LiveData`); {poller.live.sweeps} sweep(s) by its growth rule, "
+        f"{sweeps_measured} in the measured runs; "
         f"switch interval {sys.getswitchinterval() * 1000:g} ms.\n"
     )
     print(

@@ -83,6 +83,7 @@ def test_garbage_cycles_piling_up_are_swept(monkeypatch, caplog) -> None:
         adopted += 1
         data.adopt(_snapshot(adopted, [_Node(b"x" * 20_000) for _ in range(100)]))
     assert any(calls), "no sweep although every adoption left 2 MB in frozen cycles"
+    assert data.sweeps == sum(calls)
     assert "heap sweep:" in caplog.text and "unreachable objects collected" in caplog.text
     assert adopted > 4  # 16 MB of growth: not at the first adoptions
     # Only the current snapshot's nodes are still alive after the sweep.
