@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 #: these thresholds, and a server whose data keeps its size never sweeps.
 SWEEP_GROWTH = 0.25
 SWEEP_MIN_GROWTH = 64 * 1024 * 1024
+#: And not twice within this many seconds: growth also comes from the allocator keeping freed
+#: memory (a big apply's peak), which no sweep gives back; a leak worth a sweep is slow.
+SWEEP_MIN_INTERVAL_S = 900.0
 #: Where resident memory cannot be read (no /proc), a sweep every this many adoptions instead.
 SWEEP_EVERY_BLIND = 64
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -145,6 +148,7 @@ class LiveData:
         self.sweeps = 0
         #: Resident bytes after the last sweep (None: no adoption yet, or unknown).
         self._resident_after_sweep: int | None = None
+        self._last_sweep = -float("inf")  # time.monotonic() of the last sweep
 
     def touch(self) -> None:
         """Void every answer cached from what is served now (e.g. a configuration reload)."""
@@ -189,8 +193,10 @@ class LiveData:
         else:
             # A sweep is one full collection on the loop (40-70 ms for a server's heap), so
             # only when it is likely to find something.
-            sweep = baseline is not None and resident > baseline + max(
-                SWEEP_MIN_GROWTH, baseline * SWEEP_GROWTH
+            sweep = (
+                baseline is not None
+                and resident > baseline + max(SWEEP_MIN_GROWTH, baseline * SWEEP_GROWTH)
+                and time.monotonic() - self._last_sweep >= SWEEP_MIN_INTERVAL_S
             )
         started = time.perf_counter()
         found = freeze_heap(sweep=sweep)
@@ -198,6 +204,7 @@ class LiveData:
             self._resident_after_sweep = resident_bytes()
         if sweep:
             self.sweeps += 1
+            self._last_sweep = time.monotonic()
             log.info(
                 "heap sweep: %d unreachable objects collected in %.0f ms (resident %s → %s MB)",
                 found,

@@ -88,6 +88,10 @@ def test_garbage_cycles_piling_up_are_swept(monkeypatch, caplog) -> None:
     assert adopted > 4  # 16 MB of growth: not at the first adoptions
     # Only the current snapshot's nodes are still alive after the sweep.
     assert len(_frozen_nodes()) <= 100 * 2
+    # More growth right after: no second sweep before SWEEP_MIN_INTERVAL_S has passed.
+    for version in range(adopted + 1, adopted + 20):
+        data.adopt(_snapshot(version, [_Node(b"x" * 20_000) for _ in range(100)]))
+    assert data.sweeps == 1
 
 
 def _frozen_nodes() -> list[object]:
