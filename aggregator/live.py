@@ -66,19 +66,20 @@ def freeze_heap(sweep: bool = False) -> int:
 
     What it costs: frozen objects are still freed by reference counting when a snapshot is
     replaced; only garbage *cycles* among them stay until they are unfrozen and collected.
-    So what is not frozen yet is collected first: the objects allocated since the last
-    freeze (the new snapshot, and cycles already dead such as a finished fetch's HTTP
-    objects, which would otherwise be frozen for good), a few milliseconds for a 5,000-trip
-    realtime state. Cycles that die after being frozen (a request in flight at that moment)
-    remain: ``gc.unfreeze()`` alone would not reclaim them (they go back to generation 2 and
-    the next freeze takes them again), so ``sweep`` unfreezes, collects everything (one
-    full-collection pause) and freezes again; the caller does it now and then to bound that.
+    So the young generations are collected first: cycles already dead such as a finished
+    fetch's HTTP objects would otherwise be frozen for good (~2 ms for a 5,000-trip realtime
+    state). Only the young ones: a full collection would also walk what another thread is
+    building meanwhile (a timetable being compiled), however big. Cycles that die after
+    being frozen (a request in flight at that moment) remain: ``gc.unfreeze()`` alone would
+    not reclaim them (they go back to generation 2 and the next freeze takes them again), so
+    ``sweep`` unfreezes, collects everything (one full-collection pause) and freezes again;
+    the caller does it now and then to bound that.
 
     Returns how many unreachable objects the collection found.
     """
     if sweep:
         gc.unfreeze()
-    found = gc.collect()
+    found = gc.collect() if sweep else gc.collect(1)
     gc.freeze()
     return found
 
@@ -202,6 +203,9 @@ class LiveData:
         found = freeze_heap(sweep=sweep)
         if sweep or baseline is None:
             self._resident_after_sweep = resident_bytes()
+        elif resident is not None and resident < baseline:
+            # Smaller than after the last sweep (a source dropped): growth counts from here.
+            self._resident_after_sweep = resident
         if sweep:
             self.sweeps += 1
             self._last_sweep = time.monotonic()

@@ -149,6 +149,16 @@ async def test_the_poller_path_reads_the_updates_in_bulk():
     assert len(sources) == 2  # the alerts capture holds no entity
     for src in sources:
         assert src.wire.keys() == src.entities.keys()
+    # And the decoder read each trip update exactly (nothing left to the accessors).
+    trip_updates = [
+        (src.wire[key], entity.trip_update)
+        for src in sources
+        for key, entity in src.entities.items()
+        if entity.HasField("trip_update")
+    ]
+    assert len(trip_updates) == 19
+    for (wire, i), update in trip_updates:
+        assert wire.usable(i, len(update.stop_time_update))
 
 
 async def test_a_new_timetable_frees_the_old_one_without_the_collector(tmp_path):

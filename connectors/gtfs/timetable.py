@@ -313,7 +313,8 @@ class Timetable:
         return self._trip_run_order[lo:hi].tolist()
 
     def only_run_of_trips(self) -> np.ndarray:
-        """Per trip index, its run when it has exactly one (no frequencies), else -1."""
+        """Per trip index, its run when it has exactly one, else -1 (none, or one per start of
+        a frequency-based trip)."""
         single = np.full(len(self.trip_ids), -1, dtype=np.int64)
         one = np.flatnonzero(np.diff(self._trip_run_ptr) == 1)
         single[one] = self._trip_run_order[self._trip_run_ptr[one]]

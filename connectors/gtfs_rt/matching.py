@@ -114,7 +114,7 @@ def resolve_run(
     then called only when needed (most descriptors name one run on one day, and computing
     the reference reads the update's stop times).
     """
-    look = lookups(tt)  # Python lists and memos: this runs for every trip update of a feed
+    look = lookups(tt)  # Python tuples and memos: this runs for every trip update of a feed
     runs = tt.runs_of_trip(trip)
     if start_time is not None:
         runs = _runs_for_start_time(tt, runs, start_time)

@@ -119,24 +119,38 @@ def test_full_dataset_replaces_the_previous_state(tt):
     assert [t.trip_id for t in feed.state.trips.values()] == ["T2"]
 
 
-def test_differential_upserts_and_deletes_by_entity_id(tt):
-    """DIFFERENTIAL keeps other entities, replaces same ids and honours is_deleted."""
+def _send(feed: RealtimeFeed, form: str, msg: pb.FeedMessage, received_at: float) -> None:
+    """Ingest ``msg`` decoded, as bytes, or decoded with its bytes (the connector's way)."""
+    data = msg.SerializeToString()
+    if form == "message":
+        feed.ingest("tu", msg, received_at)
+    elif form == "bytes":
+        feed.ingest("tu", data, received_at)
+    else:
+        feed.ingest("tu", pb.FeedMessage.FromString(data), received_at, raw=data)
+
+
+@pytest.mark.parametrize("form", ["message", "bytes", "message+raw"])
+def test_differential_upserts_and_deletes_by_entity_id(tt, form):
+    """DIFFERENTIAL keeps other entities (their updates read from the earlier message),
+    replaces same ids and honours is_deleted, whatever form the messages come in."""
     feed = RealtimeFeed(tt)
-    feed.ingest(
-        "tu",
-        message(
-            trip_update("T1", stu(1, "A", dep_delay=60)),
-            trip_update("T2", stu(1, "A", dep_delay=60)),
-        ),
-        ts(8, 0),
+    first = message(
+        trip_update("T1", stu(1, "A", dep_delay=60)),
+        trip_update("T2", stu(1, "A", dep_delay=60)),
+        trip_update("Q", stu(1, "A", dep_delay=120)),
     )
+    _send(feed, form, first, ts(8, 0))
     gone = pb.FeedEntity(id="T2", is_deleted=True)
     diff = message(
         trip_update("T1", stu(1, "A", dep_delay=180)), gone, timestamp=ts(8, 1), differential=True
     )
-    feed.ingest("tu", diff, ts(8, 1))
-    trips = list(feed.state.trips.values())
-    assert [(t.trip_id, t.calls[0].departure_delay) for t in trips] == [("T1", 180)]
+    _send(feed, form, diff, ts(8, 1))
+    trips = sorted((t.trip_id, t.calls[0].departure_delay) for t in feed.state.trips.values())
+    assert trips == [("Q", 120), ("T1", 180)]
+    feed.set_timetable(tt)  # re-resolved from what each message said
+    trips = sorted((t.trip_id, t.calls[0].departure_delay) for t in feed.state.trips.values())
+    assert trips == [("Q", 120), ("T1", 180)]
 
 
 def test_timestamp_going_backwards_is_ignored(tt):

@@ -79,9 +79,9 @@ def test_garbage_cycles_piling_up_are_swept(monkeypatch, caplog) -> None:
     caplog.set_level(logging.INFO, logger="aggregator.live")
     data = LiveData()
     adopted = 0
-    # Up to 1 GB of cycles: memory the allocator already holds free is reused before the
+    # Up to 600 MB of cycles: memory the allocator already holds free is reused before the
     # process grows, and earlier tests may have left much of it.
-    while not any(calls) and adopted < 500:
+    while not any(calls) and adopted < 300:
         adopted += 1
         data.adopt(_snapshot(adopted, [_Node(b"x" * 20_000) for _ in range(100)]))
     assert any(calls), "no sweep although every adoption left 2 MB in frozen cycles"
@@ -194,3 +194,35 @@ def test_garbage_already_dead_at_a_freeze_is_collected_not_frozen() -> None:
         assert not _frozen_nodes()
     finally:
         gc.enable()
+
+
+def test_the_sweep_rule_share_floor_interval_and_shrink(monkeypatch) -> None:
+    """The rule itself, on resident figures set by the test: grown by a quarter *and* by
+    SWEEP_MIN_GROWTH since the last sweep, not twice within SWEEP_MIN_INTERVAL_S, counted
+    from a lower figure when the process shrank."""
+    mb = 1024 * 1024
+    resident = [1000 * mb]
+    monkeypatch.setattr(live, "resident_bytes", lambda: resident[0])
+    calls = _record_sweeps(monkeypatch)
+    data = LiveData()
+    versions = iter(range(1, 100))
+
+    def adopt_at(size_mb: int) -> bool:
+        resident[0] = size_mb * mb
+        data.adopt(_snapshot(next(versions), {}))
+        return calls[-1]
+
+    assert adopt_at(1000) is False  # the baseline
+    assert adopt_at(1240) is False  # +24 %
+    assert adopt_at(1260) is True  # +26 %: swept, 1260 is the new baseline
+    assert adopt_at(1700) is False  # +35 %, but the last sweep was just now
+    monkeypatch.setattr(live, "SWEEP_MIN_INTERVAL_S", 0.0)
+    assert adopt_at(1700) is True
+    assert adopt_at(1000) is False  # shrank: growth now counts from 1000
+    assert adopt_at(1260) is True
+    # A small process: +50 % but under SWEEP_MIN_GROWTH (64 MB) is no reason.
+    small = LiveData()
+    for size_mb, swept in ((100, False), (150, False), (170, True)):
+        resident[0] = size_mb * mb
+        small.adopt(_snapshot(1 + len(calls), {}))
+        assert calls[-1] is swept, size_mb
