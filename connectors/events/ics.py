@@ -135,7 +135,11 @@ def expand_calendar(
         query = recurring_ical_events.of(calendar, skip_bad_series=True, components=["VEVENT"])
     except Exception:  # one malformed event can sink the whole query: find and drop it
         calendar = _without_broken_events(calendar, report)
-        query = recurring_ical_events.of(calendar, skip_bad_series=True, components=["VEVENT"])
+        try:
+            query = recurring_ical_events.of(calendar, skip_bad_series=True, components=["VEVENT"])
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+            raise ValueError(f"the calendar cannot be expanded ({problem})") from exc
     start_utc, end_utc = window_start.astimezone(UTC), window_end.astimezone(UTC)
     densities = _densities(calendar)
     first_starts = _first_starts(calendar, zone)
@@ -266,6 +270,16 @@ def _repair_rrule(event: Any, uid: str, report: _Report) -> None:
         event.add("RRULE", rule)
 
 
+def _drop_nested_events(component: Any, report: Callable[[str], None]) -> None:
+    """Remove the VEVENTs found anywhere inside ``component`` (not itself a VEVENT)."""
+    nested = [c for c in component.subcomponents if c.name == "VEVENT"]
+    if nested:
+        report(f"{len(nested)} event(s) inside a {component.name} read on their own")
+        component.subcomponents = [c for c in component.subcomponents if c.name != "VEVENT"]
+    for child in component.subcomponents:
+        _drop_nested_events(child, report)
+
+
 def _without_broken_events(
     calendar: icalendar.Calendar, report: Callable[[str], None]
 ) -> icalendar.Calendar:
@@ -278,6 +292,10 @@ def _without_broken_events(
     by_uid: dict[str, list[Any]] = {}
     for event in calendar.walk("VEVENT"):
         by_uid.setdefault(str(event.get("UID")), []).append(event)
+    # An event inside a VTIMEZONE (a missing END line) is tried with its UID like the others;
+    # left in its component, it would break every trial and the calendar kept.
+    for component in others:
+        _drop_nested_events(component, report)
     for component in others:
         kept.add_component(component)
     for uid, events in by_uid.items():
@@ -303,6 +321,8 @@ def _first_starts(calendar: icalendar.Calendar, zone: tzinfo) -> dict[str, datet
         try:
             start = event.DTSTART
         except (KeyError, ValueError, TypeError, AttributeError):
+            continue
+        if start is None:  # no DTSTART at all: not a series anything can start
             continue
         if not isinstance(start, datetime):
             start = datetime.combine(start, datetime.min.time())

@@ -636,6 +636,32 @@ def test_bare_event_without_dtstart_is_an_issue_not_a_crash() -> None:
     assert result.data == [] and result.issues
 
 
+def _with_lines_inserted(inserts: list[tuple[int, str]]) -> bytes:
+    lines = list(ICS_LINES)
+    for index, line in inserts:
+        lines.insert(index, line)
+    return "\r\n".join(lines).encode()
+
+
+def test_event_inside_a_vtimezone_is_read_on_its_own_and_the_rest_kept() -> None:
+    """A VEVENT without DTSTART inside the VTIMEZONE (found by the line fuzzer: it sank the
+    whole calendar with a KeyError): that event is dropped, the other events are kept."""
+    good = ics_connector().parse(ICS_SEED.encode())
+    broken = _with_lines_inserted([(4, "BEGIN:VEVENT"), (5, "END:VEVENT")])
+    assert broken.decode().split("\r\n")[3:6] == ["BEGIN:VTIMEZONE", "BEGIN:VEVENT", "END:VEVENT"]
+    result = ics_connector().parse(broken)
+    assert result.record_count == good.record_count > 0
+    assert any("inside a VTIMEZONE" in issue for issue in result.issues)
+
+
+def test_recurring_event_without_dtstart_is_an_issue_not_a_crash() -> None:
+    """An RRULE in an event that has no DTSTART (a VEVENT opened right after BEGIN:VCALENDAR,
+    holding the VTIMEZONE and closed early; found by the line fuzzer): a TypeError before,
+    issues or ValueError now."""
+    inserts = [(24, "END:VEVENT"), (1, "RRULE:FREQ=SECONDLY"), (1, "BEGIN:VEVENT")]
+    _ics_parses_or_value_error(_with_lines_inserted([*inserts, (25, "RRULE:FREQ=SECONDLY")]))
+
+
 @FEW
 @given(MUTATIONS, st.integers(0, len(ICS_SEED)))
 def test_ics_with_flipped_bytes_parses_or_raises_value_error(
