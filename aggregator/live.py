@@ -60,7 +60,7 @@ def freeze_heap(sweep: bool = False) -> int:
     """Move every object alive now out of the cyclic collector's reach (``gc.freeze``).
 
     Why: a server's heap is a few hundred thousand container objects (modules, indexes,
-    realtime states), and a full (generation 2) collection walks them all: 40-70 ms with the
+    realtime states), and a full (generation 2) collection walks them all: 40-75 ms with the
     GIL held, a pause of the event loop whatever thread triggers it. Frozen objects are
     skipped by every later collection, so only what was allocated since takes part.
 
@@ -192,7 +192,7 @@ class LiveData:
         if resident is None:
             sweep = self._adoptions % SWEEP_EVERY_BLIND == 0
         else:
-            # A sweep is one full collection on the loop (40-70 ms for a server's heap), so
+            # A sweep is one full collection on the loop (40-75 ms for a server's heap), so
             # only when it is likely to find something.
             sweep = (
                 baseline is not None
