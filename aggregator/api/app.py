@@ -13,8 +13,9 @@ from aiohttp import web
 
 from aggregator.api.admin_routes import register_admin_routes
 from aggregator.api.conventions import conventions_middleware
-from aggregator.api.core_routes import OPENAPI_KEY, openapi_bytes, register_core_routes
+from aggregator.api.core_routes import OPENAPI_KEY, register_core_routes
 from aggregator.api.home import register_home
+from aggregator.api.openapi import OpenApiDocument
 from aggregator.api.ratelimit import Buckets, MemoryBuckets, RateLimiter, RedisBuckets
 from aggregator.api.response_cache import ResponseCache
 from aggregator.api.routing import ApiRouter
@@ -104,7 +105,7 @@ def create_app(runtime: Runtime, *, poll: bool = True) -> web.Application:
     )
     app[RUNTIME] = runtime
     app[ROUTER_KEY] = router
-    app[OPENAPI_KEY] = openapi_bytes(router)
+    app[OPENAPI_KEY] = OpenApiDocument(router)
     router.install(app)
     install_stream(app, router, runtime)
 

@@ -126,6 +126,7 @@ def register_bike_routes(router: ApiRouter) -> None:
         params=near_query_params(
             items="Stations",
             source_kind="bike",
+            sources=bike_sources,
             default_radius=500,
             max_radius=MAX_RADIUS_M,
             max_limit=MAX_LIMIT,
