@@ -105,7 +105,10 @@ def create_app(runtime: Runtime, *, poll: bool = True) -> web.Application:
     )
     app[RUNTIME] = runtime
     app[ROUTER_KEY] = router
-    app[OPENAPI_KEY] = OpenApiDocument(router)
+    document = OpenApiDocument(router)
+    # Built now: a parameter schema that cannot be written fails the start, not a request.
+    document.body(runtime)
+    app[OPENAPI_KEY] = document
     router.install(app)
     install_stream(app, router, runtime)
 
