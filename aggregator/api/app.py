@@ -23,6 +23,8 @@ from aggregator.api.stream import install_stream, register_stream
 from aggregator.runtime import RUNTIME, Runtime
 
 ROUTER_KEY = web.AppKey("beffroi.router", ApiRouter)
+#: The response micro-cache, when it is on (for what it holds: tests, diagnostics).
+RESPONSE_CACHE_KEY = web.AppKey("beffroi.response_cache", ResponseCache)
 log = logging.getLogger(__name__)
 
 
@@ -92,7 +94,11 @@ def create_app(runtime: Runtime, *, poll: bool = True) -> web.Application:
         # Each outcome's counter looked up once (``labels()`` takes a lock).
         counters = {o: runtime.metrics.response_cache.labels(o) for o in ("hit", "miss", "pass")}
         cache = ResponseCache(
-            ttl, lambda: runtime.live.generation, count=lambda outcome: counters[outcome].inc()
+            ttl,
+            lambda: runtime.live.generation,
+            languages=runtime.languages,
+            max_bytes=runtime.config.server.response_cache_bytes,
+            count=lambda outcome: counters[outcome].inc(),
         )
     conventions = conventions_middleware(
         runtime.metrics, runtime.config.server.cors_origins, router, runtime, limiter, cache
@@ -105,6 +111,8 @@ def create_app(runtime: Runtime, *, poll: bool = True) -> web.Application:
     app[RUNTIME] = runtime
     app[ROUTER_KEY] = router
     app[OPENAPI_KEY] = openapi_bytes(router)
+    if cache is not None:
+        app[RESPONSE_CACHE_KEY] = cache
     router.install(app)
     install_stream(app, router, runtime)
 

@@ -103,6 +103,8 @@ class ServerConfig(BaseModel):
     #: response micro-cache, voided when the data changes, never kept longer than the
     #: answer's own max-age); null turns it off.
     response_cache_ttl: Duration | None = 1.0
+    #: What the response micro-cache may hold at most (bodies, keys, headers), per process.
+    response_cache_bytes: ByteSize = Field(32_000_000, ge=1)
 
 
 class StoreConfig(BaseModel):
