@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from aggregator.api.admin_routes import register_admin_routes
+from aggregator.api.admin_throttle import ADMIN_FAILURES_KEY, AdminFailures
 from aggregator.api.conventions import conventions_middleware
 from aggregator.api.core_routes import OPENAPI_KEY, openapi_bytes, register_core_routes
 from aggregator.api.home import register_home
@@ -110,6 +111,7 @@ def create_app(runtime: Runtime, *, poll: bool = True) -> web.Application:
     )
     app[RUNTIME] = runtime
     app[ROUTER_KEY] = router
+    app[ADMIN_FAILURES_KEY] = AdminFailures()
     app[OPENAPI_KEY] = openapi_bytes(router)
     if cache is not None:
         app[RESPONSE_CACHE_KEY] = cache
