@@ -78,10 +78,13 @@ def forged(real_chain: str) -> list[str]:
     ],
 )
 async def test_a_forged_leftmost_entry_does_not_escape_the_limit(upstream, trust, real_chain):
-    """Whatever it writes on the left, the client is the address the trusted proxies saw."""
+    """Whatever it writes on the left, the client is the address the trusted proxies saw;
+    another client behind the same proxies still has its own burst."""
     client = await serve(upstream, trust)
     try:
         assert await passed(client, forged(real_chain)) == BURST
+        neighbour = real_chain.replace("203.0.113.7", "203.0.113.99")
+        assert await passed(client, [neighbour] * 8) == BURST
     finally:
         await client.close()
 
@@ -104,13 +107,15 @@ async def test_a_forged_header_line_of_its_own_does_not_count(upstream):
     try:
         lines = [[f"10.0.0.{n}", "203.0.113.7"] for n in range(ATTEMPTS)]
         assert await passed(client, lines) == BURST
+        assert await passed(client, [["10.0.0.1", "203.0.113.99"]] * 8) == BURST
     finally:
         await client.close()
 
 
 async def test_a_peer_outside_the_trusted_networks_is_the_client(upstream):
     """A client reaching the server directly (not through a trusted proxy) is limited by its
-    own address, whatever X-Forwarded-For it sends."""
+    own address, whatever X-Forwarded-For it sends. (A guard on the networks rule itself: the
+    code before it ignored the header here too.)"""
     client = await serve(upstream, "trusted_proxy_cidrs: [192.0.2.0/24]")
     try:
         rotating = [f"198.51.100.{n}" for n in range(ATTEMPTS)]
