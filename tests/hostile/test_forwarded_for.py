@@ -165,3 +165,21 @@ async def test_memory_buckets_stay_bounded_and_idle_ones_leave():
     slow = MemoryBuckets(rate=0.01, burst=2, max_buckets=100)
     results = [(await slow.take("203.0.113.7")).allowed for _ in range(3)]
     assert results == [True, True, False]  # a busy bucket is kept, not forgotten
+
+
+async def test_the_client_address_helper_keeps_its_former_signature():
+    """``_client_address(request, trust)`` with a bool (as other modules call it) still works:
+    ``True`` is one trusted proxy (never the forged leftmost entry), ``False`` the peer."""
+    from aiohttp import web
+
+    from aggregator.api.ratelimit import ProxyTrust, _client_address
+
+    async def addresses(request: web.Request) -> web.Response:
+        trusts = [True, False, ProxyTrust(hops=2), ProxyTrust(hops=3)]
+        return web.json_response([_client_address(request, trust) for trust in trusts])
+
+    app = web.Application()
+    app.router.add_get("/", addresses)
+    async with TestClient(TestServer(app)) as client:
+        answer = await client.get("/", headers={"X-Forwarded-For": "10.6.6.6, 203.0.113.7"})
+        assert await answer.json() == ["203.0.113.7", "127.0.0.1", "10.6.6.6", "127.0.0.1"]
