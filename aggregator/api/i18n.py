@@ -74,7 +74,14 @@ def negotiate_language(request: web.Request, supported: Sequence[str]) -> str:
         if _served_language(tuple(supported)).fullmatch(asked):
             return by_primary[_primary(asked)]
         raise BadParameter("lang", f"{asked!r} is not one of: {', '.join(supported)}")
-    for tag in parse_accept_language(request.headers.get("Accept-Language", "")):
+    return language_from_header(request.headers.get("Accept-Language", ""), supported)
+
+
+def language_from_header(header: str, supported: Sequence[str]) -> str:
+    """The language ``Accept-Language: header`` negotiates among ``supported`` (first: the
+    default); whatever the header says, the answer is one of ``supported``."""
+    by_primary = {_primary(tag): tag for tag in reversed(supported)}
+    for tag in parse_accept_language(header):
         if tag in supported:
             return tag
         if _primary(tag) in by_primary:
