@@ -19,6 +19,7 @@ import datetime as dt
 import gzip
 
 import pytest
+from feeds import simple_feed
 from google.protobuf import json_format
 from pydantic import ValidationError
 from rtfeeds import PARIS, TD, message, stu, trip_update, ts
@@ -30,7 +31,6 @@ from connectors.gtfs_rt.conventions import TripIdConventionConfig
 from connectors.gtfs_rt.decode import FeedDecodeError, decode_body
 from connectors.gtfs_rt.descriptors import MatchRules
 from connectors.gtfs_rt.state import RealtimeFeed
-from feeds import simple_feed
 
 FRIDAY = dt.date(2026, 6, 12)
 SATURDAY = dt.date(2026, 6, 13)
