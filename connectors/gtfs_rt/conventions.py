@@ -24,9 +24,9 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
 from .descriptors import AmbiguousDescriptor
 from .locate import lookups
@@ -35,7 +35,8 @@ from .matching import MatchError, RunMatch, run_span
 if TYPE_CHECKING:
     from connectors.gtfs import Timetable
 
-#: trips.txt columns the compiled timetable keeps, by their GTFS names.
+#: trips.txt columns the compiled timetable always keeps, by their GTFS names; any other
+#: column must be listed in the gtfs source's ``keep_trip_columns``.
 COLUMNS = {
     "trip_id": "trip_ids",
     "route_id": None,  # through trip_route
@@ -44,7 +45,7 @@ COLUMNS = {
     "block_id": "trip_block_ids",
     "shape_id": "trip_shape_ids",
 }
-Column = Literal["trip_id", "route_id", "trip_headsign", "trip_short_name", "block_id", "shape_id"]
+
 #: How an origin time may be written: the unit, as seconds per unit (hhmmss is apart).
 ORIGIN_UNITS = {"seconds": 1.0, "minutes": 60.0, "centiminutes": 0.6}
 OriginUnit = Literal["seconds", "minutes", "centiminutes", "hhmmss"]
@@ -57,7 +58,8 @@ class GroupRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    column: Column | None = None
+    #: A trips.txt column: one of :data:`COLUMNS`, or an extra one the gtfs source keeps.
+    column: Annotated[str, StringConstraints(min_length=1)] | None = None
     match: Literal["equals", "suffix"] = "equals"
     origin_time: OriginUnit | None = None
 
@@ -193,7 +195,15 @@ def _column_hits(tt: Timetable, column: str, match: str, value: str) -> list[int
 def _column_values(tt: Timetable, column: str) -> tuple[str, ...]:
     if column == "route_id":
         return tuple(tt.route_ids[r] for r in tt.trip_route.tolist())
-    return getattr(tt, COLUMNS[column] or column)
+    if column in COLUMNS:
+        return getattr(tt, COLUMNS[column] or column)
+    extra = tt.trip_extra.get(column)
+    if extra is None:
+        raise MatchError(
+            f"trips.txt column {column!r} is not kept: list it in keep_trip_columns of the "
+            "gtfs source"
+        )
+    return extra
 
 
 def _equal_index(

@@ -19,13 +19,13 @@ import datetime as dt
 import gzip
 
 import pytest
-from feeds import simple_feed
+from feeds import make_zip, simple_feed
 from google.protobuf import json_format
 from pydantic import ValidationError
 from rtfeeds import PARIS, TD, message, stu, trip_update, ts
 from rtfeeds import local as paris
 
-from connectors.gtfs import compile_feed
+from connectors.gtfs import Timetable, compile_feed
 from connectors.gtfs_rt import realtime_departures, state_from_messages
 from connectors.gtfs_rt.conventions import TripIdConventionConfig
 from connectors.gtfs_rt.decode import FeedDecodeError, decode_body
@@ -232,13 +232,62 @@ def test_static_trip_ids_still_match_directly_with_a_convention(subway):
     assert len(state.trips) == 1 and state.counters.unmatched_descriptor == 0
 
 
+def _with_route_dir_column(feed) -> bytes:
+    """The feed with an extra trips.txt column ``route_dir``: 2..S07R for every trip."""
+    files = feed.files()
+    lines = files["trips.txt"].splitlines()
+    files["trips.txt"] = (
+        "\n".join([lines[0] + ",route_dir", *(line + ",2..S07R" for line in lines[1:])]) + "\n"
+    )
+    return make_zip(files)
+
+
+def test_convention_on_an_extra_trips_column_kept_by_the_feed(tmp_path):
+    """A producer whose route/direction part sits in an extra trips.txt column: the gtfs
+    source keeps it (keep_trip_columns), through a save and load of the compiled timetable."""
+    feed = (
+        simple_feed()
+        .trip("X-0600", [("A", "06:00:00"), ("B", "06:05:00")])
+        .trip("X-0610", [("A", "06:10:00"), ("B", "06:15:00")])
+    )
+    compiled = compile_feed(_with_route_dir_column(feed), keep_trip_columns=["route_dir"])
+    compiled.save(tmp_path / "tt.npz")
+    tt = Timetable.load(tmp_path / "tt.npz")
+    assert tt.trip_extra == {"route_dir": ("2..S07R", "2..S07R")}
+    convention = TripIdConventionConfig.model_validate(
+        {
+            "pattern": r"^(?P<origin>[0-9]{6})_(?P<path>.+)$",
+            "groups": {
+                "origin": {"origin_time": "centiminutes"},
+                "path": {"column": "route_dir"},
+            },
+        }
+    ).compile()
+    entity = trip_update("037000_2..S07R", stu(1, "A", dep_delay=60))
+    state = state_from_messages(tt, [message(entity)], rules=MatchRules(convention=convention))
+    assert [t.trip_id for t in state.trips.values()] == ["X-0610"]
+    # The same convention on a timetable that did not keep the column says what to do.
+    plain = compile_feed(_with_route_dir_column(feed))
+    state = state_from_messages(plain, [message(entity)], rules=MatchRules(convention=convention))
+    assert state.counters.unmatched_descriptor == 1
+    assert "list it in keep_trip_columns" in state.counters.descriptor_examples[0]
+
+
+def test_a_kept_column_missing_from_trips_txt_is_a_load_warning():
+    tt = compile_feed(
+        simple_feed().trip("T", [("A", "06:00:00")]).to_zip(), keep_trip_columns=["x"]
+    )
+    assert tt.trip_extra == {"x": ("",)}
+    assert any(i.code == "missing_column" and "x" in i.message for i in tt.issues)
+
+
 @pytest.mark.parametrize(
     ("config", "message_part"),
     [
         ({"pattern": "(", "groups": {"a": {"column": "trip_id"}}}, "not a valid regular"),
         ({"pattern": "(?P<a>.+)", "groups": {"b": {"column": "trip_id"}}}, "no named group b"),
         ({"pattern": "(?P<a>.+)", "groups": {"a": {}}}, "either a `column` or"),
-        ({"pattern": "(?P<a>.+)", "groups": {"a": {"column": "stop_id"}}}, "column"),
+        ({"pattern": "(?P<a>.+)", "groups": {"a": {"column": ""}}}, "at least 1 character"),
         (
             {"pattern": "(?P<a>.+)", "groups": {"a": {"origin_time": "hours"}}},
             "origin_time",
