@@ -415,3 +415,21 @@ def test_duplicated_without_trip_properties_has_no_schedule(tt):
     (row,) = [d for d in board.departures if d.trip_relationship == "duplicated"]
     assert (row.scheduled, row.delay_s, row.status) == (None, None, "added")
     assert row.expected == dt.datetime(2026, 6, 10, 11, 2, tzinfo=PARIS)
+
+
+def test_memos_keyed_by_upstream_dates_stay_bounded(tt):
+    """A hostile feed naming a new start_date in every entity cannot grow the lookups' memos
+    past their limit (each entity is still answered: unmatched, counted)."""
+    from connectors.gtfs_rt.locate import MEMO_LIMIT, lookups
+
+    start = dt.date(2030, 1, 1)
+    entities = [
+        trip_update("T1", stu(1, "A", dep_delay=60), entity_id=f"e{i}", start_date=day)
+        for i, day in enumerate(
+            (start + dt.timedelta(days=i)).strftime("%Y%m%d") for i in range(MEMO_LIMIT + 500)
+        )
+    ]
+    state = state_from_messages(tt, [message(*entities)])
+    assert state.counters.unmatched == MEMO_LIMIT + 500
+    look = lookups(tt)
+    assert len(look.active) <= MEMO_LIMIT and len(look.dates) <= MEMO_LIMIT
