@@ -35,7 +35,7 @@ from aggregator.fetch import Fetcher, FetchError, FetchResult, Validators
 from aggregator.model import ParseResult, Snapshot
 
 from . import gbfs_files as files
-from .model import BikeNetwork, station_record
+from .model import BikeNetwork, repair_texts, station_record
 from .source import BikeSource
 
 FileName = Literal[
@@ -261,6 +261,7 @@ class GbfsConnector(BikeSource, Connector[GbfsConfig]):
             except (TypeError, ValueError) as exc:
                 issues.append(f"station {native!r}: {exc}, skipped")
                 continue
+            repair_texts(fields, f"station {native!r}", issues)
             seen.add(native)
             fields["alert_ids"] = alerts_by_station.get(f"{source_id}:{native}", ())
             stations.append(station_record(source_id, native, fields))
@@ -287,14 +288,14 @@ class GbfsConnector(BikeSource, Connector[GbfsConfig]):
             alerts=alerts,
             free_vehicles=free,
         )
-        version = (documents.get("station_status") or {}).get("version")
+        version = files.version_of(documents)
         return ParseResult(
             data=network,
             record_count=len(stations),
             issues=tuple(issues[:50]),
             issue_total=len(issues),
             stats={
-                "gbfs_version": str(version) if version is not None else None,
+                "gbfs_version": version,
                 "stations": len(stations),
                 "stations_without_status": len(seen - set(status_by_id)),
                 "free_vehicles": free,

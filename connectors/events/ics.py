@@ -222,7 +222,13 @@ def _screen_events(
         if not uid:
             component["UID"] = uid = stable_uid(component)
         for name, message in getattr(component, "errors", ()):
-            if name != "RRULE":
+            if name in ("DURATION", "DTEND") and name in component:
+                # Left in place, the unreadable value makes the expander drop the event. Without
+                # it RFC 5545 §3.6.1 applies: a DATE start lasts one day, a DATE-TIME start ends
+                # when it starts.
+                del component[name]
+                report(f"event {uid!r}: {name} ignored: {message}; it ends as if none were given")
+            elif name != "RRULE":
                 report(f"event {uid!r}: {name or 'a line'} ignored: {message}")
         _repair_rrule(component, uid, report)
         try:

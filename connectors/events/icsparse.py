@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import icalendar
 
@@ -76,6 +77,7 @@ def load_calendar(payload: bytes) -> LoadedCalendar:
     for extra in calendars[1:]:
         for component in extra.subcomponents:
             calendar.add_component(component)
+    _lift_nested_calendars(calendar, issues)
     # An unclosed component (a VALARM without END) swallows every event after it without
     # any error: when events went missing, read the file event by event instead.
     announced = len(_EVENT_START.findall(text))
@@ -88,6 +90,27 @@ def load_calendar(payload: bytes) -> LoadedCalendar:
             )
             return LoadedCalendar(recovered, encoding, fallback=True, issues=issues + block_issues)
     return LoadedCalendar(calendar, encoding, issues=issues)
+
+
+def _lift_nested_calendars(calendar: icalendar.Calendar, issues: list[str]) -> None:
+    """Move the components of VCALENDARs nested in ``calendar`` (some exporters wrap each
+    event, or a second calendar, inside the first) up beside the others, and say so.
+
+    Left nested, their events would escape the screening every event goes through (DTSTART
+    checks, the event cap, the counts in the status).
+    """
+    lifted = 0
+    while any(c.name == "VCALENDAR" for c in calendar.subcomponents):
+        flat: list[Any] = []
+        for component in calendar.subcomponents:
+            if component.name == "VCALENDAR":
+                lifted += sum(1 for c in component.subcomponents if c.name == "VEVENT")
+                flat.extend(component.subcomponents)
+            else:
+                flat.append(component)
+        calendar.subcomponents = flat
+    if lifted:
+        issues.append(f"{lifted} event(s) inside a nested VCALENDAR read with the others")
 
 
 def _parse_blocks(text: str) -> tuple[icalendar.Calendar, list[str]]:

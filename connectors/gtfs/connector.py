@@ -15,9 +15,9 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from aggregator.config.models import UrlConnectorConfig
 from aggregator.config.types import ByteSize, Duration, Schedule
@@ -68,6 +68,11 @@ class GtfsConfig(UrlConnectorConfig):
     #: Where compiled timetables are kept, keyed by the zip's content hash; relative paths are
     #: resolved against the config file's folder. Unset: compile at every start.
     cache_dir: str | None = Field(default=None)
+    #: Extra trips.txt columns to keep, for a realtime source whose trip_id_convention
+    #: refers to them (e.g. a route/direction code a producer puts in its own trip ids).
+    keep_trip_columns: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
+        default_factory=list
+    )
 
 
 class GtfsConnector(UrlConnector[GtfsConfig]):
@@ -93,6 +98,10 @@ class GtfsConnector(UrlConnector[GtfsConfig]):
                 timetable = load_if_current(cache, digest)
             except CacheFormatError as exc:
                 log.warning("gtfs %s: ignoring unreadable cache %s: %s", self.config.id, cache, exc)
+            if timetable is not None and set(timetable.trip_extra) != set(
+                self.config.keep_trip_columns
+            ):
+                timetable = None  # compiled with other columns kept: compile again
         cached = timetable is not None
         if timetable is None:
             started = time.monotonic()
@@ -100,6 +109,7 @@ class GtfsConnector(UrlConnector[GtfsConfig]):
                 payload,
                 max_uncompressed_bytes=self.config.max_uncompressed_bytes,
                 progress=LoadProgress(self.config.id, len(payload)),
+                keep_trip_columns=self.config.keep_trip_columns,
             )
             if len(payload) >= PROGRESS_FROM_BYTES:
                 log.info(
