@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from aggregator.api.params import MAX_PARAM_LENGTH, MAX_YEAR, MIN_YEAR
+from aggregator.failures import FailureCode
 
 NULLABLE_TIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
 
@@ -72,6 +73,7 @@ SOURCE_STATUS = {
         "last_success": NULLABLE_TIME,
         "last_change": NULLABLE_TIME,
         "last_error": {"type": ["string", "null"]},
+        "last_error_code": {"enum": [None, *(code.value for code in FailureCode)]},
         "waiting_for": {"type": ["string", "null"]},
         "polled_by": {"type": ["string", "null"]},
         "last_error_at": NULLABLE_TIME,
