@@ -69,6 +69,14 @@ class LoggedServer:
             await asyncio.sleep(0.1)
         raise AssertionError(f"condition not reached; log tail: {self.output()[-2000:]}")
 
+    async def wait_for_log(self, text: str, count: int = 1, within: float = 60.0) -> None:
+        """Wait until ``text`` appears ``count`` times in the output."""
+        deadline = time.monotonic() + within
+        while self.output().count(text) < count:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise AssertionError(f"{text!r} x{count} not logged: {self.output()[-2000:]}")
+            await asyncio.sleep(0.1)
+
     async def stop(self) -> int:
         """SIGTERM, then wait for a graceful exit (30 s at most); the exit code."""
         if self.process.poll() is None:

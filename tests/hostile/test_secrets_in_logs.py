@@ -155,3 +155,33 @@ def test_tracebacks_and_extra_fields_are_redacted():
         assert secret not in text
     assert "https://bob:***@h.example/x?token=***" in text
     assert "'Authorization': 'Bearer ***'" in text
+
+
+async def test_workers_children_redact_their_logs_too(tmp_path: Path, upstream, locked_redis):
+    """``serve --workers 2`` at DEBUG: the supervising parent and every child process (two API
+    processes, one poller) write through the redactor."""
+    upstream.route("/a.json", Reply(body=ROWS))
+    config = tmp_path / "beffroi.yaml"
+    config.write_text(
+        f"""store:
+  backend: redis
+  url: "redis://:${{T_REDIS_PASS}}@127.0.0.1:{locked_redis.port}/0"
+  key_prefix: "workers-test:"
+connectors:"""
+        + source("a", f"http://127.0.0.1:{upstream.port}/a.json?apikey=${{T_QUERY_KEY}}")
+    )
+    server = LoggedServer(config, tmp_path / "server.log", env=ENV, extra=("--workers", "2"))
+    try:
+        # The poller serves its health endpoints on the same port: wait for all three.
+        await server.wait_for_log(" started (role ", count=3)
+        await server.wait_for(lambda s: s["a"]["record_count"] == 2)
+        assert await server.stop() == 0
+    finally:
+        server.kill()
+    output = server.output()
+    assert "supervising 3 processes: api, api, poller" in output
+    assert output.count(" started (role ") == 3
+    assert f"GET http://127.0.0.1:{upstream.port}/a.json?apikey=*** " in output
+    for secret in (QUERY_KEY, REDIS_PASSWORD):
+        for form in spellings(secret):
+            assert form not in output, f"{form!r} (a spelling of a secret) is in the log"
