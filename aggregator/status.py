@@ -183,7 +183,7 @@ class SourceStatus:
     def to_json(self, now: datetime, *, detail: bool = False) -> dict[str, Any]:
         """The form served by ``/v1/sources``; with ``detail`` (the admin API) ``last_error``
         is the full redacted message instead of the failure class's public text, and the
-        skipped rows' examples are shown."""
+        skipped rows' examples and the polling process (host:pid) are shown."""
         return {
             "id": self.source_id,
             "type": self.source_type,
@@ -199,7 +199,7 @@ class SourceStatus:
             "last_error": self.last_error if detail else self.public_error(),
             "last_error_code": self.last_error_code if self.last_error is not None else None,
             "waiting_for": self.waiting_for,
-            "polled_by": self.polled_by,
+            "polled_by": self.polled_by if detail else None,  # a host name and a pid
             "last_error_at": _iso(self.last_error_at),
             "consecutive_failures": self.consecutive_failures,
             "next_run": _iso(self.next_run),
