@@ -25,7 +25,13 @@ def _parser() -> argparse.ArgumentParser:
         "configured in YAML and serves them as one JSON API.",
     )
     parser.add_argument("--version", action="version", version=f"beffroi {__version__}")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="poll the sources and serve the API")
@@ -65,7 +71,7 @@ def _load(path: Path) -> tuple[BeffroiConfig, dict]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    configure_logging(args.log_level.upper())
+    configure_logging(args.log_level)
     try:
         config, types = _load(args.config)
     except ConfigError as exc:
