@@ -15,6 +15,7 @@ from typing import Any
 
 from aggregator.config import BeffroiConfig, load_config
 from aggregator.connector import ConnectorContext
+from aggregator.logs import remember_secrets
 from aggregator.redact import Redactor
 from aggregator.registry import config_models
 from aggregator.runtime import Runtime, new_status
@@ -60,6 +61,7 @@ async def apply_config(runtime: Runtime, new: BeffroiConfig) -> ReloadReport:
     after = {c.id: c for c in new.connectors if c.enabled}
     # New sources get a context with the new secrets, so their errors are redacted too.
     runtime.redactor = Redactor(old.secrets | new.secrets)
+    remember_secrets(new.secrets)  # and so are log lines about them
     context = ConnectorContext(
         timezone=runtime.context.timezone,
         languages=runtime.context.languages,

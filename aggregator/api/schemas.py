@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aggregator.api.i18n import language_pattern
 from aggregator.api.params import MAX_PARAM_LENGTH, MAX_YEAR, MIN_YEAR
+from aggregator.failures import FailureCode
 
 if TYPE_CHECKING:
     from aggregator.runtime import Runtime
@@ -76,6 +77,7 @@ SOURCE_STATUS = {
         "last_success": NULLABLE_TIME,
         "last_change": NULLABLE_TIME,
         "last_error": {"type": ["string", "null"]},
+        "last_error_code": {"enum": [None, *(code.value for code in FailureCode)]},
         "waiting_for": {"type": ["string", "null"]},
         "polled_by": {"type": ["string", "null"]},
         "last_error_at": NULLABLE_TIME,
