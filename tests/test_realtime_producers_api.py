@@ -55,7 +55,10 @@ async def test_descriptors_matching_no_run_degrade_the_source_with_counters(tmp_
         assert stats["ambiguous_descriptor"] == 0 and stats["bad_entities"] == 0
         assert "no run of route 'L1' leaves at 03:33:00" in stats["descriptor_examples"][0]
         assert stats["match_ratio"] == 0.0
-        assert any("no trip update matches" in text for text in source["issues"]["examples"])
+        # The public answer counts the issue; its text is for the operator (the admin view).
+        assert source["issues"]["count"] == 1
+        detail = runtime.statuses["caltrain-rt"].to_json(runtime.clock.now(), detail=True)
+        assert any("no trip update matches" in text for text in detail["issues"]["examples"])
 
 
 async def test_a_feed_where_most_updates_match_nothing_is_degraded(tmp_path):
@@ -69,7 +72,9 @@ async def test_a_feed_where_most_updates_match_nothing_is_degraded(tmp_path):
         source = (await get_json(client, "/v1/sources/caltrain-rt"))["data"]
         assert source["state"] == "degraded"
         assert (source["stats"]["matched"], source["stats"]["unmatched_descriptor"]) == (5, 14)
-        assert source["issues"]["examples"] == [
+        assert source["issues"]["count"] == 1
+        detail = runtime.statuses["caltrain-rt"].to_json(runtime.clock.now(), detail=True)
+        assert detail["issues"]["examples"] == [
             "most trip updates match no trip of 'caltrain' (14 unmatched, 5 matched)"
         ]
 

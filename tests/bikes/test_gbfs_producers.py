@@ -99,7 +99,8 @@ async def test_velib_shaped_feed_gives_ebikes_feed_time_and_per_station_stalenes
     assert fresh["name"] == "Gare de Lyon – Rue d’Austerlitz"
     assert source["state"] == "degraded"
     assert source["issues"]["count"] == 1
-    assert source["issues"]["examples"] == [
+    detail = runtime.statuses["velib"].to_json(runtime.clock.now(), detail=True)
+    assert detail["issues"]["examples"] == [
         "station '1': name repaired from mojibake ('Mairie du 16ÃƒÂ¨me' → 'Mairie du 16ème')"
     ]
     # Each station by its own report: 50 minutes silent is stale despite the 1 h ttl.
