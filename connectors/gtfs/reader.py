@@ -138,13 +138,44 @@ class _Budget:
             )
 
 
-class _CappedStream(io.RawIOBase):
-    """Counts bytes as they are inflated; declared sizes in a zip can lie."""
+class _LineCap:
+    """Follows line lengths across the chunks of a stream; raises past the cap.
 
-    def __init__(self, raw: io.BufferedIOBase, budget: _Budget, name: str) -> None:
+    Only the line running over a chunk's edge needs counting: a chunk no longer than the
+    cap cannot hold a whole line longer than it (a longer chunk is checked line by line).
+    """
+
+    def __init__(self, name: str, cap: int) -> None:
+        self.name = name
+        self.cap = cap
+        self.lines = 0  # complete lines seen so far
+        self.partial = 0  # bytes of the line still open at the end of the last chunk
+
+    def feed(self, data: bytes) -> None:
+        first = data.find(b"\n")
+        if first < 0:
+            self.partial += len(data)
+            if self.partial >= self.cap:
+                raise LineTooLongError(self.name, self.lines + 1, self.cap)
+            return
+        if self.partial + first + 1 > self.cap:
+            raise LineTooLongError(self.name, self.lines + 1, self.cap)
+        if len(data) > self.cap:
+            _check_lines(np.diff(_newlines(data)), self.name, self.lines + 2, self.cap)
+        self.lines += data.count(b"\n")
+        self.partial = len(data) - 1 - data.rfind(b"\n")
+
+
+class _CappedStream(io.RawIOBase):
+    """Counts bytes as they are inflated (declared sizes in a zip can lie), and line lengths."""
+
+    def __init__(
+        self, raw: io.BufferedIOBase, budget: _Budget, name: str, lines: _LineCap | None = None
+    ) -> None:
         self._raw = raw
         self._budget = budget
         self._name = name
+        self._lines = lines
 
     def readable(self) -> bool:
         return True
@@ -153,6 +184,8 @@ class _CappedStream(io.RawIOBase):
         data = self._raw.read(len(buffer))
         n = len(data)
         self._budget.consume(n, self._name)
+        if self._lines is not None:
+            self._lines.feed(data)
         buffer[:n] = data
         return n
 
@@ -237,9 +270,11 @@ class GtfsZip:
         info = self._members.get(name)
         if info is None:
             return
-        with _read_errors(name), self._open(info) as binary:
+        # The csv module gathers a whole line before parsing it: the stream counts line
+        # lengths as it inflates, so an endless line stops at the cap.
+        with _read_errors(name), self._open(info, _LineCap(name, self._max_line)) as binary:
             text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
-            reader = csv.reader(_bounded_lines(text, name, self._max_line))
+            reader = csv.reader(text)
             header = next(reader, None)
             if header is None:
                 return
@@ -346,9 +381,10 @@ class GtfsZip:
                 if eof and not data:
                     return
 
-    def _open(self, info: zipfile.ZipInfo) -> io.BufferedReader:
+    def _open(self, info: zipfile.ZipInfo, lines: _LineCap | None = None) -> io.BufferedReader:
         """A binary stream of one entry whose inflated bytes count against the cap."""
-        return io.BufferedReader(_CappedStream(self._zip.open(info), self._budget, info.filename))
+        raw = _CappedStream(self._zip.open(info), self._budget, info.filename, lines)
+        return io.BufferedReader(raw)
 
     def read_table(self, name: str, columns: Sequence[str], issues: IssueLog) -> Chunk:
         """Read a whole (small) table as one chunk; an absent file gives zero rows."""
@@ -405,20 +441,6 @@ def _check_lines(lengths: np.ndarray, name: str, first_line: int, cap: int) -> N
     over = np.flatnonzero(lengths > cap)
     if len(over):
         raise LineTooLongError(name, first_line + int(over[0]), cap)
-
-
-def _bounded_lines(text: io.TextIOWrapper, name: str, cap: int) -> Iterator[str]:
-    """The lines of ``text`` for the csv module, none read past ``cap`` bytes.
-
-    ``readline`` counts characters: a line that might be over the cap in UTF-8 is measured
-    once encoded (only long lines are), so the cap means bytes on both reading paths.
-    """
-    number = 0
-    while line := text.readline(cap + 1):
-        number += 1
-        if len(line) > cap or (4 * len(line) > cap and len(line.encode()) > cap):
-            raise LineTooLongError(name, number, cap)
-        yield line
 
 
 @contextmanager

@@ -110,3 +110,21 @@ def test_lines_at_block_edges_obey_the_same_cap(tmp_path: Path) -> None:
         # Under the cap the same line is an ordinary broken row.
         timetable = compile_feed(path, max_line_bytes=400_000, block_bytes=block_bytes)
         assert timetable.counts["issues"] >= 1
+
+
+@pytest.mark.parametrize("at_line", [2, 5, 40, 150])
+def test_small_table_lines_are_measured_wherever_they_fall(tmp_path: Path, at_line: int) -> None:
+    """trips.txt is read 8 KB at a time: a 3 KB line at a 2 KB cap is caught on any line."""
+    good = tmp_path / "good.zip"
+    good.write_bytes(GTFS.good())
+    hostile = tmp_path / "trips.zip"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(hostile, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename.endswith("trips.txt"):
+                lines = body.split(b"\n")
+                lines.insert(at_line - 1, b"," * 3000)
+                body = b"\n".join(lines)
+            out.writestr(info.filename, body)
+    with pytest.raises(GtfsError, match=rf"trips\.txt line {at_line} is longer than 2048 bytes"):
+        compile_feed(hostile, max_line_bytes=2048)
