@@ -154,7 +154,10 @@ class _LineCap:
     def feed(self, data: bytes) -> None:
         first = data.find(b"\n")
         if first < 0:
-            self.partial += len(data)
+            # Old Mac files end lines with a lone CR, and so does the csv module: a chunk of
+            # such lines restarts the count without numbering them.
+            cr = data.rfind(b"\r")
+            self.partial = len(data) - 1 - cr if cr >= 0 else self.partial + len(data)
             if self.partial >= self.cap:
                 raise LineTooLongError(self.name, self.lines + 1, self.cap)
             return

@@ -27,6 +27,8 @@ from upstream_server import Reply, Upstream
 
 from aggregator.api.app import create_app
 from connectors.gtfs import GtfsError, compile_feed
+from connectors.gtfs.errors import IssueLog
+from connectors.gtfs.reader import GtfsZip
 from hostile.gtfs_long_line_support import MB, write_long_line_feed
 
 GTFS = KINDS["gtfs"]
@@ -128,3 +130,20 @@ def test_small_table_lines_are_measured_wherever_they_fall(tmp_path: Path, at_li
             out.writestr(info.filename, body)
     with pytest.raises(GtfsError, match=rf"trips\.txt line {at_line} is longer than 2048 bytes"):
         compile_feed(hostile, max_line_bytes=2048)
+
+
+def test_lines_ended_by_a_lone_cr_are_not_one_long_line(tmp_path: Path) -> None:
+    """An old Mac export (CR line ends) of a table far over the cap still reads row by row."""
+    good = tmp_path / "good.zip"
+    good.write_bytes(GTFS.good())
+    with zipfile.ZipFile(good) as src:
+        stops = src.read("stops.txt")
+    old_mac = tmp_path / "cr.zip"
+    with zipfile.ZipFile(old_mac, "w", zipfile.ZIP_DEFLATED) as out:
+        out.writestr("stops.txt", stops.replace(b"\r\n", b"\n").replace(b"\n", b"\r"))
+    assert len(stops) > 4 * 2048
+    with GtfsZip(good) as z:
+        expected = z.read_table("stops.txt", ["stop_id"], IssueLog())
+    with GtfsZip(old_mac, max_line_bytes=2048) as z:
+        read = z.read_table("stops.txt", ["stop_id"], IssueLog())
+    assert list(read.columns["stop_id"]) == list(expected.columns["stop_id"])
