@@ -4,7 +4,9 @@ Calendars in the wild come with a BOM, in Latin-1, with stray lines (``X``,
 ``X-APPLE-RADIUS=…``) or with one event whose date cannot be read. icalendar already keeps
 a property it cannot read as a broken value on that event; this module adds the layers
 around it: decoding, and, when the calendar as a whole will not parse, reading its events
-one by one so that one bad block does not lose the others.
+one by one so that one bad block does not lose the others. A content line longer than
+``max_line_bytes`` once unfolded is dropped before parsing (and reported): icalendar pays a
+multiple of a line's length to unfold and match it, and no field Beffroi reads is that long.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import icalendar
+
+from connectors.linecap import DEFAULT_MAX_LINE_BYTES, long_lines
 
 __all__ = ["LoadedCalendar", "decode_calendar", "load_calendar"]
 
@@ -53,7 +57,7 @@ def decode_calendar(payload: bytes) -> tuple[str, str]:
     return payload.decode("cp1252", errors="replace"), "cp1252"
 
 
-def load_calendar(payload: bytes) -> LoadedCalendar:
+def load_calendar(payload: bytes, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> LoadedCalendar:
     """Parse a calendar, falling back to one VEVENT at a time if the whole fails.
 
     Raises ValueError when nothing in the payload looks like a calendar at all.
@@ -62,6 +66,7 @@ def load_calendar(payload: bytes) -> LoadedCalendar:
     issues: list[str] = []
     if encoding != "utf-8":
         issues.append(f"the calendar is not UTF-8; read as {encoding}")
+    text = _drop_long_lines(payload, text, encoding, max_line_bytes, issues)
     if "BEGIN:VCALENDAR" not in text[:2000].upper() and "BEGIN:VEVENT" not in text.upper():
         raise ValueError("the body is not an iCalendar file (no BEGIN:VCALENDAR)")
     try:
@@ -111,6 +116,28 @@ def _lift_nested_calendars(calendar: icalendar.Calendar, issues: list[str]) -> N
         calendar.subcomponents = flat
     if lifted:
         issues.append(f"{lifted} event(s) inside a nested VCALENDAR read with the others")
+
+
+def _drop_long_lines(payload: bytes, text: str, encoding: str, cap: int, issues: list[str]) -> str:
+    """``text`` without its content lines over ``cap`` bytes unfolded, each one reported."""
+    raw = text.encode() if encoding == "utf-16" else payload
+    too_long = long_lines(raw, cap, folded=True)
+    if not too_long:
+        return text
+    kept, last = [], 0
+    for line in too_long:
+        kept.append(raw[last : line.start])
+        last = line.end
+        name = raw[line.start : line.start + 40].split(b":", 1)[0].split(b";", 1)[0]
+        issues.append(
+            f"line {line.number}: {name.decode('ascii', 'replace')} content line of "
+            f"{line.end - line.start} bytes dropped (over max_line_bytes, {cap})"
+        )
+    kept.append(raw[last:])
+    del raw
+    joined = b"".join(kept)
+    del kept
+    return joined.decode() if encoding == "utf-16" else decode_calendar(joined)[0]
 
 
 def _parse_blocks(text: str) -> tuple[icalendar.Calendar, list[str]]:

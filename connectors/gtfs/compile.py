@@ -27,6 +27,7 @@ from .fastcsv import IdIndex
 from .parse import EMPTY, INVALID, Interner, Lookup, Memo, parse_float, parse_int
 from .reader import (
     DEFAULT_BLOCK_BYTES,
+    DEFAULT_MAX_LINE_BYTES,
     DEFAULT_MAX_UNCOMPRESSED_BYTES,
     GtfsZip,
     release_free_memory,
@@ -42,6 +43,7 @@ def compile_feed(
     source: bytes | str | os.PathLike[str],
     *,
     max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     max_calendar_days: int = DEFAULT_MAX_DAYS,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     max_issues: int = 1000,
@@ -55,7 +57,9 @@ def compile_feed(
     (``Timetable.trip_extra``), for realtime producers whose trip ids refer to them.
     """
     issues = IssueLog(max_kept=max_issues)
-    with GtfsZip(source, max_uncompressed_bytes=max_uncompressed_bytes) as z:
+    with GtfsZip(
+        source, max_uncompressed_bytes=max_uncompressed_bytes, max_line_bytes=max_line_bytes
+    ) as z:
         z.check_required()
         agencies = _read_agencies(z, issues)
         stops = _read_stops(z, issues)

@@ -26,6 +26,7 @@ from aggregator.model import ParseResult, Snapshot
 
 from .compile import compile_feed, content_hash
 from .errors import CacheFormatError
+from .reader import DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_UNCOMPRESSED_BYTES
 from .store import load_if_current
 from .timetable import Timetable
 
@@ -64,7 +65,9 @@ class GtfsConfig(UrlConnectorConfig):
     timeout: Duration = 300.0
     max_bytes: ByteSize = 500_000_000
     #: Zip-bomb guard: the feed may inflate to at most this much.
-    max_uncompressed_bytes: ByteSize = 4_000_000_000
+    max_uncompressed_bytes: ByteSize = DEFAULT_MAX_UNCOMPRESSED_BYTES
+    #: Longest line a table may have: a hostile endless line stops the load at this size.
+    max_line_bytes: ByteSize = Field(default=DEFAULT_MAX_LINE_BYTES, ge=1024)
     #: Where compiled timetables are kept, keyed by the zip's content hash; relative paths are
     #: resolved against the config file's folder. Unset: compile at every start.
     cache_dir: str | None = Field(default=None)
@@ -108,6 +111,7 @@ class GtfsConnector(UrlConnector[GtfsConfig]):
             timetable = compile_feed(
                 payload,
                 max_uncompressed_bytes=self.config.max_uncompressed_bytes,
+                max_line_bytes=self.config.max_line_bytes,
                 progress=LoadProgress(self.config.id, len(payload)),
                 keep_trip_columns=self.config.keep_trip_columns,
             )
