@@ -91,7 +91,7 @@ class StreamHub:
     topics: dict[str, Topic] = field(default_factory=dict)
     subscriptions: set[Subscription] = field(default_factory=set)
     #: Open streams by client; a client leaves the dict with its last stream.
-    per_client: dict[str, int] = field(default_factory=dict)
+    per_client: dict[str, set[Subscription]] = field(default_factory=dict)
     closing: bool = False
 
     def on_snapshot(self, snapshot: Snapshot) -> None:
@@ -112,8 +112,12 @@ class StreamHub:
         when the server or this client already has as many streams as allowed.
 
         Synchronous on purpose: the caps are checked and the stream counted in one step, so
-        concurrent requests cannot all pass the check before any of them is counted.
+        concurrent requests cannot all pass the check before any of them is counted. A cap
+        reached is first checked for streams whose client has already gone, so that a client
+        that closes a stream and opens another at once is not refused for the closed one.
         """
+        if len(self.subscriptions) >= self.max_streams:
+            self._forget_gone(self.subscriptions)
         if len(self.subscriptions) >= self.max_streams:
             raise ApiError(
                 503,
@@ -121,7 +125,9 @@ class StreamHub:
                 "this server follows as many live streams as it can; retry later",
                 headers={"Retry-After": "30"},
             )
-        if self.per_client.get(client, 0) >= self.max_streams_per_client:
+        if len(self.per_client.get(client, ())) >= self.max_streams_per_client:
+            self._forget_gone(self.per_client[client])
+        if len(self.per_client.get(client, ())) >= self.max_streams_per_client:
             raise ApiError(
                 429,
                 "Too many streams",
@@ -139,7 +145,7 @@ class StreamHub:
             topics.append(topic)
         subscription = Subscription(request, client, topics)
         self.subscriptions.add(subscription)
-        self.per_client[client] = self.per_client.get(client, 0) + 1
+        self.per_client.setdefault(client, set()).add(subscription)
         return subscription
 
     def leave(self, subscription: Subscription) -> None:
@@ -151,17 +157,19 @@ class StreamHub:
             topic.subscribers -= 1
             if topic.subscribers == 0:
                 del self.topics[topic.name]
-        left = self.per_client[subscription.client] - 1
-        if left:
-            self.per_client[subscription.client] = left
-        else:
+        mine = self.per_client[subscription.client]
+        mine.discard(subscription)
+        if not mine:
             del self.per_client[subscription.client]
 
-    def wake_disconnected(self) -> None:
-        """Wake the streams whose client has gone, so that they end now."""
-        for subscription in self.subscriptions:
-            if subscription.gone:
-                subscription.waker.set()
+    def forget_disconnected(self) -> None:
+        """Let go of the streams whose client has gone, and wake them so that they end now."""
+        self._forget_gone(self.subscriptions)
+
+    def _forget_gone(self, subscriptions: set[Subscription]) -> None:
+        for subscription in [s for s in subscriptions if s.gone]:
+            self.leave(subscription)  # its handler's own leave() will find nothing left to do
+            subscription.waker.set()
 
     async def refresh(self, request: web.Request, topic: Topic) -> Topic:
         """``topic`` at the current data, computed once per data change whoever asks; a new
@@ -320,7 +328,7 @@ def install_stream(app: web.Application, router: ApiRouter, runtime: Runtime) ->
         async def loop() -> None:
             while True:
                 await asyncio.sleep(DISCONNECT_CHECK_S)
-                hub.wake_disconnected()
+                hub.forget_disconnected()
 
         task = asyncio.create_task(loop(), name="stream-disconnects")
         yield
