@@ -14,7 +14,11 @@ end, once the server has let go of the closed streams. Target: the cycles grow i
 10 MB.
 
     .venv/bin/python bench/hostile_streams.py              # 12,400 made-up ids, 20,000 cycles
-    .venv/bin/python bench/hostile_streams.py --cycles 2000 --made-up 1000   # a quick look
+    .venv/bin/python bench/hostile_streams.py --cycles 2000 --made-up 1500   # a quick look
+
+The server runs the code ``benchlib.code_root()`` finds: run with ``PYTHONPATH=.`` if the
+virtualenv's editable install points at another checkout, or ``PYTHONPATH=DIR`` to measure
+another version (the original leak, for instance).
 """
 
 from __future__ import annotations
@@ -65,10 +69,9 @@ def caltrain_ids() -> tuple[list[str], list[str]]:
     return stops, lines
 
 
-async def run_phase(
-    base: str, urls: list[str], concurrency: int, first_event: bool
-) -> collections.Counter[str]:
-    """Ask each URL once, ``concurrency`` at a time; the outcomes counted by status."""
+async def run_phase(base: str, urls: list[str], concurrency: int) -> collections.Counter[str]:
+    """Ask each URL once, ``concurrency`` at a time; the outcomes counted by status. A stream
+    is read up to the end of its first event, then closed."""
     outcomes: collections.Counter[str] = collections.Counter()
     queue = iter(urls)
     timeout = aiohttp.ClientTimeout(total=30)
@@ -79,7 +82,7 @@ async def run_phase(
             for path in queue:
                 try:
                     async with session.get(base + path) as response:
-                        if response.status == 200 and first_event:
+                        if response.status == 200:
                             while (await response.content.readline()) not in (b"\n", b""):
                                 pass  # up to the end of the first event, then close
                         else:
@@ -94,13 +97,13 @@ async def run_phase(
 
 def measure(base: str, pid: int, name: str, urls: list[str], args: argparse.Namespace) -> dict:
     """One phase: a warm-up, then the rest, RSS read between and after."""
-    concurrency, first_event = args.concurrency, name == "cycles"
+    concurrency = args.concurrency
     start_mb = rss_mb(pid)
-    warm = asyncio.run(run_phase(base, urls[:WARM_UP], concurrency, first_event))
+    warm = asyncio.run(run_phase(base, urls[:WARM_UP], concurrency))
     time.sleep(SETTLE_S)
     before_mb = rss_mb(pid)
     started = time.perf_counter()
-    outcomes = asyncio.run(run_phase(base, urls[WARM_UP:], concurrency, first_event))
+    outcomes = asyncio.run(run_phase(base, urls[WARM_UP:], concurrency))
     took = time.perf_counter() - started
     time.sleep(SETTLE_S)
     after_mb = rss_mb(pid)

@@ -1,6 +1,11 @@
 """Hostile clients of the live stream (/v1/stream): made-up ids, streams opened and closed by
 the thousand, one client taking every slot. The real app on the demo's Caltrain data, real
-HTTP connections from two loopback addresses."""
+HTTP connections from two loopback addresses.
+
+The app is served as ``beffroi serve`` serves it (an AppRunner), not by aiohttp's TestServer:
+TestServer cancels a handler when its client disconnects, production does not, and how a
+stream notices that its client left is part of what is tested here.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,16 @@ import asyncio
 import gc
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientResponse, ClientSession, TCPConnector
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp import ClientResponse, ClientSession, TCPConnector, web
 from support import eventually, runtime_from
 
 from aggregator.api.app import create_app
 from aggregator.api.stream import HUB, MAX_STOPS, StreamHub
+from aggregator.serving import HTTP_LIMITS
 
 DATA = Path(__file__).parents[2] / "config" / "demo-data"
 CONFIG = """
@@ -41,15 +47,31 @@ connectors:
 """
 
 
+@dataclass
+class Served:
+    base: str
+    hub: StreamHub
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[TestClient, StreamHub]]:
+async def served() -> AsyncIterator[tuple[Served, StreamHub]]:
     runtime = runtime_from(CONFIG, base_dir=DATA)
     for source_id in runtime.connectors:
         await runtime.poll_once(source_id)
     await runtime.live.settled()
     app = create_app(runtime, poll=False)
-    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-        yield client, app[HUB]
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, **HTTP_LIMITS)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        port = runner.addresses[0][1]
+        server = Served(f"http://127.0.0.1:{port}", app[HUB])
+        yield server, server.hub
+    finally:
+        await runner.cleanup()
 
 
 async def first_line(response: ClientResponse) -> bytes:
@@ -99,41 +121,47 @@ def caltrain_ids(hub: StreamHub) -> tuple[list[str], list[str]]:
 async def test_made_up_ids_are_a_404_naming_them_before_any_stream(served):
     """Stops and lines the transit data does not have get a problem naming each of them,
     not a stream; nothing of them stays in the hub."""
-    client, hub = served
-    for query, unknown in [
+    server, hub = served
+    cases = [
         ("stops=caltrain:nowhere", ["stops"]),
         ("stops=nofeed:x1", ["stops"]),
         ("lines=caltrain:L404", ["lines"]),
         ("stops=caltrain:lawrence,caltrain:nope&lines=caltrain:L1,zz:9", ["stops", "lines"]),
         ("stops=caltrain:lawrence/departures%3Fx", ["stops"]),  # no path games either
-    ]:
-        answer = await client.get(f"/v1/stream?{query}")
-        assert answer.status == 404, query
-        assert answer.headers["Content-Type"].startswith("application/problem+json")
-        problem = await answer.json(content_type=None)
-        assert problem["type"].endswith("/not-found")
-        assert [error["parameter"] for error in problem["errors"]] == unknown
-        for error in problem["errors"]:
-            assert error["detail"] in problem["detail"]  # each unknown id is named
-    problem = await (await client.get("/v1/stream?stops=caltrain:nowhere")).json(content_type=None)
-    assert problem["detail"] == "no stop 'caltrain:nowhere'"
+    ]
+    async with ClientSession() as session:
+        for query, unknown in cases:
+            async with session.get(server.url(f"/v1/stream?{query}")) as answer:
+                assert answer.status == 404, query
+                assert answer.headers["Content-Type"].startswith("application/problem+json")
+                problem = await answer.json(content_type=None)
+            assert problem["type"].endswith("/not-found")
+            assert [error["parameter"] for error in problem["errors"]] == unknown
+            for error in problem["errors"]:
+                assert error["detail"] in problem["detail"]  # each unknown id is named
+        async with session.get(server.url("/v1/stream?stops=caltrain:nowhere")) as answer:
+            problem = await answer.json(content_type=None)
+        assert problem["detail"] == "no stop 'caltrain:nowhere'"
     assert hub_is_empty(hub)
 
 
 async def test_a_stream_follows_a_bounded_number_of_ids(served):
     """More stops than MAX_STOPS is a 400 naming the parameter, before any lookup."""
-    client, _ = served
+    server, _ = served
     too_many = ",".join(f"caltrain:s{n}" for n in range(MAX_STOPS + 1))
-    answer = await client.get(f"/v1/stream?stops={too_many}")
-    assert answer.status == 400
-    assert (await answer.json(content_type=None))["errors"][0]["parameter"] == "stops"
+    async with (
+        ClientSession() as session,
+        session.get(server.url(f"/v1/stream?stops={too_many}")) as answer,
+    ):
+        assert answer.status == 400
+        assert (await answer.json(content_type=None))["errors"][0]["parameter"] == "stops"
 
 
 async def test_topics_leave_the_hub_with_their_last_stream(served):
     """A topic stays while one stream follows it and goes with the last; a client's count
     goes with its last stream."""
-    client, hub = served
-    url = str(client.make_url("/v1/stream?stops=caltrain:lawrence&lines=caltrain:L1"))
+    server, hub = served
+    url = server.url("/v1/stream?stops=caltrain:lawrence&lines=caltrain:L1")
     async with ClientSession() as session:
         first, second = await session.get(url), await session.get(url)
         await first_line(first)
@@ -155,15 +183,15 @@ async def test_topics_leave_the_hub_with_their_last_stream(served):
 async def test_opening_and_closing_many_streams_leaves_nothing_behind(served):
     """Hundreds of streams over every Caltrain stop, opened and closed: the hub is empty
     after each round, and a later round allocates nothing that stays."""
-    client, hub = served
+    server, hub = served
     stops, lines = caltrain_ids(hub)
     assert len(stops) > 50 and lines
 
     async def one_round() -> None:
         async with ClientSession() as session:
             for n, stop in enumerate(stops):
-                url = client.make_url(f"/v1/stream?stops={stop}&lines={lines[n % len(lines)]}")
-                async with session.get(str(url)) as response:
+                url = server.url(f"/v1/stream?stops={stop}&lines={lines[n % len(lines)]}")
+                async with session.get(url) as response:
                     assert response.status == 200
                     await first_line(response)
         await eventually(lambda: hub_is_empty(hub), within=20)
@@ -179,13 +207,13 @@ async def test_opening_and_closing_many_streams_leaves_nothing_behind(served):
 async def test_made_up_ids_by_the_thousand_take_no_memory(served):
     """1,200 streams asked on distinct made-up stop ids leave nothing behind: no topic, no
     cached content (the leak this guards against grew by megabytes)."""
-    client, hub = served
+    server, hub = served
 
     async def ask(first: int, count: int) -> None:
         async with ClientSession() as session:
             for n in range(first, first + count):
-                url = client.make_url(f"/v1/stream?stops=caltrain:made-up-{n}&lines=caltrain:x{n}")
-                async with session.get(str(url)) as response:
+                url = server.url(f"/v1/stream?stops=caltrain:made-up-{n}&lines=caltrain:x{n}")
+                async with session.get(url) as response:
                     await first_line(response)  # the problem, or (the leak) a stream's first line
         await eventually(lambda: not hub.subscriptions, within=20)
 
@@ -202,8 +230,8 @@ async def test_one_client_at_its_cap_is_refused_while_another_still_streams(serv
     """With max_streams_per_client 3, a client's fourth stream is a 429 naming the cap; a
     client from another address still gets a stream, and the first gets one again once it
     closes one of its own."""
-    client, hub = served
-    url = str(client.make_url("/v1/stream?stops=caltrain:lawrence"))
+    server, hub = served
+    url = server.url("/v1/stream?stops=caltrain:lawrence")
     greedy = ClientSession(connector=TCPConnector(local_addr=("127.0.0.1", 0)))
     other = ClientSession(connector=TCPConnector(local_addr=("127.0.0.2", 0)))
     async with greedy, other:
@@ -233,8 +261,8 @@ async def test_one_client_at_its_cap_is_refused_while_another_still_streams(serv
 async def test_a_client_resuming_a_topic_nobody_kept_gets_its_content_again(served):
     """Dropping a topic forgets which version of it was sent: a client resuming with
     Last-Event-ID after everyone left gets the current board again, never less."""
-    client, hub = served
-    url = str(client.make_url("/v1/stream?stops=caltrain:lawrence"))
+    server, hub = served
+    url = server.url("/v1/stream?stops=caltrain:lawrence")
     async with ClientSession() as session:
         async with session.get(url) as response:
             seen = (await first_line(response)).decode().split(": ", 1)[1].strip()
@@ -242,3 +270,19 @@ async def test_a_client_resuming_a_topic_nobody_kept_gets_its_content_again(serv
         async with session.get(url, headers={"Last-Event-ID": seen}) as resumed:
             assert await first_line(resumed) != b": heartbeat\n"
             assert (await resumed.content.readline()) == b"event: board\n"
+
+
+async def test_a_client_closing_and_opening_streams_in_a_row_is_never_refused(served):
+    """Streams closed count no more against their client's cap (3), even before the hub's
+    periodic check has seen them go: 30 in a row, one open at a time, all answered."""
+    server, hub = served
+    url = server.url("/v1/stream?stops=caltrain:lawrence")
+    statuses = []
+    async with ClientSession() as session:
+        for _ in range(30):
+            async with session.get(url) as response:
+                statuses.append(response.status)
+                if response.status == 200:
+                    await first_line(response)
+    assert statuses == [200] * 30
+    await eventually(lambda: hub_is_empty(hub))
