@@ -243,3 +243,10 @@ class RateLimiter:
                 headers={**headers, "Retry-After": str(wait)},
             )
         return headers
+
+
+def client_key(request: web.Request, config: RateLimitConfig) -> str:
+    """The address ``request``'s client is counted under, by the rate limiter and by anything
+    else that bounds clients one by one (the live streams' per-client cap): one definition, so
+    that both always agree on who a client is."""
+    return client_address(request, config)

@@ -140,6 +140,8 @@ class ServerConfig(BaseModel):
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     #: Live streams (/v1/stream) one process keeps open at most.
     max_streams: int = Field(1000, ge=1)
+    #: Live streams one client (as the rate limiter counts clients) keeps open at most.
+    max_streams_per_client: int = Field(8, ge=1)
     #: A comment line sent on idle streams so proxies and phones keep them open.
     stream_heartbeat: Duration = 15.0
     #: Identical public requests within this time are answered from one rendering (the
