@@ -120,6 +120,8 @@ class FetchResult:
     attempts: int
     elapsed: float
     content_hash: str
+    #: The answer came through a public address: URLs from its body may not lead inside.
+    passed_public: bool = False
 
 
 def human_bytes(n: float) -> str:
@@ -198,6 +200,7 @@ def _result(
     validators: Validators,
     attempts: int,
     started: float,
+    passed_public: bool = False,
 ) -> FetchResult:
     return FetchResult(
         url=url,
@@ -209,6 +212,7 @@ def _result(
         attempts=attempts,
         elapsed=time.monotonic() - started,
         content_hash=hashlib.sha256(body).hexdigest() if status != 304 else "",
+        passed_public=passed_public,
     )
 
 
@@ -222,6 +226,7 @@ class _Answer:
     body: bytes
     origin: str | None
     conditional: bool
+    passed_public: bool
 
 
 @dataclass(frozen=True)
@@ -352,7 +357,7 @@ class Fetcher:
             retry_after: float | None = None
             try:
                 async with asyncio.timeout(timeout):
-                    answer = await self._attempt(url, shown, hops, max_bytes, redactor)
+                    answer = await self._attempt(url, shown, hops, max_bytes, redactor, from_body)
             except (TimeoutError, httpx.TimeoutException):
                 failure: FetchError = UpstreamTimeout(
                     f"no complete answer within {timeout:g}s", url=shown
@@ -368,8 +373,9 @@ class Fetcher:
                 failure = UpstreamUnreachable(what, url=shown)
             else:
                 status = answer.status
+                public = answer.passed_public
                 if status == 304 and answer.conditional:
-                    return _result(shown, status, b"", None, validators, attempts, started)
+                    return _result(shown, status, b"", None, validators, attempts, started, public)
                 if 200 <= status < 300:
                     new = Validators(
                         answer.headers.get("ETag"),
@@ -377,7 +383,9 @@ class Fetcher:
                         origin=answer.origin,
                     )
                     content_type = answer.headers.get("Content-Type")
-                    return _result(shown, status, answer.body, content_type, new, attempts, started)
+                    return _result(
+                        shown, status, answer.body, content_type, new, attempts, started, public
+                    )
                 failure = UpstreamHTTPError(
                     f"upstream answered {_phrase(status)}", url=shown, status=status
                 )
@@ -400,25 +408,34 @@ class Fetcher:
             await self._sleep(retry_after)
 
     async def _attempt(
-        self, url: str, shown: str, hops: _Hops, max_bytes: int, redactor: Redactor
+        self,
+        url: str,
+        shown: str,
+        hops: _Hops,
+        max_bytes: int,
+        redactor: Redactor,
+        from_body: UrlFromBody | None,
     ) -> _Answer:
         """One GET, following up to MAX_REDIRECTS redirects under the origin rules."""
         target = httpx.URL(url)
-        passed_public = False  # has the chain been through a public address yet?
+        # Has the chain been through a public address yet? A URL read from a body continues
+        # the chain of the fetch that brought the body (DNS may have changed its mind since).
+        passed_public = from_body is not None and from_body.from_public
         for hop in range(MAX_REDIRECTS + 1):
             origin = origin_of(str(target))
+            how = f"{from_body.found_in} leads" if from_body and not hop else "redirected"
             literal = literal_address(str(target))
-            if hop and passed_public and literal is not None and not self._is_public(*literal):
+            if passed_public and literal is not None and not self._is_public(*literal):
                 # Written out as an internal IP: refused without even connecting.
-                raise _internal_redirect(origin, shown, redactor)
+                raise _internal_address(how, origin, shown, redactor)
             sent, conditional = hops.for_origin(origin)
             async with self._client.stream("GET", target, headers=sent) as response:
                 # Judged on the address really connected to (a DNS name can point inside),
                 # before a byte of the body is read.
                 peer = _peer(response)
                 public = peer is not None and self._is_public(*peer)
-                if hop and passed_public and not public:
-                    raise _internal_redirect(origin, shown, redactor)
+                if passed_public and not public:
+                    raise _internal_address(how, origin, shown, redactor)
                 passed_public = passed_public or public
                 status = response.status_code
                 location = response.headers.get("Location")
@@ -426,7 +443,9 @@ class Fetcher:
                     target = _redirect_target(target, location, shown, redactor)
                     continue
                 if not 200 <= status < 300:
-                    return _Answer(status, response.headers, b"", origin, conditional)
+                    return _Answer(
+                        status, response.headers, b"", origin, conditional, passed_public
+                    )
                 declared = response.headers.get("Content-Length", "")
                 if declared.isdigit() and int(declared) > max_bytes:
                     raise _too_large(max_bytes, shown)
@@ -437,7 +456,8 @@ class Fetcher:
                     if size > max_bytes:
                         raise _too_large(max_bytes, shown)
                     chunks.append(chunk)
-                return _Answer(status, response.headers, b"".join(chunks), origin, conditional)
+                body = b"".join(chunks)
+                return _Answer(status, response.headers, body, origin, conditional, passed_public)
         raise FetchError(f"more than {MAX_REDIRECTS} redirects", url=shown)
 
 
@@ -454,10 +474,10 @@ def _redirect_target(
     return target
 
 
-def _internal_redirect(origin: str | None, shown: str, redactor: Redactor) -> RefusedURL:
+def _internal_address(how: str, origin: str | None, shown: str, redactor: Redactor) -> RefusedURL:
     where = redactor.redact_url(origin or "an unusable URL")
     return RefusedURL(
-        f"redirected from a public address to {where}, an internal address; not followed",
+        f"{how} from a public address to {where}, an internal address; not followed",
         url=shown,
     )
 

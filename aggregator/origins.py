@@ -111,10 +111,15 @@ class UrlFromBody:
     allowed_origins: frozenset[str] = field(default_factory=frozenset)
     #: Where the URL was found, for messages: "gbfs.json", "a next link"...
     found_in: str = "the body"
+    #: The body came through a public address (``FetchResult.passed_public``): the URL may
+    #: then not lead to an internal one, as if the body's fetch had been redirected there.
+    from_public: bool = False
 
     @classmethod
-    def of(cls, configured_url: str, allowed: Iterable[str], found_in: str) -> UrlFromBody:
-        return cls(configured_url, frozenset(allowed), found_in)
+    def of(
+        cls, configured_url: str, allowed: Iterable[str], found_in: str, from_public: bool = False
+    ) -> UrlFromBody:
+        return cls(configured_url, frozenset(allowed), found_in, from_public)
 
     @property
     def configured_origin(self) -> str | None:

@@ -97,6 +97,8 @@ class _Cached:
     body: bytes
     validators: Validators
     fresh_until: float
+    #: It came through a public address (feed URLs it lists may then not lead inside).
+    public: bool = False
 
 
 def _ttl(body: bytes) -> float:
@@ -145,8 +147,11 @@ class GbfsConnector(BikeSource, Connector[GbfsConfig]):
         )
         if result.not_modified and cached is not None:
             cached.fresh_until = now + _ttl(cached.body)
+            cached.public = result.passed_public
             return cached.body, False, result.attempts
-        self._cache[name] = _Cached(url, result.body, result.validators, now + _ttl(result.body))
+        self._cache[name] = _Cached(
+            url, result.body, result.validators, now + _ttl(result.body), result.passed_public
+        )
         return result.body, True, result.attempts
 
     async def _urls(self, fetcher: Fetcher) -> tuple[dict[str, str], UrlFromBody | None, bool, int]:
@@ -170,7 +175,10 @@ class GbfsConnector(BikeSource, Connector[GbfsConfig]):
                 raise FetchError(f"unusable gbfs.json: {exc}", url=shown) from None
             urls.update({k: v for k, v in found.items() if k in files.FILE_NAMES})
             discovered = UrlFromBody.of(
-                self.config.discovery_url, self.config.allowed_origins, "gbfs.json"
+                self.config.discovery_url,
+                self.config.allowed_origins,
+                "gbfs.json",
+                from_public=self._cache["gbfs"].public,
             )
         urls.update(self.config.files)  # files named in the config override the discovery
         return urls, discovered, changed, attempts

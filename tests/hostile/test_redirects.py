@@ -21,6 +21,7 @@ from .origins_support import (
     API_KEY,
     MARKER,
     NEAR_MARKER,
+    discovery,
     elsewhere,
     home,
     lovelo,
@@ -210,3 +211,31 @@ async def test_a_redirect_loop_still_stops(home):
 def test_the_address_classifier(address, public):
     """What counts as internal: loopback, private, link-local, unique-local, and the like."""
     assert is_public_address(address, 80) is public
+
+
+async def test_a_feed_url_whose_host_turns_internal_after_discovery_is_refused(home):
+    """DNS rebinding: gbfs.json came from a public address; its same-origin files may not then
+    be read from an internal one. The classifier plays DNS changing its mind after one answer."""
+    answers = iter([True])  # the first connection is public, every later one internal
+    home.route(
+        "/gbfs.json",
+        Reply(body=discovery({"station_information": "info.json", "station_status": "st.json"})),
+    )
+    home.route("/info.json", Reply(body=marker_station_information()))
+    home.route("/st.json", Reply(body=lovelo("station_status")))
+    async with Fetcher(is_public=lambda host, port: next(answers, False)) as fetcher:
+        runtime = runtime_with(
+            f"""
+            defaults: {{languages: [fr]}}
+            connectors:
+              - id: bikes
+                type: gbfs
+                retries: 0
+                discovery_url: {home.url("/gbfs.json")}
+            """,
+            fetcher,
+        )
+        outcome = await runtime.poll_once("bikes")
+    assert outcome.outcome == "failed"
+    assert f"gbfs.json leads from a public address to {origin(home)}" in (outcome.error or "")
+    assert runtime.live.snapshot("bikes") is None
