@@ -344,11 +344,12 @@ class Fetcher:
             conditional["If-None-Match"] = validators.etag
         if validators.last_modified:
             conditional["If-Modified-Since"] = validators.last_modified
+        own_origin = origin_of(url)
         hops = _Hops(
             headers=headers,
-            headers_origin=from_body.configured_origin if from_body else origin_of(url),
+            headers_origin=from_body.configured_origin if from_body else own_origin,
             validators=conditional,
-            validators_origin=validators.origin or origin_of(url),
+            validators_origin=validators.origin or own_origin,
         )
         started = time.monotonic()
         attempts = 0
@@ -422,10 +423,10 @@ class Fetcher:
         # the chain of the fetch that brought the body (DNS may have changed its mind since).
         passed_public = from_body is not None and from_body.from_public
         for hop in range(MAX_REDIRECTS + 1):
-            origin = origin_of(str(target))
+            origin = origin_of(target)
             how = f"{from_body.found_in} leads" if from_body and not hop else "redirected"
-            literal = literal_address(str(target))
-            if passed_public and literal is not None and not self._is_public(*literal):
+            literal = literal_address(target) if passed_public else None
+            if literal is not None and not self._is_public(*literal):
                 # Written out as an internal IP: refused without even connecting.
                 raise _internal_address(how, origin, shown, redactor)
             sent, conditional = hops.for_origin(origin)

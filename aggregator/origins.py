@@ -38,14 +38,14 @@ __all__ = [
 AddressClassifier = Callable[[str, int], bool]
 
 
-def origin_of(url: str) -> str | None:
+def origin_of(url: str | httpx.URL) -> str | None:
     """``scheme://host[:port]`` of an http(s) URL, normalised (default port dropped); else None.
 
     ``None`` for ``file:`` and other schemes, and for URLs httpx cannot parse: such a URL is
     never the same origin as anything.
     """
     try:
-        parsed = httpx.URL(url)
+        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError):
         return None
     if parsed.scheme not in ("http", "https") or not parsed.raw_host:
@@ -71,10 +71,10 @@ def normalize_origin(value: str) -> str:
     return origin
 
 
-def literal_address(url: str) -> tuple[str, int] | None:
+def literal_address(url: str | httpx.URL) -> tuple[str, int] | None:
     """``(ip, port)`` when the URL's host is an IP address written out; None for a name."""
     try:
-        parsed = httpx.URL(url)
+        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
         host = parsed.raw_host.decode("ascii")
         ipaddress.ip_address(host)
     except (httpx.InvalidURL, UnicodeDecodeError, ValueError):
