@@ -58,6 +58,8 @@ BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})  # for a GET, all mean "GET there"
+#: A redirect's body is read (and dropped) up to this size so its connection can be reused.
+MAX_REDIRECT_BODY = 64 * 1024
 DEFAULT_USER_AGENT = "Beffroi (+https://github.com/beffroi)"
 
 
@@ -442,6 +444,7 @@ class Fetcher:
                 location = response.headers.get("Location")
                 if status in REDIRECT_STATUSES and location:
                     target = _redirect_target(target, location, shown, redactor)
+                    await _drain(response)
                     continue
                 if not 200 <= status < 300:
                     return _Answer(
@@ -460,6 +463,16 @@ class Fetcher:
                 body = b"".join(chunks)
                 return _Answer(status, response.headers, body, origin, conditional, passed_public)
         raise FetchError(f"more than {MAX_REDIRECTS} redirects", url=shown)
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read a small redirect body to its end, so the connection goes back to the pool; a big
+    one is left unread (the connection is then closed, which is all it costs)."""
+    size = 0
+    async for chunk in response.aiter_raw():
+        size += len(chunk)
+        if size > MAX_REDIRECT_BODY:
+            return
 
 
 def _redirect_target(
