@@ -346,7 +346,11 @@ class Fetcher:
             conditional["If-None-Match"] = validators.etag
         if validators.last_modified:
             conditional["If-Modified-Since"] = validators.last_modified
-        own_origin = origin_of(url)
+        try:
+            parsed = httpx.URL(url)  # once: every hop's origin is read from parsed URLs
+        except httpx.InvalidURL:
+            raise FetchError("invalid URL", url=shown) from None
+        own_origin = origin_of(parsed)
         hops = _Hops(
             headers=headers,
             headers_origin=from_body.configured_origin if from_body else own_origin,
@@ -360,7 +364,9 @@ class Fetcher:
             retry_after: float | None = None
             try:
                 async with asyncio.timeout(timeout):
-                    answer = await self._attempt(url, shown, hops, max_bytes, redactor, from_body)
+                    answer = await self._attempt(
+                        parsed, shown, hops, max_bytes, redactor, from_body
+                    )
             except (TimeoutError, httpx.TimeoutException):
                 failure: FetchError = UpstreamTimeout(
                     f"no complete answer within {timeout:g}s", url=shown
@@ -412,7 +418,7 @@ class Fetcher:
 
     async def _attempt(
         self,
-        url: str,
+        target: httpx.URL,
         shown: str,
         hops: _Hops,
         max_bytes: int,
@@ -420,7 +426,6 @@ class Fetcher:
         from_body: UrlFromBody | None,
     ) -> _Answer:
         """One GET, following up to MAX_REDIRECTS redirects under the origin rules."""
-        target = httpx.URL(url)
         # Has the chain been through a public address yet? A URL read from a body continues
         # the chain of the fetch that brought the body (DNS may have changed its mind since).
         passed_public = from_body is not None and from_body.from_public

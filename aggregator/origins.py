@@ -18,6 +18,7 @@ so that a URL cannot read as one host here and connect to another.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -82,6 +83,7 @@ def literal_address(url: str | httpx.URL) -> tuple[str, int] | None:
     return host, parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
+@functools.lru_cache(maxsize=256)  # the same few upstream addresses, judged at every hop
 def is_public_address(host: str, port: int) -> bool:
     """Whether ``host`` (an IP address) is a global one; names and garbage are not public.
 
