@@ -31,6 +31,7 @@ from pydantic_core import PydanticCustomError
 
 from aggregator import __version__
 from aggregator.config.types import ByteSize, Duration, Schedule, SourceId
+from aggregator.origins import normalize_origin
 
 __all__ = [
     "BeffroiConfig",
@@ -63,6 +64,18 @@ def _check_origin(value: str) -> str:
             {"value": value},
         )
     return value
+
+
+def _check_allowed_origin(value: str) -> str:
+    try:
+        return normalize_origin(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "allowed_origin_invalid",
+            "'{value}' is not an origin: use scheme://host[:port] with http or https and no "
+            "path (e.g. 'https://cdn.example.org')",
+            {"value": value},
+        ) from None
 
 
 def _check_language(value: str) -> str:
@@ -270,6 +283,9 @@ class ConnectorConfig(BaseModel):
     # Header values are often API keys: kept out of repr() and listed in the config's secrets.
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     enabled: bool = True
+    #: Other origins a URL read from an upstream body (GBFS discovery...) may point to; the
+    #: configured origin is always allowed, and configured headers never go to these.
+    allowed_origins: list[Annotated[str, AfterValidator(_check_allowed_origin)]] = []
 
     def stale_after_seconds(self, *, now: datetime | None = None) -> float:
         """After how long without a successful poll the data is flagged stale."""
