@@ -14,6 +14,7 @@ timeout            the upstream did not answer in time
 upstream_status    the upstream answered HTTP <status>
 too_large          the body exceeds the size cap
 local_file         the local file could not be read
+refused_url        a URL or redirect of the upstream was refused
 fetch_failed       the feed could not be fetched
 parse_failed       the feed could not be parsed
 store_failed       the new data could not be saved
@@ -30,6 +31,7 @@ from aggregator.fetch import (
     BodyTooLarge,
     FetchError,
     LocalFileError,
+    RefusedURL,
     UpstreamHTTPError,
     UpstreamTimeout,
     UpstreamUnreachable,
@@ -44,6 +46,7 @@ class FailureCode(StrEnum):
     UPSTREAM_STATUS = "upstream_status"
     TOO_LARGE = "too_large"
     LOCAL_FILE = "local_file"
+    REFUSED_URL = "refused_url"
     FETCH_FAILED = "fetch_failed"
     PARSE_FAILED = "parse_failed"
     STORE_FAILED = "store_failed"
@@ -56,6 +59,7 @@ _TEXT = {
     FailureCode.UPSTREAM_STATUS: "the upstream answered with an error status",
     FailureCode.TOO_LARGE: "the body exceeds the size cap",
     FailureCode.LOCAL_FILE: "the local file could not be read",
+    FailureCode.REFUSED_URL: "a URL or redirect of the upstream was refused",
     FailureCode.FETCH_FAILED: "the feed could not be fetched",
     FailureCode.PARSE_FAILED: "the feed could not be parsed",
     FailureCode.STORE_FAILED: "the new data could not be saved",
@@ -107,4 +111,5 @@ _FETCH_CODES: tuple[tuple[type[FetchError], FailureCode], ...] = (
     (UpstreamUnreachable, FailureCode.UNREACHABLE),
     (BodyTooLarge, FailureCode.TOO_LARGE),
     (LocalFileError, FailureCode.LOCAL_FILE),
+    (RefusedURL, FailureCode.REFUSED_URL),
 )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
+import http.cookiejar
 import mimetypes
 import os
 import random
@@ -257,6 +258,14 @@ def _peer(response: httpx.Response) -> tuple[str, int] | None:
     return None
 
 
+class _RefuseEveryCookie(http.cookiejar.DefaultCookiePolicy):
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
+        return False
+
+
+_NO_COOKIES = http.cookiejar.CookieJar(policy=_RefuseEveryCookie())
+
+
 class Fetcher:
     """Owns the shared HTTP client; ``fetch`` is safe to call concurrently from every source.
 
@@ -288,6 +297,9 @@ class Fetcher:
             # each attempt runs under one asyncio deadline instead (see `fetch`).
             timeout=None,
             transport=transport,
+            # Feeds need no cookies, and a jar keyed by what upstreams send would grow without
+            # a budget (one hostile Set-Cookie per answer): refuse them all.
+            cookies=_NO_COOKIES,
         )
 
     async def close(self) -> None:

@@ -132,3 +132,16 @@ async def test_public_statuses_name_the_failure_class_only(failing):
             "record 2",
         ):
             assert leak not in body, f"{leak!r} is in a public answer"  # fmt: skip
+
+
+def test_a_refused_upstream_url_has_its_own_public_class():
+    """A redirect or body URL refused by the origin rules names neither the URL nor the
+    address in public: only its class."""
+    from aggregator.failures import failure_of_fetch
+    from aggregator.fetch import RefusedURL
+
+    failure = failure_of_fetch(
+        RefusedURL("redirect to an internal address 10.0.0.7 refused", url="http://x/")
+    )
+    assert failure.code == "refused_url"
+    assert failure.public == "a URL or redirect of the upstream was refused"
