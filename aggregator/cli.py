@@ -58,9 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(path: Path) -> tuple[BeffroiConfig, dict]:
+def _load(path: Path, *, require_sources: bool) -> tuple[BeffroiConfig, dict]:
     types = discover_connector_types()
-    return load_config(path, connector_types=config_models(types)), types
+    config = load_config(
+        path, connector_types=config_models(types), require_sources=require_sources
+    )
+    return config, types
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # APScheduler reports every run at INFO; our poller logs the transitions that matter.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
-        config, types = _load(args.config)
+        # `check` refuses a file with no source, as a reload does (see aggregator.reload).
+        config, types = _load(args.config, require_sources=args.command == "check")
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
