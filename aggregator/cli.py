@@ -120,6 +120,8 @@ def _serve(
             host=host or config.server.host,
             port=port or config.server.port,
             shutdown_timeout=config.server.shutdown_timeout,
+            header_timeout=config.server.header_timeout,
+            keepalive_timeout=config.server.keepalive_timeout,
             reuse_port=reuse_port,
         )
     )

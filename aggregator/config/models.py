@@ -103,6 +103,11 @@ class ServerConfig(BaseModel):
     #: response micro-cache, voided when the data changes, never kept longer than the
     #: answer's own max-age); null turns it off.
     response_cache_ttl: Duration | None = 1.0
+    #: A connection must send a request's headers within this time, from when it connects or
+    #: from the first byte of a following request; else it is closed (slowloris).
+    header_timeout: Duration = Field(10.0, gt=0)
+    #: How long an idle kept-alive connection stays open waiting for its next request.
+    keepalive_timeout: Duration = Field(75.0, gt=0)
 
 
 class StoreConfig(BaseModel):
