@@ -64,16 +64,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(path: Path) -> tuple[BeffroiConfig, dict]:
+def _load(path: Path, *, require_sources: bool) -> tuple[BeffroiConfig, dict]:
     types = discover_connector_types()
-    return load_config(path, connector_types=config_models(types)), types
+    config = load_config(
+        path, connector_types=config_models(types), require_sources=require_sources
+    )
+    return config, types
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.log_level)
     try:
-        config, types = _load(args.config)
+        # `check` refuses a file with no source, as a reload does (see aggregator.reload).
+        config, types = _load(args.config, require_sources=args.command == "check")
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
@@ -118,6 +122,8 @@ def _serve(
             host=host or config.server.host,
             port=port or config.server.port,
             shutdown_timeout=config.server.shutdown_timeout,
+            header_timeout=config.server.header_timeout,
+            keepalive_timeout=config.server.keepalive_timeout,
             reuse_port=reuse_port,
         )
     )

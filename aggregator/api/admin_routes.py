@@ -99,13 +99,13 @@ async def refresh_source(request: web.Request) -> ApiResult:
 
 async def reload_config(request: web.Request) -> ApiResult:
     runtime = require_admin(request)
-    from aggregator.reload import apply_config, read_config
+    from aggregator.reload import reload_file
 
     path = runtime.config.source_path
     if path is None:
         raise ApiError(409, "Conflict", "this process was not started from a config file")
     try:
-        new = read_config(runtime, path)
+        report = await reload_file(runtime, path)
     except ConfigError as exc:
         raise ApiError(
             400,
@@ -114,7 +114,6 @@ async def reload_config(request: web.Request) -> ApiResult:
             kind="invalid-config",
             extra={"errors": [str(issue) for issue in exc.issues]},
         ) from None
-    report = await apply_config(runtime, new)
     return ApiResult(report.to_json(), cacheable=False)
 
 

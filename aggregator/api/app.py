@@ -40,17 +40,14 @@ def reload_on_hangup(runtime: Runtime) -> None:
 
     async def reload() -> None:
         from aggregator.config import ConfigError
-        from aggregator.reload import apply_config, read_config
+        from aggregator.reload import reload_file
 
         try:
-            new = read_config(runtime, path)
+            await reload_file(runtime, path)
         except ConfigError as exc:
             log.error("SIGHUP: the new configuration is invalid; keeping the running one\n%s", exc)
-            return
         except OSError as exc:
             log.error("SIGHUP: cannot read %s (%s); keeping the running one", path, exc)
-            return
-        await apply_config(runtime, new)
 
     def on_hangup() -> None:
         task = loop.create_task(reload())

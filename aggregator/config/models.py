@@ -167,6 +167,11 @@ class ServerConfig(BaseModel):
     #: from it is refused (429) until the window ends; applies with or without rate_limit.
     admin_max_failures: int = Field(10, ge=1)
     admin_failure_window: Duration = 600.0
+    #: A connection must send a request's headers within this time, from when it connects or
+    #: from the first byte of a following request; else it is closed (slowloris).
+    header_timeout: Duration = Field(10.0, gt=0)
+    #: How long an idle kept-alive connection stays open waiting for its next request.
+    keepalive_timeout: Duration = Field(75.0, gt=0)
 
 
 class StoreConfig(BaseModel):
