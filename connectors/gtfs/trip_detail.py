@@ -111,7 +111,8 @@ async def get_trip(request: web.Request) -> ApiResult:
     runs_on_date = tt.is_active(int(tt.trip_service[trip]), date)
     origin = tt.service_day_origin(agency, date.toordinal())
     live = realtime_for(runtime, feed, tt)
-    now = runtime.clock.now().timestamp()
+    clock = runtime.clock.now()
+    now = clock.timestamp()
     realtime = (
         live.data.state.trip(runs[0], date.toordinal(), now) if live is not None and runs else None
     )
@@ -171,4 +172,9 @@ async def get_trip(request: web.Request) -> ApiResult:
         "timezone": tt.agency_timezones[agency],
         "calls": calls,
     }
-    return ApiResult(data, sources=[feed, *realtime_sources(runtime, feed)])
+    # meta.now is the instant the calls were judged passed against, as on boards.
+    return ApiResult(
+        data,
+        sources=[feed, *realtime_sources(runtime, feed)],
+        meta={"now": clock.astimezone(zone).isoformat()},
+    )
