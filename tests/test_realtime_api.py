@@ -80,7 +80,7 @@ async def test_board_shows_expected_times_and_delays(client):
     assert trip["status"] == "delayed"
     assert trip["scheduled_time"] == "2023-11-07T17:36:00-08:00"
     assert trip["expected_time"] == "2023-11-07T17:39:23-08:00"
-    assert trip["vehicle_id"] == "310"
+    assert trip["vehicle_id"] == "caltrain:310"
     times = [d["expected_time"] for d in body["data"]["departures"]]
     assert times == sorted(times)
     assert body["meta"]["realtime"]["caltrain"] == {
@@ -136,6 +136,69 @@ async def test_trip_detail_with_expected_times(client):
     assert static["data"]["realtime"] is False and static["data"]["runs_on_date"] is True
     await get_json(client, "/v1/trips/caltrain:124?date=14/11/2023", status=400)
     await get_json(client, "/v1/trips/caltrain:nope", status=404)
+
+
+async def test_departure_vehicle_ids_are_the_ids_vehicles_lists(client):
+    """A departure's vehicle_id is the id /v1/vehicles gives that vehicle, so an app joins them;
+    ?trip= finds the vehicle of a departure's trip."""
+    board = await get_json(client, "/v1/stops/caltrain:lawrence/departures?duration=2h&limit=20")
+    vehicles = (await get_json(client, "/v1/vehicles"))["data"]
+    by_id = {v["id"]: v for v in vehicles}
+    positioned = [d for d in board["data"]["departures"] if d["vehicle_id"] in by_id]
+    assert {d["trip_id"] for d in positioned} >= {"caltrain:127", "caltrain:310"}
+    for departure in positioned:
+        assert by_id[departure["vehicle_id"]]["trip_id"] == departure["trip_id"]
+    # Trip 128's update names a vehicle that has no position: namespaced all the same.
+    assert all(
+        d["vehicle_id"] is None or d["vehicle_id"].startswith("caltrain:")
+        for d in board["data"]["departures"]
+    )
+    serving = (await get_json(client, "/v1/vehicles?trip=caltrain:310"))["data"]
+    assert [v["id"] for v in serving] == [by_id["caltrain:310"]["id"]]
+    assert serving[0]["trip_id"] == "caltrain:310"
+    assert (await get_json(client, "/v1/vehicles?trip=caltrain:nope"))["data"] == []
+    assert (await get_json(client, "/v1/vehicles?trip=elsewhere:310"))["data"] == []
+    both = await get_json(client, "/v1/vehicles?trip=caltrain:310&line=caltrain:L1")
+    assert both["data"] == []  # 310 runs on L3
+    problem = await get_json(client, "/v1/vehicles?trip=310", status=400)
+    assert "trip" in str(problem)
+
+
+async def test_trip_detail_status_reflects_the_delay(client):
+    """Trip 310, 203 s late at Lawrence: the trip says delayed with its delay, keeps its
+    schedule relationship apart, marks the calls already passed and shows its vehicle."""
+    body = await get_json(client, "/v1/trips/caltrain:310")
+    trip = body["data"]
+    assert body["meta"]["now"] == "2023-11-07T17:06:00-08:00"
+    assert trip["realtime"] is True
+    assert trip["schedule_relationship"] == "scheduled"
+    assert trip["status"] == "delayed"
+    lawrence = next(c for c in trip["calls"] if c["stop"]["name"].startswith("Lawrence"))
+    assert lawrence["delay_s"] == 203 and lawrence["passed"] is False
+    upcoming = [c for c in trip["calls"] if not c["passed"]]
+    # The next call is Hillsdale, 878 s late (the feed has nothing for the three before).
+    assert upcoming[0]["stop"]["name"].startswith("Hillsdale")
+    assert trip["delay_s"] == upcoming[0]["delay_s"] == 878
+    # Calls are passed exactly when their expected (else scheduled) time is before meta.now.
+    passed = [c for c in trip["calls"] if c["passed"]]
+    assert passed and upcoming
+    assert trip["calls"] == passed + upcoming  # passed calls come first, in order
+    for call in passed:
+        assert (call["expected_departure"] or call["scheduled_departure"]) < "2023-11-07T17:06"
+    for call in upcoming:
+        assert (call["expected_departure"] or call["scheduled_departure"]) >= "2023-11-07T17:06"
+    vehicle = trip["vehicle"]
+    assert trip["vehicle_id"] == vehicle["id"] == "caltrain:310"
+    listed = (await get_json(client, "/v1/vehicles?trip=caltrain:310"))["data"][0]
+    for key in ("lat", "lon", "bearing", "speed_m_s", "timestamp", "status"):
+        assert vehicle[key] == listed[key]
+    assert vehicle["lat"] is not None and vehicle["timestamp"] is not None
+    assert set(vehicle) >= {"current_stop_sequence", "stop_id"}
+    # Another day, no realtime: scheduled, nothing known, no vehicle.
+    other = (await get_json(client, "/v1/trips/caltrain:310?date=2023-11-14"))["data"]
+    assert other["status"] == "scheduled" and other["schedule_relationship"] == "scheduled"
+    assert other["delay_s"] is None and other["vehicle"] is None and other["vehicle_id"] is None
+    assert not any(c["passed"] for c in other["calls"])
 
 
 async def test_the_poller_path_reads_the_updates_in_bulk():
@@ -252,6 +315,11 @@ async def test_cancelled_trip_is_flagged_or_hidden_and_alerts_are_translated(ups
             client, "/v1/stops/caltrain:san_francisco/departures?limit=5&include_cancelled=false"
         )
         assert "caltrain:412" not in board_of(hidden)
+        trip = (await get_json(client, "/v1/trips/caltrain:412"))["data"]
+        assert trip["status"] == trip["schedule_relationship"] == "cancelled"
+        assert trip["vehicle"] is None and trip["vehicle_id"] is None  # no positions here
+        # A malformed filter is refused even with no vehicle at all.
+        await get_json(client, "/v1/vehicles?trip=412", status=400)
 
         english = await get_json(client, "/v1/alerts?lang=en")
         assert [a["header"] for a in english["data"]] == ["Works on line L1"]

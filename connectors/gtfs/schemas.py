@@ -164,7 +164,10 @@ DEPARTURE = {
         "delay_s": {"type": ["integer", "null"]},
         "realtime": {"type": "boolean"},
         "uncertainty_s": {"type": ["integer", "null"]},
-        "vehicle_id": TEXT_OR_NULL,
+        "vehicle_id": {
+            "type": ["string", "null"],
+            "description": "'feed:vehicle_id', the id /v1/vehicles gives the vehicle.",
+        },
         "alert_ids": {"type": "array", "items": {"type": "string"}},
         "status": {
             "enum": [
@@ -250,9 +253,40 @@ TRIP = {
         "service_date": {"type": "string", "format": "date"},
         "runs_on_date": {"type": "boolean"},
         "realtime": {"type": "boolean"},
+        # In the words of departures: the delay against the source's on-time threshold.
+        "status": {
+            "enum": ["scheduled", "on_time", "delayed", "early", "cancelled", "added"],
+            "description": "From the trip's delay_s and schedule_relationship; 'scheduled' "
+            "when no delay is known.",
+        },
         # One spelling across the API: "cancelled", as calls, departures and events say it.
-        "status": {"enum": ["scheduled", "cancelled", "deleted", "added", "duplicated"]},
-        "vehicle_id": TEXT_OR_NULL,
+        "schedule_relationship": {
+            "enum": ["scheduled", "cancelled", "deleted", "added", "duplicated"]
+        },
+        "delay_s": {
+            "type": ["integer", "null"],
+            "description": "Delay at the next call not yet passed, else the last one known.",
+        },
+        "vehicle_id": {
+            "type": ["string", "null"],
+            "description": "'feed:vehicle_id', the id /v1/vehicles gives the vehicle.",
+        },
+        "vehicle": {
+            "type": ["object", "null"],
+            "properties": {
+                "id": {"type": "string"},
+                "label": TEXT_OR_NULL,
+                "lat": {"type": ["number", "null"]},
+                "lon": {"type": ["number", "null"]},
+                "bearing": {"type": ["number", "null"]},
+                "speed_m_s": {"type": ["number", "null"]},
+                "timestamp": {"type": ["string", "null"], "format": "date-time"},
+                "current_stop_sequence": {"type": ["integer", "null"]},
+                "stop_id": TEXT_OR_NULL,
+                "status": {"enum": ["incoming_at", "stopped_at", "in_transit_to", None]},
+            },
+            "required": ["id", "lat", "lon", "timestamp", "current_stop_sequence", "status"],
+        },
         "timezone": {"type": "string"},
         "calls": {
             "type": "array",
@@ -266,13 +300,39 @@ TRIP = {
                     "expected_arrival": {"type": ["string", "null"], "format": "date-time"},
                     "expected_departure": {"type": ["string", "null"], "format": "date-time"},
                     "delay_s": {"type": ["integer", "null"]},
-                    "status": {"type": "string"},
+                    "status": {
+                        "enum": [
+                            "scheduled",
+                            "on_time",
+                            "delayed",
+                            "early",
+                            "cancelled",
+                            "skipped",
+                            "no_data",
+                        ]
+                    },
                     "realtime": {"type": "boolean"},
+                    "passed": {
+                        "type": "boolean",
+                        "description": "Its expected (else scheduled) time is before now.",
+                    },
                 },
             },
         },
     },
-    "required": ["id", "line", "service_date", "runs_on_date", "realtime", "calls"],
+    "required": [
+        "id",
+        "line",
+        "service_date",
+        "runs_on_date",
+        "realtime",
+        "status",
+        "schedule_relationship",
+        "delay_s",
+        "vehicle_id",
+        "vehicle",
+        "calls",
+    ],
 }
 
 ALL = {

@@ -11,7 +11,7 @@ from aggregator.api.params import MAX_YEAR, MIN_YEAR, QueryParams
 from aggregator.api.problems import BadParameter, NotFound
 from aggregator.api.results import ApiResult
 from aggregator.runtime import Runtime, runtime_of
-from connectors.gtfs_rt.views import realtime_for, realtime_sources
+from connectors.gtfs_rt.views import namespaced, realtime_for, realtime_sources, trip_vehicle_json
 
 from .timetable import Timetable
 from .views import line_summary, split_id, timetables
@@ -60,9 +60,34 @@ def _status(call: Any, threshold: int) -> str:
     if call.status != "updated":
         return str(call.status)
     delay = _delay(call)
-    if delay is None or abs(delay) < threshold:
+    return "on_time" if delay is None else _by_delay(delay, threshold)
+
+
+def _by_delay(delay: int | None, threshold: int) -> str:
+    """on_time / delayed / early, as departures say it; scheduled when the delay is unknown."""
+    if delay is None:
+        return "scheduled"
+    if abs(delay) < threshold:
         return "on_time"
     return "delayed" if delay > 0 else "early"
+
+
+def _trip_delay(calls: list[dict[str, Any]]) -> int | None:
+    """The delay at the next call not yet passed, else the last one known."""
+    upcoming = [c["delay_s"] for c in calls if not c["passed"] and c["delay_s"] is not None]
+    if upcoming:
+        return int(upcoming[0])
+    known = [c["delay_s"] for c in calls if c["delay_s"] is not None]
+    return int(known[-1]) if known else None
+
+
+def _trip_status(relationship: str | None, delay: int | None, threshold: int) -> str:
+    """The trip's status in the words of its departures (the relationship is kept apart)."""
+    if relationship in ("cancelled", "deleted"):
+        return "cancelled"
+    if relationship in ("added", "duplicated"):
+        return "added"
+    return _by_delay(delay, threshold)
 
 
 def _iso(posix: float | None, zone: dt.tzinfo) -> str | None:
@@ -86,8 +111,13 @@ async def get_trip(request: web.Request) -> ApiResult:
     runs_on_date = tt.is_active(int(tt.trip_service[trip]), date)
     origin = tt.service_day_origin(agency, date.toordinal())
     live = realtime_for(runtime, feed, tt)
+    clock = runtime.clock.now()
+    now = clock.timestamp()
     realtime = (
-        live.data.state.trip(runs[0], date.toordinal(), runtime.clock.now().timestamp())
+        live.data.state.trip(runs[0], date.toordinal(), now) if live is not None and runs else None
+    )
+    vehicle = (
+        live.data.state.vehicle_of(runs[0], date.toordinal(), now)
         if live is not None and runs
         else None
     )
@@ -96,6 +126,11 @@ async def get_trip(request: web.Request) -> ApiResult:
     for seq, stop_id, arrival, departure in tt.run_stop_times(runs[0]) if runs else []:
         stop = tt.stop_index[stop_id]
         call = realtime.call(seq) if realtime is not None else None
+        # Expected times when the feed gives them, else the schedule's; a skipped or
+        # cancelled call has none and keeps its scheduled slot.
+        leaves = origin + departure
+        if call is not None:
+            leaves = call.expected_departure or call.expected_arrival or leaves
         calls.append(
             {
                 "stop": {
@@ -112,8 +147,15 @@ async def get_trip(request: web.Request) -> ApiResult:
                 "delay_s": _delay(call) if call else None,
                 "status": _status(call, threshold) if call else "scheduled",
                 "realtime": call is not None and call.status != "no_data",
+                "passed": leaves < now,
             }
         )
+    relationship = realtime.relationship if realtime is not None else None
+    delay = _trip_delay(calls) if realtime is not None else None
+    # The positioned vehicle's id first: it is the one /v1/vehicles lists.
+    vehicle_key = vehicle.key if vehicle is not None else None
+    if vehicle_key is None and realtime is not None:
+        vehicle_key = realtime.vehicle_id
     data = {
         "id": trip_id,
         "line": line_summary(feed, tt, route),
@@ -122,9 +164,17 @@ async def get_trip(request: web.Request) -> ApiResult:
         "service_date": date.isoformat(),
         "runs_on_date": runs_on_date,
         "realtime": realtime is not None,
-        "status": realtime.relationship if realtime is not None else "scheduled",
-        "vehicle_id": realtime.vehicle_id if realtime is not None else None,
+        "status": _trip_status(relationship, delay, threshold),
+        "schedule_relationship": relationship or "scheduled",
+        "delay_s": delay,
+        "vehicle_id": namespaced(feed, vehicle_key),
+        "vehicle": trip_vehicle_json(feed, tt, vehicle) if vehicle is not None else None,
         "timezone": tt.agency_timezones[agency],
         "calls": calls,
     }
-    return ApiResult(data, sources=[feed, *realtime_sources(runtime, feed)])
+    # meta.now is the instant the calls were judged passed against, as on boards.
+    return ApiResult(
+        data,
+        sources=[feed, *realtime_sources(runtime, feed)],
+        meta={"now": clock.astimezone(zone).isoformat()},
+    )

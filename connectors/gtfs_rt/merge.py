@@ -143,7 +143,8 @@ def _from_static(
             return None  # DELETED: gone from the rider's view, unlike CANCELED
         relationship = trip.relationship
         call = trip.call(d.stop_sequence)
-        vehicle_id = trip.vehicle_id or vehicle_id
+        # The positioned vehicle's key first: it is the id /v1/vehicles lists, so the two join.
+        vehicle_id = vehicle_id or trip.vehicle_id
     status, delay = _status(call, on_time_s)
     expected: dt.datetime | None = d.departure
     if status in ("cancelled", "skipped"):
@@ -250,7 +251,7 @@ def merge_board(
             tt,
             d,
             state.trip(d.run_index, ordinal, ts),
-            vehicle.vehicle_id if vehicle else None,
+            vehicle.key if vehicle else None,
             alerts,
             on_time_threshold_s,
         )

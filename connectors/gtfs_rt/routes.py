@@ -31,22 +31,31 @@ def _live(runtime: Runtime) -> dict[str, LiveRealtime]:
     return out
 
 
-def _native(value: str | None, param: str, feed: str) -> tuple[bool, str | None]:
-    """(keep this feed?, native id) for a namespaced filter value."""
+def _wanted(value: str | None, param: str) -> tuple[str, str] | None:
+    """A namespaced filter value as (feed, native id); a malformed one is a 400 naming it.
+
+    Checked before looking at any feed, so a bad value is refused even when no feed is live.
+    """
     if value is None:
-        return True, None
+        return None
     try:
-        wanted_feed, native = split_id(value, param)
+        return split_id(value, param)
     except Exception:
         raise BadParameter(param, f"{value!r} is not an id like 'feed:native_id'") from None
-    return wanted_feed == feed, native
+
+
+def _native(wanted: tuple[str, str] | None, feed: str) -> tuple[bool, str | None]:
+    """(keep this feed?, native id) for a parsed filter value."""
+    if wanted is None:
+        return True, None
+    return wanted[0] == feed, wanted[1]
 
 
 async def list_alerts(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     params = QueryParams(request.query)
-    line = params.string("line")
-    stop = params.string("stop")
+    line = _wanted(params.string("line"), "line")
+    stop = _wanted(params.string("stop"), "stop")
     now = runtime.clock.now()
     active_at = params.datetime("active_at", now, runtime.timezone)
     language = negotiate_language(request, runtime.languages)
@@ -55,8 +64,8 @@ async def list_alerts(request: web.Request) -> ApiResult:
     sources = []
     for feed, live in _live(runtime).items():
         sources.append(live.source_id)
-        keep_line, route_id = _native(line, "line", feed)
-        keep_stop, stop_id = _native(stop, "stop", feed)
+        keep_line, route_id = _native(line, feed)
+        keep_stop, stop_id = _native(stop, feed)
         if not (keep_line and keep_stop):
             continue
         tt = live.data.timetable
@@ -91,7 +100,8 @@ def _bbox(params: QueryParams) -> tuple[float, float, float, float] | None:
 async def list_vehicles(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     params = QueryParams(request.query)
-    line = params.string("line")
+    line = _wanted(params.string("line"), "line")
+    trip = _wanted(params.string("trip"), "trip")
     box = _bbox(params)
     geojson = params.choice("format", ("json", "geojson"), "json") == "geojson"
     now = runtime.clock.now().timestamp()
@@ -99,11 +109,14 @@ async def list_vehicles(request: web.Request) -> ApiResult:
     sources = []
     for feed, live in _live(runtime).items():
         sources.append(live.source_id)
-        keep, route_id = _native(line, "line", feed)
-        if not keep:
+        keep_line, route_id = _native(line, feed)
+        keep_trip, trip_id = _native(trip, feed)
+        if not (keep_line and keep_trip):
             continue
         for vehicle in live.data.state.fresh_vehicles(now):
             if route_id is not None and vehicle.route_id != route_id:
+                continue
+            if trip_id is not None and vehicle.trip_id != trip_id:
                 continue
             if vehicle.lat is None or vehicle.lon is None:
                 continue
@@ -155,10 +168,15 @@ def register_realtime_routes(router: ApiRouter) -> None:
     router.get(
         "/v1/vehicles",
         list_vehicles,
-        summary="Vehicle positions (fresh ones only), by line or bounding box",
+        summary="Vehicle positions (fresh ones only), by line, trip or bounding box",
         tags=["realtime"],
         params=[
             Param("line", "Only this line ('feed:route_id').", api_schemas.NAMESPACED_ID_PARAM),
+            Param(
+                "trip",
+                "Only the vehicle(s) serving this trip ('feed:trip_id', as departures give it).",
+                api_schemas.NAMESPACED_ID_PARAM,
+            ),
             Param(
                 "bbox",
                 "west,south,east,north in degrees, plain decimals without blanks: "

@@ -46,7 +46,7 @@ VEHICLE = {
         "lon": {"type": "number"},
         "bearing": {"type": ["number", "null"]},
         "speed_m_s": {"type": ["number", "null"]},
-        "status": TEXT_OR_NULL,
+        "status": {"enum": ["incoming_at", "stopped_at", "in_transit_to", None]},
         "stop_id": TEXT_OR_NULL,
         "occupancy": TEXT_OR_NULL,
         "occupancy_percentage": {"type": ["integer", "null"]},

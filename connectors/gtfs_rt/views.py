@@ -72,7 +72,7 @@ def realtime_departure_json(
         "realtime": departure.realtime,
         "status": departure.status,
         "uncertainty_s": departure.uncertainty_s,
-        "vehicle_id": departure.vehicle_id,
+        "vehicle_id": namespaced(feed, departure.vehicle_id),
         "alert_ids": [f"{feed}:{alert_id}" for alert_id in departure.alert_ids],
         "timezone": static.timezone if static is not None else None,
         "platform": static.platform_code if static is not None else None,
@@ -132,10 +132,15 @@ def alert_json(
     }
 
 
+def namespaced(feed: str, native: str | None) -> str | None:
+    """``feed:native``, the house spelling of every id an answer hands out; None stays None."""
+    return f"{feed}:{native}" if native else None
+
+
 def vehicle_json(feed: str, tt: Timetable, vehicle: VehicleRealtime) -> dict[str, Any]:
     zone = tt.zones[0] if tt.zones else dt.UTC
     return {
-        "id": f"{feed}:{vehicle.vehicle_id or vehicle.entity_id}",
+        "id": f"{feed}:{vehicle.key}",
         "label": vehicle.label,
         "line": (
             line_summary(feed, tt, vehicle.route_index) if vehicle.route_index is not None else None
@@ -152,4 +157,21 @@ def vehicle_json(feed: str, tt: Timetable, vehicle: VehicleRealtime) -> dict[str
         "occupancy": vehicle.occupancy,
         "occupancy_percentage": vehicle.occupancy_percentage,
         "timestamp": _posix(vehicle.timestamp, zone),
+    }
+
+
+def trip_vehicle_json(feed: str, tt: Timetable, vehicle: VehicleRealtime) -> dict[str, Any]:
+    """The position of the vehicle serving a trip, as the trip detail embeds it."""
+    zone = tt.zones[0] if tt.zones else dt.UTC
+    return {
+        "id": f"{feed}:{vehicle.key}",
+        "label": vehicle.label,
+        "lat": vehicle.lat,
+        "lon": vehicle.lon,
+        "bearing": vehicle.bearing,
+        "speed_m_s": vehicle.speed,
+        "timestamp": _posix(vehicle.timestamp, zone),
+        "current_stop_sequence": vehicle.current_stop_sequence,
+        "stop_id": namespaced(feed, vehicle.stop_id),
+        "status": vehicle.current_status,
     }

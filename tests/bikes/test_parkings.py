@@ -91,3 +91,18 @@ async def test_geojson_and_bad_parameters(client):
     assert body["features"][0]["geometry"]["coordinates"] == [3.03906918, 50.6080246]
     problem = await get_json(client, f"/v1/parkings?lat={lat}", status=400)
     assert problem["errors"][0]["parameter"] == "lon"
+
+
+async def test_car_parks_are_cacheable_like_bike_stations(client):
+    """Like its peers, /v1/parkings says how long it may be kept (the source's refresh
+    interval) and answers a revalidation with its ETag by a 304; an empty answer is `[]`."""
+    lat, lon = CALMETTE
+    for path in (f"/v1/parkings?lat={lat}&lon={lon}", "/v1/parkings?lat=0&lon=0"):
+        response = await client.get(path)
+        assert response.status == 200
+        assert response.headers["Cache-Control"].startswith("public, max-age=")
+        assert int(response.headers["Cache-Control"].split("=")[1]) > 0
+        etag = response.headers["ETag"]
+        again = await client.get(path, headers={"If-None-Match": etag})
+        assert again.status == 304 and again.headers["ETag"] == etag
+    assert (await get_json(client, "/v1/parkings?lat=0&lon=0"))["data"] == []
