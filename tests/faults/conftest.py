@@ -84,6 +84,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "memory stays bounded for the big payloads, and that the next poll on a healed upstream",
         "is `ok` again.",
         "",
+        "The messages below are the detail the log and the admin API give; public answers name",
+        "only the failure's class (`last_error_code`, see docs/SECURITY.md).",
+        "",
         "| source type | fault | poll outcome | state | status message / issue | verdict |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
