@@ -18,7 +18,7 @@ BEFFROI_CURSOR_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(
 container=""
 
 cleanup() {
-  [ -n "$container" ] && docker rm -f "$container" >/dev/null 2>&1
+  [ -n "$container" ] && docker rm -f -v "$container" >/dev/null 2>&1
   "${COMPOSE[@]}" -p "$PROJECT" down -v >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -56,7 +56,7 @@ get "http://127.0.0.1:$port/v1/stops/caltrain:san_francisco/departures?limit=3" 
 docker stop --time 30 "$container" >/dev/null
 code=$(docker inspect --format '{{.State.ExitCode}}' "$container")
 [ "$code" = 0 ] || fail "exit code $code on SIGTERM"
-docker rm "$container" >/dev/null
+docker rm -v "$container" >/dev/null
 container=""
 echo "   healthy, non-root, serving, stopped cleanly"
 
