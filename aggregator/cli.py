@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from aggregator import __version__
 from aggregator.config import BeffroiConfig, ConfigError, load_config
+from aggregator.logs import configure_logging, remember_secrets
 from aggregator.registry import RegistryError, config_models, discover_connector_types
 from aggregator.runtime import Runtime
 
@@ -25,7 +25,13 @@ def _parser() -> argparse.ArgumentParser:
         "configured in YAML and serves them as one JSON API.",
     )
     parser.add_argument("--version", action="version", version=f"beffroi {__version__}")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="poll the sources and serve the API")
@@ -58,21 +64,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(path: Path) -> tuple[BeffroiConfig, dict]:
+def _load(path: Path, *, require_sources: bool) -> tuple[BeffroiConfig, dict]:
     types = discover_connector_types()
-    return load_config(path, connector_types=config_models(types)), types
+    config = load_config(
+        path, connector_types=config_models(types), require_sources=require_sources
+    )
+    return config, types
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # APScheduler reports every run at INFO; our poller logs the transitions that matter.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    configure_logging(args.log_level)
     try:
-        config, types = _load(args.config)
+        # `check` refuses a file with no source, as a reload does (see aggregator.reload).
+        config, types = _load(args.config, require_sources=args.command == "check")
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
@@ -82,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"beffroi: cannot read {args.config}: {exc.strerror}", file=sys.stderr)
         return EXIT_CONFIG
+    remember_secrets(config.secrets)
     if args.command == "serve":
         if args.workers > 1:
             from aggregator.workers import run_workers
@@ -116,6 +122,8 @@ def _serve(
             host=host or config.server.host,
             port=port or config.server.port,
             shutdown_timeout=config.server.shutdown_timeout,
+            header_timeout=config.server.header_timeout,
+            keepalive_timeout=config.server.keepalive_timeout,
             reuse_port=reuse_port,
         )
     )

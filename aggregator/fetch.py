@@ -8,7 +8,12 @@ pool) so limits and politeness are the same for all sources. Failures raise::
      ├── UpstreamTimeout        no complete answer (headers *and* body) within the deadline
      ├── UpstreamUnreachable    connection refused, host unknown, connection lost
      ├── BodyTooLarge           the body went over the configured cap
-     └── LocalFileError         a ``file:`` URL that is refused, missing or unreadable
+     ├── LocalFileError         a ``file:`` URL that is refused, missing or unreadable
+     └── RefusedURL             a URL from a body, or a redirect, that the origin rules forbid
+
+Redirects are followed here, hop by hop, rather than by httpx: configured headers (API keys)
+go only to the configured origin, a redirect to anything but http(s) is refused, and so is one
+that leads from a public address to an internal one (see :mod:`aggregator.origins`).
 
 Messages are plain words for a status page and never carry a secret: every URL and every piece
 of upstream text goes through the :class:`~aggregator.redact.Redactor` first.
@@ -19,13 +24,14 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
+import http.cookiejar
 import mimetypes
 import os
 import random
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -33,18 +39,28 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from aggregator.config.types import format_duration
+from aggregator.origins import (
+    AddressClassifier,
+    UrlFromBody,
+    is_public_address,
+    literal_address,
+    origin_of,
+)
 from aggregator.redact import Redactor
 
 __all__ = [
     "MAX_RETRY_WAIT", "BodyTooLarge", "FetchError", "FetchResult", "Fetcher", "LocalFileError",
-    "UpstreamHTTPError", "UpstreamTimeout", "UpstreamUnreachable", "Validators", "human_bytes",
-    "retry_after_seconds",
+    "RefusedURL", "UpstreamHTTPError", "UpstreamTimeout", "UpstreamUnreachable", "Validators",
+    "human_bytes", "retry_after_seconds",
 ]  # fmt: skip
 
 MAX_RETRY_WAIT = 30.0  # longer Retry-After waits are left to the scheduler, not slept in a poll
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})  # for a GET, all mean "GET there"
+#: A redirect's body is read (and dropped) up to this size so its connection can be reused.
+MAX_REDIRECT_BODY = 64 * 1024
 DEFAULT_USER_AGENT = "Beffroi (+https://github.com/beffroi)"
 
 
@@ -82,12 +98,18 @@ class BodyTooLarge(FetchError): ...
 class LocalFileError(FetchError): ...
 
 
+class RefusedURL(FetchError):
+    """Not fetched, or not read: a body URL off the allowed origins, or a forbidden redirect."""
+
+
 @dataclass(frozen=True)
 class Validators:
     """What the previous successful fetch returned, to make the next one conditional."""
 
     etag: str | None = None
     last_modified: str | None = None
+    #: The origin that answered them: they are sent back there only (None: the first hop's).
+    origin: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -101,6 +123,8 @@ class FetchResult:
     attempts: int
     elapsed: float
     content_hash: str
+    #: The answer came through a public address: URLs from its body may not lead inside.
+    passed_public: bool = False
 
 
 def human_bytes(n: float) -> str:
@@ -166,8 +190,6 @@ def _describe(exc: httpx.RequestError, host: str) -> str:
         return f"could not connect to {host}"
     if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
         return "connection lost before the answer was complete"
-    if isinstance(exc, httpx.TooManyRedirects):
-        return f"more than {MAX_REDIRECTS} redirects"
     if isinstance(exc, httpx.DecodingError):
         return f"could not decode the body ({exc})"
     return str(exc) or type(exc).__name__
@@ -181,6 +203,7 @@ def _result(
     validators: Validators,
     attempts: int,
     started: float,
+    passed_public: bool = False,
 ) -> FetchResult:
     return FetchResult(
         url=url,
@@ -192,11 +215,64 @@ def _result(
         attempts=attempts,
         elapsed=time.monotonic() - started,
         content_hash=hashlib.sha256(body).hexdigest() if status != 304 else "",
+        passed_public=passed_public,
     )
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """The last hop of one attempt: its status, headers, body, origin, and if it was asked
+    conditionally (a 304 only means "not modified" when we sent validators to that hop)."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    origin: str | None
+    conditional: bool
+    passed_public: bool
+
+
+@dataclass(frozen=True)
+class _Hops:
+    """What each hop of a redirect chain is sent, decided by the hop's origin."""
+
+    headers: Mapping[str, str]
+    headers_origin: str | None  # configured headers go to this origin only
+    validators: dict[str, str]
+    validators_origin: str | None  # the origin that gave the validators
+
+    def for_origin(self, origin: str | None) -> tuple[dict[str, str], bool]:
+        sent = dict(self.headers) if origin is not None and origin == self.headers_origin else {}
+        conditional = bool(self.validators) and origin == self.validators_origin
+        if conditional:
+            sent.update(self.validators)
+        return sent, conditional
+
+
+def _peer(response: httpx.Response) -> tuple[str, int] | None:
+    """The address the response actually came from (None when the transport does not say)."""
+    stream = response.extensions.get("network_stream")
+    address = stream.get_extra_info("server_addr") if stream is not None else None
+    if isinstance(address, tuple) and len(address) >= 2:
+        return str(address[0]), int(address[1])
+    return None
+
+
+class _RefuseEveryCookie(http.cookiejar.DefaultCookiePolicy):
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
+        return False
+
+
+_NO_COOKIES = http.cookiejar.CookieJar(policy=_RefuseEveryCookie())
+
+
 class Fetcher:
-    """Owns the shared HTTP client; ``fetch`` is safe to call concurrently from every source."""
+    """Owns the shared HTTP client; ``fetch`` is safe to call concurrently from every source.
+
+    ``is_public`` classifies the address each hop connected to (default: the real thing,
+    :func:`~aggregator.origins.is_public_address`); tests pass one that calls a given
+    127.0.0.1 port "public" to play an internet upstream redirecting inside.
+    """
 
     def __init__(
         self,
@@ -205,12 +281,15 @@ class Fetcher:
         max_connections: int = 20,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         transport: httpx.AsyncBaseTransport | None = None,
+        is_public: AddressClassifier = is_public_address,
     ) -> None:
         self._sleep = sleep
+        self._is_public = is_public
         self._client = httpx.AsyncClient(
             headers={"User-Agent": user_agent},
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
+            # Followed in `_attempt`, hop by hop: httpx would carry custom headers (API keys)
+            # to any origin, and cannot refuse a redirect by the address it connected to.
+            follow_redirects=False,
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
@@ -218,6 +297,9 @@ class Fetcher:
             # each attempt runs under one asyncio deadline instead (see `fetch`).
             timeout=None,
             transport=transport,
+            # Feeds need no cookies, and a jar keyed by what upstreams send would grow without
+            # a budget (one hostile Set-Cookie per answer): refuse them all.
+            cookies=_NO_COOKIES,
         )
 
     async def close(self) -> None:
@@ -241,11 +323,22 @@ class Fetcher:
         base_dir: Path | None = None,
         allow_file: bool = False,
         redactor: Redactor | None = None,
+        from_body: UrlFromBody | None = None,
     ) -> FetchResult:
-        """Fetch ``url`` (http, https or file); raise a :class:`FetchError` when that fails."""
+        """Fetch ``url`` (http, https or file); raise a :class:`FetchError` when that fails.
+
+        ``headers`` are the source's configured ones: they are sent only to the configured
+        origin, which is ``url``'s own, or for a URL read from a body (``from_body``) the
+        origin of the configured URL that body came from; a body URL the origin rules refuse
+        raises :class:`RefusedURL` before any I/O.
+        """
         redactor = redactor or Redactor()
         shown = redactor.redact_url(url)
         validators = validators or Validators()
+        if from_body is not None:
+            problem = from_body.refusal(url)
+            if problem is not None:
+                raise RefusedURL(redactor.redact(problem), url=shown)
         scheme = urlsplit(url).scheme.lower()
         if scheme == "file":
             if not allow_file:
@@ -260,11 +353,22 @@ class Fetcher:
         if scheme not in ("http", "https"):
             raise FetchError(f"unsupported URL scheme {scheme!r}", url=shown)
 
-        request_headers = dict(headers)
+        conditional: dict[str, str] = {}
         if validators.etag:
-            request_headers["If-None-Match"] = validators.etag
+            conditional["If-None-Match"] = validators.etag
         if validators.last_modified:
-            request_headers["If-Modified-Since"] = validators.last_modified
+            conditional["If-Modified-Since"] = validators.last_modified
+        try:
+            parsed = httpx.URL(url)  # once: every hop's origin is read from parsed URLs
+        except httpx.InvalidURL:
+            raise FetchError("invalid URL", url=shown) from None
+        own_origin = origin_of(parsed)
+        hops = _Hops(
+            headers=headers,
+            headers_origin=from_body.configured_origin if from_body else own_origin,
+            validators=conditional,
+            validators_origin=validators.origin or own_origin,
+        )
         started = time.monotonic()
         attempts = 0
         while True:
@@ -272,8 +376,8 @@ class Fetcher:
             retry_after: float | None = None
             try:
                 async with asyncio.timeout(timeout):
-                    status, response_headers, body = await self._attempt(
-                        url, shown, request_headers, max_bytes
+                    answer = await self._attempt(
+                        parsed, shown, hops, max_bytes, redactor, from_body
                     )
             except (TimeoutError, httpx.TimeoutException):
                 failure: FetchError = UpstreamTimeout(
@@ -289,20 +393,26 @@ class Fetcher:
                     raise FetchError(what, url=shown) from None
                 failure = UpstreamUnreachable(what, url=shown)
             else:
-                if status == 304 and (validators.etag or validators.last_modified):
-                    return _result(shown, status, b"", None, validators, attempts, started)
+                status = answer.status
+                public = answer.passed_public
+                if status == 304 and answer.conditional:
+                    return _result(shown, status, b"", None, validators, attempts, started, public)
                 if 200 <= status < 300:
                     new = Validators(
-                        response_headers.get("ETag"), response_headers.get("Last-Modified")
+                        answer.headers.get("ETag"),
+                        answer.headers.get("Last-Modified"),
+                        origin=answer.origin,
                     )
-                    content_type = response_headers.get("Content-Type")
-                    return _result(shown, status, body, content_type, new, attempts, started)
+                    content_type = answer.headers.get("Content-Type")
+                    return _result(
+                        shown, status, answer.body, content_type, new, attempts, started, public
+                    )
                 failure = UpstreamHTTPError(
                     f"upstream answered {_phrase(status)}", url=shown, status=status
                 )
                 if status != 429 and status < 500:
                     raise failure
-                retry_after = retry_after_seconds(response_headers.get("Retry-After"))
+                retry_after = retry_after_seconds(answer.headers.get("Retry-After"))
                 if retry_after is not None and retry_after > MAX_RETRY_WAIT:
                     failure.message += f" and asked to retry in {format_duration(retry_after)}"
                     failure.retry_after = retry_after
@@ -319,22 +429,88 @@ class Fetcher:
             await self._sleep(retry_after)
 
     async def _attempt(
-        self, url: str, shown: str, headers: dict[str, str], max_bytes: int
-    ) -> tuple[int, httpx.Headers, bytes]:
-        async with self._client.stream("GET", url, headers=headers) as response:
-            if not 200 <= response.status_code < 300:
-                return response.status_code, response.headers, b""
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise _too_large(max_bytes, shown)
-            chunks, size = [], 0
-            # aiter_bytes yields decoded bytes, so a small gzip bomb hits the cap as well.
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
+        self,
+        target: httpx.URL,
+        shown: str,
+        hops: _Hops,
+        max_bytes: int,
+        redactor: Redactor,
+        from_body: UrlFromBody | None,
+    ) -> _Answer:
+        """One GET, following up to MAX_REDIRECTS redirects under the origin rules."""
+        # Has the chain been through a public address yet? A URL read from a body continues
+        # the chain of the fetch that brought the body (DNS may have changed its mind since).
+        passed_public = from_body is not None and from_body.from_public
+        for hop in range(MAX_REDIRECTS + 1):
+            origin = origin_of(target)
+            how = f"{from_body.found_in} leads" if from_body and not hop else "redirected"
+            literal = literal_address(target) if passed_public else None
+            if literal is not None and not self._is_public(*literal):
+                # Written out as an internal IP: refused without even connecting.
+                raise _internal_address(how, origin, shown, redactor)
+            sent, conditional = hops.for_origin(origin)
+            async with self._client.stream("GET", target, headers=sent) as response:
+                # Judged on the address really connected to (a DNS name can point inside),
+                # before a byte of the body is read.
+                peer = _peer(response)
+                public = peer is not None and self._is_public(*peer)
+                if passed_public and not public:
+                    raise _internal_address(how, origin, shown, redactor)
+                passed_public = passed_public or public
+                status = response.status_code
+                location = response.headers.get("Location")
+                if status in REDIRECT_STATUSES and location:
+                    target = _redirect_target(target, location, shown, redactor)
+                    await _drain(response)
+                    continue
+                if not 200 <= status < 300:
+                    return _Answer(
+                        status, response.headers, b"", origin, conditional, passed_public
+                    )
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > max_bytes:
                     raise _too_large(max_bytes, shown)
-                chunks.append(chunk)
-            return response.status_code, response.headers, b"".join(chunks)
+                chunks, size = [], 0
+                # aiter_bytes yields decoded bytes, so a small gzip bomb hits the cap as well.
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise _too_large(max_bytes, shown)
+                    chunks.append(chunk)
+                body = b"".join(chunks)
+                return _Answer(status, response.headers, body, origin, conditional, passed_public)
+        raise FetchError(f"more than {MAX_REDIRECTS} redirects", url=shown)
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read a small redirect body to its end, so the connection goes back to the pool; a big
+    one is left unread (the connection is then closed, which is all it costs)."""
+    size = 0
+    async for chunk in response.aiter_raw():
+        size += len(chunk)
+        if size > MAX_REDIRECT_BODY:
+            return
+
+
+def _redirect_target(
+    current: httpx.URL, location: str, shown: str, redactor: Redactor
+) -> httpx.URL:
+    try:
+        target = current.join(location.strip())
+    except httpx.InvalidURL:
+        raise RefusedURL("redirected to an invalid URL", url=shown) from None
+    if target.scheme not in ("http", "https"):
+        scheme = redactor.redact(target.scheme or "?")
+        raise RefusedURL(f"redirected to a {scheme}: URL, which is never followed", url=shown)
+    return target
+
+
+def _internal_address(how: str, origin: str | None, shown: str, redactor: Redactor) -> RefusedURL:
+    where = redactor.redact_url(origin or "an unusable URL")
+    return RefusedURL(
+        f"{how} from a public address to {where}, an internal address; not followed",
+        url=shown,
+    )
 
 
 def _read_file(

@@ -23,6 +23,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from aggregator.connector import Connector, DependencyNotReady
+from aggregator.failures import UNEXPECTED, Failure, FailureCode, failure_of_fetch
 from aggregator.fetch import FetchError, Validators
 from aggregator.metrics import Metrics
 from aggregator.model import ChangeEvent, Snapshot
@@ -69,6 +70,8 @@ class PollOutcome:
     outcome: str
     error: str | None = None
     retry_after: float | None = None
+    #: The failure's class: what public answers say instead of ``error`` (see failures.py).
+    failure: Failure | None = None
 
 
 class SourceRunner:
@@ -138,7 +141,12 @@ class SourceRunner:
             duration = time.perf_counter() - started
             at = datetime.now(UTC)
             if outcome.outcome == "failed":
-                self.status.record_failure(at=at, duration_s=duration, error=outcome.error or "")
+                self.status.record_failure(
+                    at=at,
+                    duration_s=duration,
+                    error=outcome.error or "",
+                    failure=outcome.failure or UNEXPECTED,
+                )
             elif outcome.outcome == "unchanged":
                 self.status.record_unchanged(at=at, duration_s=duration)
             elif outcome.outcome == "waiting":
@@ -154,10 +162,13 @@ class SourceRunner:
         try:
             fetched = await self.connector.fetch(self._fetcher, self._validators)
         except FetchError as exc:
-            return PollOutcome("failed", self._redactor.redact(str(exc)), exc.retry_after)
+            return PollOutcome(
+                "failed", self._redactor.redact(str(exc)), exc.retry_after, failure_of_fetch(exc)
+            )
         except Exception as exc:  # a connector bug must not stop the poller
             log.exception("source %s: unexpected error while fetching", self.source_id)
-            return PollOutcome("failed", self._redactor.redact(f"unexpected error: {exc}"))
+            message = self._redactor.redact(f"unexpected error: {exc}")
+            return PollOutcome("failed", message, failure=UNEXPECTED)
         body = fetched.body
         if fetched.not_modified or fetched.content_hash == self._content_hash:
             self._validators = fetched.validators
@@ -174,8 +185,8 @@ class SourceRunner:
             return PollOutcome("waiting", self._redactor.redact(str(exc)))
         except Exception as exc:
             # Keep the old validators: the next poll must fetch and parse again, not get a 304.
-            message = f"the feed could not be read: {exc}"
-            return PollOutcome("failed", self._redactor.redact(message))
+            message = self._redactor.redact(f"the feed could not be read: {exc}")
+            return PollOutcome("failed", message, failure=Failure(FailureCode.PARSE_FAILED))
         at = datetime.now(UTC)
         snapshot = Snapshot(
             source_id=self.source_id,
@@ -192,8 +203,8 @@ class SourceRunner:
             # The payload goes along for data that other processes rebuild by parsing it again.
             await self._store.save_snapshot(snapshot, payload=body)
         except Exception as exc:  # the shared store went away mid-poll
-            message = f"the new data was not saved: {exc}"
-            return PollOutcome("failed", self._redactor.redact(message))
+            message = self._redactor.redact(f"the new data was not saved: {exc}")
+            return PollOutcome("failed", message, failure=Failure(FailureCode.STORE_FAILED))
         self._version = snapshot.version
         self.status.record_success(
             at=at,

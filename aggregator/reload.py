@@ -4,17 +4,24 @@ Sources are compared by id: added ones start polling, removed ones stop and thei
 changed ones are polled again at once with their new settings (their current data keeps
 serving until then), unchanged ones keep everything. Settings outside ``connectors`` shape the
 process itself (its port, store, clock...): a change there is reported as needing a restart.
+
+The file is read and validated in a worker thread, so the event loop keeps answering however
+long that takes, and a file with no enabled source is refused like an invalid one: applying it
+would take every running source offline. Reloads run one at a time, in the order asked.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aggregator.config import BeffroiConfig, load_config
 from aggregator.connector import ConnectorContext
+from aggregator.logs import remember_secrets
 from aggregator.redact import Redactor
 from aggregator.registry import config_models
 from aggregator.runtime import Runtime, new_status
@@ -44,9 +51,26 @@ class ReloadReport:
         }
 
 
+#: One lock per running process: two SIGHUPs in a row must not apply two files at once.
+_RELOAD_LOCKS: weakref.WeakKeyDictionary[Runtime, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
 def read_config(runtime: Runtime, path: Path) -> BeffroiConfig:
-    """The new configuration, validated like at start (ConfigError lists every problem)."""
-    return load_config(path, connector_types=config_models(runtime.connector_types))
+    """The new configuration, validated like at start (ConfigError lists every problem).
+
+    Blocking: call it from a worker thread (:func:`reload_file` does).
+    """
+    return load_config(
+        path, connector_types=config_models(runtime.connector_types), require_sources=True
+    )
+
+
+async def reload_file(runtime: Runtime, path: Path) -> ReloadReport:
+    """Read ``path`` off the event loop and apply it; on ConfigError nothing changes."""
+    lock = _RELOAD_LOCKS.setdefault(runtime, asyncio.Lock())
+    async with lock:
+        new = await asyncio.to_thread(read_config, runtime, path)
+        return await apply_config(runtime, new)
 
 
 async def apply_config(runtime: Runtime, new: BeffroiConfig) -> ReloadReport:
@@ -60,6 +84,7 @@ async def apply_config(runtime: Runtime, new: BeffroiConfig) -> ReloadReport:
     after = {c.id: c for c in new.connectors if c.enabled}
     # New sources get a context with the new secrets, so their errors are redacted too.
     runtime.redactor = Redactor(old.secrets | new.secrets)
+    remember_secrets(new.secrets)  # and so are log lines about them
     context = ConnectorContext(
         timezone=runtime.context.timezone,
         languages=runtime.context.languages,

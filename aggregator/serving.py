@@ -5,6 +5,11 @@ accept queue: clients that had connected, and sent their request, would get "con
 reset" during a graceful stop. So before closing, the queue is drained — every waiting
 connection is accepted and handed to the server — and only then is the socket closed; the
 requests under way then finish (up to the shutdown timeout) before the process exits.
+
+Each connection has ``header_timeout`` to send its request headers (see
+:mod:`aggregator.header_timeout`), and the process may hold as many descriptors as its hard
+limit allows: at the usual soft limit of 1,024, a thousand idle connections were enough to make
+``accept()`` fail for everyone.
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 import socket
 import sys
 
 from aiohttp import web
+
+from aggregator.header_timeout import HeaderTimeoutRunner
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +45,37 @@ def tune_interpreter() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
+def raise_open_files_limit() -> None:
+    """Raise the soft limit on open descriptors (one per connection) to the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard:
+        log.info("open files limit: %d (soft and hard)", soft)
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:
+        # e.g. an unlimited hard limit the kernel caps lower (macOS): keep the soft one.
+        log.warning("open files limit: %d (hard %d), could not raise it: %s", soft, hard, exc)
+        return
+    log.info("open files limit: raised from %d (soft) to %d (hard)", soft, hard)
+
+
 async def serve(
     app: web.Application,
     *,
     host: str,
     port: int,
     shutdown_timeout: float,
+    header_timeout: float,
+    keepalive_timeout: float,
     reuse_port: bool = False,
 ) -> None:
     tune_interpreter()
-    runner = web.AppRunner(
+    raise_open_files_limit()
+    runner = HeaderTimeoutRunner(
         app,
+        header_timeout=header_timeout,
+        keepalive_timeout=keepalive_timeout,
         handle_signals=False,
         access_log=None,
         shutdown_timeout=shutdown_timeout,

@@ -19,6 +19,8 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
+from aggregator.failures import UNEXPECTED, Failure, public_text
+
 #: Consecutive failed polls after which the data still served counts as stale, whatever its age.
 STALE_AFTER_FAILURES = 3
 #: How many row-level issues a status keeps as examples.
@@ -56,7 +58,11 @@ class SourceStatus:
     last_attempt: datetime | None = None
     last_success: datetime | None = None
     last_change: datetime | None = None
+    #: The last failure in full (redacted): for the log, the admin API and the command line.
     last_error: str | None = None
+    #: Its class (failures.FailureCode) and, for an error status, the number: what the public sees.
+    last_error_code: str | None = None
+    last_error_http_status: int | None = None
     last_error_at: datetime | None = None
     consecutive_failures: int = 0
     next_run: datetime | None = None
@@ -136,14 +142,22 @@ class SourceStatus:
             stats=self.stats,
         )
 
-    def record_failure(self, *, at: datetime, duration_s: float, error: str) -> None:
+    def record_failure(
+        self,
+        *,
+        at: datetime,
+        duration_s: float,
+        error: str,
+        failure: Failure = UNEXPECTED,
+    ) -> None:
         self.last_attempt = at
         self.last_duration_s = duration_s
         self.last_error = error
+        self.last_error_code = failure.code.value
+        self.last_error_http_status = failure.http_status
         self.last_error_at = at
-        self.recent_errors = [{"at": at.isoformat(), "error": error}, *self.recent_errors][
-            :RECENT_ERRORS
-        ]
+        entry = {"at": at.isoformat(), "code": failure.code.value, "error": error}
+        self.recent_errors = [entry, *self.recent_errors][:RECENT_ERRORS]
         self.consecutive_failures += 1
         self.total_polls += 1
         self.total_failures += 1
@@ -160,8 +174,16 @@ class SourceStatus:
             "version": self.version,
         }
 
-    def to_json(self, now: datetime, *, include_error_detail: bool = True) -> dict[str, Any]:
-        """The full public form served by ``/v1/sources``."""
+    def public_error(self) -> str | None:
+        """The last failure as the public sees it: its class, never its detail."""
+        if self.last_error is None:
+            return None
+        return public_text(self.last_error_code, self.last_error_http_status)
+
+    def to_json(self, now: datetime, *, detail: bool = False) -> dict[str, Any]:
+        """The form served by ``/v1/sources``; with ``detail`` (the admin API) ``last_error``
+        is the full redacted message instead of the failure class's public text, and the
+        skipped rows' examples and the polling process (host:pid) are shown."""
         return {
             "id": self.source_id,
             "type": self.source_type,
@@ -174,9 +196,10 @@ class SourceStatus:
             "last_attempt": _iso(self.last_attempt),
             "last_success": _iso(self.last_success),
             "last_change": _iso(self.last_change),
-            "last_error": self.last_error if include_error_detail else None,
+            "last_error": self.last_error if detail else self.public_error(),
+            "last_error_code": self.last_error_code if self.last_error is not None else None,
             "waiting_for": self.waiting_for,
-            "polled_by": self.polled_by,
+            "polled_by": self.polled_by if detail else None,  # a host name and a pid
             "last_error_at": _iso(self.last_error_at),
             "consecutive_failures": self.consecutive_failures,
             "next_run": _iso(self.next_run),
@@ -185,7 +208,12 @@ class SourceStatus:
             ),
             "record_count": self.record_count,
             "version": self.version,
-            "issues": {"count": self.issue_count, "examples": self.issue_samples},
+            # Examples quote the feed (values, a realtime feed's URL): the count is public,
+            # what was skipped is for the operator.
+            "issues": {
+                "count": self.issue_count,
+                "examples": self.issue_samples if detail else [],
+            },
             "polls": {"total": self.total_polls, "failed": self.total_failures},
             "stats": self.stats,
         }

@@ -24,9 +24,11 @@ import orjson
 from pydantic import Field, field_validator
 
 from aggregator.config.models import UrlConnectorConfig
+from aggregator.config.types import ByteSize
 from aggregator.connector import UrlConnector
 from aggregator.mapping import FieldSpec, RecordMapping, compile_path, lookup, map_rows
 from aggregator.model import ParseResult
+from connectors.linecap import DEFAULT_MAX_LINE_BYTES, long_lines
 
 
 class FeedError(ValueError):
@@ -68,6 +70,8 @@ class JsonRecordsConfig(_RecordsConfig):
 class CsvRecordsConfig(_RecordsConfig):
     delimiter: str | None = None
     encoding: str = "auto"
+    #: A longer line refuses the body: the csv module would build a row of all its fields.
+    max_line_bytes: ByteSize = Field(default=DEFAULT_MAX_LINE_BYTES, ge=1024)
 
     @field_validator("delimiter")
     @classmethod
@@ -123,6 +127,12 @@ class CsvRecordsConnector(UrlConnector[CsvRecordsConfig]):
     config_model = CsvRecordsConfig
 
     def parse(self, payload: bytes) -> ParseResult:
+        cap = self.config.max_line_bytes
+        if too_long := long_lines(payload, cap):
+            raise FeedError(
+                f"line {too_long[0].number} of the CSV is longer than {cap} bytes "
+                "(max_line_bytes); raise max_line_bytes if the export really has lines that long"
+            )
         text, decode_issue = _decode(payload, self.config.encoding)
         if not text.strip():
             raise FeedError("the CSV body is empty")
@@ -135,9 +145,12 @@ class CsvRecordsConnector(UrlConnector[CsvRecordsConfig]):
                 f"the CSV has no column {self.config.id_field!r} "
                 f"(columns: {', '.join(reader.fieldnames[:20])})"
             )
-        result = map_records(
-            self.config.id, reader, self.config.id_field, RecordMapping(self.config.fields)
-        )
+        try:
+            result = map_records(
+                self.config.id, reader, self.config.id_field, RecordMapping(self.config.fields)
+            )
+        except csv.Error as exc:  # e.g. a quoted field running on past the field size limit
+            raise FeedError(f"the CSV cannot be read at line {reader.line_num}: {exc}") from None
         if decode_issue:
             return ParseResult(
                 data=result.data,

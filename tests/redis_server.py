@@ -1,5 +1,6 @@
 """A real redis-server for tests, on a free port of 127.0.0.1, that a test can stop and
-start again (the same port, empty, as after a crash of a Redis that keeps nothing)."""
+start again (the same port, empty, as after a crash of a Redis that keeps nothing). With a
+``password`` it requires AUTH (``requirepass``) and its ``url`` carries the password."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 
 def free_port() -> int:
@@ -17,18 +19,20 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, password: str | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError("redis-server is not installed (Debian package redis-server)")
         self.binary = binary
         self.workdir = workdir
         self.port = free_port()
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        userinfo = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis://{userinfo}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         self.process = subprocess.Popen(
@@ -44,6 +48,7 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(self.workdir),
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -52,6 +57,9 @@ class RedisServer:
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                    if self.password:
+                        sock.sendall(_command("AUTH", self.password))
+                        sock.recv(64)
                     sock.sendall(b"PING\r\n")
                     if sock.recv(16).startswith(b"+PONG"):
                         return
@@ -64,3 +72,11 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(timeout=10)
         self.process = None
+
+
+def _command(*words: str) -> bytes:
+    """A command in Redis's protocol (RESP), safe for any bytes in its arguments."""
+    encoded = [word.encode() for word in words]
+    return b"".join(
+        [f"*{len(encoded)}\r\n".encode(), *(b"$%d\r\n%s\r\n" % (len(w), w) for w in encoded)]
+    )

@@ -107,3 +107,13 @@ def test_missing_config_file_is_a_clear_error(tmp_path):
     assert result.returncode == 2
     assert "absent.yaml" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_log_level_is_a_clear_error():
+    """--log-level takes the usual names in any case; another word is a usage error, not a
+    traceback."""
+    result = beffroi("--log-level", "loud", "check", "-c", str(DEMO))
+    assert result.returncode == 2
+    assert "invalid choice: 'LOUD'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert beffroi("--log-level", "debug", "check", "-c", str(DEMO)).returncode == 0

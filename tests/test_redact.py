@@ -72,3 +72,38 @@ def test_redact_url_masks_known_secret_in_path():
     """A configured secret is masked wherever it appears, not only in the query."""
     url = "https://h/feeds/s3cr3t/gtfs.zip#apikey=x"
     assert Redactor(["s3cr3t"]).redact_url(url) == "https://h/feeds/***/gtfs.zip#apikey=x"
+
+
+def test_redact_masks_every_percent_spelling():
+    """A known secret is masked raw, percent-encoded in lower or upper hex, partly encoded,
+    with + or %20 for a space, and UTF-8 encoded."""
+    redactor = Redactor(["p@ss/wörd x"])
+    for spelling in (
+        "p@ss/wörd x",
+        "p%40ss%2Fw%C3%B6rd%20x",
+        "p%40ss%2fw%c3%b6rd+x",
+        "p%40ss/w%C3%B6rd x",
+    ):
+        assert redactor.redact(f"<{spelling}>") == "<***>", spelling
+
+
+def test_redact_text_masks_secret_shapes_it_was_not_told_about():
+    """Free text loses URL passwords, secret-looking query values and secret-named header
+    values (header lines, dict reprs, byte-tuple reprs), the auth scheme kept."""
+    redactor = Redactor()
+    cases = {
+        "GET http://u:pw1@h/x?apikey=k1&p=2 (ok)": "GET http://u:***@h/x?apikey=***&p=2 (ok)",
+        "redis://:pw2@127.0.0.1:6379/0": "redis://:***@127.0.0.1:6379/0",
+        "Authorization: Bearer t0k.en": "Authorization: Bearer ***",
+        "{'X-Api-Key': 'k2', 'Accept': '*/*'}": "{'X-Api-Key': '***', 'Accept': '*/*'}",
+        "[(b'authorization', b'Basic dXNlcg==')]": "[(b'authorization', b'Basic ***')]",
+        "client_secret=s3 password: hunter22": "client_secret=*** password: ***",
+    }
+    for text, expected in cases.items():
+        assert redactor.redact_text(text) == expected
+
+
+def test_redact_text_leaves_ordinary_text_alone():
+    """Words that merely resemble secret names, and plain parameters, are kept."""
+    text = "tokens: 5, token_count=3, key: stops:42, https://h/x?page=2&lang=fr, no password set"
+    assert Redactor().redact_text(text) == text

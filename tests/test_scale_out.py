@@ -17,6 +17,7 @@ ROOT = Path(__file__).parents[1]
 V1 = b'[{"code": "P1", "nom": "Gare"}, {"code": "P2", "nom": "Euralille"}]'
 V2 = V1[:-1] + b', {"code": "P3", "nom": "Lille Europe"}]'
 RECORDS = "/v1/sources/parkings/records"
+ADMIN_TOKEN = "scale-out-admin-token"
 
 
 class Process:
@@ -34,6 +35,9 @@ class Process:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+    async def admin(self, path: str) -> httpx.Response:
+        return await self.get(path, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
 
     async def get(self, path: str, **kwargs: object) -> httpx.Response:
         async with httpx.AsyncClient(timeout=5) as client:
@@ -66,6 +70,8 @@ def cluster(tmp_path, upstream, redis_server):
     config = tmp_path / "beffroi.yaml"
     config.write_text(
         f"""
+server:
+  admin_token: {ADMIN_TOKEN}
 store:
   backend: redis
   url: {redis_server.url}
@@ -120,8 +126,10 @@ async def test_pollers_share_the_work_and_apis_agree(cluster, upstream):
     answers = [await api.get(RECORDS) for api in apis]
     assert answers[0].json()["data"] == answers[1].json()["data"]
     assert answers[0].headers["ETag"] == answers[1].headers["ETag"]
-    statuses = [(await api.get("/v1/sources/parkings")).json()["data"] for api in apis]
+    statuses = [(await api.admin("/v1/admin/sources/parkings")).json()["data"] for api in apis]
     assert statuses[0]["polled_by"] == statuses[1]["polled_by"] is not None
+    # Which host and process polls is for the operator, not the public.
+    assert (await apis[0].get("/v1/sources/parkings")).json()["data"]["polled_by"] is None
 
 
 async def test_a_dead_poller_is_replaced_within_the_lease(cluster, upstream):
@@ -129,14 +137,14 @@ async def test_a_dead_poller_is_replaced_within_the_lease(cluster, upstream):
     pollers = [cluster("poller"), cluster("poller")]
     api = cluster("api")
     await until(lambda: ready(api))
-    holder = (await api.get("/v1/sources/parkings")).json()["data"]["polled_by"]
+    holder = (await api.admin("/v1/admin/sources/parkings")).json()["data"]["polled_by"]
     pid = int(holder.split(":")[1])
     victim = next(p for p in pollers if p.popen.pid == pid)
     survivor = next(p for p in pollers if p is not victim)
     victim.stop(signal.SIGKILL)
     upstream.route("/p.json", Reply(body=V2))
     await until(lambda: _has_p3(api), within=15)  # lease TTL 2 s, then a poll
-    status = (await api.get("/v1/sources/parkings")).json()["data"]
+    status = (await api.admin("/v1/admin/sources/parkings")).json()["data"]
     assert status["polled_by"].split(":")[1] == str(survivor.popen.pid)
 
 

@@ -84,7 +84,9 @@ def test_route_is_declared_outside_the_envelope_for_openapi():
     register_status_page(router)
     route = router.lookup("GET", "/")
     assert route is not None and route.media_type == "text/html" and not route.enveloped
-    document = router.openapi(title="t", version="0", description="d")
+    document = router.openapi(
+        runtime_from("connectors: []"), title="t", version="0", description="d"
+    )
     assert "text/html" in document["paths"]["/"]["get"]["responses"]["200"]["content"]
 
 

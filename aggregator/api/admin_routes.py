@@ -2,16 +2,20 @@
 
 Every call needs ``Authorization: Bearer <server.admin_token>`` (compared in constant time).
 With no token configured the admin API is disabled (403), so nobody can use it by accident.
+A client failing too often is refused for a while (:mod:`aggregator.api.admin_throttle`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from datetime import UTC, datetime
 
 from aiohttp import web
 
+from aggregator.api.admin_throttle import ADMIN_FAILURES_KEY
 from aggregator.api.problems import ApiError, NotFound
+from aggregator.api.ratelimit import client_address
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param
 from aggregator.api.schemas import SOURCE_ID
@@ -21,11 +25,24 @@ from aggregator.runtime import Runtime, runtime_of
 
 def require_admin(request: web.Request) -> Runtime:
     runtime = runtime_of(request)
-    token = runtime.config.server.admin_token
+    server = runtime.config.server
+    token = server.admin_token
     if not token:
         raise ApiError(403, "Forbidden", "the admin API is disabled: set server.admin_token")
+    failures = request.app[ADMIN_FAILURES_KEY]
+    client = client_address(request, server.rate_limit)
+    wait = failures.retry_after(client, server.admin_max_failures, server.admin_failure_window)
+    if wait is not None:
+        raise ApiError(
+            429,
+            "Too many failed authentications",
+            f"this client failed the admin authentication too often; retry in {wait}s",
+            kind="admin-throttled",
+            headers={"Retry-After": str(wait)},
+        )
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+    if scheme.lower() != "bearer" or not _same_secret(given, token):
+        failures.failed(client, server.admin_failure_window)
         raise ApiError(
             401,
             "Unauthorized",
@@ -33,6 +50,13 @@ def require_admin(request: web.Request) -> Runtime:
             headers={"WWW-Authenticate": 'Bearer realm="beffroi-admin"'},
         )
     return runtime
+
+
+def _same_secret(given: str, expected: str) -> bool:
+    """Compared in constant time, lengths included (both are hashed to 32 bytes first)."""
+    return hmac.compare_digest(
+        hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest()
+    )
 
 
 def _source(runtime: Runtime, request: web.Request) -> str:
@@ -46,7 +70,7 @@ async def source_detail(request: web.Request) -> ApiResult:
     runtime = require_admin(request)
     source_id = _source(runtime, request)
     status = runtime.statuses[source_id]
-    data = status.to_json(datetime.now(UTC))
+    data = status.to_json(datetime.now(UTC), detail=True)
     data["recent_errors"] = status.recent_errors
     snapshot = runtime.live.snapshot(source_id)
     data["issues"]["all_kept"] = list(snapshot.issues) if snapshot is not None else []
@@ -67,7 +91,7 @@ async def refresh_source(request: web.Request) -> ApiResult:
         {
             "outcome": outcome.outcome,
             "error": outcome.error,
-            "status": runtime.statuses[source_id].to_json(datetime.now(UTC)),
+            "status": runtime.statuses[source_id].to_json(datetime.now(UTC), detail=True),
         },
         cacheable=False,
     )
@@ -75,13 +99,13 @@ async def refresh_source(request: web.Request) -> ApiResult:
 
 async def reload_config(request: web.Request) -> ApiResult:
     runtime = require_admin(request)
-    from aggregator.reload import apply_config, read_config
+    from aggregator.reload import reload_file
 
     path = runtime.config.source_path
     if path is None:
         raise ApiError(409, "Conflict", "this process was not started from a config file")
     try:
-        new = read_config(runtime, path)
+        report = await reload_file(runtime, path)
     except ConfigError as exc:
         raise ApiError(
             400,
@@ -90,7 +114,6 @@ async def reload_config(request: web.Request) -> ApiResult:
             kind="invalid-config",
             extra={"errors": [str(issue) for issue in exc.issues]},
         ) from None
-    report = await apply_config(runtime, new)
     return ApiResult(report.to_json(), cacheable=False)
 
 
@@ -104,7 +127,7 @@ def register_admin_routes(router: ApiRouter) -> None:
         source_detail,
         summary="A source's full status with its recent errors (admin)",
         params=[source_id],
-        errors=[400, 401, 403, 404],
+        errors=[400, 401, 403, 404, 429],
         **declared,
     )
     router.post(
@@ -112,13 +135,13 @@ def register_admin_routes(router: ApiRouter) -> None:
         refresh_source,
         summary="Poll a source now (admin)",
         params=[source_id],
-        errors=[400, 401, 403, 404, 409],
+        errors=[400, 401, 403, 404, 409, 429],
         **declared,
     )
     router.post(
         "/v1/admin/reload",
         reload_config,
         summary="Read the configuration file again and apply it (admin)",
-        errors=[400, 401, 403, 409],
+        errors=[400, 401, 403, 409, 429],
         **declared,
     )

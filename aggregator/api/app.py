@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from aggregator.api.admin_routes import register_admin_routes
+from aggregator.api.admin_throttle import ADMIN_FAILURES_KEY, AdminFailures
 from aggregator.api.conventions import conventions_middleware
-from aggregator.api.core_routes import OPENAPI_KEY, openapi_bytes, register_core_routes
+from aggregator.api.core_routes import OPENAPI_KEY, register_core_routes
 from aggregator.api.home import register_home
+from aggregator.api.openapi import OpenApiDocument
 from aggregator.api.ratelimit import Buckets, MemoryBuckets, RateLimiter, RedisBuckets
 from aggregator.api.response_cache import ResponseCache
 from aggregator.api.routing import ApiRouter
@@ -23,6 +25,8 @@ from aggregator.api.stream import install_stream, register_stream
 from aggregator.runtime import RUNTIME, Runtime
 
 ROUTER_KEY = web.AppKey("beffroi.router", ApiRouter)
+#: The response micro-cache, when it is on (for what it holds: tests, diagnostics).
+RESPONSE_CACHE_KEY = web.AppKey("beffroi.response_cache", ResponseCache)
 log = logging.getLogger(__name__)
 
 
@@ -36,17 +40,14 @@ def reload_on_hangup(runtime: Runtime) -> None:
 
     async def reload() -> None:
         from aggregator.config import ConfigError
-        from aggregator.reload import apply_config, read_config
+        from aggregator.reload import reload_file
 
         try:
-            new = read_config(runtime, path)
+            await reload_file(runtime, path)
         except ConfigError as exc:
             log.error("SIGHUP: the new configuration is invalid; keeping the running one\n%s", exc)
-            return
         except OSError as exc:
             log.error("SIGHUP: cannot read %s (%s); keeping the running one", path, exc)
-            return
-        await apply_config(runtime, new)
 
     def on_hangup() -> None:
         task = loop.create_task(reload())
@@ -92,7 +93,11 @@ def create_app(runtime: Runtime, *, poll: bool = True) -> web.Application:
         # Each outcome's counter looked up once (``labels()`` takes a lock).
         counters = {o: runtime.metrics.response_cache.labels(o) for o in ("hit", "miss", "pass")}
         cache = ResponseCache(
-            ttl, lambda: runtime.live.generation, count=lambda outcome: counters[outcome].inc()
+            ttl,
+            lambda: runtime.live.generation,
+            languages=runtime.languages,
+            max_bytes=runtime.config.server.response_cache_bytes,
+            count=lambda outcome: counters[outcome].inc(),
         )
     conventions = conventions_middleware(
         runtime.metrics, runtime.config.server.cors_origins, router, runtime, limiter, cache
@@ -104,7 +109,13 @@ def create_app(runtime: Runtime, *, poll: bool = True) -> web.Application:
     )
     app[RUNTIME] = runtime
     app[ROUTER_KEY] = router
-    app[OPENAPI_KEY] = openapi_bytes(router)
+    document = OpenApiDocument(router)
+    # Built now: a parameter schema that cannot be written fails the start, not a request.
+    document.body(runtime)
+    app[OPENAPI_KEY] = document
+    app[ADMIN_FAILURES_KEY] = AdminFailures()
+    if cache is not None:
+        app[RESPONSE_CACHE_KEY] = cache
     router.install(app)
     install_stream(app, router, runtime)
 

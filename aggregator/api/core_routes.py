@@ -5,31 +5,26 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from aggregator import __version__
 from aggregator.api import schemas
 from aggregator.api.i18n import localize_record, negotiate_language
+from aggregator.api.openapi import OpenApiDocument
 from aggregator.api.pagination import paginate
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import ApiError, NotFound
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param
-from aggregator.api.schemas import CURSOR, LANGUAGE, SOURCE_ID, integer
+from aggregator.api.schemas import CURSOR, SOURCE_ID, integer, language
 from aggregator.metrics import CONTENT_TYPE_LATEST
 from aggregator.model import Snapshot
 from aggregator.runtime import Runtime, runtime_of
 
-OPENAPI_DESCRIPTION = (
-    "Beffroi serves a city's transit, events and open data as one JSON API. Every JSON "
-    "answer is an envelope {data, meta}; errors are RFC 9457 problem documents; every GET "
-    "carries a weak ETag and honours If-None-Match."
-)
 LANG_PARAM = Param(
     "lang",
     "Response language; overrides Accept-Language (one of the configured languages).",
-    LANGUAGE,
+    language,
 )
 MAX_RECORDS_PAGE = 500
 
@@ -137,13 +132,11 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def openapi_document(request: web.Request) -> web.Response:
-    document = request.app[OPENAPI_KEY]
-    response = web.Response(body=document, content_type="application/json")
-    response.headers["Cache-Control"] = "public, max-age=300"
-    return response
+    """Gzip when asked, a 304 when If-None-Match names the ETag (see aggregator.api.openapi)."""
+    return request.app[OPENAPI_KEY].respond(request, runtime_of(request))
 
 
-OPENAPI_KEY = web.AppKey("beffroi.openapi", bytes)
+OPENAPI_KEY = web.AppKey("beffroi.openapi", OpenApiDocument)
 
 
 def register_core_routes(router: ApiRouter) -> None:
@@ -228,10 +221,3 @@ def register_core_routes(router: ApiRouter) -> None:
         response={"type": "object"},
         enveloped=False,
     )
-
-
-def openapi_bytes(router: ApiRouter) -> bytes:
-    document = router.openapi(
-        title="Beffroi API", version=__version__, description=OPENAPI_DESCRIPTION
-    )
-    return orjson.dumps(document, option=orjson.OPT_INDENT_2)

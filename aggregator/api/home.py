@@ -22,7 +22,7 @@ from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param
-from aggregator.api.schemas import LANGUAGE, LATITUDE, LONGITUDE
+from aggregator.api.schemas import LATITUDE, LONGITUDE, language
 from aggregator.runtime import runtime_of
 
 EVENTS_RADIUS_M = 5000
@@ -149,7 +149,7 @@ def register_home(router: ApiRouter) -> None:
             Param(
                 "lang",
                 "Response language; overrides Accept-Language (one of the configured languages).",
-                LANGUAGE,
+                language,
             ),
         ],
         response=HOME_SCHEMA,

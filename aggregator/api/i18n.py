@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from aggregator.api.params import MAX_PARAM_LENGTH
 from aggregator.api.problems import BadParameter
 
 # Two letters (fr, en, fr-BE): "min"/"max" of an age range must not look like languages.
@@ -20,6 +21,24 @@ _LANGUAGE_TAG = re.compile(r"^[a-z]{2}([-_][A-Za-z]{2,4})?$")
 
 def _primary(tag: str) -> str:
     return tag.split("-", 1)[0].split("_", 1)[0].lower()
+
+
+@functools.lru_cache(maxsize=16)
+def language_pattern(supported: tuple[str, ...]) -> str:
+    """The ``?lang=`` values served: a tag whose primary subtag, in any case, is one of
+    ``supported``'s, then subtags of 1-8 letters or digits (fr, FR, fr-BE, zh_Hant_TW).
+
+    The handlers check ``?lang=`` with this pattern and the OpenAPI document carries the very
+    same string (ECMA-262 and Python read it alike), so the two cannot disagree.
+    """
+    primaries = dict.fromkeys(_primary(tag) for tag in supported)
+    spelled = "|".join("".join(f"[{c.lower()}{c.upper()}]" for c in p) for p in primaries)
+    return f"^({spelled})([-_][A-Za-z0-9]{{1,8}})*$"
+
+
+@functools.lru_cache(maxsize=16)
+def _served_language(supported: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(language_pattern(supported))
 
 
 def parse_accept_language(header: str) -> list[str]:
@@ -50,10 +69,19 @@ def negotiate_language(request: web.Request, supported: Sequence[str]) -> str:
     if asked is not None:
         if asked in supported:
             return asked
-        if _primary(asked) in by_primary:
+        if len(asked) > MAX_PARAM_LENGTH:
+            raise BadParameter("lang", f"is longer than {MAX_PARAM_LENGTH} characters")
+        if _served_language(tuple(supported)).fullmatch(asked):
             return by_primary[_primary(asked)]
         raise BadParameter("lang", f"{asked!r} is not one of: {', '.join(supported)}")
-    for tag in parse_accept_language(request.headers.get("Accept-Language", "")):
+    return language_from_header(request.headers.get("Accept-Language", ""), supported)
+
+
+def language_from_header(header: str, supported: Sequence[str]) -> str:
+    """The language ``Accept-Language: header`` negotiates among ``supported`` (first: the
+    default); whatever the header says, the answer is one of ``supported``."""
+    by_primary = {_primary(tag): tag for tag in reversed(supported)}
+    for tag in parse_accept_language(header):
         if tag in supported:
             return tag
         if _primary(tag) in by_primary:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -84,6 +85,28 @@ class QueryParams:
             return default
         if value not in choices:
             raise BadParameter(name, f"{value!r} is not one of: {', '.join(choices)}")
+        return value
+
+    def member(self, name: str, members: Sequence[str], what: str) -> str | None:
+        """One of ``members`` exactly as spelled (a configured source id...), None when absent.
+
+        No trimming: the OpenAPI document lists the members as an enum, and must say the truth.
+        """
+        value = self._raw(name)
+        if value is None:
+            return None
+        if value not in members:
+            raise BadParameter(name, f"{value!r} is not {what}")
+        return value
+
+    def matching(self, name: str, pattern: re.Pattern[str], expected: str) -> str | None:
+        """A value ``pattern`` matches whole, None when absent; the OpenAPI document carries
+        ``pattern.pattern`` itself, so the schema and this check are one rule."""
+        value = self._raw(name)
+        if value is None:
+            return None
+        if pattern.fullmatch(value) is None:
+            raise BadParameter(name, f"{value!r} is not {expected}")
         return value
 
     def datetime(self, name: str, default: datetime, zone: ZoneInfo) -> datetime:

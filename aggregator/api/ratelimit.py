@@ -4,13 +4,25 @@ Each client may make ``burst`` requests at once, refilled at ``rate`` per second
 carry ``RateLimit-Limit``/``RateLimit-Remaining``/``RateLimit-Reset`` and, when refused, a
 ``429`` problem with ``Retry-After``. Health and metrics endpoints are never limited. If Redis
 does not answer, requests are let through (failing open keeps the app working).
+
+Who the client is: the peer's address, unless proxies are trusted. Behind proxies that append
+to ``X-Forwarded-For``, only the entries they wrote are believed, counted from the right
+(``trusted_proxies``) or recognised by network (``trusted_proxy_cidrs``), the way proxy-fix
+middlewares do (werkzeug's ``ProxyFix``, uvicorn's ``forwarded_allow_ips``): anything left of
+them the client wrote itself. Addresses are parsed and written back canonically, so a key is
+at most an IPv6 address long and two spellings of one address are one client.
+
+Buckets kept in memory are bounded: a bucket back to full (idle for ``burst / rate``) is the
+same as none and leaves, and past ``max_buckets`` the least recently used ones leave.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +34,10 @@ from aggregator.config.models import RateLimitConfig
 log = logging.getLogger(__name__)
 
 EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
-#: Buckets kept in memory before the oldest idle ones are dropped.
+#: Buckets kept in memory at most (about 200 bytes each) before the least recently used leave.
 MAX_BUCKETS = 100_000
+#: Idle buckets dropped per request at most (the sweep stays cheap on any one request).
+_SWEEP_PER_TAKE = 8
 
 _REDIS_BUCKET = """
 local now_parts = redis.call('TIME')
@@ -53,21 +67,39 @@ class Decision:
 class MemoryBuckets:
     """Buckets in this process (the memory store: one process serves everything)."""
 
-    def __init__(self, rate: float, burst: int) -> None:
+    def __init__(self, rate: float, burst: int, *, max_buckets: int = MAX_BUCKETS) -> None:
         self.rate, self.burst = rate, burst
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self.max_buckets = max_buckets
+        #: client -> (tokens, last use), least recently used first.
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     async def take(self, client: str) -> Decision:
         now = time.monotonic()
-        tokens, last = self._buckets.get(client, (float(self.burst), now))
+        buckets = self._buckets
+        tokens, last = buckets.pop(client, (float(self.burst), now))
         tokens = min(self.burst, tokens + (now - last) * self.rate)
         allowed = tokens >= 1
         if allowed:
             tokens -= 1
-        if len(self._buckets) >= MAX_BUCKETS and client not in self._buckets:
-            self._buckets.pop(next(iter(self._buckets)))  # the oldest entry
-        self._buckets[client] = (tokens, now)
+        self._drop_idle(now)
+        while len(buckets) >= self.max_buckets:
+            buckets.popitem(last=False)
+        buckets[client] = (tokens, now)
         return Decision(allowed, tokens)
+
+    def _drop_idle(self, now: float) -> None:
+        """Buckets refilled to full since their last use: forgetting them changes nothing."""
+        buckets = self._buckets
+        for _ in range(_SWEEP_PER_TAKE):
+            if not buckets:
+                return
+            client, (tokens, last) = next(iter(buckets.items()))
+            if tokens + (now - last) * self.rate < self.burst:
+                return
+            del buckets[client]
 
 
 class RedisBuckets:
@@ -96,13 +128,89 @@ class RedisBuckets:
 Buckets = MemoryBuckets | RedisBuckets
 
 
-def _client_address(request: web.Request, trust_forwarded: bool) -> str:
-    if trust_forwarded:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        first = forwarded.split(",")[0].strip()
-        if first:
-            return first
-    return request.remote or "unknown"
+@dataclass(frozen=True)
+class ProxyTrust:
+    """Which ``X-Forwarded-For`` entries to believe: the ``hops`` rightmost ones, or those
+    written by proxies in ``networks``. Neither: the peer's address is the client."""
+
+    hops: int = 0
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    @classmethod
+    def of(cls, config: RateLimitConfig) -> ProxyTrust:
+        return cls(config.proxy_hops, tuple(config.trusted_proxy_cidrs))
+
+    def trusts(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return any(address in network for network in self.networks)
+
+
+NO_PROXY = ProxyTrust()
+ONE_PROXY = ProxyTrust(hops=1)
+
+
+def client_address(request: web.Request, config: RateLimitConfig) -> str:
+    """The client's address as the configured proxies (``server.rate_limit``) tell it."""
+    return _client_address(request, ProxyTrust.of(config))
+
+
+def _client_address(request: web.Request, trust: bool | ProxyTrust) -> str:
+    """The address identifying a request's client, canonical (a short, bounded key).
+
+    ``trust`` is a :class:`ProxyTrust`; ``True`` (the former "trust X-Forwarded-For") means
+    one proxy, ``False`` none.
+    """
+    if not isinstance(trust, ProxyTrust):
+        trust = ONE_PROXY if trust else NO_PROXY
+    peer = request.remote or "unknown"
+    if not trust.hops and not trust.networks:
+        return peer
+    parsed_peer = _parse_address(peer)
+    if parsed_peer is None:
+        return peer  # not a TCP peer (a Unix socket): no address to go on
+    forwarded = [
+        entry.strip()
+        for line in request.headers.getall("X-Forwarded-For", ())
+        for entry in line.split(",")
+    ]
+    if trust.networks:
+        return str(_first_untrusted(parsed_peer, forwarded, trust))
+    if len(forwarded) < trust.hops:
+        # Fewer entries than proxies: it did not come through them all; only the peer is sure.
+        return str(parsed_peer)
+    written = _parse_address(forwarded[-trust.hops])
+    return str(written) if written is not None else str(parsed_peer)
+
+
+def _first_untrusted(
+    peer: ipaddress.IPv4Address | ipaddress.IPv6Address, forwarded: list[str], trust: ProxyTrust
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """From the peer leftwards, the first address not of a trusted proxy (or the last one
+    a trusted proxy wrote, when the chain is all proxies or an entry is not an address)."""
+    current = peer
+    for entry in reversed(forwarded):
+        if not trust.trusts(current):
+            return current
+        written = _parse_address(entry)
+        if written is None:
+            return current
+        current = written
+    return current
+
+
+def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP address, also as proxies may write it with a port (``1.2.3.4:5``, ``[::1]:5``);
+    an IPv4 address mapped into IPv6 (``::ffff:1.2.3.4``) is that IPv4 address."""
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 class RateLimiter:
@@ -111,13 +219,14 @@ class RateLimiter:
     def __init__(self, config: RateLimitConfig, buckets: Buckets) -> None:
         self._config = config
         self._buckets = buckets
+        self._trust = ProxyTrust.of(config)
 
     async def check(self, request: web.Request) -> dict[str, str]:
         """The RateLimit headers for this answer; raises a 429 problem when refused."""
         if request.path in EXEMPT or request.method == "OPTIONS":
             return {}
         buckets = self._buckets
-        decision = await buckets.take(_client_address(request, self._config.trust_forwarded_for))
+        decision = await buckets.take(_client_address(request, self._trust))
         headers = {
             "RateLimit-Limit": str(buckets.burst),
             "RateLimit-Remaining": str(int(decision.tokens)),
@@ -134,3 +243,10 @@ class RateLimiter:
                 headers={**headers, "Retry-After": str(wait)},
             )
         return headers
+
+
+def client_key(request: web.Request, config: RateLimitConfig) -> str:
+    """The address ``request``'s client is counted under, by the rate limiter and by anything
+    else that bounds clients one by one (the live streams' per-client cap): one definition, so
+    that both always agree on who a client is."""
+    return client_address(request, config)

@@ -10,11 +10,19 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
 
+if TYPE_CHECKING:
+    from aggregator.runtime import Runtime
+
 Handler = Callable[[web.Request], Awaitable[Any]]
+#: A parameter schema the configuration decides (the served languages, the configured source
+#: ids): computed from the runtime when the document is built, by the same function the handler
+#: checks the parameter with, so the document says exactly what this deployment accepts. None
+#: when no value is (no source of that kind is configured): the parameter is left out.
+DeployedSchema = Callable[["Runtime"], Mapping[str, Any] | None]
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _PATTERN = re.compile(r"\{(\w+):[^}]+\}")
@@ -34,17 +42,20 @@ class Param:
 
     name: str
     description: str
-    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
+    schema: Mapping[str, Any] | DeployedSchema = field(default_factory=lambda: {"type": "string"})
     location: Literal["query", "path"] = "query"
     required: bool = False
 
-    def to_openapi(self) -> dict[str, Any]:
+    def to_openapi(self, runtime: Runtime) -> dict[str, Any] | None:
+        schema = self.schema(runtime) if callable(self.schema) else self.schema
+        if schema is None:
+            return None
         return {
             "name": self.name,
             "in": self.location,
             "description": self.description,
             "required": self.required or self.location == "path",
-            "schema": dict(self.schema),
+            "schema": dict(schema),
         }
 
 
@@ -153,11 +164,14 @@ class ApiRouter:
             else:
                 app.router.add_route(route.method, route.path, route.handler)
 
-    def openapi(self, *, title: str, version: str, description: str) -> dict[str, Any]:
+    def openapi(
+        self, runtime: Runtime, *, title: str, version: str, description: str
+    ) -> dict[str, Any]:
+        """The document for ``runtime``'s configuration (see :data:`DeployedSchema`)."""
         paths: dict[str, dict[str, Any]] = {}
         for route in sorted(self._routes.values(), key=lambda r: r.path):
             operations = paths.setdefault(canonical_path(route.path), {})
-            operations[route.method.lower()] = self._operation(route)
+            operations[route.method.lower()] = self._operation(route, runtime)
         return {
             "openapi": "3.1.0",
             "info": {"title": title, "version": version, "description": description},
@@ -174,7 +188,7 @@ class ApiRouter:
             },
         }
 
-    def _operation(self, route: Route) -> dict[str, Any]:
+    def _operation(self, route: Route, runtime: Runtime) -> dict[str, Any]:
         body_schema: Any = route.response or {}
         if route.enveloped:
             body_schema = {
@@ -204,7 +218,9 @@ class ApiRouter:
         operation: dict[str, Any] = {
             "summary": route.summary,
             "operationId": _operation_id(route),
-            "parameters": [p.to_openapi() for p in route.params],
+            "parameters": [
+                p for p in (param.to_openapi(runtime) for param in route.params) if p is not None
+            ],
             "responses": responses,
         }
         if route.tags:

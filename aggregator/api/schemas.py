@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
+from aggregator.api.i18n import language_pattern
 from aggregator.api.params import MAX_PARAM_LENGTH, MAX_YEAR, MIN_YEAR
+from aggregator.failures import FailureCode
+
+if TYPE_CHECKING:
+    from aggregator.runtime import Runtime
 
 NULLABLE_TIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
 
@@ -72,6 +77,7 @@ SOURCE_STATUS = {
         "last_success": NULLABLE_TIME,
         "last_change": NULLABLE_TIME,
         "last_error": {"type": ["string", "null"]},
+        "last_error_code": {"enum": [None, *(code.value for code in FailureCode)]},
         "waiting_for": {"type": ["string", "null"]},
         "polled_by": {"type": ["string", "null"]},
         "last_error_at": NULLABLE_TIME,
@@ -132,13 +138,33 @@ INSTANT: dict[str, Any] = {
 INSTANT_RANGE = f"RFC 3339, years {MIN_YEAR}-{MAX_YEAR}"
 #: An ISO 8601 calendar date, years MIN_YEAR to MAX_YEAR.
 DATE: dict[str, Any] = {"type": "string", "format": "date", "pattern": f"^{_YEARS}-"}
-#: A language tag; which ones are served is deployment configuration (an unsupported one is a
-#: 400 naming the supported ones), so no enum: only the primary subtag counts.
-LANGUAGE: dict[str, Any] = {
-    "type": "string",
-    "maxLength": MAX_PARAM_LENGTH,
-    "pattern": "^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$",
-}
+
+
+def language(runtime: Runtime) -> dict[str, Any]:
+    """``?lang=``: a tag whose primary subtag is one of the configured languages."""
+    return {
+        "type": "string",
+        "maxLength": MAX_PARAM_LENGTH,
+        "pattern": language_pattern(runtime.languages),
+    }
+
+
+def configured(
+    ids_of: Callable[[Runtime], Sequence[str]],
+) -> Callable[[Runtime], dict[str, Any] | None]:
+    """One of the configured ids ``ids_of`` lists (the handler checks with ``ids_of`` too).
+
+    With none configured no value is accepted: the parameter is left out of the document (an
+    empty enum would say the same, but generators such as schemathesis ignore it).
+    """
+
+    def schema(runtime: Runtime) -> dict[str, Any] | None:
+        ids = list(ids_of(runtime))
+        return {"type": "string", "enum": ids} if ids else None
+
+    return schema
+
+
 #: A source id as the configuration spells them (aggregator.config.types).
 SOURCE_ID: dict[str, Any] = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"}
 #: A namespaced id in a path, 'feed:native_id'.
@@ -150,8 +176,57 @@ NAMESPACED_ID_PARAM: dict[str, Any] = {
 }
 #: A cursor the server issued (URL-safe base64); any other is a 400.
 CURSOR: dict[str, Any] = {**TEXT, "pattern": f"^{_BLANK}[A-Za-z0-9_-]+=*{_BLANK}$"}
-#: A duration: seconds, or amounts with units (250ms, 30s, 5m, 1h30m, 2d).
-DURATION_PATTERN = f"^{_BLANK}([0-9]+(\\.[0-9]+)?|([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+){_BLANK}$"
+
+
+def up_to(n: int) -> str:
+    """A pattern for the integers 1 to ``n``, without leading zeros."""
+    digits = str(n)
+    alternatives = [_digits(1, 9) + _any_digits(0, len(digits) - 2)] if len(digits) > 1 else []
+    alternatives.append(digits)
+    for i, digit in enumerate(digits):
+        low = 1 if i == 0 else 0
+        if int(digit) > low:
+            rest = len(digits) - i - 1
+            alternatives.append(digits[:i] + _digits(low, int(digit) - 1) + _any_digits(rest, rest))
+    return "(" + "|".join(alternatives) + ")"
+
+
+def _digits(low: int, high: int) -> str:
+    return str(low) if low == high else f"[{low}-{high}]"
+
+
+def _any_digits(least: int, most: int) -> str:
+    if most == 0:
+        return ""
+    if least == most:
+        return "[0-9]" if most == 1 else f"[0-9]{{{most}}}"
+    return f"[0-9]{{{least},{most}}}"
+
+
+def degrees(limit: int) -> str:
+    """A pattern for a plain decimal between -``limit`` and ``limit`` (no exponent, no blanks)."""
+    return f"-?((0|{up_to(limit - 1)})(\\.[0-9]+)?|{limit}(\\.0+)?)"
+
+
+def window_duration(max_s: int) -> dict[str, Any]:
+    """A duration of at least a minute and at most ``max_s`` seconds, in the forms a pattern
+    can bound: whole seconds (90), minutes (90m), hours (2h), hours and minutes (1h30m), days.
+
+    The server reads more spellings (250ms, 1.5h, 1h30m15s: any sum of amounts with units); a
+    regular expression cannot bound a sum, so the document promises only these, all accepted.
+    """
+    hours, days = max_s // 3600, max_s // 86400
+    units = [f"{up_to(max_s // 60)}m", f"{up_to(hours)}h"]
+    if hours > 1:
+        units.append(f"{up_to(hours - 1)}h[1-5]?[0-9]m")
+    if days:
+        units.append(f"{up_to(days)}d")
+    return {
+        "anyOf": [
+            {"type": "integer", "minimum": 60, "maximum": max_s},
+            {"type": "string", "pattern": "^(" + "|".join(units) + ")$"},
+        ]
+    }
 
 
 def integer(minimum: int, maximum: int, default: int | None = None) -> dict[str, Any]:

@@ -127,8 +127,9 @@ function card(source) {
   }
   const issues = source.issues || {count: 0, examples: []};
   if (issues.count) {
-    c.append(el("div", {"class": "issues"}, issues.count + " skipped rows, e.g. "
-      + (issues.examples || []).slice(0, 2).join(" · ")));
+    const examples = (issues.examples || []).slice(0, 2);
+    c.append(el("div", {"class": "issues"}, issues.count + " skipped rows"
+      + (examples.length ? ", e.g. " + examples.join(" · ") : "")));
   }
   return c;
 }

@@ -15,8 +15,10 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import orjson
 from aiohttp import web
@@ -25,6 +27,7 @@ from aggregator.api.conventions import SECURITY_HEADERS
 from aggregator.api.internal import Unavailable, internal_get
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import ApiError, BadParameter
+from aggregator.api.ratelimit import client_key
 from aggregator.api.routing import ApiRouter, Param
 from aggregator.api.schemas import csv
 from aggregator.model import Snapshot
@@ -36,60 +39,153 @@ MAX_STOPS, MAX_LINES = 10, 20
 BOARD_LIMIT = 8
 #: Only these kinds of data change boards and alerts.
 STREAMED_TYPES = frozenset({"gtfs", "gtfs_rt"})
+#: How often the hub looks for streams whose client has gone. aiohttp does not cancel a
+#: handler when its client disconnects, and a waiting stream would otherwise only notice at
+#: its next write (a heartbeat, 15 s by default), holding its slot and its topics until then.
+DISCONNECT_CHECK_S = 1.0
 
 
-@dataclass
+@dataclass(eq=False)
 class Topic:
-    """The latest content of one topic (a stop's board, a line's alerts), shared by streams."""
+    """One topic (a stop's board, a line's alerts): its latest content, shared by the streams
+    that follow it, and kept only while one does."""
 
+    name: str
+    path: str
+    subscribers: int = 0
     seq: int = 0
     digest: str = ""
     payload: Any = None
+    #: The hub generation ``payload`` was computed at (-1: never).
+    generation: int = -1
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One open stream: who opened it, what it follows, and how to wake it."""
+
+    request: web.Request
+    client: str
+    topics: list[Topic]
+    waker: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def gone(self) -> bool:
+        return self.request.transport is None  # aiohttp drops it when the connection is lost
 
 
 @dataclass
 class StreamHub:
-    """Every open stream of this process, woken when streamed data changes."""
+    """Every open stream of this process, woken when streamed data changes.
+
+    Topics exist only while a stream follows them, and a topic's content lives in the topic:
+    when the last stream of a topic ends, the topic and its content go, so the hub's memory
+    follows the streams open now, never the ids asked for in the past.
+    """
 
     runtime: Runtime
     max_streams: int
+    max_streams_per_client: int
     seq: int = 0
     generation: int = 0
     topics: dict[str, Topic] = field(default_factory=dict)
-    wakers: set[asyncio.Event] = field(default_factory=set)
+    subscriptions: set[Subscription] = field(default_factory=set)
+    #: Open streams by client; a client leaves the dict with its last stream.
+    per_client: dict[str, set[Subscription]] = field(default_factory=dict)
     closing: bool = False
-    _cache: dict[str, tuple[int, Any]] = field(default_factory=dict)
 
     def on_snapshot(self, snapshot: Snapshot) -> None:
         if snapshot.source_type in STREAMED_TYPES:
             self.generation += 1
-            for waker in self.wakers:
-                waker.set()
+            for subscription in self.subscriptions:
+                subscription.waker.set()
 
     def close(self) -> None:
         self.closing = True
-        for waker in self.wakers:
-            waker.set()
+        for subscription in self.subscriptions:
+            subscription.waker.set()
 
-    async def content(self, request: web.Request, path: str) -> Any:
-        """``path``'s data, computed once per data change whoever asks."""
-        cached = self._cache.get(path)
-        if cached is not None and cached[0] == self.generation:
-            return cached[1]
+    def join(
+        self, request: web.Request, client: str, wanted: list[tuple[str, str]]
+    ) -> Subscription:
+        """A new stream of ``client`` following ``wanted`` (name, path) topics, or a problem
+        when the server or this client already has as many streams as allowed.
+
+        Synchronous on purpose: the caps are checked and the stream counted in one step, so
+        concurrent requests cannot all pass the check before any of them is counted. A cap
+        reached is first checked for streams whose client has already gone, so that a client
+        that closes a stream and opens another at once is not refused for the closed one.
+        """
+        if len(self.subscriptions) >= self.max_streams:
+            self._forget_gone(self.subscriptions)
+        if len(self.subscriptions) >= self.max_streams:
+            raise ApiError(
+                503,
+                "Too many streams",
+                "this server follows as many live streams as it can; retry later",
+                headers={"Retry-After": "30"},
+            )
+        if len(self.per_client.get(client, ())) >= self.max_streams_per_client:
+            self._forget_gone(self.per_client[client])
+        if len(self.per_client.get(client, ())) >= self.max_streams_per_client:
+            raise ApiError(
+                429,
+                "Too many streams",
+                f"this client already has {self.max_streams_per_client} live streams open, "
+                "the most one client may (server.max_streams_per_client); close one first",
+                kind="too-many-streams",
+                extra={"max_streams_per_client": self.max_streams_per_client},
+            )
+        topics = []
+        for name, path in wanted:
+            topic = self.topics.get(name)
+            if topic is None:
+                topic = self.topics[name] = Topic(name, path)
+            topic.subscribers += 1
+            topics.append(topic)
+        subscription = Subscription(request, client, topics)
+        self.subscriptions.add(subscription)
+        self.per_client.setdefault(client, set()).add(subscription)
+        return subscription
+
+    def leave(self, subscription: Subscription) -> None:
+        """The stream ended: its topics and its client's count go when it was their last."""
+        if subscription not in self.subscriptions:
+            return
+        self.subscriptions.discard(subscription)
+        for topic in subscription.topics:
+            topic.subscribers -= 1
+            if topic.subscribers == 0:
+                del self.topics[topic.name]
+        mine = self.per_client[subscription.client]
+        mine.discard(subscription)
+        if not mine:
+            del self.per_client[subscription.client]
+
+    def forget_disconnected(self) -> None:
+        """Let go of the streams whose client has gone, and wake them so that they end now."""
+        self._forget_gone(self.subscriptions)
+
+    def _forget_gone(self, subscriptions: set[Subscription]) -> None:
+        for subscription in [s for s in subscriptions if s.gone]:
+            self.leave(subscription)  # its handler's own leave() will find nothing left to do
+            subscription.waker.set()
+
+    async def refresh(self, request: web.Request, topic: Topic) -> Topic:
+        """``topic`` at the current data, computed once per data change whoever asks; a new
+        sequence number only when its content changed."""
+        if topic.generation == self.generation:
+            return topic
+        generation = self.generation
         try:
-            data = (await internal_get(request, path)).data
+            payload = (await internal_get(request, topic.path)).data
         except Unavailable as exc:
-            data = {"unavailable": str(exc)}
-        self._cache[path] = (self.generation, data)
-        return data
-
-    def publish(self, name: str, payload: Any) -> Topic:
-        """The topic's current version: a new sequence number only when its content changed."""
+            payload = {"unavailable": str(exc)}
         digest = hashlib.blake2b(orjson.dumps(payload), digest_size=12).hexdigest()
-        topic = self.topics.setdefault(name, Topic())
         if topic.digest != digest:
             self.seq += 1
             topic.seq, topic.digest, topic.payload = self.seq, digest, payload
+        topic.generation = generation
         return topic
 
 
@@ -105,21 +201,16 @@ async def stream(request: web.Request) -> web.StreamResponse:
     runtime = runtime_of(request)
     hub = request.app[HUB]
     params = QueryParams(request.query)
-    stops = params.csv("stops", max_items=MAX_STOPS)
-    lines = params.csv("lines", max_items=MAX_LINES)
+    # Each id once: "a,a,a" follows one topic, not three.
+    stops = list(dict.fromkeys(params.csv("stops", max_items=MAX_STOPS)))
+    lines = list(dict.fromkeys(params.csv("lines", max_items=MAX_LINES)))
     if not stops and not lines:
         raise BadParameter("stops", "follow at least one stop (stops=) or line (lines=)")
     for stop in stops:
         if ":" not in stop:
             raise BadParameter("stops", f"{stop!r} is not a stop id (e.g. 'ilevia:CHR001')")
-    if len(hub.wakers) >= hub.max_streams:
-        raise ApiError(
-            503,
-            "Too many streams",
-            "this server follows as many live streams as it can; retry later",
-            headers={"Retry-After": "30"},
-        )
-    last_seen = _last_event_id(request.headers.get("Last-Event-ID"), hub.seq)
+    await _check_known(request, stops, lines)
+    client = client_key(request, runtime.config.server.rate_limit)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -129,37 +220,71 @@ async def stream(request: web.Request) -> web.StreamResponse:
             **_cors(request, runtime.config.server.cors_origins),
         }
     )
-    await response.prepare(request)
-    waker = asyncio.Event()
-    hub.wakers.add(waker)
-    sent: dict[str, str] = {}
-    heartbeat = runtime.config.server.stream_heartbeat
+    subscription = hub.join(request, client, _topics(stops, lines))
     try:
-        while not hub.closing:
-            generation = hub.generation
-            for name, path in _topics(stops, lines):
-                payload = await hub.content(request, path)
-                topic = hub.publish(name, payload)
-                if sent.get(name) == topic.digest:
-                    continue
-                sent[name] = topic.digest
-                if last_seen is not None and topic.seq <= last_seen:
-                    continue  # the client had this version before it reconnected
-                kind = "board" if name.startswith("board:") else "alerts"
-                await response.write(_event(kind, topic.seq, {"topic": name, **_wrap(payload)}))
-            last_seen = None
-            waker.clear()
-            if hub.generation != generation:
-                continue  # the data changed while we were sending
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waker.wait(), timeout=heartbeat)
-                continue
-            await response.write(b": heartbeat\n\n")
+        await response.prepare(request)
+        last_seen = _last_event_id(request.headers.get("Last-Event-ID"), hub.seq)
+        await _follow(hub, subscription, response, last_seen)
     except (ConnectionResetError, ConnectionError):
         pass  # the client went away
     finally:
-        hub.wakers.discard(waker)
+        hub.leave(subscription)
     return response
+
+
+async def _follow(
+    hub: StreamHub, subscription: Subscription, response: web.StreamResponse, last_seen: int | None
+) -> None:
+    """Send the stream's topics, then each change, until the client or the server leaves."""
+    request, waker = subscription.request, subscription.waker
+    heartbeat = hub.runtime.config.server.stream_heartbeat
+    sent: dict[str, str] = {}
+    while not hub.closing and not subscription.gone:
+        generation = hub.generation
+        for topic in subscription.topics:
+            await hub.refresh(request, topic)
+            if sent.get(topic.name) == topic.digest:
+                continue
+            sent[topic.name] = topic.digest
+            if last_seen is not None and topic.seq <= last_seen:
+                continue  # the client had this version before it reconnected
+            kind = "board" if topic.name.startswith("board:") else "alerts"
+            event = {"topic": topic.name, **_wrap(topic.payload)}
+            await response.write(_event(kind, topic.seq, event))
+        last_seen = None
+        waker.clear()
+        if hub.generation != generation:
+            continue  # the data changed while we were sending
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(waker.wait(), timeout=heartbeat)
+            continue
+        await response.write(b": heartbeat\n\n")
+
+
+async def _check_known(request: web.Request, stops: list[str], lines: list[str]) -> None:
+    """A 404 naming every stop and line that the current transit data does not have.
+
+    Asked of the stop and line endpoints themselves (whichever source types serve them), so
+    a stream follows only what exists, and made-up ids never become topics.
+    """
+    errors = []
+    for parameter, what, ids, endpoint in (
+        ("stops", "stop", stops, "/v1/stops/"),
+        ("lines", "line", lines, "/v1/lines/"),
+    ):
+        for value in ids:
+            try:
+                await internal_get(request, endpoint + quote(value, safe=":"))
+            except Unavailable:
+                errors.append({"parameter": parameter, "detail": f"no {what} {value!r}"})
+    if errors:
+        raise ApiError(
+            404,
+            "Not found",
+            "; ".join(error["detail"] for error in errors),
+            kind="not-found",
+            extra={"errors": errors},
+        )
 
 
 def _cors(request: web.Request, origins: list[str]) -> dict[str, str]:
@@ -171,9 +296,13 @@ def _cors(request: web.Request, origins: list[str]) -> dict[str, str]:
 
 
 def _topics(stops: list[str], lines: list[str]) -> list[tuple[str, str]]:
-    topics = [(f"board:{s}", f"/v1/stops/{s}/departures?limit={BOARD_LIMIT}") for s in stops]
-    topics += [(f"alerts:stop:{s}", f"/v1/alerts?stop={s}") for s in stops]
-    topics += [(f"alerts:line:{line}", f"/v1/alerts?line={line}") for line in lines]
+    """The (name, path) of each topic a stream follows; ids quoted into the paths."""
+    topics = [
+        (f"board:{s}", f"/v1/stops/{quote(s, safe=':')}/departures?limit={BOARD_LIMIT}")
+        for s in stops
+    ]
+    topics += [(f"alerts:stop:{s}", "/v1/alerts?" + urlencode({"stop": s})) for s in stops]
+    topics += [(f"alerts:line:{line}", "/v1/alerts?" + urlencode({"line": line})) for line in lines]
     return topics
 
 
@@ -190,13 +319,27 @@ def _last_event_id(value: str | None, current: int) -> int | None:
 
 
 def install_stream(app: web.Application, router: ApiRouter, runtime: Runtime) -> None:
-    hub = StreamHub(runtime, runtime.config.server.max_streams)
+    server = runtime.config.server
+    hub = StreamHub(runtime, server.max_streams, server.max_streams_per_client)
     app[HUB] = hub
     runtime.live.listen(hub.on_snapshot)
+
+    async def watch_disconnects(_app: web.Application) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(DISCONNECT_CHECK_S)
+                hub.forget_disconnected()
+
+        task = asyncio.create_task(loop(), name="stream-disconnects")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def end_streams(_app: web.Application) -> None:
         hub.close()  # let graceful shutdown finish instead of waiting on open streams
 
+    app.cleanup_ctx.append(watch_disconnects)
     app.on_shutdown.append(end_streams)
 
 
@@ -222,5 +365,5 @@ def register_stream(router: ApiRouter) -> None:
         response={"type": "string", "description": "text/event-stream: board and alerts events"},
         media_type="text/event-stream",
         enveloped=False,
-        errors=[400, 503],
+        errors=[400, 404, 429, 503],
     )

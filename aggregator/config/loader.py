@@ -117,8 +117,13 @@ def load_config(
     *,
     connector_types: Mapping[str, type[ConnectorConfig]],
     environ: Mapping[str, str] | None = None,
+    require_sources: bool = False,
 ) -> BeffroiConfig:
-    """Read and validate the config file at ``path``; raise :class:`ConfigError` on problems."""
+    """Read and validate the config file at ``path``; raise :class:`ConfigError` on problems.
+
+    With ``require_sources``, a file with no enabled source is a problem too: ``beffroi check``
+    and a reload refuse it (a reload would otherwise take every running source offline).
+    """
     path = Path(path)
     filename = str(path)
     try:
@@ -128,7 +133,15 @@ def load_config(
         issue = ConfigIssue(filename, None, "", f"cannot read the file: {reason}")
         raise ConfigError([issue]) from None
     source_path = path.resolve()
-    return _parse(text, filename, connector_types, environ, source_path.parent, source_path)
+    return _parse(
+        text,
+        filename,
+        connector_types,
+        environ,
+        source_path.parent,
+        source_path,
+        require_sources=require_sources,
+    )
 
 
 def parse_config(
@@ -150,6 +163,8 @@ def _parse(
     environ: Mapping[str, str] | None,
     base_dir: Path | None,
     source_path: Path | None,
+    *,
+    require_sources: bool = False,
 ) -> BeffroiConfig:
     try:
         doc = load_yaml(text, environ=environ)
@@ -173,6 +188,8 @@ def _parse(
         for name, model in _SECTIONS.items()
     }
     connectors = _validate_connectors(report, data.get("connectors"), connector_types)
+    if require_sources:
+        _require_a_source(report, doc.data, connectors)
 
     defaults = sections["defaults"]
     if isinstance(defaults, DefaultsConfig) and not defaults.allow_file_urls:
@@ -196,6 +213,27 @@ def _parse(
         base_dir=base_dir,
         secrets=_collect_secrets(sections, entries, doc),
     )
+
+
+def _require_a_source(
+    report: _Report, data: Any, connectors: list[tuple[int, ConnectorConfig]]
+) -> None:
+    """Report a file that would serve nothing."""
+    if data is None:
+        report.add((), "the file is empty (or only comments): no source is configured")
+        return
+    raw = data.get("connectors")
+    if not raw:
+        report.add(
+            ("connectors",) if "connectors" in data else (),
+            "no source is configured: list at least one under `connectors`",
+        )
+    elif (
+        isinstance(raw, list)
+        and len(connectors) == len(raw)  # else the entries with problems are reported
+        and not any(connector.enabled for _, connector in connectors)
+    ):
+        report.add(("connectors",), "every source is disabled (`enabled: false`)")
 
 
 def _check_references(report: _Report, connectors: list[tuple[int, ConnectorConfig]]) -> None:

@@ -8,6 +8,7 @@ own keys; the loader picks the model from each entry's ``type``.
 
 from __future__ import annotations
 
+import logging
 import re
 import zoneinfo
 from datetime import datetime
@@ -20,14 +21,17 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     SerializeAsAny,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from aggregator import __version__
 from aggregator.config.types import ByteSize, Duration, Schedule, SourceId
+from aggregator.origins import normalize_origin
 
 __all__ = [
     "BeffroiConfig",
@@ -40,6 +44,8 @@ __all__ = [
     "check_source_url",
     "file_url_path",
 ]
+
+_log = logging.getLogger(__name__)
 
 # YAML reads `title: 2024` or `X-Client: 12` as numbers; an operator means the text.
 _STRICT = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
@@ -60,6 +66,18 @@ def _check_origin(value: str) -> str:
     return value
 
 
+def _check_allowed_origin(value: str) -> str:
+    try:
+        return normalize_origin(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "allowed_origin_invalid",
+            "'{value}' is not an origin: use scheme://host[:port] with http or https and no "
+            "path (e.g. 'https://cdn.example.org')",
+            {"value": value},
+        ) from None
+
+
 def _check_language(value: str) -> str:
     if not _LANGUAGE.fullmatch(value):
         raise PydanticCustomError(
@@ -78,8 +96,46 @@ class RateLimitConfig(BaseModel):
     enabled: bool = False
     rate: float = Field(10.0, gt=0)
     burst: int = Field(40, ge=1)
-    #: Trust the first X-Forwarded-For address (only behind a proxy that sets it).
+    #: Deprecated, read as ``trusted_proxies: 1``: it used to take the *leftmost*
+    #: X-Forwarded-For address, which the client writes.
     trust_forwarded_for: bool = False
+    #: How many reverse proxies in front of Beffroi append to X-Forwarded-For: the client is
+    #: the address the outermost one wrote, this many entries from the right. 0: the peer.
+    trusted_proxies: int = Field(0, ge=0, le=16)
+    #: Or the proxies' networks: from the peer leftwards, addresses in these are proxies and
+    #: the first one outside them is the client (a peer outside them is the client itself).
+    trusted_proxy_cidrs: list[IPvAnyNetwork] = []
+
+    @model_validator(mode="after")
+    def _one_way_to_trust_proxies(self) -> RateLimitConfig:
+        chosen = [
+            name
+            for name, value in (
+                ("trust_forwarded_for", self.trust_forwarded_for),
+                ("trusted_proxies", self.trusted_proxies),
+                ("trusted_proxy_cidrs", self.trusted_proxy_cidrs),
+            )
+            if value
+        ]
+        if len(chosen) > 1:
+            raise PydanticCustomError(
+                "proxy_trust_conflict",
+                "set only one of {chosen}: trusted_proxies (how many proxies append to "
+                "X-Forwarded-For) or trusted_proxy_cidrs (their networks)",
+                {"chosen": ", ".join(chosen)},
+            )
+        if self.trust_forwarded_for:
+            _log.warning(
+                "server.rate_limit.trust_forwarded_for is deprecated and now means "
+                "trusted_proxies: 1 (the address your proxy saw, not the leftmost one, which "
+                "clients can forge); write trusted_proxies: N for N proxies"
+            )
+        return self
+
+    @property
+    def proxy_hops(self) -> int:
+        """How many X-Forwarded-For entries, from the right, trusted proxies wrote."""
+        return 1 if self.trust_forwarded_for else self.trusted_proxies
 
 
 class ServerConfig(BaseModel):
@@ -97,12 +153,25 @@ class ServerConfig(BaseModel):
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     #: Live streams (/v1/stream) one process keeps open at most.
     max_streams: int = Field(1000, ge=1)
+    #: Live streams one client (as the rate limiter counts clients) keeps open at most.
+    max_streams_per_client: int = Field(8, ge=1)
     #: A comment line sent on idle streams so proxies and phones keep them open.
     stream_heartbeat: Duration = 15.0
     #: Identical public requests within this time are answered from one rendering (the
     #: response micro-cache, voided when the data changes, never kept longer than the
     #: answer's own max-age); null turns it off.
     response_cache_ttl: Duration | None = 1.0
+    #: What the response micro-cache may hold at most (bodies, keys, headers), per process.
+    response_cache_bytes: ByteSize = Field(32_000_000, ge=1)
+    #: Failed admin authentications one client may make per window before every admin call
+    #: from it is refused (429) until the window ends; applies with or without rate_limit.
+    admin_max_failures: int = Field(10, ge=1)
+    admin_failure_window: Duration = 600.0
+    #: A connection must send a request's headers within this time, from when it connects or
+    #: from the first byte of a following request; else it is closed (slowloris).
+    header_timeout: Duration = Field(10.0, gt=0)
+    #: How long an idle kept-alive connection stays open waiting for its next request.
+    keepalive_timeout: Duration = Field(75.0, gt=0)
 
 
 class StoreConfig(BaseModel):
@@ -219,6 +288,9 @@ class ConnectorConfig(BaseModel):
     # Header values are often API keys: kept out of repr() and listed in the config's secrets.
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     enabled: bool = True
+    #: Other origins a URL read from an upstream body (GBFS discovery...) may point to; the
+    #: configured origin is always allowed, and configured headers never go to these.
+    allowed_origins: list[Annotated[str, AfterValidator(_check_allowed_origin)]] = []
 
     def stale_after_seconds(self, *, now: datetime | None = None) -> float:
         """After how long without a successful poll the data is flagged stale."""

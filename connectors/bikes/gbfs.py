@@ -10,6 +10,10 @@
         station_status: https://example.org/gbfs/station_status.json
       refresh: 1m
 
+The feed URLs a ``gbfs.json`` lists are taken only on the discovery URL's origin (or one of
+the source's ``allowed_origins``, fetched without the configured headers), never ``file:``;
+a refused optional file is an issue, a refused station file fails the poll.
+
 Each file's ``ttl`` is honoured: a file is not requested again before its ttl has run out
 (the discovery file included), and when it is, the request is conditional. The stations'
 freshness follows the publisher's ``last_updated``, not the time of our poll.
@@ -33,9 +37,10 @@ from aggregator.config.types import Duration, Schedule
 from aggregator.connector import Connector
 from aggregator.fetch import Fetcher, FetchError, FetchResult, Validators
 from aggregator.model import ParseResult, Snapshot
+from aggregator.origins import UrlFromBody
 
 from . import gbfs_files as files
-from .model import BikeNetwork, station_record
+from .model import BikeNetwork, repair_texts, station_record
 from .source import BikeSource
 
 FileName = Literal[
@@ -92,6 +97,8 @@ class _Cached:
     body: bytes
     validators: Validators
     fresh_until: float
+    #: It came through a public address (feed URLs it lists may then not lead inside).
+    public: bool = False
 
 
 def _ttl(body: bytes) -> float:
@@ -114,8 +121,13 @@ class GbfsConnector(BikeSource, Connector[GbfsConfig]):
         #: Seconds on a monotonic clock; ttl is wall time elapsed, whatever the demo clock says.
         self.monotonic: Callable[[], float] = time.monotonic
 
-    async def _get(self, fetcher: Fetcher, name: str, url: str) -> tuple[bytes, bool, int]:
-        """The body of ``url`` (from cache while its ttl runs), whether it changed, attempts."""
+    async def _get(
+        self, fetcher: Fetcher, name: str, url: str, from_body: UrlFromBody | None = None
+    ) -> tuple[bytes, bool, int]:
+        """The body of ``url`` (from cache while its ttl runs), whether it changed, attempts.
+
+        ``from_body`` when ``url`` was read from the discovery file rather than configured.
+        """
         cached = self._cache.get(name)
         now = self.monotonic()
         if cached is not None and cached.url == url and now < cached.fresh_until:
@@ -131,15 +143,21 @@ class GbfsConnector(BikeSource, Connector[GbfsConfig]):
             base_dir=self.context.base_dir,
             allow_file=self.context.allow_file_urls,
             redactor=self.context.redactor,
+            from_body=from_body,
         )
         if result.not_modified and cached is not None:
             cached.fresh_until = now + _ttl(cached.body)
+            cached.public = result.passed_public
             return cached.body, False, result.attempts
-        self._cache[name] = _Cached(url, result.body, result.validators, now + _ttl(result.body))
+        self._cache[name] = _Cached(
+            url, result.body, result.validators, now + _ttl(result.body), result.passed_public
+        )
         return result.body, True, result.attempts
 
-    async def _urls(self, fetcher: Fetcher) -> tuple[dict[str, str], bool, int]:
+    async def _urls(self, fetcher: Fetcher) -> tuple[dict[str, str], UrlFromBody | None, bool, int]:
+        """Each file's URL, the discovery file they came from (if any), changed, attempts."""
         urls: dict[str, str] = {}
+        discovered: UrlFromBody | None = None
         changed, attempts = False, 0
         if self.config.discovery_url is not None:
             body, changed, attempts = await self._get(fetcher, "gbfs", self.config.discovery_url)
@@ -156,13 +174,19 @@ class GbfsConnector(BikeSource, Connector[GbfsConfig]):
                 shown = self.context.redactor.redact_url(self.config.discovery_url)
                 raise FetchError(f"unusable gbfs.json: {exc}", url=shown) from None
             urls.update({k: v for k, v in found.items() if k in files.FILE_NAMES})
+            discovered = UrlFromBody.of(
+                self.config.discovery_url,
+                self.config.allowed_origins,
+                "gbfs.json",
+                from_public=self._cache["gbfs"].public,
+            )
         urls.update(self.config.files)  # files named in the config override the discovery
-        return urls, changed, attempts
+        return urls, discovered, changed, attempts
 
     async def fetch(self, fetcher: Fetcher, validators: Validators | None) -> FetchResult:
         """Fetch every file the system publishes; the payload frames each body with its name."""
         started = time.monotonic()
-        urls, changed, attempts = await self._urls(fetcher)
+        urls, discovered, changed, attempts = await self._urls(fetcher)
         shown = self.context.redactor.redact_url(
             self.config.discovery_url or self.config.files["station_status"]
         )
@@ -175,7 +199,10 @@ class GbfsConnector(BikeSource, Connector[GbfsConfig]):
             if name not in urls:
                 continue
             try:
-                body, file_changed, tries = await self._get(fetcher, name, urls[name])
+                configured = name in self.config.files
+                body, file_changed, tries = await self._get(
+                    fetcher, name, urls[name], None if configured else discovered
+                )
             except FetchError as exc:
                 if name in files.STATION_FILES:
                     raise
@@ -261,6 +288,7 @@ class GbfsConnector(BikeSource, Connector[GbfsConfig]):
             except (TypeError, ValueError) as exc:
                 issues.append(f"station {native!r}: {exc}, skipped")
                 continue
+            repair_texts(fields, f"station {native!r}", issues)
             seen.add(native)
             fields["alert_ids"] = alerts_by_station.get(f"{source_id}:{native}", ())
             stations.append(station_record(source_id, native, fields))
@@ -287,14 +315,14 @@ class GbfsConnector(BikeSource, Connector[GbfsConfig]):
             alerts=alerts,
             free_vehicles=free,
         )
-        version = (documents.get("station_status") or {}).get("version")
+        version = files.version_of(documents)
         return ParseResult(
             data=network,
             record_count=len(stations),
             issues=tuple(issues[:50]),
             issue_total=len(issues),
             stats={
-                "gbfs_version": str(version) if version is not None else None,
+                "gbfs_version": version,
                 "stations": len(stations),
                 "stations_without_status": len(seen - set(status_by_id)),
                 "free_vehicles": free,

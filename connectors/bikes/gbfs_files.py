@@ -34,6 +34,12 @@ OPTIONAL_FILES = (
 )
 FILE_NAMES = (*STATION_FILES, *OPTIONAL_FILES)
 ELECTRIC = frozenset({"electric_assist", "electric"})
+#: Keys of ``num_bikes_available_types`` that count e-bikes (the field is not in the spec;
+#: these are the spellings published systems use).
+EBIKE_KEYS = frozenset({"ebike", "ebikes", "e-bike", "electric", "electric_bike", "elec"})
+#: Where a file's own timestamp stands: the spec's ``last_updated``, and the variants systems
+#: publish in its place (Vélib' Métropole: ``lastUpdatedOther``).
+LAST_UPDATED_KEYS = ("last_updated", "lastUpdatedOther", "lastUpdated", "last_update")
 
 
 class GbfsError(ValueError):
@@ -109,16 +115,35 @@ def electric_types(vehicle_types: Mapping[str, Any] | None) -> frozenset[str]:
 
 
 def ebikes_of(status: Mapping[str, Any], electric: frozenset[str]) -> int | None:
+    """Available e-bikes in whichever form the feed gives them; None when it does not say.
+
+    Lyft's ``num_ebikes_available``; GBFS 2.1+/3.0 ``vehicle_types_available`` (counts per
+    vehicle type, whose propulsion ``vehicle_types`` gives); and the non-standard
+    ``num_bikes_available_types`` that Smoove-run systems publish, either as one object
+    (``{"mechanical": 3, "ebike": 2}``) or as a list of single-key objects
+    (``[{"mechanical": 3}, {"ebike": 2}]``, Paris's Vélib' Métropole).
+    """
     if status.get("num_ebikes_available") is not None:
         return to_int(status["num_ebikes_available"])
     per_type = status.get("vehicle_types_available")
-    if not electric or not isinstance(per_type, list):
-        return None  # not published: unknown, not zero
-    return sum(
-        to_int(item.get("count")) or 0
-        for item in per_type
-        if isinstance(item, Mapping) and str(item.get("vehicle_type_id")) in electric
-    )
+    if electric and isinstance(per_type, list):
+        return sum(
+            to_int(item.get("count")) or 0
+            for item in per_type
+            if isinstance(item, Mapping) and str(item.get("vehicle_type_id")) in electric
+        )
+    by_kind = status.get("num_bikes_available_types")
+    if isinstance(by_kind, list):
+        merged: dict[str, Any] = {}
+        for item in by_kind:
+            if isinstance(item, Mapping):
+                merged.update(item)
+        by_kind = merged
+    if isinstance(by_kind, Mapping):
+        counts = [to_int(v) for k, v in by_kind.items() if str(k).lower() in EBIKE_KEYS]
+        if counts:
+            return sum(c or 0 for c in counts)
+    return None  # not published: unknown, not zero
 
 
 def station_fields(
@@ -206,7 +231,17 @@ def header(document: Mapping[str, Any] | None, zone: ZoneInfo) -> tuple[Any, int
     if document is None:
         return None, None
     ttl = document.get("ttl")
-    return to_instant(document.get("last_updated"), zone), ttl if isinstance(ttl, int) else None
+    stamp = next((document[k] for k in LAST_UPDATED_KEYS if document.get(k) is not None), None)
+    return to_instant(stamp, zone), ttl if isinstance(ttl, int) else None
+
+
+def version_of(documents: Mapping[str, Mapping[str, Any] | None]) -> str | None:
+    """The GBFS version the files declare (station_status first), None when none does."""
+    for name in ("station_status", "station_information", "system_information", "gbfs"):
+        version = (documents.get(name) or {}).get("version")
+        if version is not None:
+            return str(version)
+    return None
 
 
 def station_rows(documents: Mapping[str, Mapping[str, Any]]) -> tuple[list, dict[str, Any]]:

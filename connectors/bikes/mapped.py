@@ -37,7 +37,7 @@ from aggregator.model import ParseResult, Snapshot
 from connectors.places.documents import document_rows
 from connectors.places.mapped import Kind, MappedPlacesConfig, PlaceMapper
 
-from .model import STATION_KINDS, BikeNetwork, normalise_station
+from .model import STATION_KINDS, BikeNetwork, normalise_station, repair_texts
 from .source import BikeSource
 
 
@@ -66,9 +66,12 @@ class BikeStationsConnector(BikeSource, UrlConnector[BikeStationsConfig]):
         def finish(record: dict[str, Any]) -> dict[str, Any]:
             if isinstance(record.get("last_reported"), datetime):
                 reported.append(record["last_reported"])
+            repair_texts(record, f"station {record.get('id')!r}", repairs)
             return normalise_station({"id": record.pop("id"), "source": config.id, **record})
 
+        repairs: list[str] = []
         stations, issues, issue_total, row_total = mapper.map_rows(rows, finish)
+        issues, issue_total = [*issues, *repairs], issue_total + len(repairs)
         if rows and not stations:
             raise ValueError(f"none of the {row_total} records could be mapped: {issues[:3]}")
         last_updated = max(reported, default=None)

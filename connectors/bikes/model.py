@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from connectors.mojibake import repair_mojibake
 from connectors.places.mapped import Kind
 
 #: The model's fields (beyond id and source) and their kinds, in output order.
@@ -83,3 +84,14 @@ class BikeNetwork:
         """Whether the publisher's data is older than ``max_age_s`` (or its ttl, if longer)."""
         age = self.feed_age_s(now)
         return age is not None and age > max(self.max_age_s, float(self.ttl_s or 0))
+
+
+def repair_texts(fields: dict[str, Any], where: str, issues: list[str]) -> None:
+    """Undo mojibake in a station's name and address, reporting each repair in ``issues``."""
+    for key in ("name", "address"):
+        text = fields.get(key)
+        if isinstance(text, str):
+            fixed = repair_mojibake(text)
+            if fixed is not text:
+                fields[key] = fixed
+                issues.append(f"{where}: {key} repaired from mojibake ({text!r} → {fixed!r})")

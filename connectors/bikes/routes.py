@@ -74,7 +74,13 @@ def _freshness(station: Any, network: BikeNetwork, now: datetime) -> dict[str, A
         age: float | None = max(0.0, (now - datetime.fromisoformat(reported)).total_seconds())
     else:
         age = network.feed_age_s(now)
-    limit = max(network.max_age_s, float(network.ttl_s or 0))
+    if reported is not None:
+        # A station's own report is judged against max_age alone: the file's ttl says how
+        # long the file stays valid, not how long a station may go silent (Vélib' publishes
+        # a one-hour ttl while its stations report every minute).
+        limit = network.max_age_s
+    else:
+        limit = max(network.max_age_s, float(network.ttl_s or 0))
     stale = network.is_stale(now) or (age is not None and age > limit)
     return {"age_s": round(age, 1) if age is not None else None, "stale": stale}
 
@@ -126,6 +132,7 @@ def register_bike_routes(router: ApiRouter) -> None:
         params=near_query_params(
             items="Stations",
             source_kind="bike",
+            sources=bike_sources,
             default_radius=500,
             max_radius=MAX_RADIUS_M,
             max_limit=MAX_LIMIT,
@@ -134,7 +141,8 @@ def register_bike_routes(router: ApiRouter) -> None:
         alternatives={"application/geo+json": {"type": "object"}},
         description=(
             "Every source of type gbfs or bike_stations together. A station's freshness "
-            "follows its own last_reported (else its feed's last_updated); meta.feeds gives "
-            "each feed's age as its publisher states it."
+            "follows its own last_reported, judged against the source's max_age (else its "
+            "feed's last_updated, within the feed's ttl when longer); meta.feeds gives each "
+            "feed's age as its publisher states it."
         ),
     )

@@ -29,7 +29,7 @@ import x_wr_timezone
 from pydantic import Field
 
 from aggregator.config.models import UrlConnectorConfig
-from aggregator.config.types import Duration
+from aggregator.config.types import ByteSize, Duration
 from aggregator.connector import UrlConnector
 from aggregator.model import ParseResult
 from connectors.events.api import EventSourceType
@@ -41,6 +41,7 @@ from connectors.events.model import (
     recurrence_stamp,
 )
 from connectors.events.text import description_pair, looks_like_html, sanitize_html
+from connectors.linecap import DEFAULT_MAX_LINE_BYTES
 
 __all__ = ["IcsConfig", "IcsConnector", "expand_calendar"]
 
@@ -65,6 +66,8 @@ class IcsConfig(UrlConnectorConfig):
     window_future: Duration = 180 * _DAY
     max_events: int = Field(20_000, ge=1)
     max_occurrences: int = Field(100_000, ge=1)
+    #: A longer content line (unfolded) is dropped and reported; the rest of its event is kept.
+    max_line_bytes: ByteSize = Field(default=DEFAULT_MAX_LINE_BYTES, ge=1024)
 
 
 class _Report:
@@ -100,6 +103,7 @@ class IcsConnector(EventSourceType, UrlConnector[IcsConfig]):
             max_events=config.max_events,
             max_occurrences=config.max_occurrences,
             default_categories=tuple(config.categories),
+            max_line_bytes=config.max_line_bytes,
         )
 
 
@@ -115,10 +119,11 @@ def expand_calendar(
     max_events: int = 20_000,
     max_occurrences: int = 100_000,
     default_categories: tuple[str, ...] = (),
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> ParseResult:
     """Occurrence records of a calendar between two instants; pure, bytes in."""
     report = _Report()
-    loaded = load_calendar(payload)
+    loaded = load_calendar(payload, max_line_bytes)
     for issue in loaded.issues:
         report(issue)
     calendar = loaded.calendar
@@ -222,7 +227,13 @@ def _screen_events(
         if not uid:
             component["UID"] = uid = stable_uid(component)
         for name, message in getattr(component, "errors", ()):
-            if name != "RRULE":
+            if name in ("DURATION", "DTEND") and name in component:
+                # Left in place, the unreadable value makes the expander drop the event. Without
+                # it RFC 5545 §3.6.1 applies: a DATE start lasts one day, a DATE-TIME start ends
+                # when it starts.
+                del component[name]
+                report(f"event {uid!r}: {name} ignored: {message}; it ends as if none were given")
+            elif name != "RRULE":
                 report(f"event {uid!r}: {name or 'a line'} ignored: {message}")
         _repair_rrule(component, uid, report)
         try:

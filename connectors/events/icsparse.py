@@ -4,7 +4,9 @@ Calendars in the wild come with a BOM, in Latin-1, with stray lines (``X``,
 ``X-APPLE-RADIUS=…``) or with one event whose date cannot be read. icalendar already keeps
 a property it cannot read as a broken value on that event; this module adds the layers
 around it: decoding, and, when the calendar as a whole will not parse, reading its events
-one by one so that one bad block does not lose the others.
+one by one so that one bad block does not lose the others. A content line longer than
+``max_line_bytes`` once unfolded is dropped before parsing (and reported): icalendar pays a
+multiple of a line's length to unfold and match it, and no field Beffroi reads is that long.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import icalendar
+
+from connectors.linecap import DEFAULT_MAX_LINE_BYTES, long_lines
 
 __all__ = ["LoadedCalendar", "decode_calendar", "load_calendar"]
 
@@ -52,7 +57,7 @@ def decode_calendar(payload: bytes) -> tuple[str, str]:
     return payload.decode("cp1252", errors="replace"), "cp1252"
 
 
-def load_calendar(payload: bytes) -> LoadedCalendar:
+def load_calendar(payload: bytes, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> LoadedCalendar:
     """Parse a calendar, falling back to one VEVENT at a time if the whole fails.
 
     Raises ValueError when nothing in the payload looks like a calendar at all.
@@ -61,6 +66,7 @@ def load_calendar(payload: bytes) -> LoadedCalendar:
     issues: list[str] = []
     if encoding != "utf-8":
         issues.append(f"the calendar is not UTF-8; read as {encoding}")
+    text = _drop_long_lines(payload, text, encoding, max_line_bytes, issues)
     if "BEGIN:VCALENDAR" not in text[:2000].upper() and "BEGIN:VEVENT" not in text.upper():
         raise ValueError("the body is not an iCalendar file (no BEGIN:VCALENDAR)")
     try:
@@ -76,6 +82,7 @@ def load_calendar(payload: bytes) -> LoadedCalendar:
     for extra in calendars[1:]:
         for component in extra.subcomponents:
             calendar.add_component(component)
+    _lift_nested_calendars(calendar, issues)
     # An unclosed component (a VALARM without END) swallows every event after it without
     # any error: when events went missing, read the file event by event instead.
     announced = len(_EVENT_START.findall(text))
@@ -88,6 +95,49 @@ def load_calendar(payload: bytes) -> LoadedCalendar:
             )
             return LoadedCalendar(recovered, encoding, fallback=True, issues=issues + block_issues)
     return LoadedCalendar(calendar, encoding, issues=issues)
+
+
+def _lift_nested_calendars(calendar: icalendar.Calendar, issues: list[str]) -> None:
+    """Move the components of VCALENDARs nested in ``calendar`` (some exporters wrap each
+    event, or a second calendar, inside the first) up beside the others, and say so.
+
+    Left nested, their events would escape the screening every event goes through (DTSTART
+    checks, the event cap, the counts in the status).
+    """
+    lifted = 0
+    while any(c.name == "VCALENDAR" for c in calendar.subcomponents):
+        flat: list[Any] = []
+        for component in calendar.subcomponents:
+            if component.name == "VCALENDAR":
+                lifted += sum(1 for c in component.subcomponents if c.name == "VEVENT")
+                flat.extend(component.subcomponents)
+            else:
+                flat.append(component)
+        calendar.subcomponents = flat
+    if lifted:
+        issues.append(f"{lifted} event(s) inside a nested VCALENDAR read with the others")
+
+
+def _drop_long_lines(payload: bytes, text: str, encoding: str, cap: int, issues: list[str]) -> str:
+    """``text`` without its content lines over ``cap`` bytes unfolded, each one reported."""
+    raw = text.encode() if encoding == "utf-16" else payload
+    too_long = long_lines(raw, cap, folded=True)
+    if not too_long:
+        return text
+    kept, last = [], 0
+    for line in too_long:
+        kept.append(raw[last : line.start])
+        last = line.end
+        name = raw[line.start : line.start + 40].split(b":", 1)[0].split(b";", 1)[0]
+        issues.append(
+            f"line {line.number}: {name.decode('ascii', 'replace')} content line of "
+            f"{line.end - line.start} bytes dropped (over max_line_bytes, {cap})"
+        )
+    kept.append(raw[last:])
+    del raw
+    joined = b"".join(kept)
+    del kept
+    return joined.decode() if encoding == "utf-16" else decode_calendar(joined)[0]
 
 
 def _parse_blocks(text: str) -> tuple[icalendar.Calendar, list[str]]:

@@ -15,6 +15,9 @@ The key is sent in the ``key`` header, never in a URL (URLs end up in logs)::
       type: openagenda
       agenda_uid: "12345678"
       api_key: ${OPENAGENDA_KEY}
+
+A saved export of an agenda's events (``export_url``, e.g. a ``file:`` on disk or a static
+mirror) is read whole instead, like an Opendatasoft ``export_url``.
 """
 
 from __future__ import annotations
@@ -23,13 +26,13 @@ import hashlib
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
-from pydantic import Field
+from pydantic import AfterValidator, Field, model_validator
 
-from aggregator.config.models import ConnectorConfig
+from aggregator.config.models import ConnectorConfig, check_source_url
 from aggregator.config.types import Duration
 from aggregator.connector import Connector
 from aggregator.fetch import Fetcher, FetchError, FetchResult, Validators
@@ -70,15 +73,30 @@ class OpenAgendaError(FetchError):
 class OpenAgendaConfig(ConnectorConfig):
     """Keys of an ``openagenda`` source."""
 
-    agenda_uid: str
+    agenda_uid: str | None = None
     #: Named ``api_key`` so the config loader treats it as a secret and redacts it.
-    api_key: str = Field(repr=False)
+    api_key: str | None = Field(None, repr=False)
     base_url: str = "https://api.openagenda.com/v2"
+    #: Instead of the API: a saved export of the agenda's events (the JSON an agenda's export
+    #: or the API gives: a document with an ``events`` list, or the list itself), e.g. a file
+    #: on disk (``file:``) or a static mirror. Read whole; no key, no paging.
+    export_url: Annotated[str, AfterValidator(check_source_url)] | None = None
     channel: Literal["events", "agenda"] = "events"
     categories: list[str] = Field(default_factory=list)
     page_size: int = Field(100, ge=1, le=300)
     max_events: int = Field(20_000, ge=1)
     full_resync: Duration = 86400.0
+
+    @model_validator(mode="after")
+    def _api_or_export(self) -> OpenAgendaConfig:
+        if self.export_url is None and (not self.agenda_uid or not self.api_key):
+            raise ValueError("give agenda_uid and api_key (the OpenAgenda API), or export_url")
+        if self.export_url is not None and self.agenda_uid:
+            raise ValueError("give either export_url or agenda_uid and api_key, not both")
+        return self
+
+    def source_urls(self) -> dict[tuple[str | int, ...], str]:
+        return {("export_url",): self.export_url} if self.export_url else {}
 
 
 class OpenAgendaConnector(EventSourceType, Connector[OpenAgendaConfig]):
@@ -100,6 +118,18 @@ class OpenAgendaConnector(EventSourceType, Connector[OpenAgendaConfig]):
 
     async def fetch(self, fetcher: Fetcher, validators: Validators | None) -> FetchResult:
         config = self.config
+        if config.export_url is not None:
+            return await fetcher.fetch(
+                config.export_url,
+                timeout=config.timeout,
+                max_bytes=config.max_bytes,
+                headers=config.headers,
+                validators=validators,
+                retries=config.retries,
+                base_dir=self.context.base_dir,
+                allow_file=self.context.allow_file_urls,
+                redactor=self.context.redactor,
+            )
         started, began = datetime.now(UTC), time.monotonic()
         full = self._events is None or time.monotonic() - self._full_at >= config.full_resync
         params: dict[str, Any] = {"size": config.page_size, "detailed": 1}
@@ -168,8 +198,10 @@ class OpenAgendaConnector(EventSourceType, Connector[OpenAgendaConfig]):
             url,
             timeout=config.timeout,
             max_bytes=config.max_bytes,
-            headers={**config.headers, "key": config.api_key},
+            headers={**config.headers, "key": config.api_key or ""},
             retries=config.retries,
+            base_dir=self.context.base_dir,
+            allow_file=self.context.allow_file_urls,
             redactor=self.context.redactor,
         )
         try:
@@ -186,9 +218,13 @@ class OpenAgendaConnector(EventSourceType, Connector[OpenAgendaConfig]):
     def parse(self, payload: bytes) -> ParseResult:
         try:
             document = orjson.loads(payload)
-            events = document["events"]
+            # A saved export may be the bare list of events; the API (and our own sync
+            # document) wraps it in {"events": [...]}.
+            events = document if isinstance(document, list) else document["events"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             raise ValueError("not an OpenAgenda events document") from None
+        if not isinstance(events, list):
+            raise ValueError("not an OpenAgenda events document: 'events' is not a list")
         records: list[dict[str, Any]] = []
         issues: list[str] = []
         for event in events:
@@ -202,7 +238,11 @@ class OpenAgendaConnector(EventSourceType, Connector[OpenAgendaConfig]):
             record_count=len(records),
             issues=tuple(issues[:50]),
             issue_total=len(issues),
-            stats={"events": len(events), "occurrences": len(records), **document.get("sync", {})},
+            stats={
+                "events": len(events),
+                "occurrences": len(records),
+                **(document.get("sync", {}) if isinstance(document, dict) else {}),
+            },
         )
 
     def _occurrences(self, event: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -260,7 +260,7 @@ CHANNEL = Param("channel", "events or agenda.", api_schemas.choice(CHANNELS))
 LANG = Param(
     "lang",
     "Response language; overrides Accept-Language (one of the configured languages).",
-    api_schemas.LANGUAGE,
+    api_schemas.language,
 )
 
 

@@ -13,6 +13,7 @@ from .errors import (
     CacheFormatError,
     FeedTooLargeError,
     GtfsError,
+    LineTooLongError,
     LoadIssue,
     MissingFileError,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "FeedTooLargeError",
     "Frequency",
     "GtfsError",
+    "LineTooLongError",
     "LoadIssue",
     "MissingFileError",
     "RouteDirection",

@@ -27,6 +27,7 @@ from .fastcsv import IdIndex
 from .parse import EMPTY, INVALID, Interner, Lookup, Memo, parse_float, parse_int
 from .reader import (
     DEFAULT_BLOCK_BYTES,
+    DEFAULT_MAX_LINE_BYTES,
     DEFAULT_MAX_UNCOMPRESSED_BYTES,
     GtfsZip,
     release_free_memory,
@@ -42,18 +43,23 @@ def compile_feed(
     source: bytes | str | os.PathLike[str],
     *,
     max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     max_calendar_days: int = DEFAULT_MAX_DAYS,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     max_issues: int = 1000,
     progress: Callable[[str, float], None] | None = None,
+    keep_trip_columns: Sequence[str] = (),
 ) -> Timetable:
     """Read and compile a GTFS zip (bytes or path). Raises :class:`GtfsError` if unusable.
 
     ``progress(step, share)`` follows a long load: ``stop_times`` from 0 to 1, then
-    ``compile``.
+    ``compile``. ``keep_trip_columns``: extra trips.txt columns to keep as text
+    (``Timetable.trip_extra``), for realtime producers whose trip ids refer to them.
     """
     issues = IssueLog(max_kept=max_issues)
-    with GtfsZip(source, max_uncompressed_bytes=max_uncompressed_bytes) as z:
+    with GtfsZip(
+        source, max_uncompressed_bytes=max_uncompressed_bytes, max_line_bytes=max_line_bytes
+    ) as z:
         z.check_required()
         agencies = _read_agencies(z, issues)
         stops = _read_stops(z, issues)
@@ -64,7 +70,7 @@ def compile_feed(
             issues,
             max_calendar_days,
         )
-        trips = _read_trips(z, issues, routes, services)
+        trips = _read_trips(z, issues, routes, services, keep_trip_columns)
         if len(services.values) > active.shape[0]:
             extra = np.zeros((len(services.values) - active.shape[0], active.shape[1]), bool)
             active = np.vstack((active, extra))
@@ -116,6 +122,7 @@ def compile_feed(
         trip_short_names=trips["short_names"],
         trip_block_ids=trips["block_ids"],
         trip_shape_ids=trips["shape_ids"],
+        trip_extra=trips["extra"],
         service_ids=services.values,
         headsigns=headsigns.values,
         stop_lat=stops["lat"],
@@ -350,7 +357,9 @@ def _read_routes(z: GtfsZip, issues: IssueLog, agencies: dict[str, list[str]]) -
     return out
 
 
-def _read_trips(z: GtfsZip, issues: IssueLog, routes: dict, services: Interner) -> dict:
+def _read_trips(
+    z: GtfsZip, issues: IssueLog, routes: dict, services: Interner, extra: Sequence[str] = ()
+) -> dict:
     cols = (
         "route_id",
         "service_id",
@@ -363,7 +372,12 @@ def _read_trips(z: GtfsZip, issues: IssueLog, routes: dict, services: Interner) 
         "wheelchair_accessible",
         "bikes_allowed",
     )
-    t = z.read_table("trips.txt", cols, issues)
+    t = z.read_table("trips.txt", (*cols, *(c for c in extra if c not in cols)), issues)
+    for name in extra:
+        if name not in t.columns and len(t):
+            issues.add(
+                "trips.txt", None, "missing_column", f"{name} (keep_trip_columns)", "warning"
+            )
     n = len(t)
     trip_ids = t.get("trip_id")
     route_col = t.get("route_id")
@@ -424,6 +438,7 @@ def _read_trips(z: GtfsZip, issues: IssueLog, routes: dict, services: Interner) 
         "direction": direction,
         "wheelchair": wheelchair,
         "bikes": bikes,
+        "extra": {name: _pick(t.get(name), keep, n) for name in extra},
     }
 
 

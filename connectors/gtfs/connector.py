@@ -15,9 +15,9 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from aggregator.config.models import UrlConnectorConfig
 from aggregator.config.types import ByteSize, Duration, Schedule
@@ -26,6 +26,7 @@ from aggregator.model import ParseResult, Snapshot
 
 from .compile import compile_feed, content_hash
 from .errors import CacheFormatError
+from .reader import DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_UNCOMPRESSED_BYTES
 from .store import load_if_current
 from .timetable import Timetable
 
@@ -64,10 +65,17 @@ class GtfsConfig(UrlConnectorConfig):
     timeout: Duration = 300.0
     max_bytes: ByteSize = 500_000_000
     #: Zip-bomb guard: the feed may inflate to at most this much.
-    max_uncompressed_bytes: ByteSize = 4_000_000_000
+    max_uncompressed_bytes: ByteSize = DEFAULT_MAX_UNCOMPRESSED_BYTES
+    #: Longest line a table may have: a hostile endless line stops the load at this size.
+    max_line_bytes: ByteSize = Field(default=DEFAULT_MAX_LINE_BYTES, ge=1024)
     #: Where compiled timetables are kept, keyed by the zip's content hash; relative paths are
     #: resolved against the config file's folder. Unset: compile at every start.
     cache_dir: str | None = Field(default=None)
+    #: Extra trips.txt columns to keep, for a realtime source whose trip_id_convention
+    #: refers to them (e.g. a route/direction code a producer puts in its own trip ids).
+    keep_trip_columns: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
+        default_factory=list
+    )
 
 
 class GtfsConnector(UrlConnector[GtfsConfig]):
@@ -93,13 +101,19 @@ class GtfsConnector(UrlConnector[GtfsConfig]):
                 timetable = load_if_current(cache, digest)
             except CacheFormatError as exc:
                 log.warning("gtfs %s: ignoring unreadable cache %s: %s", self.config.id, cache, exc)
+            if timetable is not None and set(timetable.trip_extra) != set(
+                self.config.keep_trip_columns
+            ):
+                timetable = None  # compiled with other columns kept: compile again
         cached = timetable is not None
         if timetable is None:
             started = time.monotonic()
             timetable = compile_feed(
                 payload,
                 max_uncompressed_bytes=self.config.max_uncompressed_bytes,
+                max_line_bytes=self.config.max_line_bytes,
                 progress=LoadProgress(self.config.id, len(payload)),
+                keep_trip_columns=self.config.keep_trip_columns,
             )
             if len(payload) >= PROGRESS_FROM_BYTES:
                 log.info(

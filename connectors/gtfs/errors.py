@@ -5,6 +5,7 @@
     GtfsError                  the feed cannot be used at all
     ├── MissingFileError       a required file is absent (names every missing one)
     ├── FeedTooLargeError      the zip would inflate beyond the configured cap
+    ├── LineTooLongError       a CSV line is longer than ``max_line_bytes``
     └── CacheFormatError       a saved timetable is unreadable or from another format version
 
 A broken row is not an exception: it becomes a :class:`LoadIssue` and the load goes on.
@@ -34,6 +35,23 @@ class MissingFileError(GtfsError):
 
 class FeedTooLargeError(GtfsError):
     """The feed inflates beyond ``max_uncompressed_bytes`` (zip-bomb guard)."""
+
+
+class LineTooLongError(GtfsError):
+    """A line of a table is longer than ``max_line_bytes``: the read stops there.
+
+    Without the cap a hostile line (a 1.5 MB zip whose stop_times.txt is one 1.5 GB line)
+    would be gathered whole before any row could be cut from it.
+    """
+
+    def __init__(self, file: str, line: int, cap: int) -> None:
+        self.file = file
+        self.line = line
+        self.cap = cap
+        super().__init__(
+            f"{file} line {line} is longer than {cap} bytes (max_line_bytes); "
+            "raise max_line_bytes if the feed really has lines that long"
+        )
 
 
 class CacheFormatError(GtfsError):

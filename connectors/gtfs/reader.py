@@ -1,9 +1,14 @@
-"""Read the CSV tables of a GTFS zip column-wise, with a cap on inflated size.
+"""Read the CSV tables of a GTFS zip column-wise, with caps on inflated size and line length.
 
 Tables are read in chunks of rows and handed out as columns (tuples of strings), so the
 compiler can turn each column into a numpy array without building one object per row.
 The csv module does the parsing: it copes with quoted fields, CRLF and embedded commas;
 ``utf-8-sig`` drops a byte-order mark; undecodable bytes are replaced rather than fatal.
+
+Entries are streamed out of the zip, never inflated whole, and two caps bound what a hostile
+zip can cost: the bytes inflated across the feed (``max_uncompressed_bytes``) and the length
+of one line (``max_line_bytes``), checked while a line is still being gathered, so a single
+endless line stops the read as soon as it passes the cap instead of growing a buffer.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FeedTooLargeError, GtfsError, IssueLog, MissingFileError
+from .errors import FeedTooLargeError, GtfsError, IssueLog, LineTooLongError, MissingFileError
 from .fastcsv import ByteBlock, IdIndex, split_fields
 from .parse import Interner, Memo, parse_float
 
@@ -41,7 +46,11 @@ USED_FILES = (
     "shapes.txt",
 )
 
-DEFAULT_MAX_UNCOMPRESSED_BYTES = 4 * 1024**3
+#: Room for the largest city and regional feeds; a national feed sets its own (Germany's
+#: DELFI inflates to 3.1 GB of the files read here). docs/OPERATING.md gives the figures.
+DEFAULT_MAX_UNCOMPRESSED_BYTES = 2_000_000_000
+#: Real feeds' lines are a few hundred bytes (541 at most in the feeds under test).
+DEFAULT_MAX_LINE_BYTES = 1 << 20
 DEFAULT_CHUNK_ROWS = 1 << 18
 DEFAULT_BLOCK_BYTES = 1 << 24
 
@@ -124,17 +133,52 @@ class _Budget:
         self.left -= n
         if self.left < 0:
             raise FeedTooLargeError(
-                f"GTFS feed inflates beyond {self.limit} bytes (while reading {name})"
+                f"GTFS feed inflates beyond {self.limit} bytes (while reading {name}); "
+                "raise max_uncompressed_bytes if the feed is really that large"
             )
 
 
-class _CappedStream(io.RawIOBase):
-    """Counts bytes as they are inflated; declared sizes in a zip can lie."""
+class _LineCap:
+    """Follows line lengths across the chunks of a stream; raises past the cap.
 
-    def __init__(self, raw: io.BufferedIOBase, budget: _Budget, name: str) -> None:
+    Only the line running over a chunk's edge needs counting: a chunk no longer than the
+    cap cannot hold a whole line longer than it (a longer chunk is checked line by line).
+    """
+
+    def __init__(self, name: str, cap: int) -> None:
+        self.name = name
+        self.cap = cap
+        self.lines = 0  # complete lines seen so far
+        self.partial = 0  # bytes of the line still open at the end of the last chunk
+
+    def feed(self, data: bytes) -> None:
+        first = data.find(b"\n")
+        if first < 0:
+            # Old Mac files end lines with a lone CR, and so does the csv module: a chunk of
+            # such lines restarts the count without numbering them.
+            cr = data.rfind(b"\r")
+            self.partial = len(data) - 1 - cr if cr >= 0 else self.partial + len(data)
+            if self.partial >= self.cap:
+                raise LineTooLongError(self.name, self.lines + 1, self.cap)
+            return
+        if self.partial + first + 1 > self.cap:
+            raise LineTooLongError(self.name, self.lines + 1, self.cap)
+        if len(data) > self.cap:
+            _check_lines(np.diff(_newlines(data)), self.name, self.lines + 2, self.cap)
+        self.lines += data.count(b"\n")
+        self.partial = len(data) - 1 - data.rfind(b"\n")
+
+
+class _CappedStream(io.RawIOBase):
+    """Counts bytes as they are inflated (declared sizes in a zip can lie), and line lengths."""
+
+    def __init__(
+        self, raw: io.BufferedIOBase, budget: _Budget, name: str, lines: _LineCap | None = None
+    ) -> None:
         self._raw = raw
         self._budget = budget
         self._name = name
+        self._lines = lines
 
     def readable(self) -> bool:
         return True
@@ -143,6 +187,8 @@ class _CappedStream(io.RawIOBase):
         data = self._raw.read(len(buffer))
         n = len(data)
         self._budget.consume(n, self._name)
+        if self._lines is not None:
+            self._lines.feed(data)
         buffer[:n] = data
         return n
 
@@ -159,6 +205,7 @@ class GtfsZip:
         source: bytes | str | os.PathLike[str],
         *,
         max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> None:
         try:
             if isinstance(source, bytes | bytearray | memoryview):
@@ -169,11 +216,12 @@ class GtfsZip:
             raise GtfsError(f"not a readable zip file: {exc}") from exc
         self._members = self._index_members()
         self._budget = _Budget(max_uncompressed_bytes)
+        self._max_line = max_line_bytes
         declared = sum(self._members[n].file_size for n in USED_FILES if n in self._members)
         if declared > max_uncompressed_bytes:
             raise FeedTooLargeError(
                 f"GTFS feed declares {declared} uncompressed bytes, "
-                f"more than the cap of {max_uncompressed_bytes}"
+                f"more than the cap of {max_uncompressed_bytes} (max_uncompressed_bytes)"
             )
 
     def _index_members(self) -> dict[str, zipfile.ZipInfo]:
@@ -225,7 +273,9 @@ class GtfsZip:
         info = self._members.get(name)
         if info is None:
             return
-        with _read_errors(name), self._open(info) as binary:
+        # The csv module gathers a whole line before parsing it: the stream counts line
+        # lengths as it inflates, so an endless line stops at the cap.
+        with _read_errors(name), self._open(info, _LineCap(name, self._max_line)) as binary:
             text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
             reader = csv.reader(text)
             header = next(reader, None)
@@ -249,7 +299,9 @@ class GtfsZip:
 
         The file is read in blocks of about ``block_bytes`` cut at line ends, so memory stays
         bounded whatever the file size. A block with quotes or ragged lines is parsed by the
-        csv module (a quoted field spanning two blocks would be reported as broken rows).
+        csv module (a quoted field spanning two blocks would be reported as broken rows). A
+        line longer than ``max_line_bytes`` raises :class:`LineTooLongError`, wherever it
+        falls in a block: a partial line is never grown past the cap.
         """
         info = self._members.get(name)
         if info is None:
@@ -259,11 +311,15 @@ class GtfsZip:
             if data.startswith(codecs.BOM_UTF8):
                 data = data[len(codecs.BOM_UTF8) :]
             while b"\n" not in data:
+                if len(data) >= self._max_line:
+                    raise LineTooLongError(name, 1, self._max_line)
                 more = binary.read(block_bytes)
                 if not more:
                     break
                 data += more
             head, _, data = data.partition(b"\n")
+            if len(head) >= self._max_line:
+                raise LineTooLongError(name, 1, self._max_line)
             header_text = head.decode("utf-8", "replace").strip("\r")
             header = [h.strip() for h in next(csv.reader([header_text]), [])]
             if not header:
@@ -291,7 +347,10 @@ class GtfsZip:
                 else:
                     cut = data.rfind(b"\n")
                     if cut < 0:
-                        # A line longer than a block: read on until it ends.
+                        # A line longer than a block: read on until it ends, unless it is
+                        # already past the cap (data holds that one partial line, no more).
+                        if len(data) >= self._max_line:
+                            raise LineTooLongError(name, line, self._max_line)
                         more = binary.read(block_bytes)
                         eof = not more
                         data += more
@@ -303,6 +362,10 @@ class GtfsZip:
                     block = block.replace(b"\r", b"")
                 split = split_fields(block, width)
                 if split is None:
+                    if len(block) > self._max_line:
+                        _check_lines(
+                            np.diff(_newlines(block), prepend=-1), name, line, self._max_line
+                        )
                     reader = csv.reader(io.StringIO(block.decode("utf-8", "replace")))
                     lines = block.count(b"\n")
                     del block
@@ -313,6 +376,7 @@ class GtfsZip:
                     del block
                     buf, bounds = split
                     del split
+                    _check_lines(bounds[:, -1] - bounds[:, 0], name, line, self._max_line)
                     lines = len(bounds)
                     yield ByteBlock(name, buf, bounds, wanted, line)
                     del buf, bounds
@@ -320,9 +384,10 @@ class GtfsZip:
                 if eof and not data:
                     return
 
-    def _open(self, info: zipfile.ZipInfo) -> io.BufferedReader:
+    def _open(self, info: zipfile.ZipInfo, lines: _LineCap | None = None) -> io.BufferedReader:
         """A binary stream of one entry whose inflated bytes count against the cap."""
-        return io.BufferedReader(_CappedStream(self._zip.open(info), self._budget, info.filename))
+        raw = _CappedStream(self._zip.open(info), self._budget, info.filename, lines)
+        return io.BufferedReader(raw)
 
     def read_table(self, name: str, columns: Sequence[str], issues: IssueLog) -> Chunk:
         """Read a whole (small) table as one chunk; an absent file gives zero rows."""
@@ -367,6 +432,18 @@ def _row_chunks(
         # One itemgetter pass per wanted column: faster than zip(*rows), and unwanted
         # columns are never materialised.
         yield Chunk(name, {c: list(map(itemgetter(i), rows)) for c, i in wanted.items()}, lines)
+
+
+def _newlines(block: bytes) -> np.ndarray:
+    """Positions of the newlines in ``block``."""
+    return np.flatnonzero(np.frombuffer(block, np.uint8) == ord("\n"))
+
+
+def _check_lines(lengths: np.ndarray, name: str, first_line: int, cap: int) -> None:
+    """Raise :class:`LineTooLongError` for the first of these lines (newline included) over cap."""
+    over = np.flatnonzero(lengths > cap)
+    if len(over):
+        raise LineTooLongError(name, first_line + int(over[0]), cap)
 
 
 @contextmanager

@@ -55,27 +55,33 @@ def _point(params: QueryParams, *, required: bool) -> tuple[float, float] | None
     return lat, lon
 
 
+def window_seconds(raw: str) -> int:
+    """``duration=``: whole seconds between 1m and 24h (the document's schema is a subset)."""
+    try:
+        seconds = int(parse_duration(raw))
+    except ValueError:
+        raise BadParameter("duration", f"{raw!r} is not a duration (e.g. 90m, 2h)") from None
+    if not 60 <= seconds <= MAX_WINDOW_S:
+        raise BadParameter("duration", "must be between 1m and 24h")
+    return seconds
+
+
 def _window(params: QueryParams, runtime: Runtime) -> tuple[dt.datetime, int]:
     at = params.datetime("at", runtime.clock.now(), runtime.timezone)
     raw = params.string("duration")
-    seconds = 3600
-    if raw is not None:
-        try:
-            seconds = int(parse_duration(raw))
-        except ValueError:
-            raise BadParameter("duration", f"{raw!r} is not a duration (e.g. 90m, 2h)") from None
-        if not 60 <= seconds <= MAX_WINDOW_S:
-            raise BadParameter("duration", "must be between 1m and 24h")
-    return at, seconds
+    return at, 3600 if raw is None else window_seconds(raw)
+
+
+def gtfs_sources(runtime: Runtime) -> list[str]:
+    """Ids of the configured GTFS sources: what ``feed=`` accepts."""
+    return [s for s, status in runtime.statuses.items() if status.source_type == "gtfs"]
 
 
 def _feeds(runtime: Runtime, params: QueryParams) -> dict[str, Timetable]:
-    feed = params.string("feed")
+    feed = params.member("feed", gtfs_sources(runtime), "a configured GTFS source")
     loaded = timetables(runtime)
     if feed is None:
         return loaded
-    if feed not in runtime.statuses or runtime.statuses[feed].source_type != "gtfs":
-        raise BadParameter("feed", f"{feed!r} is not a configured GTFS source")
     return {feed: loaded[feed]} if feed in loaded else {}
 
 
@@ -353,7 +359,11 @@ INCLUDE_CANCELLED = Param(
 
 def register_transit_routes(router: ApiRouter) -> None:
     refs = {name: router.add_schema(name, schema) for name, schema in schemas.ALL.items()}
-    feed = Param("feed", "Only this GTFS source (a configured source id).", api_schemas.SOURCE_ID)
+    feed = Param(
+        "feed",
+        "Only this GTFS source (a configured source id).",
+        api_schemas.configured(gtfs_sources),
+    )
     limit = Param(
         "limit", f"How many (1-{MAX_LIMIT}).", api_schemas.integer(1, MAX_LIMIT, default=20)
     )
@@ -364,9 +374,10 @@ def register_transit_routes(router: ApiRouter) -> None:
     )
     duration = Param(
         "duration",
-        "Window after `at`: seconds or amounts with units ms, s, m, h, d (e.g. 90m, 1h30m); "
-        "between 1m and 24h; default 1h.",
-        {**api_schemas.TEXT, "pattern": api_schemas.DURATION_PATTERN},
+        "Window after `at`, between 1m and 24h (default 1h): seconds (5400) or amounts with "
+        "units (90m, 2h, 1h30m); the server also reads any sum of amounts with units ms, s, "
+        "m, h, d (1.5h, 1h30m15s).",
+        api_schemas.window_duration(MAX_WINDOW_S),
     )
     lines = Param(
         "lines",

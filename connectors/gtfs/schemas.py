@@ -250,7 +250,8 @@ TRIP = {
         "service_date": {"type": "string", "format": "date"},
         "runs_on_date": {"type": "boolean"},
         "realtime": {"type": "boolean"},
-        "status": {"type": "string"},
+        # One spelling across the API: "cancelled", as calls, departures and events say it.
+        "status": {"enum": ["scheduled", "cancelled", "deleted", "added", "duplicated"]},
         "vehicle_id": TEXT_OR_NULL,
         "timezone": {"type": "string"},
         "calls": {

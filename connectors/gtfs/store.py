@@ -31,6 +31,7 @@ def save(tt: Timetable, path: str | os.PathLike[str]) -> None:
         "issues": [[i.file, i.line, i.code, i.message, i.severity] for i in tt.issues],
         "issue_counts": tt.issue_counts,
         "strings": {name: getattr(tt, name) for name in STRING_FIELDS},
+        "trip_extra": tt.trip_extra,
     }
     arrays = {name: np.ascontiguousarray(getattr(tt, name)) for name in ARRAY_FIELDS}
     arrays[_META] = np.frombuffer(
@@ -69,6 +70,7 @@ def load(path: str | os.PathLike[str]) -> Timetable:
         feed_info=meta["feed_info"],
         issues=[LoadIssue(*item) for item in meta["issues"]],
         issue_counts=meta["issue_counts"],
+        trip_extra=meta.get("trip_extra", {}),
     )
 
 

@@ -180,10 +180,14 @@ class Timetable:
     feed_info: dict[str, str] = field(default_factory=dict)
     issues: list[LoadIssue] = field(default_factory=list)
     issue_counts: dict[str, int] = field(default_factory=dict)
+    #: Extra trips.txt columns kept as text (the gtfs source's ``keep_trip_columns``), by
+    #: name, index-aligned with the trips: what realtime trip-id conventions may refer to.
+    trip_extra: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in STRING_FIELDS:
             setattr(self, name, tuple(getattr(self, name)))
+        self.trip_extra = {name: tuple(values) for name, values in self.trip_extra.items()}
         self._build_derived()
 
     # ------------------------------------------------------------------ derived

@@ -30,7 +30,9 @@ from aggregator.fetch import Fetcher, FetchResult, Validators
 from aggregator.model import ParseResult, Snapshot
 from connectors.gtfs.timetable import Timetable
 
-from .decode import decode_feed
+from .conventions import TripIdConventionConfig
+from .decode import BodyFormat, decode_body
+from .descriptors import MatchRules
 from .state import RealtimeFeed, RealtimeState
 
 _FRAME = struct.Struct(">HI")  # url index, body length
@@ -51,6 +53,12 @@ class GtfsRtConfig(ConnectorConfig):
     language: str | None = None
     #: Within this many seconds of the schedule, a departure is "on_time".
     on_time_threshold: Duration = 60.0
+    #: ``json`` for producers publishing protobuf's JSON mapping; ``auto`` reads either.
+    format: BodyFormat = "auto"
+    #: Take start_date as sent: never read a late-dated update as the day before's run.
+    strict_start_date: bool = False
+    #: How this producer writes trip ids when not as the static feed does (see OPERATING.md).
+    trip_id_convention: TripIdConventionConfig | None = None
 
     def source_urls(self) -> dict[tuple[str | int, ...], str]:
         return {("urls", index): url for index, url in enumerate(self.urls)}
@@ -142,13 +150,17 @@ class GtfsRtConnector(Connector[GtfsRtConfig]):
 
     def parse(self, payload: bytes) -> ParseResult:
         # Decode everything first: a corrupt body fails the poll before any state changes.
-        messages = [(index, body, decode_feed(body)) for index, body in _frames(payload)]
+        messages = []
+        for index, body in _frames(payload):
+            message, raw = decode_body(body, self.config.format, max_bytes=self.config.max_bytes)
+            messages.append((index, raw, message))
         snapshot = self.context.snapshot_of(self.config.feed)
         if snapshot is None:
             raise DependencyNotReady(f"waiting for the timetable of source {self.config.feed!r}")
         timetable: Timetable = snapshot.data
         now = self.context.clock.now().timestamp()
         issues = []
+        convention = self.config.trip_id_convention
         with self._lock:
             feed = self._feed
             if feed is None:
@@ -157,6 +169,10 @@ class GtfsRtConnector(Connector[GtfsRtConfig]):
                     default_language=self.config.language or "",
                     stale_after_s=self.config.max_age,
                     alerts_stale_after_s=self.config.alerts_max_age,
+                    rules=MatchRules(
+                        strict_start_date=self.config.strict_start_date,
+                        convention=convention.compile() if convention else None,
+                    ),
                 )
             elif feed.timetable is not timetable:
                 feed.set_timetable(timetable)
@@ -170,10 +186,16 @@ class GtfsRtConnector(Connector[GtfsRtConfig]):
                 self._validators, self._bodies = self._proposed
                 self._proposed = None
         counters = state.counters.as_dict()
-        if counters["matched"] == 0 and counters["unmatched"] > 0:
+        unmatched = state.counters.unmatched_total
+        if counters["matched"] == 0 and unmatched > 0:
             issues.append(
                 f"no trip update matches a trip of {self.config.feed!r} "
-                f"({counters['unmatched']} unmatched): is this feed for another network?"
+                f"({unmatched} unmatched): is this feed for another network?"
+            )
+        elif unmatched > counters["matched"]:
+            issues.append(
+                f"most trip updates match no trip of {self.config.feed!r} "
+                f"({unmatched} unmatched, {counters['matched']} matched)"
             )
         return ParseResult(
             data=RealtimeData(

@@ -35,12 +35,31 @@ class FeedCounters:
     other_entities: int = 0
     bad_entities: int = 0
     bad_examples: list[str] = field(default_factory=list)
+    #: Descriptors without a static trip_id (route + start time, or a producer's own id form)
+    #: that fit no run, or several: counted, never guessed.
+    unmatched_descriptor: int = 0
+    ambiguous_descriptor: int = 0
+    descriptor_examples: list[str] = field(default_factory=list)
+    #: Updates dated the day after their run's service day, read as that day.
+    start_date_corrected: int = 0
+    #: DUPLICATED trips without trip_properties.start_time: shown without a schedule.
+    duplicated_schedule_unknown: int = 0
 
     def unmatched_trip(self, trip_id: str) -> None:
         """Count a trip update whose trip is not in the static feed (or not that day)."""
         self.unmatched += 1
         if len(self.unmatched_trip_ids) < MAX_EXAMPLES and trip_id not in self.unmatched_trip_ids:
             self.unmatched_trip_ids.append(trip_id)
+
+    def undescribed(self, name: str, code: str, reason: str) -> None:
+        """Count a descriptor of another form that names no run (``unmatched_descriptor``)
+        or several (``ambiguous_descriptor``)."""
+        if code == "ambiguous_descriptor":
+            self.ambiguous_descriptor += 1
+        else:
+            self.unmatched_descriptor += 1
+        if len(self.descriptor_examples) < MAX_EXAMPLES:
+            self.descriptor_examples.append(f"{name}: {reason}")
 
     def bad(self, entity_id: str, reason: str) -> None:
         """Count an entity skipped because it could not be understood."""
@@ -51,8 +70,13 @@ class FeedCounters:
     @property
     def match_ratio(self) -> float | None:
         """Matched share of the trip updates that claim a static trip (None if there are none)."""
-        total = self.matched + self.unmatched
+        total = self.matched + self.unmatched_total
         return self.matched / total if total else None
+
+    @property
+    def unmatched_total(self) -> int:
+        """Trip updates that claim a static run and fit none (or several)."""
+        return self.unmatched + self.unmatched_descriptor + self.ambiguous_descriptor
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready copy."""

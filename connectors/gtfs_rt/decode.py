@@ -6,15 +6,19 @@ Ilévia feed does), so nothing here assumes a single entity type.
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
+from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from google.transit import gtfs_realtime_pb2 as pb
 
 FeedMessage = pb.FeedMessage
 Incrementality = Literal["full_dataset", "differential"]
+#: How a source's bodies are written: protobuf (the spec), protobuf's JSON mapping, or either.
+BodyFormat = Literal["auto", "protobuf", "json"]
 
 #: POSIX seconds above this are taken as milliseconds (year 5138 in seconds): some producers
 #: sent ms and Google disabled their feed (SoundTransit/soundtransit-rds#48).
@@ -71,6 +75,43 @@ def decode_feed(data: bytes) -> pb.FeedMessage:
         # The header and its version are required; random bytes that happen to parse lack them.
         raise FeedDecodeError("not a GTFS-realtime FeedMessage: header/version missing")
     return message
+
+
+def decode_body(
+    data: bytes, body_format: BodyFormat = "auto", *, max_bytes: int = 64 * 1024 * 1024
+) -> tuple[pb.FeedMessage, bytes]:
+    """A fetched body → (FeedMessage, its protobuf bytes); raises :class:`FeedDecodeError`.
+
+    Gzip bodies (some producers and archives serve ``.pb.gz`` without Content-Encoding) are
+    inflated up to ``max_bytes``. ``json``, or ``auto`` on a body that reads as a JSON object,
+    is the protobuf JSON mapping (enum names as strings) read by protobuf's own parser; the
+    message is then serialised so the rest of the apply reads it from bytes like any other.
+    """
+    if data[:2] == b"\x1f\x8b":
+        data = _gunzip(data, max_bytes)
+    if body_format == "json" or (body_format == "auto" and data.lstrip()[:1] == b"{"):
+        message = pb.FeedMessage()
+        try:
+            json_format.Parse(data, message, ignore_unknown_fields=True)
+        except (json_format.ParseError, UnicodeDecodeError, RecursionError) as exc:
+            raise FeedDecodeError(f"not a GTFS-realtime FeedMessage in JSON: {exc}") from None
+        if not message.HasField("header") or not message.header.gtfs_realtime_version:
+            raise FeedDecodeError("not a GTFS-realtime FeedMessage: header/version missing")
+        return message, message.SerializeToString()
+    return decode_feed(data), data
+
+
+def _gunzip(data: bytes, max_bytes: int) -> bytes:
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(data, max_bytes + 1)
+    except zlib.error as exc:
+        raise FeedDecodeError(f"the gzip body cannot be inflated: {exc}") from None
+    if len(out) > max_bytes or inflater.unconsumed_tail:
+        raise FeedDecodeError(f"the gzip body inflates past the {max_bytes:,}-byte cap")
+    if not inflater.eof:
+        raise FeedDecodeError("the gzip body is truncated")
+    return out
 
 
 def _slice_ends(data: bytes) -> list[int] | None:

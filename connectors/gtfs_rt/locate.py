@@ -39,6 +39,10 @@ class _BytesIndex(dict[bytes, int]):
         return -1
 
 
+#: Entries each memo of :class:`TimetableLookups` keeps before starting over.
+MEMO_LIMIT = 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class TimetableLookups:
     """Per-timetable helpers of the apply, built once (kept in ``tt.query_caches``)."""
@@ -69,6 +73,10 @@ class TimetableLookups:
         key = (service, ordinal)
         found = self.active.get(key)
         if found is None:
+            if len(self.active) >= MEMO_LIMIT:
+                # Keyed by dates an upstream sends: a hostile feed could name a new one in every
+                # entity of every poll for as long as the timetable lives. Start over instead.
+                self.active.clear()
             found = self.active[key] = tt.is_active(service, self.date(ordinal))
         return found
 
@@ -76,6 +84,8 @@ class TimetableLookups:
         """``date.fromordinal``, memoised."""
         found = self.dates.get(ordinal)
         if found is None:
+            if len(self.dates) >= MEMO_LIMIT:
+                self.dates.clear()  # as above
             found = self.dates[ordinal] = dt.date.fromordinal(ordinal)
         return found
 

@@ -30,9 +30,12 @@ Status = Literal[
     "scheduled", "on_time", "delayed", "early", "cancelled", "skipped", "added", "no_data"
 ]
 DEFAULT_ON_TIME_S = 60
-#: Never look back (or forward) more than this for late (or early) trips: a 5-hour "delay"
-#: is a data error, and the widened static query must stay cheap.
+#: Never look forward more than this for early trips: hours early is a data error.
 MAX_WIDEN_S = 3 * 3600
+#: Late trips are looked for as far back as the largest delay in the realtime state (a train
+#: 7 hours late after a breakdown is real and still leaves), but never more than a day: past
+#: that a "delay" is a producer's error, and the widened static query must stay bounded.
+MAX_LOOKBACK_S = 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +64,7 @@ class RealtimeDeparture:
     uncertainty_s: int | None
     vehicle_id: str | None
     alert_ids: tuple[str, ...]
-    #: ``scheduled``, ``canceled``, ``added`` or ``duplicated``.
+    #: ``scheduled``, ``cancelled``, ``added`` or ``duplicated``.
     trip_relationship: str
     #: The static departure (headsign, platform, accessibility...); None for ADDED trips.
     static: Departure | None
@@ -286,7 +289,7 @@ def realtime_departures(
 ) -> RealtimeBoard:
     """The static query, widened for late/early trips, merged and cut to ``[at, at + dur)``."""
     staleness = state.staleness(now.timestamp())
-    back = min(state.max_late_s, MAX_WIDEN_S)
+    back = min(state.max_late_s, MAX_LOOKBACK_S)
     ahead = min(state.max_early_s, MAX_WIDEN_S)
     # The margin absorbs reordering: a later-scheduled early trip may overtake the limit-th.
     main = tt.departures(stop_ids, at, duration_s + ahead, limit + 20, route_filter)

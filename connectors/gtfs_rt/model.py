@@ -18,7 +18,7 @@ import numpy as np
 #: ``updated``: a time or delay from the feed (given here or propagated from an earlier stop).
 CallStatus = Literal["scheduled", "updated", "skipped", "no_data", "cancelled"]
 #: The trip-level schedule_relationship we keep (UNSCHEDULED/REPLACEMENT are counted, not kept).
-TripRelationship = Literal["scheduled", "canceled", "deleted", "added", "duplicated"]
+TripRelationship = Literal["scheduled", "cancelled", "deleted", "added", "duplicated"]
 
 
 class RealtimeCall(NamedTuple):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
 from aggregator.api.i18n import negotiate_language
-from aggregator.api.params import QueryParams
+from aggregator.api.params import MAX_PARAM_LENGTH, QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param
@@ -67,16 +68,23 @@ async def list_alerts(request: web.Request) -> ApiResult:
     return ApiResult(data, sources=sources, language=language)
 
 
+#: west,south,east,north as plain decimals in range; the order between them is checked apart.
+BBOX = re.compile(
+    "^{lon},{lat},{lon},{lat}$".format(lon=api_schemas.degrees(180), lat=api_schemas.degrees(90))
+)
+
+
 def _bbox(params: QueryParams) -> tuple[float, float, float, float] | None:
-    values = params.csv("bbox", max_items=4)
-    if not values:
+    value = params.matching(
+        "bbox", BBOX, "west,south,east,north in degrees (e.g. 2.3,48.8,2.4,48.9)"
+    )
+    if value is None:
         return None
-    try:
-        west, south, east, north = (float(v) for v in values)
-    except ValueError:
-        raise BadParameter("bbox", "must be four numbers: west,south,east,north") from None
-    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
-        raise BadParameter("bbox", "must be west,south,east,north in degrees, west <= east")
+    west, south, east, north = (float(v) for v in value.split(","))
+    if not (west <= east and south <= north):
+        raise BadParameter(
+            "bbox", "must be west,south,east,north with west <= east, south <= north"
+        )
     return west, south, east, north
 
 
@@ -113,13 +121,6 @@ async def list_vehicles(request: web.Request) -> ApiResult:
     return ApiResult(data, sources=sources)
 
 
-#: One bbox coordinate as float() reads it, with the blanks the server trims.
-_NUMBER = (
-    f"[{api_schemas.SPACE}]*[-+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+)?"
-    f"[{api_schemas.SPACE}]*"
-)
-
-
 def register_realtime_routes(router: ApiRouter) -> None:
     refs = {name: router.add_schema(name, schema) for name, schema in schemas.ALL.items()}
     router.get(
@@ -146,7 +147,7 @@ def register_realtime_routes(router: ApiRouter) -> None:
             Param(
                 "lang",
                 "Response language; overrides Accept-Language (one of the configured languages).",
-                api_schemas.LANGUAGE,
+                api_schemas.language,
             ),
         ],
         response={"type": "array", "items": refs["Alert"]},
@@ -160,9 +161,9 @@ def register_realtime_routes(router: ApiRouter) -> None:
             Param("line", "Only this line ('feed:route_id').", api_schemas.NAMESPACED_ID_PARAM),
             Param(
                 "bbox",
-                "west,south,east,north in degrees: -180 <= west <= east <= 180 and "
-                "-90 <= south <= north <= 90.",
-                {**api_schemas.TEXT, "pattern": f"^{_NUMBER}(,{_NUMBER}){{3}}$"},
+                "west,south,east,north in degrees, plain decimals without blanks: "
+                "-180 <= west <= east <= 180 and -90 <= south <= north <= 90.",
+                {"type": "string", "maxLength": MAX_PARAM_LENGTH, "pattern": BBOX.pattern},
             ),
             Param("format", "json (default) or geojson.", api_schemas.choice(["json", "geojson"])),
         ],

@@ -11,14 +11,17 @@ Supported semantics:
   ``is_deleted`` removes one; the header timestamp rules are the same.
 - A header timestamp older than the last accepted one of the same source is ignored
   (load balancers serve old copies: google/transit PR#55); an equal one is accepted.
-- Staleness is judged when reading, against ``now``: a source whose header timestamp (or, when
-  it has none, receive time) is older than ``stale_after_s`` (90 s, the best practice of
-  gtfs-realtime-validator#161) gives no trip updates or vehicles, alerts older than
-  ``alerts_stale_after_s`` (10 min) none; boards then fall back to the schedule and say so.
+- Staleness is judged when reading, against ``now``: a source whose header timestamp (when it
+  is absent or 0: its newest entity timestamp; without any: when its body last changed, so a
+  frozen producer answering every poll with the same bytes still ages) is older than
+  ``stale_after_s`` (90 s, the best practice of gtfs-realtime-validator#161) gives no trip
+  updates or vehicles, alerts older than ``alerts_stale_after_s`` (10 min) none; boards then
+  fall back to the schedule and say so.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import time
 from collections.abc import Iterable, Mapping
@@ -33,6 +36,7 @@ from .alerts import build_alert, filter_alerts
 from .callblock import CallBlockBuilder
 from .counters import MAX_EXAMPLES, FeedCounters
 from .decode import FeedHeader, decode_feed, entity_kinds, read_header
+from .descriptors import DEFAULT_RULES, MatchRules
 from .model import AlertRealtime, BlockCalls, RealtimeCall, TripRealtime, VehicleRealtime
 from .trips import BadEntity, build_trip, resolve_in_bulk
 from .vehicles import build_vehicle
@@ -81,11 +85,21 @@ class SourcePart:
     counters: FeedCounters = field(default_factory=FeedCounters)
     #: (max lateness, max earliness) of the departures of the trips above, in seconds.
     delay_range: tuple[int, int] = (0, 0)
+    #: The newest timestamp an entity (trip update, vehicle) carries, None when none does.
+    newest_entity_ts: int | None = None
+    #: When this source's body last changed (a body sent again unchanged keeps the instant
+    #: it first came, so a frozen producer ages even when it answers every poll).
+    changed_at: float | None = None
 
     @property
     def as_of(self) -> float:
-        """The instant the data describes: header timestamp, else when we received it."""
-        return self.header.timestamp if self.header.timestamp is not None else self.received_at
+        """The instant the data describes: the header timestamp; without one (absent or 0),
+        the newest entity timestamp; without any, when the body last changed."""
+        if self.header.timestamp is not None:
+            return self.header.timestamp
+        if self.newest_entity_ts is not None:
+            return self.newest_entity_ts
+        return self.changed_at if self.changed_at is not None else self.received_at
 
 
 def build_part(
@@ -96,6 +110,7 @@ def build_part(
     entities: Iterable[pb.FeedEntity],
     default_language: str,
     wire: Iterable[WireRef | None] | None = None,
+    rules: MatchRules = DEFAULT_RULES,
 ) -> SourcePart:
     """Resolve a source's entities; each bad one is skipped and counted, never fatal.
 
@@ -130,7 +145,7 @@ def build_part(
                 handled = True
                 c.trip_updates += 1
                 tu = entity.trip_update
-                trip = build_trip(tt, eid, tu, ts, source, c, builder, ref, match)
+                trip = build_trip(tt, eid, tu, ts, source, c, builder, ref, match, rules)
                 if trip is not None and trip.run is not None:
                     part.trips[(trip.run, trip.service_date.toordinal())] = trip
                 elif trip is not None:
@@ -158,6 +173,14 @@ def build_part(
                 if d is not None:
                     late, early = max(late, d), max(early, -d)
     part.delay_range = (late, early)
+    part.newest_entity_ts = max(
+        (
+            t.timestamp
+            for t in itertools.chain(part.trips.values(), part.extra_trips, part.vehicles.values())
+            if t.timestamp is not None
+        ),
+        default=None,
+    )
     return part
 
 
@@ -311,6 +334,9 @@ class _Source:
     header: FeedHeader
     received_at: float
     entities: dict[str, pb.FeedEntity]
+    #: A digest of the body, and when a body with another digest last came.
+    digest: bytes
+    changed_at: float
     #: Entity key → its updates decoded from the bytes (absent: read through the accessors).
     wire: dict[str, WireRef] = field(default_factory=dict)
     part: SourcePart | None = None
@@ -334,8 +360,10 @@ class RealtimeFeed:
         default_language: str = "",
         stale_after_s: float = DEFAULT_STALE_AFTER_S,
         alerts_stale_after_s: float = DEFAULT_ALERTS_STALE_AFTER_S,
+        rules: MatchRules = DEFAULT_RULES,
     ) -> None:
         self.timetable = timetable
+        self.rules = rules
         # An untagged translation is in the feed's language: the agency's, unless told.
         self.default_language = default_language or next(
             (lang for lang in timetable.agency_langs if lang), ""
@@ -395,7 +423,13 @@ class RealtimeFeed:
                 wire[key] = (decoded, i)
             else:
                 wire.pop(key, None)
-        src = _Source(header, received_at, entities, wire)
+        digest = hashlib.blake2b(raw or msg.SerializeToString(), digest_size=16).digest()
+        changed_at = (
+            previous.changed_at
+            if previous is not None and previous.digest == digest
+            else received_at
+        )
+        src = _Source(header, received_at, entities, digest, changed_at, wire)
         with collection_paused():  # what it builds lives until the next message
             src.part = build_part(
                 self.timetable,
@@ -405,7 +439,9 @@ class RealtimeFeed:
                 entities.values(),
                 self.default_language,
                 src.wire_refs(),
+                self.rules,
             )
+            src.part.changed_at = changed_at
         self._sources[source] = src
         self._publish()
         return IngestResult(True, None, header, msg)
@@ -422,7 +458,9 @@ class RealtimeFeed:
                 src.entities.values(),
                 self.default_language,
                 src.wire_refs(),
+                self.rules,
             )
+            src.part.changed_at = src.changed_at
         self._publish()
 
     def forget(self, source: str) -> None:
@@ -446,6 +484,7 @@ def state_from_messages(
     default_language: str = "",
     stale_after_s: float = DEFAULT_STALE_AFTER_S,
     alerts_stale_after_s: float = DEFAULT_ALERTS_STALE_AFTER_S,
+    rules: MatchRules = DEFAULT_RULES,
 ) -> RealtimeState:
     """One-shot: a state from messages (a mapping names the sources, else ``"0"``, ``"1"``...)."""
     feed = RealtimeFeed(
@@ -453,6 +492,7 @@ def state_from_messages(
         default_language=default_language,
         stale_after_s=stale_after_s,
         alerts_stale_after_s=alerts_stale_after_s,
+        rules=rules,
     )
     items = messages.items() if isinstance(messages, Mapping) else enumerate(messages)
     for name, msg in items:

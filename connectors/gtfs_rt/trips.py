@@ -25,6 +25,13 @@ from google.transit import gtfs_realtime_pb2 as pb
 
 from .callblock import CallBlockBuilder
 from .decode import posix
+from .descriptors import (
+    DEFAULT_RULES,
+    AmbiguousDescriptor,
+    MatchRules,
+    day_before_fits,
+    resolve_route_start,
+)
 from .locate import lookups
 from .matching import (
     MatchError,
@@ -149,6 +156,7 @@ def build_trip(
     builder: CallBlockBuilder | None = None,
     wire: WireRef | None = None,
     match: RunMatch | None = None,
+    rules: MatchRules = DEFAULT_RULES,
 ) -> TripRealtime | None:
     """Resolve and apply one TripUpdate; None when unmatched or unsupported (counted).
 
@@ -173,12 +181,19 @@ def build_trip(
         counters.unsupported += 1
         return None
     trip_id = head.trip_id
-    if not trip_id:
-        raise BadEntity("trip update without trip_id (fuzzy matching is not supported)")
-    trip = tt.trip_index.get(trip_id)
+    trip = tt.trip_index.get(trip_id) if trip_id else None
     if trip is None:
-        counters.unmatched_trip(trip_id)
-        return None
+        # Not the static id: a route + start time descriptor, or the producer's own form.
+        match = _resolve_other_forms(
+            tt, tu, trip_id, start_date, start_time, header_ts, wire, rules
+        )
+        if match is None:
+            counters.unmatched_trip(trip_id)
+            return None
+        if not isinstance(match, RunMatch):  # RunMatch is a tuple too: test it first
+            counters.undescribed(trip_id or f"entity {entity_id}", *match)
+            return None
+        trip = match.trip
     own = builder is None
     if builder is None:
         builder = CallBlockBuilder(tt)
@@ -190,19 +205,26 @@ def build_trip(
             builder.finish()
         return record
     if match is None:
+        # The reference instant reads the updates: only computed when the match needs it.
+        def reference() -> int | None:
+            return reference_time(tu, header_ts, wire)
+
         try:
-            # The reference instant reads the updates: only computed when the match needs it.
-            match = resolve_run(
-                tt, trip, start_date, start_time, lambda: reference_time(tu, header_ts, wire)
-            )
+            match = resolve_run(tt, trip, start_date, start_time, reference)
         except MatchError:
-            counters.unmatched_trip(trip_id)
-            return None
+            corrected = None
+            if start_date is not None and not rules.strict_start_date:
+                corrected = day_before_fits(tt, trip, start_date, reference)
+            if corrected is None:
+                counters.unmatched_trip(trip_id)
+                return None
+            counters.start_date_corrected += 1
+            match = corrected
     counters.matched += 1
     relationship: TripRelationship
     cancelled = rel in (_CANCELED, _DELETED)
     if cancelled:
-        relationship = "canceled" if rel == _CANCELED else "deleted"
+        relationship = "cancelled" if rel == _CANCELED else "deleted"
         if rel == _CANCELED:
             counters.cancelled += 1
         else:
@@ -215,6 +237,39 @@ def build_trip(
     if own:
         builder.finish()
     return trip_record(tt, entity_id, head, match, relationship, calls, ts, source)
+
+
+def _resolve_other_forms(
+    tt: Timetable,
+    tu: pb.TripUpdate,
+    trip_id: str,
+    start_date: int | None,
+    start_time: int | None,
+    header_ts: int | None,
+    wire: WireRef | None,
+    rules: MatchRules,
+) -> RunMatch | tuple[str, str] | None:
+    """A descriptor whose trip_id the static feed does not know: its run, or why it has none
+    (``("unmatched_descriptor" | "ambiguous_descriptor", reason)``), or None (an unknown
+    trip_id and no convention to read it with: the plain unmatched case)."""
+
+    def reference() -> int | None:
+        return reference_time(tu, header_ts, wire)
+
+    try:
+        if not trip_id:
+            td = tu.trip
+            direction = td.direction_id if td.HasField("direction_id") else None
+            return resolve_route_start(
+                tt, td.route_id, direction, start_time, start_date, reference
+            )
+        if rules.convention is None:
+            return None
+        return rules.convention.resolve(tt, trip_id, start_date, reference)
+    except AmbiguousDescriptor as exc:
+        return "ambiguous_descriptor", str(exc)
+    except MatchError as exc:
+        return "unmatched_descriptor", str(exc)
 
 
 def resolve_in_bulk(tt: Timetable, refs: Sequence[WireRef | None]) -> list[RunMatch | None]:

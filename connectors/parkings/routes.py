@@ -10,7 +10,7 @@ from aiohttp import web
 from aggregator.api.params import QueryParams
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter
-from aggregator.runtime import runtime_of
+from aggregator.runtime import Runtime, runtime_of
 from connectors.places.geo import PlaceIndex
 from connectors.places.query import NearQuery, near_query_params
 
@@ -53,11 +53,16 @@ def _freshness(parking: Any, max_age_s: float, now: datetime) -> dict[str, Any]:
     return {"age_s": round(age, 1), "stale": age > max_age_s}
 
 
+def parking_sources(runtime: Runtime) -> list[str]:
+    """Ids of the configured car park sources: what ``source=`` accepts."""
+    return [s for s, st in runtime.statuses.items() if st.source_type == "parkings"]
+
+
 async def list_parkings(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     query = NearQuery.read(
         QueryParams(request.query),
-        sources=[s for s, st in runtime.statuses.items() if st.source_type == "parkings"],
+        sources=parking_sources(runtime),
         kind="parkings",
         default_radius=1000.0,
         max_radius=MAX_RADIUS_M,
@@ -92,6 +97,7 @@ def register_parking_routes(router: ApiRouter) -> None:
         params=near_query_params(
             items="Car parks",
             source_kind="parkings",
+            sources=parking_sources,
             default_radius=1000,
             max_radius=MAX_RADIUS_M,
             max_limit=MAX_LIMIT,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aggregator.api import schemas as api_schemas
 from aggregator.api.params import QueryParams
@@ -14,11 +14,21 @@ from aggregator.api.routing import Param
 
 from .geo import PlaceIndex, feature_collection
 
+if TYPE_CHECKING:
+    from aggregator.runtime import Runtime
+
 
 def near_query_params(
-    *, items: str, source_kind: str, default_radius: float, max_radius: float, max_limit: int
+    *,
+    items: str,
+    source_kind: str,
+    sources: Callable[[Runtime], Sequence[str]],
+    default_radius: float,
+    max_radius: float,
+    max_limit: int,
 ) -> list[Param]:
-    """The documented parameters :meth:`NearQuery.read` checks (``items``: "Stations"...)."""
+    """The documented parameters :meth:`NearQuery.read` checks (``items``: "Stations"...;
+    ``sources``: the function listing the ids ``source=`` accepts, the handler's too)."""
     return [
         Param("lat", "Latitude (WGS 84).", api_schemas.LATITUDE, required=True),
         Param("lon", "Longitude (WGS 84).", api_schemas.LONGITUDE, required=True),
@@ -31,7 +41,7 @@ def near_query_params(
         Param(
             "source",
             f"Only this {source_kind} source (a configured source id).",
-            api_schemas.SOURCE_ID,
+            api_schemas.configured(sources),
         ),
         Param(
             "format",
@@ -70,10 +80,8 @@ class NearQuery:
         radius = params.number("radius", default_radius, minimum=1.0, maximum=max_radius)
         limit = params.integer("limit", 20, minimum=1, maximum=max_limit)
         geojson = params.choice("format", ("json", "geojson"), "json") == "geojson"
-        wanted = params.string("source")
+        wanted = params.member("source", sources, f"a configured {kind} source")
         if wanted is not None:
-            if wanted not in sources:
-                raise BadParameter("source", f"{wanted!r} is not a configured {kind} source")
             sources = [wanted]
         return cls(lat, lon, radius or default_radius, limit, geojson, sources)
 

@@ -20,12 +20,14 @@ from schemathesis.specs.openapi.checks import (
 )
 from support import runtime_from
 
-from aggregator.api.app import create_app
-from aggregator.api.core_routes import OPENAPI_KEY
-from fuzz.live import LiveServer
+from aggregator.api.app import build_router
+from aggregator.api.openapi import openapi_bytes
+from fuzz.live import DEMO_CONFIG, DEMO_DATA, LiveServer
 
-#: The document exactly as the app serves it (the routes do not depend on the config).
-DOCUMENT_BYTES = create_app(runtime_from("connectors: []"), poll=False)[OPENAPI_KEY]
+#: The document as the demo server serves it: its parameters list the demo's languages and
+#: source ids, which building it needs only the configuration for (no data).
+_DEMO = runtime_from(DEMO_CONFIG, base_dir=DEMO_DATA)
+DOCUMENT_BYTES = openapi_bytes(build_router(_DEMO), _DEMO)
 #: Server-sent events never end on a valid request, so a request/response fuzzer cannot judge
 #: them; /v1/stream is left to its own tests.
 STREAMING = "^/v1/stream$"

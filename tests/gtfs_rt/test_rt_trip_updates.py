@@ -170,7 +170,7 @@ def test_canceled_trip_cancels_every_stop(tt):
     """CANCELED: every call is cancelled, with no expected time."""
     state = _state(tt, trip_update("T1", rel=TD.CANCELED))
     trip = _trip(state, "T1")
-    assert trip.relationship == "canceled"
+    assert trip.relationship == "cancelled"
     assert {(c.status, c.expected_departure) for c in trip.calls} == {("cancelled", None)}
     assert state.counters.cancelled == 1
 
