@@ -40,6 +40,8 @@ STAGES = dockerfile_stages(ROOT / "Dockerfile")
 IMAGE = STAGES[-1]
 SERVICES = compose_services(ROOT / "compose.yaml")
 BEFFROI = {name: s for name, s in SERVICES.items() if s.get("image", "").startswith("beffroi")}
+ADMIN_TOKEN = "an-admin-token-for-the-test-0123456789"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 #: Tools that install the project itself (no build isolation); nothing imports them.
 INSTALL_TOOLS = {"setuptools", "wheel", "packaging"}
 
@@ -149,7 +151,7 @@ def test_compose_refuses_to_start_without_a_shared_cursor_secret():
 
 def test_lille_config_keeps_compiled_timetables_in_the_image_cache_volume(monkeypatch):
     monkeypatch.setenv("BEFFROI_GTFS_CACHE", IMAGE.env()["BEFFROI_GTFS_CACHE"])
-    config, _types = _load(ROOT / "config" / "lille.yaml")
+    config, _types = _load(ROOT / "config" / "lille.yaml", require_sources=True)
     caches = {c.id: c.cache_dir for c in config.connectors if c.type == "gtfs"}
     assert caches == {"ilevia": "/var/cache/beffroi"}
 
@@ -234,6 +236,7 @@ def deployment(tmp_path, redis_server):
         "BEFFROI_GTFS_CACHE": str(cache),
         "BEFFROI_REDIS_URL": redis_server.url,
         "BEFFROI_CURSOR_SECRET": "a-secret-every-process-shares-0123456789",
+        "BEFFROI_ADMIN_TOKEN": ADMIN_TOKEN,  # which process polls is for the admin API only
     }
     before = files_under(app, home)
     containers = {name: Container(name, app, environ, tmp_path) for name in BEFFROI}
@@ -254,7 +257,7 @@ def test_compose_processes_serve_agree_and_pass_the_image_healthcheck(deployment
         board = httpx.get(f"{api.base}/v1/stops/caltrain:san_francisco/departures?limit=3")
         assert board.status_code == 200
         assert len(board.json()["data"]["departures"]) == 3
-        source = httpx.get(f"{api.base}/v1/sources/caltrain").json()["data"]
+        source = httpx.get(f"{api.base}/v1/admin/sources/caltrain", headers=ADMIN).json()["data"]
         assert f":{poller.popen.pid}:" in source["polled_by"]  # the API processes never poll
     records = "/v1/sources/lovelo-stations/records?limit=2"
     first = httpx.get(apis[0].base + records).json()
