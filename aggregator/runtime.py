@@ -113,7 +113,13 @@ class Runtime:
         if not self.runners:
             self.runners = {source_id: self.new_runner(source_id) for source_id in self.connectors}
             for runner in self.runners.values():
-                await runner.resume()
+                try:
+                    await runner.resume()
+                except (RedisError, OSError):
+                    # Redis down (or refusing) at start: a poller resumes each source when it
+                    # takes its lease, so a process started before Redis waits rather than dies.
+                    if not self.store.shared:
+                        raise
         return self.runners
 
     async def start(self, *, poll: bool = True) -> None:
