@@ -24,12 +24,14 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from aggregator.api.i18n import negotiate_language
 from aggregator.api.problems import ApiError, BadParameter, problem_response
 from aggregator.api.rendering import Rendered, SourceInfo, render
 from aggregator.api.response_cache import ResponseCache
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Route
 from aggregator.metrics import Metrics
+from aggregator.runtime import runtime_of
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,9 @@ def conventions_middleware(
     ) -> Rendered | web.StreamResponse:
         if route is not None:
             check_query_names(request, route)
+            if "lang" in request.query:
+                # Accepted everywhere, checked everywhere: the same 400 on every route.
+                negotiate_language(request, runtime_of(request).languages)
         result = await handler(request)
         return render(request, result, sources) if isinstance(result, ApiResult) else result
 
