@@ -126,8 +126,9 @@ async def test_home_unavailable_has_a_code_and_a_message_in_each_language(client
     # The demo's default language is fr: without lang or Accept-Language, French.
     assert en["parkings"]["unavailable"] == fr["parkings"]["unavailable"]
     en = (
-        await (await client.get(f"/v1/home?{SAN_FRANCISCO}", headers={"Accept-Language": "en"}))
-        .json()
+        await (
+            await client.get(f"/v1/home?{SAN_FRANCISCO}", headers={"Accept-Language": "en"})
+        ).json()
     )["data"]
     assert en["parkings"]["unavailable"] == {
         "code": "no_source",
