@@ -81,6 +81,15 @@ async def test_lang_is_checked_the_same_way_on_routes_without_translations(clien
     assert any(p["name"] == "_" for p in stops)
 
 
+async def test_the_cache_buster_is_ignored_but_bounded(client):
+    """``_`` is ignored, yet, like every parameter, at most 512 characters (as documented)."""
+    response = await client.get("/v1/lines", params={"_": "9" * 513})
+    assert response.status == 400
+    assert await problem_parameters(response) == ["_"]
+    empty = await client.get("/v1/lines", params={"_": ""})
+    assert empty.status == 200
+
+
 async def test_a_sync_accepts_the_cache_buster(client):
     """``updated_since`` refuses filters beside it, not the cache-busting ``_``."""
     response = await client.get(

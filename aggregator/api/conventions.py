@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from aggregator.api.i18n import language_from_header, negotiate_language
+from aggregator.api.params import MAX_PARAM_LENGTH
 from aggregator.api.problems import ApiError, BadParameter, problem_response
 from aggregator.api.rendering import Rendered, SourceInfo, render
 from aggregator.api.response_cache import ResponseCache
@@ -133,6 +134,9 @@ def conventions_middleware(
             if "lang" in request.query:
                 # Accepted everywhere, checked everywhere: the same 400 on every route.
                 negotiate_language(request, runtime_of(request).languages)
+            if len(request.query.get("_", "")) > MAX_PARAM_LENGTH:
+                # Ignored, yet bounded like every parameter (and as the document says).
+                raise BadParameter("_", f"is longer than {MAX_PARAM_LENGTH} characters")
         result = await handler(request)
         return render(request, result, sources) if isinstance(result, ApiResult) else result
 

@@ -150,6 +150,8 @@ class ApiRouter:
             raise ValueError(f"route {method} {path} is declared twice")
         declared = {p.name for p in params if p.location == "query"}
         params = [*params, *(p for p in UNIVERSAL_PARAMS if p.name not in declared)]
+        if 400 not in errors:  # every route has query parameters now: a bad one is a 400
+            errors = (400, *errors)
         self._routes[key] = Route(
             method,
             path,
