@@ -81,8 +81,14 @@ async def test_home_gathers_every_part_and_explains_empty_ones(served):
     parts = body["data"]
     assert parts["departures"]["items"][0]["stop"]["id"] == "caltrain:san_francisco"
     assert parts["departures"]["items"][0]["departures"][0]["status"] == "scheduled"
-    assert parts["parkings"] == {"items": [], "unavailable": "no source provides this"}
-    assert parts["bikes"] == {"items": [], "unavailable": "nothing to show here now"}
+    assert parts["parkings"] == {
+        "items": [],
+        "unavailable": {"code": "no_source", "message": "Aucune source ne fournit ces données."},
+    }
+    assert parts["bikes"] == {
+        "items": [],
+        "unavailable": {"code": "nothing_now", "message": "Rien à afficher ici pour le moment."},
+    }
     assert {"caltrain", "caltrain-rt"} <= set(body["meta"]["sources"])
     raw = await client.get(
         "/v1/home?lat=37.7764&lon=-122.3949",

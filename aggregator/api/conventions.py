@@ -24,12 +24,15 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from aggregator.api.i18n import language_from_header, negotiate_language
+from aggregator.api.params import MAX_PARAM_LENGTH
 from aggregator.api.problems import ApiError, BadParameter, problem_response
 from aggregator.api.rendering import Rendered, SourceInfo, render
 from aggregator.api.response_cache import ResponseCache
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Route
 from aggregator.metrics import Metrics
+from aggregator.runtime import runtime_of
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +83,7 @@ def conventions_middleware(
                 raise
             response = _problem_for(request, exc)
         except ApiError as exc:
-            response = problem_response(exc, request.path)
+            response = problem_response(exc, request.path, problem_language(request))
         except Exception:
             response = _internal_error(request)
         if limit_headers and not response.prepared:
@@ -128,6 +131,12 @@ def conventions_middleware(
     ) -> Rendered | web.StreamResponse:
         if route is not None:
             check_query_names(request, route)
+            if "lang" in request.query:
+                # Accepted everywhere, checked everywhere: the same 400 on every route.
+                negotiate_language(request, runtime_of(request).languages)
+            if len(request.query.get("_", "")) > MAX_PARAM_LENGTH:
+                # Ignored, yet bounded like every parameter (and as the document says).
+                raise BadParameter("_", f"is longer than {MAX_PARAM_LENGTH} characters")
         result = await handler(request)
         return render(request, result, sources) if isinstance(result, ApiResult) else result
 
@@ -143,7 +152,7 @@ def conventions_middleware(
                 try:
                     response = _preflight(request, permitted, wanted_method)
                 except ApiError as exc:
-                    response = problem_response(exc, request.path)
+                    response = problem_response(exc, request.path, problem_language(request))
             else:
                 hit = cached(request)
                 response = hit if hit is not None else await answer(request, handler)
@@ -184,7 +193,7 @@ def _preflight(request: web.Request, permitted: bool, method: str) -> web.Stream
         request.match_info.http_exception is not None
         and request.match_info.http_exception.status == 404
     ):
-        raise ApiError(404, "Not found", f"no endpoint at {request.path}")
+        raise _no_endpoint(request)
     if not permitted:
         raise ApiError(403, "Forbidden", "this origin is not allowed to call the API")
     if method not in ("GET", "HEAD"):
@@ -207,7 +216,7 @@ def _preflight(request: web.Request, permitted: bool, method: str) -> web.Stream
 def _problem_for(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
     """aiohttp's own errors (no route, wrong method...) as problem documents."""
     if isinstance(exc, web.HTTPNotFound):
-        error = ApiError(404, "Not found", f"no endpoint at {request.path}")
+        error = _no_endpoint(request)
     elif isinstance(exc, web.HTTPMethodNotAllowed):
         allowed = ", ".join(sorted(exc.allowed_methods))
         error = ApiError(
@@ -215,19 +224,45 @@ def _problem_for(request: web.Request, exc: web.HTTPException) -> web.StreamResp
             "Method not allowed",
             f"{request.method} is not supported here; allowed: {allowed}",
             headers={"Allow": allowed},
+            detail_code="method_not_allowed",
+            detail_fields={"method": request.method, "allowed": allowed},
         )
     else:
         error = ApiError(exc.status, exc.reason, exc.text or exc.reason)
-    return problem_response(error, request.path)
+    return problem_response(error, request.path, problem_language(request))
+
+
+def _no_endpoint(request: web.Request) -> ApiError:
+    return ApiError(
+        404,
+        "Not found",
+        f"no endpoint at {request.path}",
+        detail_code="no_endpoint",
+        detail_fields={"path": request.path},
+    )
+
+
+def problem_language(request: web.Request) -> str:
+    """The language of a problem: the negotiated one; when ``?lang=`` is the very problem,
+    the one ``Accept-Language`` negotiates."""
+    languages = runtime_of(request).languages
+    try:
+        return negotiate_language(request, languages)
+    except BadParameter:
+        return language_from_header(request.headers.get("Accept-Language", ""), languages)
 
 
 def _internal_error(request: web.Request) -> web.StreamResponse:
     incident = uuid.uuid4().hex[:12]
     log.exception("unhandled error on %s %s (incident %s)", request.method, request.path, incident)
     error = ApiError(
-        500, "Internal error", f"the server failed to answer; incident {incident} is in its log"
+        500,
+        "Internal error",
+        f"the server failed to answer; incident {incident} is in its log",
+        detail_code="internal_error",
+        detail_fields={"incident": incident},
     )
-    return problem_response(error, request.path)
+    return problem_response(error, request.path, problem_language(request))
 
 
 def declared_route(request: web.Request, router: ApiRouter) -> Route | None:

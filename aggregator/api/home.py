@@ -18,6 +18,7 @@ from aiohttp import web
 
 from aggregator.api.i18n import negotiate_language
 from aggregator.api.internal import Unavailable, internal_get
+from aggregator.api.messages import UNAVAILABLE, coded
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
@@ -29,13 +30,21 @@ EVENTS_RADIUS_M = 5000
 Picker = Callable[[Any], Any] | None
 HOME_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "Each part: {items, unavailable} — unavailable says why a part is empty.",
+    "description": "Each part: {items, unavailable}; unavailable (null when there are items) "
+    "says why a part is empty: a stable code and a message in the negotiated language.",
     "properties": {
         name: {
             "type": "object",
             "properties": {
                 "items": {"type": "array"},
-                "unavailable": {"type": ["string", "null"]},
+                "unavailable": {
+                    "type": ["object", "null"],
+                    "properties": {
+                        "code": {"enum": list(UNAVAILABLE)},
+                        "message": {"type": "string"},
+                    },
+                    "required": ["code", "message"],
+                },
             },
             "required": ["items", "unavailable"],
         }
@@ -83,11 +92,14 @@ async def home(request: web.Request) -> ApiResult:
                 request, f"{path}?{urlencode(query)}", **{"Accept-Language": language}
             )
         except Unavailable as exc:
-            parts[name] = {"items": [], "unavailable": str(exc)}
+            parts[name] = {"items": [], "unavailable": unavailable(exc.code, language)}
             return
         sources.update(result.sources)
         items = result.data if pick is None else pick(result.data)
-        parts[name] = {"items": items, "unavailable": None if items else _why_empty(result)}
+        parts[name] = {
+            "items": items,
+            "unavailable": None if items else unavailable(_why_empty(result), language),
+        }
 
     await part(
         "departures",
@@ -134,7 +146,12 @@ def _on_lines(alerts: list[dict[str, Any]], lines: list[str]) -> list[dict[str, 
 
 
 def _why_empty(result: ApiResult) -> str:
-    return "nothing to show here now" if result.sources else "no source provides this"
+    return "nothing_now" if result.sources else "no_source"
+
+
+def unavailable(code: str, language: str) -> dict[str, str]:
+    """``{code, message}``: why a part is empty, the message in ``language``."""
+    return coded(UNAVAILABLE, code, language)
 
 
 def register_home(router: ApiRouter) -> None:

@@ -100,26 +100,46 @@ def localize(value: Any, language: str, fallbacks: Sequence[str]) -> Any:
     Only a mapping whose keys are all language tags counts as translations, so nested
     objects (an address, a geometry) are left alone.
     """
+    return localize_tagged(value, language, fallbacks)[0]
+
+
+def localize_tagged(value: Any, language: str, fallbacks: Sequence[str]) -> tuple[Any, str | None]:
+    """:func:`localize`, and the language of the text picked (None: not a translated text).
+
+    A text that exists only in its source's language is answered in that language whatever
+    was asked: the tag says which, so a client can tell a French title asked in English.
+    """
     if not isinstance(value, Mapping):
-        return value
+        return value, None
     if not value:
-        return None  # translations with no text at all: say "none", not an empty object
+        return None, None  # translations with no text at all: say "none", not an empty object
     for k in value:
         if not (isinstance(k, str) and _is_language_tag(k)):
-            return value
+            return value, None
     if language in value:
-        return value[language]
+        return value[language], language
     for tag in fallbacks:
         if tag in value:
-            return value[tag]
-    return next(iter(value.values()))
+            return value[tag], tag
+    tag = next(iter(value))
+    return value[tag], tag
 
 
 def localize_record(
-    record: Mapping[str, Any], language: str, fallbacks: Sequence[str]
+    record: Mapping[str, Any],
+    language: str,
+    fallbacks: Sequence[str],
+    picked: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A record with every translated field reduced to the negotiated language."""
+    """A record with every translated field reduced to the negotiated language; when
+    ``picked`` is given, it receives each translated field's name and the language of its
+    text."""
     out: dict[str, Any] = {}
     for key, value in record.items():
-        out[key] = localize(value, language, fallbacks) if isinstance(value, Mapping) else value
+        if isinstance(value, Mapping):
+            out[key], tag = localize_tagged(value, language, fallbacks)
+            if tag is not None and picked is not None:
+                picked[key] = tag
+        else:
+            out[key] = value
     return out

@@ -13,7 +13,15 @@ from aggregator.api.results import ApiResult
 
 
 class Unavailable(Exception):
-    """The endpoint does not exist on this server, or it answered an error."""
+    """The endpoint does not exist on this server, or it answered an error.
+
+    ``code`` says which for people (:data:`aggregator.api.messages.UNAVAILABLE`); the
+    message, in English, is for the log.
+    """
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 async def internal_get(request: web.Request, path_qs: str, **headers: str) -> ApiResult:
@@ -21,7 +29,7 @@ async def internal_get(request: web.Request, path_qs: str, **headers: str) -> Ap
     clone = request.clone(method="GET", rel_url=path_qs, headers={**request.headers, **headers})
     match_info = await request.app.router.resolve(clone)
     if match_info.http_exception is not None:
-        raise Unavailable(f"{path_qs.split('?')[0]} is not served here")
+        raise Unavailable(f"{path_qs.split('?')[0]} is not served here", "not_served")
     # What aiohttp's Application._handle does before calling a handler.
     match_info.add_app(request.app)
     match_info.freeze()
@@ -29,7 +37,7 @@ async def internal_get(request: web.Request, path_qs: str, **headers: str) -> Ap
     try:
         result: Any = await match_info.handler(clone)
     except ApiError as exc:
-        raise Unavailable(exc.detail) from None
+        raise Unavailable(exc.detail, "failed") from None
     if not isinstance(result, ApiResult):
-        raise Unavailable(f"{path_qs.split('?')[0]} does not answer JSON data")
+        raise Unavailable(f"{path_qs.split('?')[0]} does not answer JSON data", "failed")
     return result

@@ -76,7 +76,8 @@ def render(request: web.Request, result: ApiResult, sources: SourceInfo) -> Rend
     headers: dict[str, str] = {"Content-Type": result.media_type}
     vary = ["Accept-Encoding"]
     if result.language:
-        headers["Content-Language"] = result.language
+        if result.content_language:
+            headers["Content-Language"] = result.language
         vary.append("Accept-Language")
     headers["Vary"] = ", ".join(vary)
     cache_control, shareable_s = _cache_control(result, sources)

@@ -18,6 +18,9 @@ class ApiResult:
     data: Any
     sources: Sequence[str] = ()
     language: str | None = None
+    #: False when some text of ``data`` is not in ``language`` (it says its own language, e.g.
+    #: an event's ``text_languages``): no ``Content-Language`` then, which would claim it is.
+    content_language: bool = True
     #: Paged answers always carry ``meta.next_cursor`` (null on the last page).
     paginated: bool = False
     next_cursor: str | None = None

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
 
+from aggregator.api import schemas as api_schemas
+from aggregator.api.params import MAX_PARAM_LENGTH
+
 if TYPE_CHECKING:
     from aggregator.runtime import Runtime
 
@@ -61,6 +64,24 @@ class Param:
 
 def path_param(name: str, description: str) -> Param:
     return Param(name, description, location="path", required=True)
+
+
+#: Accepted on every route, so a client interceptor that adds them to every call breaks
+#: nothing: ``lang`` (checked everywhere against the served languages, used where a text is
+#: translated) and ``_``, the cache-busting value some HTTP clients append (ignored).
+UNIVERSAL_PARAMS = (
+    Param(
+        "lang",
+        "Response language; overrides Accept-Language (one of the configured languages). "
+        "Accepted on every route; only translated texts depend on it.",
+        api_schemas.language,
+    ),
+    Param(
+        "_",
+        "Ignored: a cache-busting value some HTTP clients add to every call.",
+        {"type": "string", "maxLength": MAX_PARAM_LENGTH},
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -127,6 +148,10 @@ class ApiRouter:
         key = (method, canonical_path(path))
         if key in self._routes:
             raise ValueError(f"route {method} {path} is declared twice")
+        declared = {p.name for p in params if p.location == "query"}
+        params = [*params, *(p for p in UNIVERSAL_PARAMS if p.name not in declared)]
+        if 400 not in errors:  # every route has query parameters now: a bad one is a 400
+            errors = (400, *errors)
         self._routes[key] = Route(
             method,
             path,

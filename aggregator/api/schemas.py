@@ -47,9 +47,18 @@ PROBLEM = {
     "description": "RFC 9457 problem details.",
     "properties": {
         "type": {"type": "string"},
-        "title": {"type": "string"},
+        "code": {
+            "type": "string",
+            "description": "Stable code to branch on (invalid_parameter, not_found...).",
+        },
+        "title": {"type": "string", "description": "In the negotiated language."},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
+        "detail_language": {
+            "type": "string",
+            "description": "The language detail is in: the negotiated one where the server "
+            "writes it in every language, else en (a detail naming data, ids or parameters).",
+        },
         "instance": {"type": "string"},
         "errors": {
             "type": "array",
@@ -59,7 +68,7 @@ PROBLEM = {
             },
         },
     },
-    "required": ["type", "title", "status", "detail"],
+    "required": ["type", "code", "title", "status", "detail", "detail_language"],
 }
 
 SOURCE_STATUS = {

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
-from aggregator.api.i18n import localize, localize_record, negotiate_language
+from aggregator.api.i18n import localize_record, localize_tagged, negotiate_language
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter, NotFound
 from aggregator.api.results import ApiResult
@@ -37,15 +38,29 @@ def _index(runtime: Runtime) -> EventIndex | None:
 
 
 def _localized(record: dict[str, Any], language: str, runtime: Runtime) -> dict[str, Any]:
-    out = localize_record(record, language, runtime.languages)
+    """The record in ``language``; ``text_languages`` names the language of each translated
+    text (a French-only title asked in English is answered in French, and says so)."""
+    picked: dict[str, str] = {}
+    out = localize_record(record, language, runtime.languages, picked)
     price = out.get("price")
     if isinstance(price, dict) and isinstance(price.get("text"), dict):
-        out["price"] = {**price, "text": localize(price["text"], language, runtime.languages)}
+        text, tag = localize_tagged(price["text"], language, runtime.languages)
+        out["price"] = {**price, "text": text}
+        if tag is not None:
+            picked["price.text"] = tag
+    if picked:
+        out["text_languages"] = picked
     return out
 
 
-#: What a sync request (updated_since) may carry.
-SYNC_PARAMETERS = frozenset({"updated_since", "lang"})
+def _all_in(language: str, records: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether every translated text of ``records`` is in ``language`` (then, and only then,
+    the answer's ``Content-Language`` may say so)."""
+    return all(tag == language for r in records for tag in (r.get("text_languages") or {}).values())
+
+
+#: What a sync request (updated_since) may carry (`_` is the ignored cache-buster).
+SYNC_PARAMETERS = frozenset({"updated_since", "lang", "_"})
 
 
 def _query(params: QueryParams, runtime: Runtime, channel: str | None) -> tuple[EventQuery, str]:
@@ -159,6 +174,7 @@ async def _list(request: web.Request, channel: str | None) -> ApiResult:
         paginated=True,
         next_cursor=next_cursor,
         meta={"total": page.total},
+        content_language=_all_in(language, data),
     )
 
 
@@ -179,7 +195,12 @@ def _changes(
             "changed": [_localized(r, language, runtime) for r in changes["changed"]],
             "removed": changes["removed"],
         }
-    return ApiResult(data, sources=sources, language=language)
+    return ApiResult(
+        data,
+        sources=sources,
+        language=language,
+        content_language=_all_in(language, data["changed"]),
+    )
 
 
 async def list_events(request: web.Request) -> ApiResult:
@@ -204,7 +225,12 @@ async def get_event(request: web.Request) -> ApiResult:
         for other in index.occurrences_of(record["event_id"])
         if other["id"] != record["id"]
     ]
-    return ApiResult(data, sources=_event_sources(runtime), language=language)
+    return ApiResult(
+        data,
+        sources=_event_sources(runtime),
+        language=language,
+        content_language=_all_in(language, [data]),
+    )
 
 
 async def list_categories(request: web.Request) -> ApiResult:

@@ -54,6 +54,13 @@ EVENT = {
         "updated_at": TIME_OR_NULL,
         "sources": {"type": "array", "items": {"type": "object"}},
         "distance_m": {"type": "number"},
+        "text_languages": {
+            "type": "object",
+            "description": "The language each translated text is actually in, by field name "
+            "(price.text for the price's): a text that exists only in its source's language "
+            "is answered in it whatever was asked.",
+            "additionalProperties": {"type": "string"},
+        },
     },
     "required": ["id", "event_id", "source", "channel", "title", "start", "status"],
 }

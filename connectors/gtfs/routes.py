@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
+from aggregator.api.i18n import negotiate_language
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
@@ -219,6 +221,8 @@ class Boards:
     duration_s: int
     lines: list[str]
     include_cancelled: bool
+    #: The negotiated language of the explanations' messages.
+    language: str
     sources: set[str] = field(default_factory=set)
     realtime: dict[str, Any] = field(default_factory=dict)
 
@@ -243,7 +247,7 @@ class Boards:
             as_json = scheduled_departures_json if read else scheduled_departures_serialized
             return {
                 "departures": as_json(feed, tt, rows, days),
-                "explanation": explanation_json(explanation),
+                "explanation": explanation_json(explanation, self.language),
             }
         merged = realtime_departures(
             tt,
@@ -264,14 +268,14 @@ class Boards:
         }
         return {
             "departures": [realtime_departure_json(feed, tt, d) for d in merged.departures],
-            "explanation": explanation_json(merged.explanation),
+            "explanation": explanation_json(merged.explanation, self.language),
         }
 
     def meta(self) -> dict[str, Any]:
         return {"now": self.at.isoformat(), "realtime": self.realtime}
 
 
-def _boards(runtime: Runtime, params: QueryParams) -> Boards:
+def _boards(request: web.Request, runtime: Runtime, params: QueryParams) -> Boards:
     at, duration_s = _window(params, runtime)
     return Boards(
         runtime,
@@ -279,6 +283,20 @@ def _boards(runtime: Runtime, params: QueryParams) -> Boards:
         duration_s,
         params.csv("lines"),
         params.boolean("include_cancelled", True),
+        negotiate_language(request, runtime.languages),
+    )
+
+
+def _board_result(data: Any, sources: Iterable[str], boards: Boards) -> ApiResult:
+    """A board answer: its explanations are in the negotiated language (``meta.language``,
+    ``Vary``, the ETag say so), its stop names and headsigns in the feed's: no
+    ``Content-Language``."""
+    return ApiResult(
+        data,
+        sources=sorted(sources),
+        meta=boards.meta(),
+        language=boards.language,
+        content_language=False,
     )
 
 
@@ -308,7 +326,7 @@ async def stop_departures(request: web.Request) -> ApiResult:
     limit = params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT)
     group = params.choice("group", ("none", "line_direction"), "none")
     per_group = params.integer("per_group", 2, minimum=1, maximum=10)
-    boards = _boards(runtime, params)
+    boards = _boards(request, runtime, params)
     data: dict[str, Any] = {"stop": stop_json(feed, tt, stop, lines=False)}
     if group == "none":
         data |= boards.board(feed, tt, stop, limit)
@@ -318,7 +336,7 @@ async def stop_departures(request: web.Request) -> ApiResult:
         board = boards.board(feed, tt, stop, GROUPING_LIMIT, read=True)
         data["groups"] = _grouped(board["departures"], per_group)
         data["explanation"] = board["explanation"]
-    return ApiResult(data, sources=sorted(boards.sources), meta=boards.meta())
+    return _board_result(data, boards.sources, boards)
 
 
 async def nearby_departures(request: web.Request) -> ApiResult:
@@ -329,7 +347,7 @@ async def nearby_departures(request: web.Request) -> ApiResult:
     radius = params.number("radius", 400.0, minimum=1.0, maximum=MAX_RADIUS_M) or 400.0
     max_stops = params.integer("stops", 5, minimum=1, maximum=20)
     per_stop = params.integer("per_stop", 5, minimum=1, maximum=20)
-    boards = _boards(runtime, params)
+    boards = _boards(request, runtime, params)
     feeds = _feeds(runtime, params)
     nearest: list[tuple[float, str, Timetable, int]] = []
     for feed, tt in feeds.items():
@@ -347,7 +365,7 @@ async def nearby_departures(request: web.Request) -> ApiResult:
         entry = {"stop": stop_json(feed, tt, stop) | {"distance_m": round(away, 1)}}
         entry |= boards.board(feed, tt, stop, per_stop)
         found.append(entry)
-    return ApiResult(found, sources=sorted(boards.sources | set(feeds)), meta=boards.meta())
+    return _board_result(found, boards.sources | set(feeds), boards)
 
 
 INCLUDE_CANCELLED = Param(

@@ -197,7 +197,8 @@ DEPARTURE = {
 
 EXPLANATION = {
     "type": ["object", "null"],
-    "description": "Why a board is empty (null when it is not).",
+    "description": "Why a board is empty (null when it is not): a stable code to branch "
+    "on, and a message to show.",
     "properties": {
         "code": {
             "enum": [
@@ -207,7 +208,10 @@ EXPLANATION = {
                 "no_more_departures_in_window",
             ]
         },
-        "message": {"type": "string"},
+        "message": {
+            "type": "string",
+            "description": "For people, in the negotiated language (fr or en; en otherwise).",
+        },
     },
 }
 

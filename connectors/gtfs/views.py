@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import numpy as np
 import orjson
 
+from aggregator.api.messages import EXPLANATIONS, coded
 from aggregator.api.problems import BadParameter, NotFound
 from aggregator.model import Snapshot
 from aggregator.runtime import Runtime
@@ -22,13 +23,6 @@ from .timetable import Timetable
 T = TypeVar("T")
 LOCATION_TYPES = {0: "stop", 1: "station", 2: "entrance", 3: "generic_node", 4: "boarding_area"}
 WHEELCHAIR = {0: None, 1: True, 2: False}
-EXPLANATIONS = {
-    "outside_feed_validity": "The timetable has no service on that date: the feed does not "
-    "cover it.",
-    "no_service_that_day": "No line calls at this stop on that day.",
-    "terminus": "Vehicles only arrive here: this stop is the end of every line that calls.",
-    "no_more_departures_in_window": "No more departures in the requested window.",
-}
 
 
 def warm_indexes(snapshot: Snapshot) -> bool:
@@ -326,10 +320,11 @@ def _calls_json(views: FeedViews, rows: np.ndarray, days: np.ndarray) -> list[di
     return out
 
 
-def explanation_json(code: str | None) -> dict[str, str] | None:
+def explanation_json(code: str | None, language: str) -> dict[str, str] | None:
+    """``{code, message}``: why a board is empty, the message in ``language``."""
     if code is None:
         return None
-    return {"code": code, "message": EXPLANATIONS.get(code, code)}
+    return coded(EXPLANATIONS, code, language)
 
 
 def line_filter(values: list[str], feed: str) -> set[str] | None:
