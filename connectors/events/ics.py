@@ -244,6 +244,7 @@ def _screen_events(
         if start is None:
             report(f"event {uid!r} skipped: no DTSTART")
             continue
+        _drop_backward_end(component, start, zone, uid, report)
         if kept >= max_events:
             capped = True
             continue
@@ -253,6 +254,40 @@ def _screen_events(
         report(f"event cap reached: only the first {max_events} of {events_read} are expanded")
     calendar.subcomponents = keep
     return events_read, kept, capped
+
+
+def _drop_backward_end(event: Any, start: Any, zone: tzinfo, uid: str, report: _Report) -> None:
+    """Drop a DTEND before DTSTART, or a negative DURATION (RFC 5545 §3.8.2.2 forbids both).
+
+    Left in place, the expander widens its search back by the negative length: a rule
+    repeating every second with a DTEND a century early walked billions of instances.
+    Without it the RFC's default end applies, as for an unreadable one.
+    """
+    for name in ("DTEND", "DURATION"):
+        value = event.get(name)
+        if value is None or isinstance(value, list):
+            continue  # a repeated property is reported and handled elsewhere
+        try:
+            backward = (
+                value.dt < timedelta(0)
+                if name == "DURATION"
+                else _instant(value.dt, zone) < _instant(start, zone)
+            )
+        except (TypeError, ValueError, AttributeError, OverflowError):
+            continue
+        if backward:
+            del event[name]
+            report(
+                f"event {uid!r}: {name} {value.to_ical().decode(errors='replace')} ends before "
+                "DTSTART, ignored; it ends as if none were given"
+            )
+
+
+def _instant(value: date | datetime, zone: tzinfo) -> datetime:
+    """A DATE or DATE-TIME (floating ones in ``zone``) as an aware datetime, to compare."""
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    return value if value.tzinfo is not None else value.replace(tzinfo=zone)
 
 
 def _repair_rrule(event: Any, uid: str, report: _Report) -> None:
