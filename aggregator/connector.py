@@ -82,6 +82,23 @@ class Connector(Generic[ConfigT]):
         """Get the raw payload from upstream; I/O only, no interpretation."""
         raise NotImplementedError(f"{type(self).__name__} does not implement fetch")
 
+    async def fetch_configured(
+        self, fetcher: Fetcher, url: str, validators: Validators | None
+    ) -> FetchResult:
+        """Fetch one URL of the config with the source's limits, headers and file rules."""
+        config = self.config
+        return await fetcher.fetch(
+            url,
+            timeout=config.timeout,
+            max_bytes=config.max_bytes,
+            headers=config.headers,
+            validators=validators,
+            retries=config.retries,
+            base_dir=self.context.base_dir,
+            allow_file=self.context.allow_file_urls,
+            redactor=self.context.redactor,
+        )
+
     def parse(self, payload: bytes) -> ParseResult:
         """Turn a payload into records; pure, so it is testable with bytes alone."""
         raise NotImplementedError(f"{type(self).__name__} does not implement parse")
@@ -121,14 +138,4 @@ class UrlConnector(Connector[ConfigT]):
     async def fetch(self, fetcher: Fetcher, validators: Validators | None) -> FetchResult:
         config = self.config
         assert isinstance(config, UrlConnectorConfig)
-        return await fetcher.fetch(
-            config.url,
-            timeout=config.timeout,
-            max_bytes=config.max_bytes,
-            headers=config.headers,
-            validators=validators,
-            retries=config.retries,
-            base_dir=self.context.base_dir,
-            allow_file=self.context.allow_file_urls,
-            redactor=self.context.redactor,
-        )
+        return await self.fetch_configured(fetcher, config.url, validators)

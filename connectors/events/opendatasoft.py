@@ -128,17 +128,7 @@ class OpendatasoftConnector(EventSourceType, Connector[OpendatasoftConfig]):
     async def fetch(self, fetcher: Fetcher, validators: Validators | None) -> FetchResult:
         config = self.config
         if config.export_url is not None:
-            return await fetcher.fetch(
-                config.export_url,
-                timeout=config.timeout,
-                max_bytes=config.max_bytes,
-                headers=config.headers,
-                validators=validators,
-                retries=config.retries,
-                base_dir=self.context.base_dir,
-                allow_file=self.context.allow_file_urls,
-                redactor=self.context.redactor,
-            )
+            return await self.fetch_configured(fetcher, config.export_url, validators)
         began = time.monotonic()
         rows: list[Any] = []
         attempts = 0
