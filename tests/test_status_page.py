@@ -127,7 +127,9 @@ async def test_chromium_renders_each_sources_state_and_error(server_url):
         "agenda": "never_loaded",
     }
     assert "Lovélo (Rouen) bike share" in dom
-    assert "no such file" in dom  # the failing source's last error
+    # The failing source's last error, as the public sees it: its class, never the path.
+    assert "the local file could not be read" in dom
+    assert "no such file" not in dom
     assert "4 sources · updated" in dom
 
 
