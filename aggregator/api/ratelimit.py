@@ -144,23 +144,14 @@ class ProxyTrust:
         return any(address in network for network in self.networks)
 
 
-NO_PROXY = ProxyTrust()
-ONE_PROXY = ProxyTrust(hops=1)
-
-
 def client_address(request: web.Request, config: RateLimitConfig) -> str:
-    """The client's address as the configured proxies (``server.rate_limit``) tell it."""
+    """The client's address as the configured proxies (``server.rate_limit``) tell it: the one
+    definition the rate limiter, the admin throttle and the streams' per-client cap all use."""
     return _client_address(request, ProxyTrust.of(config))
 
 
-def _client_address(request: web.Request, trust: bool | ProxyTrust) -> str:
-    """The address identifying a request's client, canonical (a short, bounded key).
-
-    ``trust`` is a :class:`ProxyTrust`; ``True`` (the former "trust X-Forwarded-For") means
-    one proxy, ``False`` none.
-    """
-    if not isinstance(trust, ProxyTrust):
-        trust = ONE_PROXY if trust else NO_PROXY
+def _client_address(request: web.Request, trust: ProxyTrust) -> str:
+    """The address identifying a request's client, canonical (a short, bounded key)."""
     peer = request.remote or "unknown"
     if not trust.hops and not trust.networks:
         return peer
@@ -243,10 +234,3 @@ class RateLimiter:
                 headers={**headers, "Retry-After": str(wait)},
             )
         return headers
-
-
-def client_key(request: web.Request, config: RateLimitConfig) -> str:
-    """The address ``request``'s client is counted under, by the rate limiter and by anything
-    else that bounds clients one by one (the live streams' per-client cap): one definition, so
-    that both always agree on who a client is."""
-    return client_address(request, config)

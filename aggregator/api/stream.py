@@ -27,7 +27,7 @@ from aggregator.api.conventions import SECURITY_HEADERS
 from aggregator.api.internal import Unavailable, internal_get
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import ApiError, BadParameter
-from aggregator.api.ratelimit import client_key
+from aggregator.api.ratelimit import client_address
 from aggregator.api.routing import ApiRouter, Param
 from aggregator.api.schemas import csv
 from aggregator.model import Snapshot
@@ -210,7 +210,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         if ":" not in stop:
             raise BadParameter("stops", f"{stop!r} is not a stop id (e.g. 'ilevia:CHR001')")
     await _check_known(request, stops, lines)
-    client = client_key(request, runtime.config.server.rate_limit)
+    client = client_address(request, runtime.config.server.rate_limit)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",

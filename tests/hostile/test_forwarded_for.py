@@ -167,15 +167,15 @@ async def test_memory_buckets_stay_bounded_and_idle_ones_leave():
     assert results == [True, True, False]  # a busy bucket is kept, not forgotten
 
 
-async def test_the_client_address_helper_keeps_its_former_signature():
-    """``_client_address(request, trust)`` with a bool (as other modules call it) still works:
-    ``True`` is one trusted proxy (never the forged leftmost entry), ``False`` the peer."""
+async def test_proxy_hops_count_from_the_right():
+    """One trusted proxy: the entry it appended (never the forged leftmost one); none: the
+    peer; two: the entry before; more hops than entries: the peer."""
     from aiohttp import web
 
     from aggregator.api.ratelimit import ProxyTrust, _client_address
 
     async def addresses(request: web.Request) -> web.Response:
-        trusts = [True, False, ProxyTrust(hops=2), ProxyTrust(hops=3)]
+        trusts = [ProxyTrust(hops=1), ProxyTrust(), ProxyTrust(hops=2), ProxyTrust(hops=3)]
         return web.json_response([_client_address(request, trust) for trust in trusts])
 
     app = web.Application()
