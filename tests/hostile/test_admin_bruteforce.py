@@ -6,43 +6,26 @@ limit was on (and then at its full rate).
 
 import asyncio
 
-import orjson
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from support import eventually, runtime_from
-from upstream_server import Reply
+from aiohttp.test_utils import TestClient
 
 from aggregator.api.admin_throttle import AdminFailures
-from aggregator.api.app import create_app
+
+from .stations_support import serve_stations, stations_yaml
 
 TOKEN = "the-right-admin-token-0123456789"
 PATH = "/v1/admin/sources/stations"
-STATIONS = orjson.dumps([{"code": "S1", "nom": "Gare"}])
 
 
 def config_yaml(url: str, extra: str = "") -> str:
-    return f"""
-    server:
-      admin_token: {TOKEN}
-      {extra}
-    connectors:
-      - id: stations
-        type: json_records
-        url: "{url}"
-        refresh: 10m
-        required: true
-        retries: 0
-        id_field: code
-    """
+    return stations_yaml(url, f"server:\n      admin_token: {TOKEN}\n      {extra}")
 
 
 async def serve(upstream, extra: str = "") -> TestClient:
-    upstream.route("/stations.json", Reply(body=STATIONS))
-    runtime = runtime_from(config_yaml(upstream.url("/stations.json"), extra))
+    client, runtime = await serve_stations(
+        upstream, config_yaml(upstream.url("/stations.json"), extra)
+    )
     assert not runtime.config.server.rate_limit.enabled
-    client = TestClient(TestServer(create_app(runtime)))
-    await client.start_server()
-    await eventually(lambda: runtime.live.snapshot("stations") is not None)
     return client
 
 

@@ -9,43 +9,28 @@ client's address would forward.
 import asyncio
 import logging
 
-import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDict
-from support import eventually, runtime_from
-from upstream_server import Reply
+from support import runtime_from
 
-from aggregator.api.app import create_app
 from aggregator.api.ratelimit import MemoryBuckets
 from aggregator.config import ConfigError
 
+from .stations_support import serve_stations, stations_yaml
+
 BURST = 5
 ATTEMPTS = 30
-STATIONS = orjson.dumps([{"code": "S1", "nom": "Gare"}])
 
 
 def config_yaml(url: str, trust: str) -> str:
-    return f"""
-    server:
-      rate_limit: {{enabled: true, rate: 0.01, burst: {BURST}, {trust}}}
-    connectors:
-      - id: stations
-        type: json_records
-        url: "{url}"
-        refresh: 10m
-        required: true
-        retries: 0
-        id_field: code
-    """
+    return stations_yaml(
+        url, f"server:\n      rate_limit: {{enabled: true, rate: 0.01, burst: {BURST}, {trust}}}"
+    )
 
 
 async def serve(upstream, trust: str) -> TestClient:
-    upstream.route("/stations.json", Reply(body=STATIONS))
-    runtime = runtime_from(config_yaml(upstream.url("/stations.json"), trust))
-    client = TestClient(TestServer(create_app(runtime)))
-    await client.start_server()
-    await eventually(lambda: runtime.live.snapshot("stations") is not None)
+    client, _ = await serve_stations(upstream, config_yaml(upstream.url("/stations.json"), trust))
     return client
 
 

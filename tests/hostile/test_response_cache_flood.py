@@ -10,12 +10,14 @@ import re
 
 import orjson
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from support import eventually, runtime_from
+from aiohttp.test_utils import TestClient
+from support import runtime_from
 from upstream_server import Reply
 
-from aggregator.api.app import RESPONSE_CACHE_KEY, create_app
+from aggregator.api.app import RESPONSE_CACHE_KEY
 from aggregator.api.response_cache import ResponseCache
+
+from .stations_support import serve_stations, stations_yaml
 
 TOKEN = "flood-test-admin-token"
 LANGUAGES = ("fr", "en")
@@ -31,32 +33,19 @@ def stations(count: int, label: str = "Gare") -> bytes:
 
 
 def config_yaml(url: str, *, ttl: str = "10s", budget: str = "32MB") -> str:
-    return f"""
-    server:
-      admin_token: {TOKEN}
-      response_cache_ttl: {ttl}
-      response_cache_bytes: {budget}
-    defaults:
-      languages: [{", ".join(LANGUAGES)}]
-    connectors:
-      - id: stations
-        type: json_records
-        url: "{url}"
-        refresh: 10m
-        required: true
-        retries: 0
-        id_field: code
-        fields:
-          label: {{translations: {{fr: nom, en: name_en}}}}
-    """
+    head = (
+        f"server:\n      admin_token: {TOKEN}\n      response_cache_ttl: {ttl}\n"
+        f"      response_cache_bytes: {budget}\n"
+        f"    defaults:\n      languages: [{', '.join(LANGUAGES)}]"
+    )
+    return stations_yaml(
+        url, head, "fields:\n          label: {translations: {fr: nom, en: name_en}}"
+    )
 
 
 async def serve(upstream, replies, **config: str) -> TestClient:
-    upstream.route("/stations.json", replies)
-    runtime = runtime_from(config_yaml(upstream.url("/stations.json"), **config))
-    client = TestClient(TestServer(create_app(runtime)))
-    await client.start_server()
-    await eventually(lambda: runtime.live.snapshot("stations") is not None)
+    yaml = config_yaml(upstream.url("/stations.json"), **config)
+    client, _ = await serve_stations(upstream, yaml, replies)
     return client
 
 
