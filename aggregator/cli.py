@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -116,17 +117,24 @@ def _serve(
         print(f"beffroi: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     app = create_app(runtime)
-    asyncio.run(
-        serve(
-            app,
-            host=host or config.server.host,
-            port=port or config.server.port,
-            shutdown_timeout=config.server.shutdown_timeout,
-            header_timeout=config.server.header_timeout,
-            keepalive_timeout=config.server.keepalive_timeout,
-            reuse_port=reuse_port,
+    host, port = host or config.server.host, port or config.server.port
+    try:
+        asyncio.run(
+            serve(
+                app,
+                host=host,
+                port=port,
+                shutdown_timeout=config.server.shutdown_timeout,
+                header_timeout=config.server.header_timeout,
+                keepalive_timeout=config.server.keepalive_timeout,
+                reuse_port=reuse_port,
+            )
         )
-    )
+    except OSError as exc:
+        # A taken port or an address this host does not have: one line, not a traceback.
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        print(f"beffroi: cannot listen on {host}:{port}: {reason}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 

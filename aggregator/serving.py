@@ -72,6 +72,7 @@ async def serve(
 ) -> None:
     tune_interpreter()
     raise_open_files_limit()
+    await _check_address_free(host, port, reuse_port)
     runner = HeaderTimeoutRunner(
         app,
         header_timeout=header_timeout,
@@ -97,6 +98,22 @@ async def serve(
         await runner.cleanup()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+
+
+async def _check_address_free(host: str, port: int, reuse_port: bool) -> None:
+    """Raise OSError now if the address cannot be listened on (e.g. the port is taken).
+
+    The application's start-up starts the pollers; finding the port taken only after that
+    meant a traceback from every poll cancelled on the way out. Binding the same way
+    ``TCPSite`` will (same host resolution, same options) and letting go at once leaves a
+    microsecond race, which only brings back the old noisy failure.
+    """
+    loop = asyncio.get_running_loop()
+    probe = await loop.create_server(
+        asyncio.Protocol, host, port, reuse_port=reuse_port or None, start_serving=False
+    )
+    probe.close()
+    await probe.wait_closed()
 
 
 async def _drain_and_close(runner: web.AppRunner, site: web.TCPSite) -> None:

@@ -4,7 +4,13 @@ aiohttp uses one core per process; to use more, N processes listen on the same p
 (SO_REUSEPORT: the kernel spreads connections among them) and follow the shared Redis
 store, while one process polls — never a scheduler inside every web worker (APScheduler
 in N workers would poll every source N times). This parent only supervises: it restarts a
-worker that dies and forwards SIGTERM/SIGINT for a graceful stop.
+worker that dies, forwards SIGTERM/SIGINT for a graceful stop, and forwards SIGHUP so that
+every process reloads the configuration file (as ``systemctl reload`` expects).
+
+A child starts with SIGHUP ignored and installs its reload handler once its event loop runs:
+without that, a reload asked in the second between a child's start and its handler would
+kill it (SIGHUP's default action), and the supervisor would take the early death for a
+broken configuration and stop everything.
 """
 
 from __future__ import annotations
@@ -35,6 +41,15 @@ def _command(args: argparse.Namespace, role: str) -> list[str]:
     return command
 
 
+def _ignore_hangup_until_ready() -> None:
+    """Runs in the child before exec: an ignored signal stays ignored across exec."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def _start(args: argparse.Namespace, role: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(_command(args, role), preexec_fn=_ignore_hangup_until_ready)
+
+
 def run_workers(args: argparse.Namespace, config: BeffroiConfig) -> int:
     if config.store.backend != "redis":
         print(
@@ -47,9 +62,10 @@ def run_workers(args: argparse.Namespace, config: BeffroiConfig) -> int:
     if args.role == "poller":
         roles = ["poller"]
     children: list[tuple[str, subprocess.Popen[bytes], float]] = [
-        (role, subprocess.Popen(_command(args, role)), time.monotonic()) for role in roles
+        (role, _start(args, role), time.monotonic()) for role in roles
     ]
     stopping = False
+    reloads_asked = 0
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
@@ -58,11 +74,19 @@ def run_workers(args: argparse.Namespace, config: BeffroiConfig) -> int:
             if child.poll() is None:
                 child.send_signal(signum)
 
+    def reload(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal reloads_asked
+        reloads_asked += 1  # acted on in the loop: no logging inside a signal handler
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
     log.info("supervising %d processes: %s", len(children), ", ".join(roles))
     while not stopping:
         time.sleep(0.5)
+        if reloads_asked and not stopping:
+            reloads_asked = 0
+            _forward_reload(children)
         for index, (role, child, started) in enumerate(children):
             code = child.poll()
             if code is None or stopping:
@@ -72,8 +96,20 @@ def run_workers(args: argparse.Namespace, config: BeffroiConfig) -> int:
                 stop(signal.SIGTERM, None)
                 break
             log.warning("the %s process exited (code %s); starting another", role, code)
-            children[index] = (role, subprocess.Popen(_command(args, role)), time.monotonic())
+            children[index] = (role, _start(args, role), time.monotonic())
     failed = 0
     for _role, child, _started in children:
         failed += child.wait() != 0
     return 1 if failed else 0
+
+
+def _forward_reload(children: list[tuple[str, subprocess.Popen[bytes], float]]) -> None:
+    """SIGHUP to every live child; each validates the file itself and logs the outcome."""
+    alive = [(role, child) for role, child, _started in children if child.poll() is None]
+    log.info(
+        "SIGHUP: asking %d processes to reload the configuration (%s)",
+        len(alive),
+        ", ".join(f"{role} pid {child.pid}" for role, child in alive),
+    )
+    for _role, child in alive:
+        child.send_signal(signal.SIGHUP)

@@ -1,6 +1,7 @@
 """The beffroi command line: check, check --fetch, fetch, --version (real subprocesses)."""
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from aggregator import __version__
 
 ROOT = Path(__file__).parents[1]
 DEMO = ROOT / "config" / "demo.yaml"
+SERVE = [sys.executable, "-m", "aggregator.cli", "--log-level", "WARNING", "serve"]
 
 
 def beffroi(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -117,3 +119,21 @@ def test_an_unknown_log_level_is_a_clear_error():
     assert "invalid choice: 'LOUD'" in result.stderr
     assert "Traceback" not in result.stderr
     assert beffroi("--log-level", "debug", "check", "-c", str(DEMO)).returncode == 0
+
+
+def test_a_port_already_in_use_is_one_clear_line(tmp_path):
+    """`serve` on a taken port printed a Python traceback; now one line and a non-zero exit."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*SERVE, "-c", str(DEMO), "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"beffroi: cannot listen on 127.0.0.1:{port}: address already in use" in result.stderr

@@ -18,6 +18,7 @@ V1 = b'[{"code": "P1", "nom": "Gare"}, {"code": "P2", "nom": "Euralille"}]'
 V2 = V1[:-1] + b', {"code": "P3", "nom": "Lille Europe"}]'
 RECORDS = "/v1/sources/parkings/records"
 ADMIN_TOKEN = "scale-out-admin-token"
+SERVE = [sys.executable, "-m", "aggregator.cli", "serve"]
 
 
 class Process:
@@ -223,3 +224,65 @@ async def test_workers_share_one_port_and_one_poller(tmp_path, cluster, upstream
     finally:
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(timeout=30) == 0
+
+
+async def test_sighup_to_the_supervisor_reloads_every_worker(tmp_path, cluster, upstream):
+    """`kill -HUP` on `serve --workers` (systemd's ExecReload) used to kill the supervisor
+    without a word, leaving its workers orphaned and nothing reloaded. It is forwarded to every
+    process: a source added to the file appears on every worker, and supervision goes on."""
+    config = next(tmp_path.glob("beffroi.yaml"))
+    upstream.route("/q.json", Reply(body=V1))
+    port = free_port()
+    log = tmp_path / "supervisor.log"
+    with log.open("w") as sink:
+        parent = subprocess.Popen(  # noqa: ASYNC220 - a process to supervise, not to wait on here
+            [*SERVE, "-c", str(config), "--workers", "2", "--port", str(port)],
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+
+    async def source_ids() -> list[set[str]]:
+        seen = []
+        for _ in range(8):  # a new connection each time: the kernel spreads them over workers
+            async with httpx.AsyncClient(timeout=5) as client:
+                body = (await client.get(base + "/v1/sources")).json()
+            seen.append({s["id"] for s in body["data"]})
+        return seen
+
+    try:
+        await until(lambda: _answers(base + "/readyz"))
+        config.write_text(
+            config.read_text()
+            + f"""  - id: second
+    type: json_records
+    url: {upstream.url("/q.json")}
+    refresh: 1s
+    retries: 0
+    id_field: code
+"""
+        )
+        parent.send_signal(signal.SIGHUP)
+
+        async def everywhere() -> bool:
+            return all(ids == {"parkings", "second"} for ids in await source_ids())
+
+        await until(everywhere)
+        await until(lambda: _answers(base + "/v1/sources/second/records"))
+        assert parent.poll() is None, "the supervisor must survive SIGHUP"
+        # Still supervising: a second reload is forwarded too.
+        parent.send_signal(signal.SIGHUP)
+        await asyncio.sleep(1.5)
+        assert parent.poll() is None
+    finally:
+        parent.send_signal(signal.SIGTERM)
+        code = parent.wait(timeout=30)
+    output = log.read_text()
+    assert output.count("SIGHUP: asking 3 processes to reload the configuration") == 2
+    assert code == 0
+
+
+async def _answers(url: str) -> bool:
+    async with httpx.AsyncClient(timeout=5) as client:
+        return (await client.get(url)).status_code == 200
