@@ -482,6 +482,21 @@ def test_redis_backend_needs_url(tmp_path):
     )
 
 
+def test_redis_backend_needs_a_shared_cursor_secret(tmp_path):
+    """Several processes on one Redis store each drew their own cursor key, so a page cursor
+    issued by one API process was refused (400) by another: the secret is required."""
+    path = write(
+        tmp_path,
+        "server:\n  cursor_secret: ${SECRET:-}\nstore:\n  backend: redis\n  url: redis://h/0\n",
+    )
+    assert only_problem(path) == (
+        f"{path}:2 server.cursor_secret: required with the redis store: every process must "
+        "sign page cursors with the same secret (set it from the environment, e.g. "
+        "${BEFFROI_CURSOR_SECRET})"
+    )
+    assert load(path, {"SECRET": "a-long-random-shared-secret"}).server.cursor_secret
+
+
 def test_bad_timezone(tmp_path):
     """An unknown time zone is named in the error."""
     path = write(tmp_path, "defaults:\n  timezone: Europe/Lile\n")

@@ -151,6 +151,7 @@ def test_compose_refuses_to_start_without_a_shared_cursor_secret():
 
 def test_lille_config_keeps_compiled_timetables_in_the_image_cache_volume(monkeypatch):
     monkeypatch.setenv("BEFFROI_GTFS_CACHE", IMAGE.env()["BEFFROI_GTFS_CACHE"])
+    monkeypatch.setenv("BEFFROI_CURSOR_SECRET", "a-shared-secret")
     config, _types = _load(ROOT / "config" / "lille.yaml", require_sources=True)
     caches = {c.id: c.cache_dir for c in config.connectors if c.type == "gtfs"}
     assert caches == {"ilevia": "/var/cache/beffroi"}

@@ -73,6 +73,7 @@ def cluster(tmp_path, upstream, redis_server):
         f"""
 server:
   admin_token: {ADMIN_TOKEN}
+  cursor_secret: scale-out-shared-cursor-secret
 store:
   backend: redis
   url: {redis_server.url}

@@ -202,6 +202,7 @@ def _parse(
                         "to read local files",
                     )
     _check_references(report, connectors)
+    _require_shared_cursor_secret(report, sections)
 
     if report.issues:
         raise report.error()
@@ -234,6 +235,24 @@ def _require_a_source(
         and not any(connector.enabled for _, connector in connectors)
     ):
         report.add(("connectors",), "every source is disabled (`enabled: false`)")
+
+
+def _require_shared_cursor_secret(report: _Report, sections: Mapping[str, Any]) -> None:
+    """Several processes share a Redis store: each must sign cursors with the same key.
+
+    Without one, every process draws its own random key, and a page cursor issued by one API
+    process is refused (400) by the next request's process. ``serve --workers`` needs the
+    Redis store, so this covers it too.
+    """
+    server, store = sections.get("server"), sections.get("store")
+    if not isinstance(server, ServerConfig) or not isinstance(store, StoreConfig):
+        return
+    if store.backend == "redis" and not server.cursor_secret:
+        report.add(
+            ("server", "cursor_secret"),
+            "required with the redis store: every process must sign page cursors with the same "
+            "secret (set it from the environment, e.g. ${BEFFROI_CURSOR_SECRET})",
+        )
 
 
 def _check_references(report: _Report, connectors: list[tuple[int, ConnectorConfig]]) -> None:

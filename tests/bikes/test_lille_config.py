@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config import load_config
+from aggregator.config import ConfigError, load_config
 from aggregator.registry import config_models
 from aggregator.runtime import Runtime
 
@@ -17,11 +17,18 @@ LILLE = Path(__file__).parents[2] / "config" / "lille.yaml"
 
 @pytest.fixture
 def runtime() -> Runtime:
-    return Runtime(load_config(LILLE, connector_types=config_models(TYPES), environ={}), TYPES)
+    environ = {"BEFFROI_CURSOR_SECRET": "a-shared-secret"}  # the one setting it requires
+    return Runtime(load_config(LILLE, connector_types=config_models(TYPES), environ=environ), TYPES)
+
+
+def test_lille_config_refuses_to_start_without_a_cursor_secret():
+    """An empty default would let two processes refuse each other's page cursors."""
+    with pytest.raises(ConfigError, match="set BEFFROI_CURSOR_SECRET to a long random secret"):
+        load_config(LILLE, connector_types=config_models(TYPES), environ={})
 
 
 def test_lille_config_validates_with_every_publisher(runtime):
-    """The file loads without secrets set, naming Ilévia, V'Lille, car parks and events."""
+    """With only the cursor secret set, the file loads, naming Ilévia, V'Lille, parks, events."""
     types = {c.id: c.type for c in runtime.config.connectors}
     assert types == {
         "ilevia": "gtfs",

@@ -78,6 +78,8 @@ def test_poller_and_api_started_before_redis_wait_for_it(tmp_path, redis_not_yet
     config = tmp_path / "beffroi.yaml"
     config.write_text(
         f"""
+server:
+  cursor_secret: redis-at-start-cursor-secret
 store:
   backend: redis
   url: {redis_not_yet.url}

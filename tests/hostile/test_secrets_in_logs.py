@@ -82,7 +82,9 @@ async def test_no_secret_reaches_a_debug_log(tmp_path: Path, upstream, locked_re
     upstream.route(f"/{RELOAD_KEY}/d.json", Reply(body=ROWS))
     host = f"127.0.0.1:{upstream.port}"
     closed = free_port()
-    store = f"""store:
+    store = f"""server:
+  cursor_secret: secrets-test-cursor-secret
+store:
   backend: redis
   url: "redis://:${{T_REDIS_PASS}}@127.0.0.1:{locked_redis.port}/0"
   key_prefix: "secrets-test:"
@@ -163,7 +165,9 @@ async def test_workers_children_redact_their_logs_too(tmp_path: Path, upstream, 
     upstream.route("/a.json", Reply(body=ROWS))
     config = tmp_path / "beffroi.yaml"
     config.write_text(
-        f"""store:
+        f"""server:
+  cursor_secret: workers-test-cursor-secret
+store:
   backend: redis
   url: "redis://:${{T_REDIS_PASS}}@127.0.0.1:{locked_redis.port}/0"
   key_prefix: "workers-test:"
