@@ -49,6 +49,7 @@ class FailureCode(StrEnum):
     REFUSED_URL = "refused_url"
     FETCH_FAILED = "fetch_failed"
     PARSE_FAILED = "parse_failed"
+    NOTHING_MAPPED = "nothing_mapped"
     STORE_FAILED = "store_failed"
     INTERNAL = "internal"
 
@@ -62,6 +63,7 @@ _TEXT = {
     FailureCode.REFUSED_URL: "a URL or redirect of the upstream was refused",
     FailureCode.FETCH_FAILED: "the feed could not be fetched",
     FailureCode.PARSE_FAILED: "the feed could not be parsed",
+    FailureCode.NOTHING_MAPPED: "no record of the feed could be mapped",
     FailureCode.STORE_FAILED: "the new data could not be saved",
     FailureCode.INTERNAL: "an unexpected error occurred",
 }

@@ -187,6 +187,14 @@ class RecordMapping:
 MAX_ISSUES_KEPT = 50
 
 
+class NothingMapped(ValueError):
+    """A document had rows and not one of them could be mapped: the mapping is wrong.
+
+    Publishing zero records in place of the last good ones would empty every answer built on
+    the source while its status said "ok": the poll fails instead, with the first reasons.
+    """
+
+
 @dataclass
 class MappedRows:
     """What mapping a document's rows gave: the records, and what was wrong with the rest."""
@@ -235,4 +243,10 @@ def map_rows(
             out.report(f"record {number} (id {native_id!r}): {problem}, left empty")
         seen.add(native_id)
         out.records.append({"id": f"{source_id}:{native_id}", **mapped})
+    if out.row_total and not out.records:
+        examples = "; ".join(out.issues[:3])
+        raise NothingMapped(
+            f"none of the {out.row_total} rows could be mapped (check id_field and fields), "
+            f"e.g. {examples}"
+        )
     return out

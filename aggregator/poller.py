@@ -25,6 +25,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from aggregator.connector import Connector, DependencyNotReady
 from aggregator.failures import UNEXPECTED, Failure, FailureCode, failure_of_fetch
 from aggregator.fetch import FetchError, Validators
+from aggregator.mapping import NothingMapped
 from aggregator.metrics import Metrics
 from aggregator.model import ChangeEvent, Snapshot
 from aggregator.redact import Redactor
@@ -183,6 +184,9 @@ class SourceRunner:
             parsed = await asyncio.to_thread(self.connector.parse, body)
         except DependencyNotReady as exc:
             return PollOutcome("waiting", self._redactor.redact(str(exc)))
+        except NothingMapped as exc:
+            message = self._redactor.redact(str(exc))
+            return PollOutcome("failed", message, failure=Failure(FailureCode.NOTHING_MAPPED))
         except Exception as exc:
             # Keep the old validators: the next poll must fetch and parse again, not get a 304.
             message = self._redactor.redact(f"the feed could not be read: {exc}")

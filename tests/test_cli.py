@@ -85,6 +85,26 @@ def test_check_fetch_fails_when_a_source_fails(tmp_path):
     assert "gone: FAILED" in result.stdout
 
 
+def test_fetch_fails_when_no_row_fits_the_mapping(tmp_path):
+    """A wrong id_field skipped all 122 rows of a real source, and `fetch` said "ok, 0
+    records" with exit 0; it is a failure naming the reason."""
+    (tmp_path / "rows.json").write_text('[{"code": "P1"}, {"code": "P2"}]')
+    config = tmp_path / "wrong-id.yaml"
+    config.write_text(
+        "defaults: {allow_file_urls: true}\n"
+        "connectors:\n"
+        "  - id: parks\n"
+        "    type: json_records\n"
+        "    url: file:rows.json\n"
+        "    id_field: identifiant\n"
+    )
+    for command in (["fetch", "-c", str(config), "parks"], ["check", "-c", str(config), "--fetch"]):
+        result = beffroi(*command)
+        assert result.returncode == 1, result.stdout
+        assert "parks: FAILED" in result.stdout
+        assert "none of the 2 rows could be mapped" in result.stdout
+
+
 def test_fetch_one_source_prints_a_summary():
     """fetch runs one source once and shows its count and a few records."""
     result = beffroi("fetch", "-c", str(DEMO), "lovelo-stations")

@@ -57,6 +57,29 @@ async def test_failed_polls_keep_the_last_good_data_then_recover(upstream):
         await runtime.stop()
 
 
+async def test_a_feed_whose_rows_all_fail_the_mapping_fails_the_poll(upstream):
+    """A publisher renaming the id column used to give "ok, 0 records": every answer built
+    on the source went empty while its status said ok. Zero records out of N rows is a failed
+    poll naming the reason; the last good records keep serving."""
+    renamed = V2.replace(b'"code"', b'"identifiant"')
+    upstream.route("/p.json", [Reply(body=V1), Reply(body=renamed)])
+    runtime = runtime_from(source_yaml(upstream.url("/p.json")))
+    status = runtime.statuses["parkings"]
+    try:
+        assert (await runtime.poll_once("parkings")).outcome == "changed"
+        outcome = await runtime.poll_once("parkings")
+        assert outcome.outcome == "failed"
+        assert outcome.failure.code == "nothing_mapped"
+        assert status.last_error.startswith(
+            "none of the 3 rows could be mapped (check id_field and fields), "
+            "e.g. record 1: id field 'code' is missing"
+        )
+        assert status.state(datetime.now(UTC)) is SourceState.DEGRADED
+        assert runtime.live.snapshot("parkings").record_count == 2  # the good data stays
+    finally:
+        await runtime.stop()
+
+
 async def test_not_modified_costs_no_parse(upstream):
     """A 304 keeps the snapshot (same version, same change time) and only refreshes the status."""
     upstream.route("/p.json", Reply(body=V1, headers={"ETag": '"v1"'}))
