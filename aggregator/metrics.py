@@ -57,6 +57,12 @@ class Metrics:
             ["source"],
             registry=self.registry,
         )
+        self.poll_overruns = Counter(
+            "beffroi_source_poll_overruns_total",
+            "Scheduled runs skipped because the source's previous poll was still running.",
+            ["source"],
+            registry=self.registry,
+        )
         self.request_latency = Histogram(
             "beffroi_http_request_duration_seconds",
             "Time to answer an API request, by route template, method and status class.",

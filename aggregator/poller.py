@@ -1,8 +1,8 @@
-"""Polling: one scheduled job per source, and what one poll does.
+"""What one poll of a source does, and when the next comes after a failure.
 
 A poll is fetch (I/O) then parse (pure, in a worker thread). The outcome updates the
 source's status; a new snapshot is saved only when the content changed, and a failure
-never replaces the data being served.
+never replaces the data being served. :mod:`aggregator.scheduler` runs the polls.
 """
 
 from __future__ import annotations
@@ -14,20 +14,15 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from aggregator.connector import Connector, DependencyNotReady
 from aggregator.failures import UNEXPECTED, Failure, FailureCode, failure_of_fetch
 from aggregator.fetch import FetchError, Validators
 from aggregator.mapping import NothingMapped
 from aggregator.metrics import Metrics
-from aggregator.model import ChangeEvent, Snapshot
+from aggregator.model import Snapshot
 from aggregator.redact import Redactor
 from aggregator.status import SourceState, SourceStatus
 from aggregator.store import Store
@@ -38,8 +33,8 @@ log = logging.getLogger(__name__)
 FIRST_RETRY_MAX_S = 60.0
 #: Backoff never stretches polls further apart than this (or the normal interval if longer).
 BACKOFF_CAP_S = 1800.0
-#: An upstream's Retry-After is honoured up to this (a date years ahead is a mistake).
-RETRY_AFTER_CAP_S = 6 * 3600.0
+#: An upstream's Retry-After is honoured up to this by default (``max_retry_after``).
+RETRY_AFTER_CAP_S = 3600.0
 
 
 def retry_delay(
@@ -47,19 +42,21 @@ def retry_delay(
     failures: int,
     retry_after: float | None = None,
     rand: Callable[[], float] = random.random,
+    retry_after_cap_s: float = RETRY_AFTER_CAP_S,
 ) -> float:
     """Seconds until the next attempt after ``failures`` consecutive failed polls.
 
     Slow sources retry sooner than their interval, fast ones back off: the delay starts
     at min(interval, 60 s), doubles per failure and is capped at max(interval, 30 min).
     It is spread by ±10 % so sources failing together do not retry together, and never
-    earlier than an upstream's Retry-After.
+    earlier than an upstream's Retry-After, itself honoured up to ``retry_after_cap_s``
+    (the source's ``max_retry_after``) or the source's own interval if that is longer.
     """
     base = min(interval_s, FIRST_RETRY_MAX_S)
     cap = max(interval_s, BACKOFF_CAP_S)
     delay = min(base * 2 ** max(failures - 1, 0), cap) * (0.9 + 0.2 * rand())
     if retry_after is not None:
-        delay = max(delay, min(retry_after, max(RETRY_AFTER_CAP_S, interval_s)))
+        delay = max(delay, min(retry_after, max(retry_after_cap_s, interval_s)))
     return delay
 
 
@@ -97,6 +94,8 @@ class SourceRunner:
         self._content_hash: str | None = None
         self._version = 0
         self._lock = asyncio.Lock()
+        #: Whether the poll under way has already been reported as slower than its schedule.
+        self._overran = False
         # A source that depends on another (realtime on a timetable) must be re-parsed when
         # that one changes, even if its own payload did not: keep its (small) payload.
         self.depends_on = frozenset(
@@ -137,8 +136,17 @@ class SourceRunner:
         async with self._lock:
             before = self.status.state(datetime.now(UTC))
             failures_before = self.status.consecutive_failures
+            # While a poll runs its next run is unknown (retries, backoff): a next run shown
+            # in the past beside "ok" told an operator that nothing was happening.
+            self.status.polling_since = datetime.now(UTC)
+            self.status.next_run = None
+            self._overran = False
+            await self.share_status()
             started = time.perf_counter()
-            outcome = await self._poll(reparse)
+            try:
+                outcome = await self._poll(reparse)
+            finally:
+                self.status.polling_since = None
             duration = time.perf_counter() - started
             at = datetime.now(UTC)
             if outcome.outcome == "failed":
@@ -158,6 +166,20 @@ class SourceRunner:
             self._log_transition(before, failures_before, outcome)
             await self._store.save_status(self.status)
             return outcome
+
+    def note_skipped_run(self) -> bool:
+        """The scheduler skipped a run because this source's poll is still under way;
+        True for the first skip of that poll (the one worth a log line)."""
+        self.status.overruns += 1
+        self._metrics.poll_overruns.labels(self.source_id).inc()
+        first, self._overran = not self._overran, True
+        return first
+
+    async def share_status(self) -> None:
+        """Save the status for the other processes, unless the store is down (the poll's
+        own save at its end reports that)."""
+        with contextlib.suppress(Exception):
+            await self._store.save_status(self.status)
 
     async def _poll(self, reparse: bool) -> PollOutcome:
         try:
@@ -265,184 +287,3 @@ class SourceRunner:
                 failures,
                 outcome.error,
             )
-
-
-def make_trigger(runner: SourceRunner, timezone: Any) -> BaseTrigger:
-    """Interval sources are spread by a small jitter; cron sources fire on their schedule."""
-    schedule = runner.connector.config.refresh
-    if schedule.cron is not None:
-        return CronTrigger.from_crontab(schedule.cron, timezone=timezone)
-    interval = schedule.seconds
-    return IntervalTrigger(seconds=interval, jitter=min(interval * 0.1, 30.0), timezone=timezone)
-
-
-class Poller:
-    """Runs every source on its own schedule with APScheduler's asyncio scheduler.
-
-    With a shared store, a source is polled only by the poller holding its lease; leases are
-    renewed every third of their TTL, so when a poller dies another takes its sources over.
-    """
-
-    def __init__(
-        self,
-        runners: dict[str, SourceRunner],
-        timezone: Any,
-        *,
-        store: Store | None = None,
-        owner: str = "",
-        lease_ttl: float = 15.0,
-    ) -> None:
-        self.runners = runners
-        self._timezone = timezone
-        self._store = store
-        self._owner = owner
-        self._lease_ttl = lease_ttl
-        self._scheduler: AsyncIOScheduler | None = None
-        self._running: set[asyncio.Task[Any]] = set()
-        self._held: set[str] = set()
-        self._leases: asyncio.Task[None] | None = None
-        self._store_down_logged = False
-
-    @property
-    def _shared(self) -> bool:
-        return self._store is not None and self._store.shared
-
-    async def holds(self, source_id: str) -> bool:
-        """Whether this poller polls ``source_id`` (taking its lease if it is free)."""
-        return await self._holds(source_id)
-
-    async def _holds(self, source_id: str) -> bool:
-        """Whether this poller holds (or just took) the lease on ``source_id``."""
-        if not self._shared:
-            return True
-        assert self._store is not None
-        try:
-            held = await self._store.acquire(source_id, self._owner)
-            self._store_down_logged = False
-        except Exception as exc:  # store down: poll nothing, since results could not be shared
-            if not self._store_down_logged:
-                log.warning("poller: cannot reach the store (%s); polling paused", exc)
-                self._store_down_logged = True
-            held = False
-        if held and source_id not in self._held:
-            log.info("poller %s now polls source %s", self._owner, source_id)
-            await self.runners[source_id].resume()
-        elif not held and source_id in self._held:
-            log.info("poller %s no longer polls source %s", self._owner, source_id)
-        (self._held.add if held else self._held.discard)(source_id)
-        return held
-
-    async def _keep_leases(self) -> None:
-        """Renew held leases and take free ones; poll a source at once when taking it over."""
-        while True:
-            for source_id in self.runners:
-                before = source_id in self._held
-                if await self._holds(source_id) and not before:
-                    self._spawn(self._run(source_id))
-            await asyncio.sleep(self._lease_ttl / 3)
-
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
-
-    async def start(self) -> None:
-        scheduler = AsyncIOScheduler(timezone=self._timezone)
-        self._scheduler = scheduler
-        for runner in self.runners.values():
-            self._schedule(runner)
-        scheduler.start()
-        if self._shared:
-            self._leases = asyncio.get_running_loop().create_task(self._keep_leases())
-
-    async def _run(self, source_id: str, reparse: bool = False) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._running.add(task)
-        try:
-            runner = self.runners[source_id]
-            if not await self._holds(source_id):
-                return  # another poller holds this source
-            runner.status.polled_by = self._owner or None
-            outcome = await runner.run_once(reparse=reparse)
-            self._schedule_next(runner, outcome)
-        finally:
-            if task is not None:
-                self._running.discard(task)
-
-    def _schedule_next(self, runner: SourceRunner, outcome: PollOutcome) -> None:
-        scheduler = self._scheduler
-        if scheduler is None or not scheduler.running:
-            return
-        job = scheduler.get_job(runner.source_id)
-        if job is None:
-            return
-        if outcome.outcome == "failed":
-            delay = retry_delay(
-                runner.connector.config.refresh.nominal_interval(),
-                runner.status.consecutive_failures,
-                outcome.retry_after,
-            )
-            job.modify(next_run_time=datetime.now(UTC) + timedelta(seconds=delay))
-        runner.status.next_run = job.next_run_time
-
-    def _schedule(self, runner: SourceRunner) -> None:
-        assert self._scheduler is not None
-        self._scheduler.add_job(
-            self._run,
-            make_trigger(runner, self._timezone),
-            args=[runner.source_id],
-            id=runner.source_id,
-            name=f"poll {runner.source_id}",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-            next_run_time=datetime.now(UTC),  # load at once, then follow the schedule
-        )
-
-    def add(self, runner: SourceRunner) -> None:
-        """Start polling a source added by a configuration reload."""
-        self.runners[runner.source_id] = runner
-        if self._scheduler is not None:
-            self._schedule(runner)
-
-    async def remove(self, source_id: str) -> None:
-        """Stop polling a source (removed or changed by a reload); hand its lease back."""
-        self.runners.pop(source_id, None)
-        if self._scheduler is not None and self._scheduler.get_job(source_id) is not None:
-            self._scheduler.remove_job(source_id)
-        if source_id in self._held and self._store is not None:
-            self._held.discard(source_id)
-            with contextlib.suppress(Exception):  # if the store is down, the lease lapses
-                await self._store.release(source_id, self._owner)
-
-    def store_returned(self) -> None:
-        """The shared store answers again: take the leases anew, re-saving lost data."""
-        self._held.clear()
-
-    def on_change(self, event: ChangeEvent) -> None:
-        """Store listener: re-parse the sources that depend on the one that changed."""
-        if self._scheduler is None or not self._scheduler.running:
-            return
-        for runner in self.runners.values():
-            if event.source_id in runner.depends_on:
-                self._spawn(self._run(runner.source_id, True))
-
-    async def stop(self) -> None:
-        """Stop scheduling and cancel polls under way (their data would arrive too late)."""
-        if self._scheduler is not None and self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
-        if self._leases is not None:
-            self._leases.cancel()
-            await asyncio.gather(self._leases, return_exceptions=True)
-        for task in list(self._running):
-            task.cancel()
-        if self._running:
-            await asyncio.gather(*self._running, return_exceptions=True)
-        if self._shared and self._store is not None:
-            # Hand the sources over at once rather than after the lease TTL.
-            for source_id in list(self._held):
-                try:
-                    await self._store.release(source_id, self._owner)
-                except Exception:
-                    break  # store down: the leases expire by themselves

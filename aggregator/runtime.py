@@ -23,8 +23,9 @@ from aggregator.follower import Follower
 from aggregator.live import LiveData
 from aggregator.metrics import Metrics
 from aggregator.model import Snapshot
-from aggregator.poller import Poller, PollOutcome, SourceRunner
+from aggregator.poller import PollOutcome, SourceRunner
 from aggregator.redact import Redactor
+from aggregator.scheduler import Poller
 from aggregator.status import SourceStatus
 from aggregator.store import Store, create_store
 

@@ -65,6 +65,11 @@ class SourceStatus:
     last_error_http_status: int | None = None
     last_error_at: datetime | None = None
     consecutive_failures: int = 0
+    #: When unset, no poll is under way; when set, ``next_run`` is unknown until it ends.
+    polling_since: datetime | None = None
+    #: Scheduled runs skipped because a poll was still running (a poll slower than its
+    #: schedule), in all, and in the poll under way.
+    overruns: int = 0
     next_run: datetime | None = None
     last_duration_s: float | None = None
     record_count: int | None = None
@@ -203,6 +208,8 @@ class SourceStatus:
             "last_error_at": _iso(self.last_error_at),
             "consecutive_failures": self.consecutive_failures,
             "next_run": _iso(self.next_run),
+            "polling_since": _iso(self.polling_since),
+            "overruns": self.overruns,
             "last_duration_s": (
                 round(self.last_duration_s, 4) if self.last_duration_s is not None else None
             ),
@@ -219,7 +226,14 @@ class SourceStatus:
         }
 
 
-_TIMES = ("last_attempt", "last_success", "last_change", "last_error_at", "next_run")
+_TIMES = (
+    "last_attempt",
+    "last_success",
+    "last_change",
+    "last_error_at",
+    "next_run",
+    "polling_since",
+)
 
 
 def status_to_state(status: SourceStatus) -> dict[str, Any]:

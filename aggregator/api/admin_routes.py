@@ -86,7 +86,10 @@ async def refresh_source(request: web.Request) -> ApiResult:
     if poller is not None and runtime.store.shared and not await poller.holds(source_id):
         holder = runtime.statuses[source_id].polled_by
         raise ApiError(409, "Conflict", f"another poller polls this source ({holder})")
-    outcome = await runtime.runners[source_id].run_once()
+    if poller is not None:
+        outcome = await poller.refresh_now(source_id)  # and reschedule from its outcome
+    else:
+        outcome = await runtime.runners[source_id].run_once()
     return ApiResult(
         {
             "outcome": outcome.outcome,

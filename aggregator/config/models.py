@@ -285,6 +285,9 @@ class ConnectorConfig(BaseModel):
     stale_after: Duration | None = None
     max_bytes: ByteSize = 50_000_000
     retries: int = Field(2, ge=0, le=10)
+    #: An upstream's Retry-After is honoured up to this (then the next attempt is at this
+    #: delay): a publisher asking a minute-by-minute source to wait a day is likely mistaken.
+    max_retry_after: Duration = Field(3600.0, gt=0)
     # Header values are often API keys: kept out of repr() and listed in the config's secrets.
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     enabled: bool = True
