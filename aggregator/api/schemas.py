@@ -91,7 +91,19 @@ SOURCE_STATUS = {
         "polled_by": {"type": ["string", "null"]},
         "last_error_at": NULLABLE_TIME,
         "consecutive_failures": {"type": "integer"},
-        "next_run": NULLABLE_TIME,
+        "next_run": {
+            **NULLABLE_TIME,
+            "description": "The next attempt the scheduler will make (UTC); null while a "
+            "poll is under way, or when this process does not know it.",
+        },
+        "polling_since": {
+            **NULLABLE_TIME,
+            "description": "When the poll under way started; null when none is.",
+        },
+        "overruns": {
+            "type": "integer",
+            "description": "Scheduled runs skipped because the previous poll was still running.",
+        },
         "last_duration_s": {"type": ["number", "null"]},
         "record_count": {"type": ["integer", "null"]},
         "version": {"type": ["integer", "null"]},
