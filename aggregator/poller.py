@@ -21,7 +21,7 @@ from aggregator.connector import Connector, DependencyNotReady
 from aggregator.failures import UNEXPECTED, Failure, FailureCode, failure_of_fetch
 from aggregator.fetch import FetchError, Validators
 from aggregator.mapping import NothingMapped
-from aggregator.metrics import Metrics
+from aggregator.metrics import Metrics, error_kind
 from aggregator.model import Snapshot
 from aggregator.redact import Redactor
 from aggregator.status import SourceState, SourceStatus
@@ -248,19 +248,15 @@ class SourceRunner:
         return PollOutcome("changed")
 
     def _observe(self, outcome: PollOutcome, duration: float) -> None:
+        # The sources' state, records and last success are read from the status at scrape
+        # time (aggregator.source_metrics); what is counted here is what happened.
         source = self.source_id
         self._metrics.poll_duration.labels(source).observe(duration)
         self._metrics.polls.labels(source, outcome.outcome).inc()
-        self._metrics.consecutive_failures.labels(source).set(self.status.consecutive_failures)
         if outcome.outcome == "failed":
-            kind = "retry_after" if outcome.retry_after else "error"
+            failure = outcome.failure or UNEXPECTED
+            kind = error_kind(failure.code, failure.http_status)
             self._metrics.poll_errors.labels(source, kind).inc()
-        elif outcome.outcome == "waiting":
-            pass
-        else:
-            self._metrics.last_success.labels(source).set(time.time())
-            if self.status.record_count is not None:
-                self._metrics.records.labels(source).set(self.status.record_count)
 
     def _log_transition(
         self, before: SourceState, failures_before: int, outcome: PollOutcome

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,8 +70,14 @@ async def reload_file(runtime: Runtime, path: Path) -> ReloadReport:
     """Read ``path`` off the event loop and apply it; on ConfigError nothing changes."""
     lock = _RELOAD_LOCKS.setdefault(runtime, asyncio.Lock())
     async with lock:
-        new = await asyncio.to_thread(read_config, runtime, path)
-        return await apply_config(runtime, new)
+        try:
+            new = await asyncio.to_thread(read_config, runtime, path)
+        except Exception:
+            runtime.reload_ok = False  # /metrics: beffroi_config_last_reload_successful 0
+            raise
+        report = await apply_config(runtime, new)
+        runtime.reload_ok, runtime.reload_at = True, time.time()
+        return report
 
 
 async def apply_config(runtime: Runtime, new: BeffroiConfig) -> ReloadReport:

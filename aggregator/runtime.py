@@ -7,6 +7,8 @@ import logging
 import os
 import secrets
 import socket
+import time
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -26,6 +28,7 @@ from aggregator.model import Snapshot
 from aggregator.poller import PollOutcome, SourceRunner
 from aggregator.redact import Redactor
 from aggregator.scheduler import Poller
+from aggregator.source_metrics import ProcessView
 from aggregator.status import SourceStatus
 from aggregator.store import Store, create_store
 
@@ -58,6 +61,18 @@ class Runtime:
         self.clock = clock or Clock(fixed=config.clock.fixed, start=config.clock.start)
         self.redactor = Redactor(config.secrets)
         self.metrics = Metrics()
+        #: Whether the last configuration reload applied, and when one last did (Unix time).
+        self.reload_ok = True
+        self.reload_at = time.time()
+        self.metrics.watch(
+            ProcessView(
+                statuses=lambda: self.statuses,
+                store_ok=lambda: self.store_ok,
+                timezone=lambda: self.timezone,
+                live_stats=self.live_stats,
+                reload=lambda: (self.reload_ok, self.reload_at),
+            )
+        )
         self.store = store or create_store(config.store)
         if role == "api" and not self.store.shared:
             raise ValueError("the api role needs a shared store (store.backend: redis)")
@@ -210,6 +225,15 @@ class Runtime:
             fresh["stale"] = True
             fresh["store"] = "unreachable"
         return fresh
+
+    def live_stats(self, source_id: str) -> Mapping[str, Any]:
+        """Figures of a source's data that depend on the time (a realtime feed's age),
+        judged on the data's clock; empty before its first snapshot."""
+        snapshot = self.live.snapshot(source_id)
+        if snapshot is None:
+            return {}
+        connector_type = self.connector_types[snapshot.source_type]
+        return connector_type.live_status(snapshot, self.clock.now())
 
     def refresh_interval(self, source_id: str) -> float | None:
         status = self.statuses.get(source_id)

@@ -16,14 +16,22 @@ broken configuration and stop everything.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from types import FrameType
 
 from aggregator.config.models import BeffroiConfig
+
+#: Where the Prometheus client keeps per-process values in its multiprocess mode.
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +54,25 @@ def _ignore_hangup_until_ready() -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
-def _start(args: argparse.Namespace, role: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(_command(args, role), preexec_fn=_ignore_hangup_until_ready)
+def _start(args: argparse.Namespace, role: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(_command(args, role), env=env, preexec_fn=_ignore_hangup_until_ready)
+
+
+@contextlib.contextmanager
+def _shared_metrics_dir() -> Iterator[dict[str, str]]:
+    """The children's environment, with a folder where the Prometheus client of each keeps
+    its counters, so that a scrape landing on any worker sums them all (see
+    aggregator.metrics). One the operator set is used as is; ours goes when we stop."""
+    env = dict(os.environ)
+    if env.get(MULTIPROCESS_ENV):
+        yield env
+        return
+    folder = tempfile.mkdtemp(prefix="beffroi-metrics-")
+    env[MULTIPROCESS_ENV] = folder
+    try:
+        yield env
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def run_workers(args: argparse.Namespace, config: BeffroiConfig) -> int:
@@ -61,8 +86,13 @@ def run_workers(args: argparse.Namespace, config: BeffroiConfig) -> int:
     roles = ["api"] * args.workers + (["poller"] if args.role == "all" else [])
     if args.role == "poller":
         roles = ["poller"]
+    with _shared_metrics_dir() as env:
+        return _supervise(args, roles, env)
+
+
+def _supervise(args: argparse.Namespace, roles: list[str], env: dict[str, str]) -> int:
     children: list[tuple[str, subprocess.Popen[bytes], float]] = [
-        (role, _start(args, role), time.monotonic()) for role in roles
+        (role, _start(args, role, env), time.monotonic()) for role in roles
     ]
     stopping = False
     reloads_asked = 0
@@ -96,7 +126,7 @@ def run_workers(args: argparse.Namespace, config: BeffroiConfig) -> int:
                 stop(signal.SIGTERM, None)
                 break
             log.warning("the %s process exited (code %s); starting another", role, code)
-            children[index] = (role, _start(args, role), time.monotonic())
+            children[index] = (role, _start(args, role, env), time.monotonic())
     failed = 0
     for _role, child, _started in children:
         failed += child.wait() != 0

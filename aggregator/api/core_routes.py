@@ -36,12 +36,7 @@ def _status_or_404(runtime: Runtime, source_id: str) -> None:
 
 def _source_json(runtime: Runtime, source_id: str) -> dict[str, Any]:
     data = runtime.statuses[source_id].to_json(datetime.now(UTC))
-    snapshot = runtime.live.snapshot(source_id)
-    if snapshot is not None:
-        # Time-dependent figures (a realtime feed's age) are judged on the data's clock.
-        live = runtime.connector_types[snapshot.source_type].live_status(
-            snapshot, runtime.clock.now()
-        )
+    if live := runtime.live_stats(source_id):
         data["stats"] = {**data["stats"], **live}
     return data
 
