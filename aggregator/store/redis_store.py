@@ -204,14 +204,18 @@ class RedisStore(Store):
     async def _listen(self) -> None:
         """Follow the events channel; after a lost connection, resync and follow again."""
         connected_before = False
+        # One line when the connection is lost and one when it is back, however many
+        # one-second retries the outage takes (it was a warning at every retry).
+        lost = False
         while True:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._key("events"))
-                if connected_before:
-                    log.info("store: connection to Redis is back; catching up")
                 for listener in self._resync_listeners if connected_before else ():
                     await _call(listener)
+                if lost:  # said once subscribed and caught up: a first try may still fail
+                    log.info("store: connection to Redis is back; caught up")
+                    lost = False
                 connected_before = True
                 async for message in pubsub.listen():
                     await self._dispatch(message)
@@ -219,8 +223,9 @@ class RedisStore(Store):
                 await _quietly(pubsub.aclose())
                 raise
             except (RedisError, OSError) as exc:
-                if connected_before:
+                if connected_before and not lost:
                     log.warning("store: lost the connection to Redis (%s); retrying", exc)
+                lost = lost or connected_before
                 await _quietly(pubsub.aclose())
                 await asyncio.sleep(1.0)
                 connected_before = True
