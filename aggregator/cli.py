@@ -33,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
         help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO)",
     )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=("text", "json"),
+        help="text lines (default) or one JSON object per line, with `source`, `event` and "
+        "`state` fields on a source's transitions",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="poll the sources and serve the API")
@@ -75,7 +82,7 @@ def _load(path: Path, *, require_sources: bool) -> tuple[BeffroiConfig, dict]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.log_format)
     try:
         # `check` refuses a file with no source, as a reload does (see aggregator.reload).
         config, types = _load(args.config, require_sources=args.command == "check")

@@ -17,12 +17,21 @@ import logging
 import sys
 import threading
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from types import TracebackType
+
+import orjson
 
 from aggregator.badrequests import MalformedRequestLog
 from aggregator.redact import Redactor
 
-__all__ = ["LOG_FORMAT", "RedactingFormatter", "configure_logging", "remember_secrets"]
+__all__ = [
+    "LOG_FORMAT",
+    "RedactingFormatter",
+    "RedactingJsonFormatter",
+    "configure_logging",
+    "remember_secrets",
+]
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -58,16 +67,50 @@ class RedactingFormatter(logging.Formatter):
         return text
 
 
-def configure_logging(level: str | int) -> None:
-    """Send every record of the process to stderr through the redacting formatter."""
+#: The fields of a record a JSON line carries when a log call gives them (``extra=``): which
+#: source, what happened to it, and the state it is in now.
+JSON_FIELDS = ("source", "event", "state")
+
+
+class RedactingJsonFormatter(RedactingFormatter):
+    """One JSON object per line: time, level, logger, message, the :data:`JSON_FIELDS` a
+    record carries, and the traceback; every string redacted like the text format."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        redact = log_redactor().redact_text
+        line: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        for name in JSON_FIELDS:
+            value = record.__dict__.get(name)
+            if value is not None:
+                line[name] = redact(str(value))
+        if record.exc_info:
+            record.exc_text = redact(self.formatException(record.exc_info))
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = redact(self.formatStack(record.stack_info))
+        return orjson.dumps(line).decode()
+
+
+def configure_logging(level: str | int, log_format: str = "text") -> None:
+    """Send every record of the process to stderr through the redacting formatter, as text
+    lines or (``log_format="json"``) one JSON object per line."""
+    formatter: logging.Formatter = (
+        RedactingJsonFormatter() if log_format == "json" else RedactingFormatter(LOG_FORMAT)
+    )
     handler = logging.StreamHandler()
-    handler.setFormatter(RedactingFormatter(LOG_FORMAT))
+    handler.setFormatter(formatter)
     logging.basicConfig(level=level, handlers=[handler], force=True)
     # A logger that does not propagate and has no handler of its own ends in logging's
     # last-resort handler, which would print it unredacted.
     last_resort = logging.StreamHandler()
     last_resort.setLevel(logging.WARNING)
-    last_resort.setFormatter(RedactingFormatter(LOG_FORMAT))
+    last_resort.setFormatter(formatter)
     logging.lastResort = last_resort
     # Warnings (a library's ResourceWarning naming a URL) and uncaught exceptions would
     # otherwise be written to stderr directly, around the formatter.

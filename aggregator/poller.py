@@ -268,18 +268,38 @@ class SourceRunner:
         if outcome.outcome != "failed":
             if failures_before:
                 log.info(
-                    "source %s recovered after %d failed polls", self.source_id, failures_before
+                    "source %s recovered after %d failed polls",
+                    self.source_id,
+                    failures_before,
+                    extra=self._fields("recovered"),
                 )
             elif before is SourceState.NEVER_LOADED:
-                log.info("source %s loaded: %s records", self.source_id, self.status.record_count)
+                log.info(
+                    "source %s loaded: %s records",
+                    self.source_id,
+                    self.status.record_count,
+                    extra=self._fields("loaded"),
+                )
             return
         if failures == 1:
             serving = "still serving the last good data" if self.status.has_data else "no data yet"
-            log.warning("source %s is failing: %s (%s)", self.source_id, outcome.error, serving)
+            log.warning(
+                "source %s is failing: %s (%s)",
+                self.source_id,
+                outcome.error,
+                serving,
+                extra=self._fields("failing"),
+            )
         elif before is not SourceState.STALE and self.status.is_stale(datetime.now(UTC)):
             log.warning(
                 "source %s is stale after %d failed polls: %s",
                 self.source_id,
                 failures,
                 outcome.error,
+                extra=self._fields("stale"),
             )
+
+    def _fields(self, event: str) -> dict[str, str]:
+        """What a JSON log line carries beside the message (see aggregator.logs)."""
+        state = self.status.state(datetime.now(UTC)).value
+        return {"source": self.source_id, "event": event, "state": state}

@@ -40,7 +40,8 @@ MIN_UPTIME_S = 5.0
 
 
 def _command(args: argparse.Namespace, role: str) -> list[str]:
-    command = [sys.executable, "-m", "aggregator.cli", "--log-level", args.log_level, "serve"]
+    command = [sys.executable, "-m", "aggregator.cli", "--log-level", args.log_level]
+    command += ["--log-format", args.log_format, "serve"]
     command += ["-c", str(args.config), "--role", role, "--reuse-port"]
     if args.host:
         command += ["--host", args.host]
