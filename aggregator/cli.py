@@ -135,6 +135,11 @@ def _serve(
                 header_timeout=config.server.header_timeout,
                 keepalive_timeout=config.server.keepalive_timeout,
                 reuse_port=reuse_port,
+                operator=(
+                    (config.server.operator_host, config.server.operator_port)
+                    if config.server.operator_port is not None
+                    else None
+                ),
             )
         )
     except OSError as exc:

@@ -69,10 +69,15 @@ async def serve(
     header_timeout: float,
     keepalive_timeout: float,
     reuse_port: bool = False,
+    operator: tuple[str, int] | None = None,
 ) -> None:
+    """Serve ``app`` on ``host:port`` (and on ``operator``'s address too, for the operator
+    routes: see aggregator.api.operator) until SIGTERM or SIGINT."""
     tune_interpreter()
     raise_open_files_limit()
     await _check_address_free(host, port, reuse_port)
+    if operator is not None:
+        await _check_address_free(*operator, reuse_port)
     runner = HeaderTimeoutRunner(
         app,
         header_timeout=header_timeout,
@@ -86,6 +91,11 @@ async def serve(
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()
     log.info("serving on http://%s:%d", host, port)
+    operator_site = None
+    if operator is not None:
+        operator_site = web.TCPSite(runner, *operator, reuse_port=reuse_port or None)
+        await operator_site.start()
+        log.info("operator routes on http://%s:%d only", *operator)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -93,6 +103,8 @@ async def serve(
     try:
         await stop.wait()
         log.info("stopping: finishing the requests under way")
+        if operator_site is not None:
+            await operator_site.stop()
         await _drain_and_close(runner, site)
     finally:
         await runner.cleanup()

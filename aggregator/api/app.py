@@ -17,6 +17,7 @@ from aggregator.api.conventions import conventions_middleware
 from aggregator.api.core_routes import OPENAPI_KEY, register_core_routes
 from aggregator.api.home import register_home
 from aggregator.api.openapi import OpenApiDocument
+from aggregator.api.operator import operator_guard
 from aggregator.api.ratelimit import Buckets, MemoryBuckets, RateLimiter, RedisBuckets
 from aggregator.api.response_cache import ResponseCache
 from aggregator.api.routing import ApiRouter
@@ -102,8 +103,12 @@ def create_app(runtime: Runtime, *, poll: bool = True) -> web.Application:
     conventions = conventions_middleware(
         runtime.metrics, runtime.config.server.cors_origins, router, runtime, limiter, cache
     )
+    middlewares = [conventions]
+    operator_port = runtime.config.server.operator_port
+    if operator_port is not None:
+        middlewares.append(operator_guard(operator_port))
     app = web.Application(
-        middlewares=[conventions],
+        middlewares=middlewares,
         # Nothing we serve accepts a body; refuse big ones early.
         client_max_size=64 * 1024,
     )

@@ -151,6 +151,20 @@ class ServerConfig(BaseModel):
     cursor_secret: str | None = Field(None, repr=False)
     shutdown_timeout: Duration = 10.0
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    #: When set, the operator routes (status page, sources' statuses, metrics, admin API)
+    #: answer only on this port, which the process also listens on, at ``operator_host``.
+    operator_port: int | None = Field(None, ge=1, le=65535)
+    operator_host: str = "127.0.0.1"
+
+    @field_validator("operator_port")
+    @classmethod
+    def _operator_port_is_its_own(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and value == info.data.get("port"):
+            raise PydanticCustomError(
+                "operator_port_taken", "must differ from `port` (the public port)"
+            )
+        return value
+
     #: Live streams (/v1/stream) one process keeps open at most.
     max_streams: int = Field(1000, ge=1)
     #: Live streams one client (as the rate limiter counts clients) keeps open at most.
