@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 #: aiohttp refuses longer request lines itself, in plain text, before any middleware: let
 #: a URL with several long parameters reach the API, which answers why in problem+json.
 HTTP_LIMITS = {"max_line_size": 32768}
+#: How long a stop waits at most for connections just accepted to send their first request.
+FIRST_REQUEST_GRACE_S = 2.0
 #: How long a thread may keep the GIL while another waits for it (CPython's default: 5 ms).
 #: Feeds are applied in worker threads while the event loop answers requests; whenever the
 #: loop lets the GIL go (numpy does, inside a board), getting it back can cost a whole
@@ -105,7 +107,7 @@ async def serve(
         log.info("stopping: finishing the requests under way")
         if operator_site is not None:
             await operator_site.stop()
-        await _drain_and_close(runner, site)
+        await _drain_and_close(runner, site, min(header_timeout, FIRST_REQUEST_GRACE_S))
     finally:
         await runner.cleanup()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -128,7 +130,7 @@ async def _check_address_free(host: str, port: int, reuse_port: bool) -> None:
     await probe.wait_closed()
 
 
-async def _drain_and_close(runner: web.AppRunner, site: web.TCPSite) -> None:
+async def _drain_and_close(runner: web.AppRunner, site: web.TCPSite, grace_s: float) -> None:
     server = site._server  # the asyncio.Server: aiohttp has no public handle on it
     if server is None or runner.server is None:
         return
@@ -154,5 +156,30 @@ async def _drain_and_close(runner: web.AppRunner, site: web.TCPSite) -> None:
             await loop.connect_accepted_socket(runner.server, sock=connection)
     if waiting:
         log.info("took %d connection(s) waiting to be accepted before closing", len(waiting))
-        # Let them read their requests, so that shutdown sees them in progress, not idle.
-        await asyncio.sleep(0.05)
+    await _until_first_requests_read(runner.server, grace_s)
+
+
+async def _until_first_requests_read(server: web.Server, grace_s: float) -> None:
+    """Wait until every open connection has sent its first request, up to ``grace_s``.
+
+    aiohttp's shutdown finishes the requests under way but closes the connections it sees as
+    idle, and a connection accepted a moment ago whose request has not been read yet looks
+    idle: its client got "server disconnected" for a request it had sent. A fixed pause
+    (50 ms) was enough on a quiet machine and not under load, so the test of a stop under
+    load failed now and then. Waiting for each first request makes the outcome depend on
+    the client, not on timing; a client that sends nothing is waited for no longer than the
+    grace (its headers would time out anyway).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace_s
+    while loop.time() < deadline:
+        # ``_request_count``: aiohttp counts the requests a connection has read, and has no
+        # public way to ask; a connection whose transport went is not waited for.
+        if not any(
+            handler._request_count == 0
+            and handler.transport is not None
+            and not handler.transport.is_closing()
+            for handler in server.connections
+        ):
+            return
+        await asyncio.sleep(0.005)
