@@ -20,6 +20,7 @@ from aggregator.live import LiveData
 from aggregator.model import ChangeEvent, Snapshot
 from aggregator.status import SourceStatus, update_status
 from aggregator.store import Shipped, Store
+from aggregator.store.base import STORE_FORMAT
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ class Follower:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loading: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._waiting: set[str] = set()
+        #: (source, store format) pairs already logged as too new to read.
+        self._newer_formats_seen: set[tuple[str, int]] = set()
 
     def attach(self) -> None:
         self._store.subscribe(self.on_change)
@@ -96,6 +99,23 @@ class Follower:
     async def _materialize(self, shipped: Snapshot | Shipped) -> Snapshot | None:
         if isinstance(shipped, Snapshot):
             return shipped
+        if shipped.encoding == "json" and shipped.store_format > STORE_FORMAT:
+            # A newer writer during a rolling upgrade: its data may not have the shape this
+            # code expects. Keep what this process serves until it is upgraded too.
+            key = (shipped.source_id, shipped.store_format)
+            if key not in self._newer_formats_seen:
+                self._newer_formats_seen.add(key)
+                log.warning(
+                    "source %s: the store holds version %d written by beffroi %s in store "
+                    "format %d, newer than this process reads (%d); keeping the data it has "
+                    "until it is upgraded",
+                    shipped.source_id,
+                    shipped.version,
+                    shipped.writer or "?",
+                    shipped.store_format,
+                    STORE_FORMAT,
+                )
+            return None
         try:
             if shipped.encoding == "json":
                 data = await asyncio.to_thread(orjson.loads, shipped.body)

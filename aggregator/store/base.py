@@ -15,12 +15,21 @@ ChangeListener = Callable[[ChangeEvent], Awaitable[None] | None]
 StatusListener = Callable[[str, dict[str, Any]], None]
 
 
+#: The shape of what a process writes in a shared store. Raise it when a connector's data,
+#: stored as JSON, changes shape incompatibly: during a rolling upgrade a process then keeps
+#: the data it has rather than read a snapshot whose shape it does not know (a payload, parsed
+#: again by the reader's own code, is read whatever its writer's format).
+STORE_FORMAT = 1
+
+
 @dataclass(frozen=True)
 class Shipped:
     """A snapshot as another process stored it: its data still to be rebuilt here.
 
     ``encoding`` says how: ``json`` (the data itself, JSON) or ``payload`` (the raw upstream
     payload, to parse again here — a compiled timetable is far bigger than its zip).
+    ``store_format`` is the :data:`STORE_FORMAT` of the process that wrote it, ``writer``
+    its Beffroi version (None for writers older than the field).
     """
 
     source_id: str
@@ -33,6 +42,8 @@ class Shipped:
     body: bytes
     issues: tuple[str, ...] = ()
     stats: dict[str, Any] = field(default_factory=dict)
+    store_format: int = 1
+    writer: str | None = None
 
 
 class Store(ABC):

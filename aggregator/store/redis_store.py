@@ -2,7 +2,8 @@
 
 Keys (under the configured prefix, so two deployments can share one Redis)::
 
-    {prefix}snap:{source}    hash: version, meta (JSON), body (zlib when large)
+    {prefix}snap:{source}    hash: version, meta (JSON, with the writer's store format and
+                             Beffroi version), body (zlib when large)
     {prefix}status:{source}  JSON of the source's status
     {prefix}lease:{source}   the poller holding the source, with a TTL it renews
     {prefix}events           pub/sub channel: {"kind": "snapshot"|"status", "source", "version"}
@@ -27,9 +28,10 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from aggregator import __version__
 from aggregator.model import ChangeEvent, Snapshot
 from aggregator.status import SourceStatus, status_to_state
-from aggregator.store.base import Shipped, Store
+from aggregator.store.base import STORE_FORMAT, Shipped, Store
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,8 @@ class RedisStore(Store):
             "stats": snapshot.stats,
             "encoding": encoding,
             "compressed": compressed,
+            "format": STORE_FORMAT,
+            "writer": __version__,
         }
         stored = await asyncio.to_thread(zlib.compress, body, 3) if compressed else body
         event = {"kind": "snapshot", "source": snapshot.source_id, "version": snapshot.version}
@@ -169,6 +173,8 @@ class RedisStore(Store):
             body=body,
             issues=tuple(meta["issues"]),
             stats=meta["stats"],
+            store_format=int(meta.get("format", 1)),  # writers before the field: format 1
+            writer=meta.get("writer"),
         )
 
     # -- statuses ----------------------------------------------------------------------
