@@ -97,6 +97,29 @@ async def test_compiled_timetable_cache_skips_compiling_on_restart(upstream, tmp
         await second.stop()
 
 
+async def test_a_new_feed_prunes_the_superseded_compiled_timetable(upstream, tmp_path):
+    """Each new feed left its compiled timetable in the cache for ever; the superseded one
+    goes, and another source's files in the same folder stay."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    neighbour = cache / "caltrain-2-0123456789abcdef.npz"  # another source, a similar id
+    neighbour.write_bytes(b"not ours")
+    upstream.route(
+        "/gtfs.zip", [Reply(body=CALTRAIN.read_bytes()), Reply(body=without("shapes.txt"))]
+    )
+    runtime = runtime_from(config(upstream.url("/gtfs.zip"), f"        cache_dir: {cache}"))
+    try:
+        await runtime.poll_once("caltrain")
+        (first,) = cache.glob("caltrain-????????????????.npz")
+        assert (await runtime.poll_once("caltrain")).outcome == "changed"
+    finally:
+        await runtime.stop()
+    (current,) = cache.glob("caltrain-????????????????.npz")
+    assert current != first
+    assert not first.exists()
+    assert neighbour.read_bytes() == b"not ours"
+
+
 def test_a_long_load_reports_its_progress(caplog):
     """compile_feed reports stop_times.txt block by block; a big feed logs every 10 %."""
     from connectors.gtfs import compile_feed

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -125,6 +126,8 @@ class GtfsConnector(UrlConnector[GtfsConfig]):
             timetable.source_hash = digest
             if cache is not None:
                 self._save(timetable, cache)
+        if cache is not None:
+            self._prune_superseded(cache)
         counts = timetable.counts
         return ParseResult(
             data=timetable,
@@ -147,6 +150,23 @@ class GtfsConnector(UrlConnector[GtfsConfig]):
         except OSError as exc:
             # The cache only saves time at the next start; serving goes on without it.
             log.warning("gtfs %s: cannot write cache %s: %s", self.config.id, path, exc)
+
+    def _prune_superseded(self, current: Path) -> None:
+        """Delete this source's compiled timetables of earlier feeds: each new feed left one
+        more file (tens of MB for a metropolis) in the cache for ever. Another process still
+        reading one keeps its open file; one about to read it compiles again."""
+        own = re.compile(rf"{re.escape(self.config.id)}-[0-9a-f]{{16}}\.npz")
+        try:
+            superseded = [
+                path
+                for path in current.parent.iterdir()
+                if path != current and own.fullmatch(path.name)
+            ]
+            for path in superseded:
+                path.unlink(missing_ok=True)
+                log.info("gtfs %s: removed the superseded cache %s", self.config.id, path.name)
+        except OSError as exc:
+            log.warning("gtfs %s: cannot prune the cache: %s", self.config.id, exc)
 
     @classmethod
     def records(cls, snapshot: Snapshot) -> None:
