@@ -4,4 +4,4 @@ The core never imports a specific connector: connector types are found through t
 ``beffroi.connectors`` entry-point group (see :mod:`aggregator.registry`).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
