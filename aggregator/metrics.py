@@ -57,6 +57,14 @@ class Metrics:
             ["source"],
             registry=self.registry,
         )
+        self.content_stale = Gauge(
+            "beffroi_source_content_stale",
+            "1 while the content a source serves is out of date although its polls may "
+            "succeed (a timetable past its last service day, a feed older than its limit), "
+            "else 0; judged after every poll.",
+            ["source"],
+            registry=self.registry,
+        )
         self.request_latency = Histogram(
             "beffroi_http_request_duration_seconds",
             "Time to answer an API request, by route template, method and status class.",

@@ -35,7 +35,7 @@ def _status_or_404(runtime: Runtime, source_id: str) -> None:
 
 
 def _source_json(runtime: Runtime, source_id: str) -> dict[str, Any]:
-    data = runtime.statuses[source_id].to_json(datetime.now(UTC))
+    data = runtime.source_json(source_id, datetime.now(UTC))
     snapshot = runtime.live.snapshot(source_id)
     if snapshot is not None:
         # Time-dependent figures (a realtime feed's age) are judged on the data's clock.
@@ -115,6 +115,11 @@ async def readyz(request: web.Request) -> ApiResult:
     if ready and not runtime.store_ok:
         status = "degraded"
         reasons.append("the shared store does not answer: serving the data this process has")
+    if ready:
+        stale = runtime.stale_required(datetime.now(UTC))
+        if stale:
+            status = "degraded"
+            reasons.extend(stale)
     return ApiResult(
         {"status": status, "reasons": reasons},
         sources=list(runtime.statuses),
