@@ -169,9 +169,10 @@ async def test_bike_stations_of_a_stale_source_are_stale_with_the_datas_real_age
 
 
 async def test_home_parts_tell_empty_from_no_source_from_failing(upstream):
-    """Alerts: ``no_source`` without a realtime source; ``failing`` (and still named in
-    ``meta.sources``) when it is configured but has never loaded; ``ok`` or ``empty`` only
-    with a healthy, fresh alert source — when an app may say "Trafic normal"."""
+    """Alerts: ``no_source`` without a realtime source; ``loading`` before its first poll;
+    ``failing`` (and still named in ``meta.sources``) when it is configured but has never
+    loaded; ``ok`` or ``empty`` only with a healthy, fresh alert source — when an app may say
+    "Trafic normal"."""
     serve_demo(upstream)
     without = await polled(demo_config(upstream, CAPTURE_CLOCK, realtime=False))
     async with TestClient(TestServer(create_app(without, poll=False))) as client:
@@ -195,6 +196,14 @@ async def test_home_parts_tell_empty_from_no_source_from_failing(upstream):
             if alerts["items"]
             else {"code": "empty", "message": "Rien à afficher ici pour le moment."}
         )
+
+    loading = runtime_from(demo_config(upstream, CAPTURE_CLOCK))
+    for source_id in ("caltrain", "lovelo-bikes"):  # the realtime feed is not polled yet
+        await loading.poll_once(source_id)
+    async with TestClient(TestServer(create_app(loading, poll=False))) as client:
+        home = await get(client, f"/v1/home?{SAN_FRANCISCO}")
+        reason = home["data"]["alerts"]["reason"]
+        assert (reason["code"], reason["sources"]) == ("loading", ["caltrain-rt"])
 
     for path in RT_FILES:
         upstream.route(path, Reply(status=503))
