@@ -335,3 +335,30 @@ store:
     finally:
         await api.stop()
         await poller.stop()
+
+
+async def test_a_stale_feed_elsewhere_does_not_make_a_board_here_stale(upstream):
+    """Québec's ferries go stale (3 failed polls): a home screen in San Francisco, whose
+    boards come from Caltrain alone, stays ``ok``; near Québec's ferry it says ``stale``."""
+    serve_demo(upstream)
+    upstream.route("/stq.zip", [Reply.file(DATA / "stq-ferries-2026.gtfs.zip"), Reply(status=503)])
+    yaml = (
+        demo_config(upstream, CAPTURE_CLOCK)
+        + f"""
+  - id: stq
+    type: gtfs
+    url: {upstream.url("/stq.zip")}
+    retries: 0
+"""
+    )
+    runtime = await polled(yaml)
+    for _ in range(3):
+        assert (await runtime.poll_once("stq")).outcome == "failed"
+    async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
+        home = await get(client, f"/v1/home?{SAN_FRANCISCO}")
+        assert home["data"]["departures"]["reason"]["code"] == "ok"
+        assert "stq" not in home["data"]["departures"]["reason"]["sources"]
+        levis = await get(client, "/v1/home?lat=46.8125&lon=-71.2027")  # Québec-Lévis ferry
+        departures = levis["data"]["departures"]
+        assert departures["items"][0]["stop"]["id"].startswith("stq:")
+        assert (departures["reason"]["code"], departures["reason"]["sources"]) == ("stale", ["stq"])

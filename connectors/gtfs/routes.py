@@ -369,11 +369,15 @@ async def nearby_departures(request: web.Request) -> ApiResult:
         entry = {"stop": stop_json(feed, tt, stop) | {"distance_m": round(away, 1)}}
         entry |= boards.board(feed, tt, stop, per_stop)
         found.append(entry)
-    # Configured timetables that are not loaded are named too: their state explains an
-    # empty answer (``meta.sources``, a home part's reason).
+    # The sources the answer rests on: the feeds with a stop here (and their realtime), or
+    # every loaded feed when none has (they all said "nothing here"); and the configured
+    # feeds that are not loaded, which might have had one (their state explains an empty
+    # or partial answer: ``meta.sources``, a home part's reason). A stale feed elsewhere
+    # does not make this answer stale.
     feed = params.string("feed")
     configured = {feed} if feed is not None else set(gtfs_sources(runtime))
-    return _board_result(found, boards.sources | set(feeds) | configured, boards)
+    used = boards.sources or set(feeds)
+    return _board_result(found, used | (configured - set(feeds)), boards)
 
 
 INCLUDE_CANCELLED = Param(
