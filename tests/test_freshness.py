@@ -338,27 +338,36 @@ store:
 
 
 async def test_a_stale_feed_elsewhere_does_not_make_a_board_here_stale(upstream):
-    """Québec's ferries go stale (3 failed polls): a home screen in San Francisco, whose
-    boards come from Caltrain alone, stays ``ok``; near Québec's ferry it says ``stale``."""
+    """Québec's ferries and their realtime feed go stale (3 failed polls): a home screen in
+    San Francisco, whose boards and alerts come from Caltrain alone, stays current; near
+    Québec's ferry it says ``stale``."""
     serve_demo(upstream)
-    upstream.route("/stq.zip", [Reply.file(DATA / "stq-ferries-2026.gtfs.zip"), Reply(status=503)])
-    yaml = (
-        demo_config(upstream, CAPTURE_CLOCK)
-        + f"""
+    stq_zip = Reply.file(DATA / "stq-ferries-2026.gtfs.zip")
+    upstream.route("/stq.zip", [stq_zip, Reply(status=503)])
+    # Any realtime body will do for a feed that is about to fail: Caltrain's alerts capture.
+    upstream.route("/stq-rt.pb", [Reply.file(DATA / RT_FILES["/sa.pb"]), Reply(status=503)])
+    stq = f"""
   - id: stq
     type: gtfs
     url: {upstream.url("/stq.zip")}
     retries: 0
+  - id: stq-rt
+    type: gtfs_rt
+    feed: stq
+    retries: 0
+    urls: ["{upstream.url("/stq-rt.pb")}"]
 """
-    )
-    runtime = await polled(yaml)
-    for _ in range(3):
-        assert (await runtime.poll_once("stq")).outcome == "failed"
+    runtime = await polled(demo_config(upstream, CAPTURE_CLOCK) + stq)
+    for source_id in ("stq", "stq-rt") * 3:
+        assert (await runtime.poll_once(source_id)).outcome == "failed"
     async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
         home = await get(client, f"/v1/home?{SAN_FRANCISCO}")
         assert home["data"]["departures"]["reason"]["code"] == "ok"
         assert "stq" not in home["data"]["departures"]["reason"]["sources"]
+        alerts = home["data"]["alerts"]["reason"]
+        assert alerts["code"] in ("ok", "empty") and alerts["sources"] == ["caltrain-rt"]
         levis = await get(client, "/v1/home?lat=46.8125&lon=-71.2027")  # Québec-Lévis ferry
         departures = levis["data"]["departures"]
         assert departures["items"][0]["stop"]["id"].startswith("stq:")
-        assert (departures["reason"]["code"], departures["reason"]["sources"]) == ("stale", ["stq"])
+        reason = departures["reason"]
+        assert (reason["code"], reason["sources"]) == ("stale", ["stq", "stq-rt"])

@@ -79,7 +79,17 @@ async def home(request: web.Request) -> ApiResult:
     # Judged once, before the parts are fetched: their requests share it, and so does meta.
     judged = answer_freshness(request, runtime)
 
-    async def part(name: str, path: str, query: dict[str, Any], pick: Picker = None) -> None:
+    part_sources: dict[str, set[str]] = {}
+
+    async def part(
+        name: str,
+        path: str,
+        query: dict[str, Any],
+        pick: Picker = None,
+        within: set[str] | None = None,
+    ) -> None:
+        """Fetch a part; ``within`` keeps only those of its sources (the rest cannot have
+        contributed) for its reason."""
         try:
             result = await internal_get(
                 request, f"{path}?{urlencode(query)}", **{"Accept-Language": language}
@@ -87,9 +97,11 @@ async def home(request: web.Request) -> ApiResult:
         except Unavailable as exc:
             parts[name] = unavailable_part(PartReason(exc.code), [], language)
             return
-        sources.update(result.sources)
+        behind = set(result.sources) if within is None else set(result.sources) & within
+        part_sources[name] = behind
+        sources.update(behind)
         items = result.data if pick is None else pick(result.data)
-        parts[name] = part_json(items, {s: judged.of(s) for s in result.sources}, language)
+        parts[name] = part_json(items, {s: judged.of(s) for s in behind}, language)
 
     await part(
         "departures",
@@ -104,7 +116,11 @@ async def home(request: web.Request) -> ApiResult:
             if d.get("line")
         }
     )
-    await part("alerts", "/v1/alerts", {}, lambda alerts: _on_lines(alerts, lines))
+    # Alerts on the lines of the boards shown: the realtime sources behind those boards
+    # decide (another network's stale feed says nothing of them); with no board here,
+    # every alert source does.
+    boards_sources = part_sources.get("departures", set()) if lines else None
+    await part("alerts", "/v1/alerts", {}, lambda alerts: _on_lines(alerts, lines), boards_sources)
     await part("bikes", "/v1/bikes/stations", {**here, "radius": 800, "limit": 3})
     await part("parkings", "/v1/parkings", {**here, "radius": 1500, "limit": 3})
     nearby = {**here, "radius": EVENTS_RADIUS_M, "limit": 5}
