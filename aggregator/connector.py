@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from aggregator.clock import Clock
 from aggregator.config.models import ConnectorConfig, UrlConnectorConfig
 from aggregator.fetch import Fetcher, FetchResult, Validators
+from aggregator.freshness import ContentStale
 from aggregator.model import ParseResult, Snapshot
 from aggregator.redact import Redactor
 
@@ -112,6 +113,13 @@ class Connector(Generic[ConfigT]):
     def live_status(cls, snapshot: Snapshot, now: datetime) -> Mapping[str, Any]:
         """Figures that change with time alone, added to the source's status when it is read."""
         return {}
+
+    @classmethod
+    def content_staleness(cls, snapshot: Snapshot, now: datetime) -> ContentStale | None:
+        """Whether the snapshot's content is out of date at ``now`` (the data's clock), and
+        why; None when it is current or when the type cannot tell. Cheap: it runs once per
+        answer that names the source, and after every poll."""
+        return None
 
     @classmethod
     def register_routes(cls, router: ApiRouter) -> None:

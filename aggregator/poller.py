@@ -93,6 +93,8 @@ class SourceRunner:
         self._validators: Validators | None = None
         self._content_hash: str | None = None
         self._version = 0
+        #: The last snapshot this runner saved or resumed from: whose content it judges.
+        self._snapshot: Snapshot | None = None
         self._lock = asyncio.Lock()
         #: Whether the poll under way has already been reported as slower than its schedule.
         self._overran = False
@@ -123,6 +125,7 @@ class SourceRunner:
         if snapshot is not None and snapshot.version >= self._version:
             self._version = snapshot.version
             self._content_hash = snapshot.content_hash
+            self._snapshot = snapshot
         elif self._version:
             self._validators = None
             self._content_hash = None
@@ -162,6 +165,9 @@ class SourceRunner:
                 self.status.last_attempt = at
                 self.status.waiting_for = outcome.error
             self.status.last_duration_s = duration
+            self._judge_content(at)
+            if self.status.state(datetime.now(UTC)) is not before:
+                self.status.transitions += 1
             self._observe(outcome, duration)
             self._log_transition(before, failures_before, outcome)
             await self._store.save_status(self.status)
@@ -232,6 +238,7 @@ class SourceRunner:
             message = self._redactor.redact(f"the new data was not saved: {exc}")
             return PollOutcome("failed", message, failure=Failure(FailureCode.STORE_FAILED))
         self._version = snapshot.version
+        self._snapshot = snapshot
         self.status.record_success(
             at=at,
             duration_s=0.0,
@@ -246,6 +253,30 @@ class SourceRunner:
             self._validators = fetched.validators
             self._content_hash = fetched.content_hash
         return PollOutcome("changed")
+
+    def _judge_content(self, at: datetime) -> None:
+        """Judge the served content's age after every poll (a feed that stopped moving, a
+        timetable whose last day passed); the status keeps it for every process, the log and
+        the metric say when it starts and when it ends, not at every poll."""
+        snapshot = self._snapshot
+        live = self.connector.context.snapshot_of(self.source_id)
+        if live is not None and (snapshot is None or live.version > snapshot.version):
+            snapshot = live
+        if snapshot is None:
+            return
+        content = type(self.connector).content_staleness(
+            snapshot, self.connector.context.clock.now()
+        )
+        started, ended = self.status.note_content(content, at)
+        if started and content is not None:
+            log.warning(
+                "source %s content is stale (%s): %s",
+                self.source_id,
+                content.reason.value,
+                content.detail,
+            )
+        elif ended:
+            log.info("source %s content is current again", self.source_id)
 
     def _observe(self, outcome: PollOutcome, duration: float) -> None:
         # The sources' state, records and last success are read from the status at scrape

@@ -22,6 +22,7 @@ from aggregator.config.models import BeffroiConfig, ConnectorConfig
 from aggregator.connector import Connector, ConnectorContext
 from aggregator.fetch import Fetcher
 from aggregator.follower import Follower
+from aggregator.freshness import ContentStale, StaleReason
 from aggregator.live import LiveData
 from aggregator.metrics import Metrics
 from aggregator.model import Snapshot
@@ -215,14 +216,27 @@ class Runtime:
 
     # -- what the API middleware asks -------------------------------------------------
 
+    def content_staleness(self, source_id: str) -> ContentStale | None:
+        """Whether the content this process serves for ``source_id`` is out of date now (on
+        the data's clock): the one judgement an answer, the status and the boards share."""
+        snapshot = self.live.snapshot(source_id)
+        if snapshot is None:
+            return None
+        connector_type = self.connector_types.get(snapshot.source_type)
+        if connector_type is None:
+            return None
+        return connector_type.content_staleness(snapshot, self.clock.now())
+
     def freshness(self, source_id: str, now: datetime) -> dict[str, Any] | None:
+        """A source's ``meta.sources`` entry: the state, whether and why it is stale."""
         status = self.statuses.get(source_id)
         if status is None:
             return None
-        fresh = status.freshness(now)
+        fresh = status.freshness(now, self.content_staleness(source_id))
         if not self.store_ok:
             # Newer data may exist that this process cannot see while the store is down.
             fresh["stale"] = True
+            fresh["stale_reason"] = fresh["stale_reason"] or StaleReason.STORE_UNREACHABLE.value
             fresh["store"] = "unreachable"
         return fresh
 
@@ -234,6 +248,18 @@ class Runtime:
             return {}
         connector_type = self.connector_types[snapshot.source_type]
         return connector_type.live_status(snapshot, self.clock.now())
+
+    def source_json(self, source_id: str, now: datetime, *, detail: bool = False) -> dict[str, Any]:
+        """A source's status as ``/v1/sources`` (or, with ``detail``, the admin API) shows it."""
+        return self.statuses[source_id].to_json(
+            now, detail=detail, content=self.content_staleness(source_id)
+        )
+
+    def answer_generation(self) -> int:
+        """Changes whenever a cached answer would be wrong: new data (``LiveData.generation``)
+        or a source changing state after a poll (a feed that became stale must not keep a
+        cached board that calls its predictions fresh)."""
+        return self.live.generation + sum(s.transitions for s in self.statuses.values())
 
     def refresh_interval(self, source_id: str) -> float | None:
         status = self.statuses.get(source_id)
@@ -247,6 +273,24 @@ class Runtime:
             if s.required and self.live.snapshot(s.source_id) is None
         ]
         return (not waiting, waiting)
+
+    def stale_required(self, now: datetime) -> list[str]:
+        """Why each required source that is loaded but stale is (``/readyz`` says ``degraded``:
+        the process still serves, and taking every process out of the pool would turn old
+        data into no data)."""
+        reasons = []
+        for status in self.statuses.values():
+            if not status.required or self.live.snapshot(status.source_id) is None:
+                continue
+            content = self.content_staleness(status.source_id)
+            reason = status.stale_reason(now, content)
+            if reason is None:
+                continue
+            what = f"required source {status.source_id} is stale ({reason.value})"
+            if content is not None and reason.value == content.reason.value:
+                what += f": {content.detail}"
+            reasons.append(what)
+        return reasons
 
 
 def new_status(source: ConnectorConfig) -> SourceStatus:

@@ -65,6 +65,12 @@ class SourceCollector(Collector):
             "beffroi_source_stale",
             "1 when the data served for the source is flagged stale (too old, or polls failing).",
         )
+        content_stale = _per_source(
+            "beffroi_source_content_stale",
+            "1 while the content a source serves is out of date although its polls may succeed "
+            "(a timetable past its last service day, a feed older than its limit); judged "
+            "after every poll.",
+        )
         stale_after = _per_source(
             "beffroi_source_stale_after_seconds",
             "How long after its last successful poll the source's data is flagged stale.",
@@ -99,6 +105,7 @@ class SourceCollector(Collector):
             for name in STATES:
                 state.add_metric([source_id, name], 1.0 if name == current else 0.0)
             stale.add_metric([source_id], float(status.is_stale(now)))
+            content_stale.add_metric([source_id], float(status.content_stale is not None))
             stale_after.add_metric([source_id], status.stale_after_s)
             failures.add_metric([source_id], status.consecutive_failures)
             required.add_metric([source_id], float(status.required))
@@ -114,7 +121,8 @@ class SourceCollector(Collector):
             end = _end_of_service(status.stats.get("valid_until"), zone)
             if end is not None:
                 valid_until.add_metric([source_id], end)
-        yield from (state, stale, stale_after, last_success, failures, records, required)
+        yield from (state, stale, content_stale, stale_after, last_success, failures, records)
+        yield required
         yield from (realtime_age, valid_until)
 
         store = GaugeMetricFamily(

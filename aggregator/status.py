@@ -5,8 +5,10 @@ States, from best to worst:
 * ``ok`` — the last poll succeeded and every row was usable.
 * ``degraded`` — data is served, but the last poll failed (not yet often enough to call
   the data stale) or it succeeded while skipping broken rows.
-* ``stale`` — data is served, but it is older than ``stale_after`` or several polls in a
-  row have failed; responses flag it.
+* ``stale`` — data is served, but it is older than ``stale_after``, several polls in a
+  row have failed, or its content is out of date although polls succeed (a timetable past
+  its last service day, a realtime feed produced long ago); responses flag it and
+  ``stale_reason`` says which (:class:`aggregator.freshness.StaleReason`).
 * ``failing`` — polls fail and nothing was ever loaded.
 * ``never_loaded`` — no poll has finished yet.
 """
@@ -20,6 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from aggregator.failures import UNEXPECTED, Failure, public_text
+from aggregator.freshness import ContentStale, StaleReason
 
 #: Consecutive failed polls after which the data still served counts as stale, whatever its age.
 STALE_AFTER_FAILURES = 3
@@ -27,6 +30,14 @@ STALE_AFTER_FAILURES = 3
 ISSUE_SAMPLES = 5
 #: How many past failures a status remembers for the admin API.
 RECENT_ERRORS = 20
+
+
+class _Shared:
+    """The default of a status's ``content`` arguments: the poller's last judgement."""
+
+
+#: Judge the content as the poller last did (kept in the status, shared through the store).
+SHARED = _Shared()
 
 
 class SourceState(StrEnum):
@@ -85,28 +96,67 @@ class SourceStatus:
     polled_by: str | None = None
     #: The last few failures ({at, error}), for the admin API.
     recent_errors: list[dict[str, str]] = field(default_factory=list)
+    #: Whether the content is out of date, as the poller last judged it (shared through the
+    #: store): a :class:`StaleReason` content value, its detail, and since when (real time).
+    content_stale: str | None = None
+    content_detail: str | None = None
+    content_stale_since: datetime | None = None
+    #: How many polls changed the state: answers cached under the old one are void.
+    transitions: int = 0
 
     @property
     def has_data(self) -> bool:
         return self.version is not None
 
-    def state(self, now: datetime) -> SourceState:
-        """The state at ``now``: data ages even when nobody polls."""
+    def state(self, now: datetime, content: ContentStale | _Shared | None = SHARED) -> SourceState:
+        """The state at ``now``: data ages even when nobody polls.
+
+        ``content`` is a fresh judgement of the snapshot's content (the runtime makes one per
+        answer); without it, the poller's last judgement, kept in this status, counts.
+        """
         if not self.has_data:
             return SourceState.FAILING if self.consecutive_failures else SourceState.NEVER_LOADED
-        if self.is_stale(now):
+        if self.stale_reason(now, content) is not None:
             return SourceState.STALE
         if self.consecutive_failures or self.issue_count:
             return SourceState.DEGRADED
         return SourceState.OK
 
-    def is_stale(self, now: datetime) -> bool:
+    def is_stale(self, now: datetime, content: ContentStale | _Shared | None = SHARED) -> bool:
         """Whether the data served for this source should be flagged stale."""
+        return self.stale_reason(now, content) is not None
+
+    def stale_reason(
+        self, now: datetime, content: ContentStale | _Shared | None = SHARED
+    ) -> StaleReason | None:
+        """Why the data served is stale (polls first, then content), None when it is not."""
         if not self.has_data or self.last_success is None:
-            return False
+            return None
         if self.consecutive_failures >= STALE_AFTER_FAILURES:
-            return True
-        return (now - self.last_success).total_seconds() > self.stale_after_s
+            return StaleReason.REPEATED_FAILURES
+        if (now - self.last_success).total_seconds() > self.stale_after_s:
+            return StaleReason.NO_RECENT_SUCCESS
+        judged = self._content(content)
+        return judged.reason if judged is not None else None
+
+    def _content(self, content: ContentStale | _Shared | None) -> ContentStale | None:
+        if not isinstance(content, _Shared):
+            return content
+        if self.content_stale is None:
+            return None
+        return ContentStale(StaleReason(self.content_stale), self.content_detail or "")
+
+    def note_content(self, content: ContentStale | None, at: datetime) -> tuple[bool, bool]:
+        """Keep the poller's judgement of the content; (became stale, became fresh)."""
+        was = self.content_stale is not None
+        if content is None:
+            self.content_stale = self.content_detail = self.content_stale_since = None
+            return False, was
+        self.content_stale = content.reason.value
+        self.content_detail = content.detail
+        if not was:
+            self.content_stale_since = at
+        return not was, False
 
     def record_success(
         self,
@@ -167,13 +217,16 @@ class SourceStatus:
         self.total_polls += 1
         self.total_failures += 1
 
-    def freshness(self, now: datetime) -> dict[str, Any]:
+    def freshness(
+        self, now: datetime, content: ContentStale | _Shared | None = SHARED
+    ) -> dict[str, Any]:
         """The short form that response ``meta`` blocks carry for each contributing source."""
         age = (now - self.last_success).total_seconds() if self.last_success else None
-        state = self.state(now)  # stale exactly when the state says so
+        reason = self.stale_reason(now, content)
         return {
-            "state": state.value,
-            "stale": state is SourceState.STALE,
+            "state": self.state(now, content).value,
+            "stale": reason is not None,  # stale exactly when the state says so
+            "stale_reason": reason.value if reason is not None else None,
             "last_success": _iso(self.last_success),
             "age_s": round(age, 1) if age is not None else None,
             "version": self.version,
@@ -185,16 +238,32 @@ class SourceStatus:
             return None
         return public_text(self.last_error_code, self.last_error_http_status)
 
-    def to_json(self, now: datetime, *, detail: bool = False) -> dict[str, Any]:
+    def to_json(
+        self,
+        now: datetime,
+        *,
+        detail: bool = False,
+        content: ContentStale | _Shared | None = SHARED,
+    ) -> dict[str, Any]:
         """The form served by ``/v1/sources``; with ``detail`` (the admin API) ``last_error``
         is the full redacted message instead of the failure class's public text, and the
         skipped rows' examples and the polling process (host:pid) are shown."""
+        reason = self.stale_reason(now, content)
+        judged = self._content(content)
         return {
             "id": self.source_id,
             "type": self.source_type,
             "title": self.title,
-            "state": self.state(now).value,
-            "stale": self.is_stale(now),
+            "state": self.state(now, content).value,
+            "stale": reason is not None,
+            "stale_reason": reason.value if reason is not None else None,
+            # The content's own age, whatever the polls do: what a feed's operator must fix.
+            "content": {
+                "stale": judged is not None,
+                "reason": judged.reason.value if judged is not None else None,
+                "detail": judged.detail if judged is not None else None,
+                "since": _iso(self.content_stale_since) if judged is not None else None,
+            },
             "required": self.required,
             "refresh": self.refresh,
             "stale_after_s": self.stale_after_s,
@@ -233,6 +302,7 @@ _TIMES = (
     "last_error_at",
     "next_run",
     "polling_since",
+    "content_stale_since",
 )
 
 

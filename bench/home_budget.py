@@ -1,6 +1,7 @@
 """The home screen's budget: p50 of GET /v1/home in-process on the demo data, and its size.
 
     .venv/bin/python bench/home_budget.py --requests 500
+    .venv/bin/python bench/home_budget.py --requests 500 --no-cache   # every answer computed
 
 Side by side with GET /healthz through the same in-process client (the floor: what the
 test client and the middlewares cost on their own). Prints a Markdown table.
@@ -25,7 +26,7 @@ PLACES = {
 }
 
 
-async def measure(requests: int) -> list[tuple[str, float, float, int, int]]:
+async def measure(requests: int, cache: bool = True) -> list[tuple[str, float, float, int, int]]:
     from aggregator.api.app import create_app
     from aggregator.config import load_config
     from aggregator.registry import config_models, discover_connector_types
@@ -33,6 +34,9 @@ async def measure(requests: int) -> list[tuple[str, float, float, int, int]]:
 
     types = discover_connector_types()
     config = load_config(ROOT / "config" / "demo.yaml", connector_types=config_models(types))
+    if not cache:  # without the response micro-cache, each request computes its answer
+        server = config.server.model_copy(update={"response_cache_ttl": None})
+        config = config.model_copy(update={"server": server})
     runtime = Runtime(config, types)
     for source_id in runtime.connectors:
         await runtime.poll_once(source_id)
@@ -67,9 +71,11 @@ async def measure(requests: int) -> list[tuple[str, float, float, int, int]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=500, help="requests per case")
+    parser.add_argument("--no-cache", action="store_true", help="disable the response cache")
     args = parser.parse_args()
-    rows = asyncio.run(measure(args.requests))
-    print(f"`.venv/bin/python bench/home_budget.py --requests {args.requests}`\n")
+    rows = asyncio.run(measure(args.requests, cache=not args.no_cache))
+    flag = " --no-cache" if args.no_cache else ""
+    print(f"`.venv/bin/python bench/home_budget.py --requests {args.requests}{flag}`\n")
     print("| request | p50 ms | p99 ms | body bytes | gzipped bytes |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, p50, p99, size, zipped in rows:

@@ -65,7 +65,8 @@ def shorten(value: Any, depth: int = 0) -> Any:
         return [*kept, f"… {len(value) - 2} more"] if len(value) > 2 else kept
     if isinstance(value, dict):
         items = list(value.items())
-        if depth >= 1 and len(items) > 24:  # a document's paths or schemas, not a record
+        # A document's paths or schemas (a big map of objects), not a record.
+        if depth >= 1 and len(items) > 24 and all(isinstance(v, dict) for _, v in items):
             kept = {k: shorten(v, depth + 1) for k, v in items[:3]}
             return {**kept, "…": f"{len(items) - 3} more"}
         return {k: shorten(v, depth + 1) for k, v in items}

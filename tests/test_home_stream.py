@@ -83,11 +83,21 @@ async def test_home_gathers_every_part_and_explains_empty_ones(served):
     assert parts["departures"]["items"][0]["departures"][0]["status"] == "scheduled"
     assert parts["parkings"] == {
         "items": [],
+        "reason": {
+            "code": "no_source",
+            "message": "Aucune source ne fournit ces données.",
+            "sources": [],
+        },
         "unavailable": {"code": "no_source", "message": "Aucune source ne fournit ces données."},
     }
     assert parts["bikes"] == {
         "items": [],
-        "unavailable": {"code": "nothing_now", "message": "Rien à afficher ici pour le moment."},
+        "reason": {
+            "code": "empty",
+            "message": "Rien à afficher ici pour le moment.",
+            "sources": ["lovelo-bikes"],
+        },
+        "unavailable": {"code": "empty", "message": "Rien à afficher ici pour le moment."},
     }
     assert {"caltrain", "caltrain-rt"} <= set(body["meta"]["sources"])
     raw = await client.get(

@@ -117,11 +117,13 @@ async def run_chromium(*args: str) -> str:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 async def test_chromium_renders_each_sources_state_and_error(server_url):
-    """After its script ran, the page shows every source with its state and last error."""
+    """After its script ran, the page shows every source with its state and last error, and
+    why a source is stale: Lovélo's capture of February 2025 is polled fine but its content is
+    months old at today's clock."""
     dom = await run_chromium("--dump-dom", server_url)
     cards = dict(re.findall(r'data-source-id="([^"]+)" data-state="([^"]+)"', dom))
     assert cards == {
-        "lovelo": "ok",
+        "lovelo": "stale",
         "vlille": "degraded",
         "parkings-lille": "failing",
         "agenda": "never_loaded",
@@ -131,6 +133,11 @@ async def test_chromium_renders_each_sources_state_and_error(server_url):
     assert "the local file could not be read" in dom
     assert "no such file" not in dom
     assert "4 sources · updated" in dom
+    assert re.search(
+        r'data-reason="content_outdated">Stale \(content_outdated\): the feed was last '
+        r"updated \d+ days ago \(limit 5 min\), since ",
+        dom,
+    )
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")

@@ -70,7 +70,7 @@ async def source_detail(request: web.Request) -> ApiResult:
     runtime = require_admin(request)
     source_id = _source(runtime, request)
     status = runtime.statuses[source_id]
-    data = status.to_json(datetime.now(UTC), detail=True)
+    data = runtime.source_json(status.source_id, datetime.now(UTC), detail=True)
     data["recent_errors"] = status.recent_errors
     snapshot = runtime.live.snapshot(source_id)
     data["issues"]["all_kept"] = list(snapshot.issues) if snapshot is not None else []
@@ -94,7 +94,7 @@ async def refresh_source(request: web.Request) -> ApiResult:
         {
             "outcome": outcome.outcome,
             "error": outcome.error,
-            "status": runtime.statuses[source_id].to_json(datetime.now(UTC), detail=True),
+            "status": runtime.source_json(source_id, datetime.now(UTC), detail=True),
         },
         cacheable=False,
     )

@@ -95,7 +95,7 @@ def create_app(runtime: Runtime, *, poll: bool = True) -> web.Application:
         counters = {o: runtime.metrics.response_cache.labels(o) for o in ("hit", "miss", "pass")}
         cache = ResponseCache(
             ttl,
-            lambda: runtime.live.generation,
+            runtime.answer_generation,
             languages=runtime.languages,
             max_bytes=runtime.config.server.response_cache_bytes,
             count=lambda outcome: counters[outcome].inc(),

@@ -35,7 +35,7 @@ def _status_or_404(runtime: Runtime, source_id: str) -> None:
 
 
 def _source_json(runtime: Runtime, source_id: str) -> dict[str, Any]:
-    data = runtime.statuses[source_id].to_json(datetime.now(UTC))
+    data = runtime.source_json(source_id, datetime.now(UTC))
     if live := runtime.live_stats(source_id):
         data["stats"] = {**data["stats"], **live}
     return data
@@ -110,6 +110,11 @@ async def readyz(request: web.Request) -> ApiResult:
     if ready and not runtime.store_ok:
         status = "degraded"
         reasons.append("the shared store does not answer: serving the data this process has")
+    if ready:
+        stale = runtime.stale_required(datetime.now(UTC))
+        if stale:
+            status = "degraded"
+            reasons.extend(stale)
     return ApiResult(
         {"status": status, "reasons": reasons},
         sources=list(runtime.statuses),

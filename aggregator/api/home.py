@@ -3,8 +3,9 @@
 The parts come from the server's own endpoints (whichever source types are installed):
 nearby departure boards (with realtime), the alerts on their lines, bike stations, car
 parks, events today and this weekend nearby, the next items of the local authority's
-agenda. Each part degrades on its own: a part whose data is missing or failing is empty,
-with the reason, and never fails the call.
+agenda. Each part degrades on its own and never fails the call; each says why it shows what
+it shows (``reason``: :mod:`aggregator.api.parts`), judged on the same freshness as the
+answer's ``meta.sources``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from aiohttp import web
 
+from aggregator.api.answer_freshness import answer_freshness
 from aggregator.api.i18n import negotiate_language
 from aggregator.api.internal import Unavailable, internal_get
-from aggregator.api.messages import UNAVAILABLE, coded
 from aggregator.api.params import QueryParams
+from aggregator.api.parts import PartReason, part_json, part_schema, unavailable_part
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param
@@ -30,24 +33,12 @@ EVENTS_RADIUS_M = 5000
 Picker = Callable[[Any], Any] | None
 HOME_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "Each part: {items, unavailable}; unavailable (null when there are items) "
-    "says why a part is empty: a stable code and a message in the negotiated language.",
+    "description": "Each part: {items, reason, unavailable}. reason.code says why the part "
+    "shows what it shows (ok, empty, no_source, loading, failing, stale, not_served, failed) "
+    "with the sources that decided it; unavailable is the same code and message when the "
+    "part has no items, else null.",
     "properties": {
-        name: {
-            "type": "object",
-            "properties": {
-                "items": {"type": "array"},
-                "unavailable": {
-                    "type": ["object", "null"],
-                    "properties": {
-                        "code": {"enum": list(UNAVAILABLE)},
-                        "message": {"type": "string"},
-                    },
-                    "required": ["code", "message"],
-                },
-            },
-            "required": ["items", "unavailable"],
-        }
+        name: part_schema()
         for name in (
             "departures",
             "alerts",
@@ -85,21 +76,32 @@ async def home(request: web.Request) -> ApiResult:
     here = {"lat": lat, "lon": lon}
     sources: set[str] = set()
     parts: dict[str, Any] = {}
+    # Judged once, before the parts are fetched: their requests share it, and so does meta.
+    judged = answer_freshness(request, runtime)
 
-    async def part(name: str, path: str, query: dict[str, Any], pick: Picker = None) -> None:
+    part_sources: dict[str, set[str]] = {}
+
+    async def part(
+        name: str,
+        path: str,
+        query: dict[str, Any],
+        pick: Picker = None,
+        within: set[str] | None = None,
+    ) -> None:
+        """Fetch a part; ``within`` keeps only those of its sources (the rest cannot have
+        contributed) for its reason."""
         try:
             result = await internal_get(
                 request, f"{path}?{urlencode(query)}", **{"Accept-Language": language}
             )
         except Unavailable as exc:
-            parts[name] = {"items": [], "unavailable": unavailable(exc.code, language)}
+            parts[name] = unavailable_part(PartReason(exc.code), [], language)
             return
-        sources.update(result.sources)
+        behind = set(result.sources) if within is None else set(result.sources) & within
+        part_sources[name] = behind
+        sources.update(behind)
         items = result.data if pick is None else pick(result.data)
-        parts[name] = {
-            "items": items,
-            "unavailable": None if items else unavailable(_why_empty(result), language),
-        }
+        parts[name] = part_json(items, {s: judged.of(s) for s in behind}, language)
 
     await part(
         "departures",
@@ -110,11 +112,15 @@ async def home(request: web.Request) -> ApiResult:
         {
             d["line"]["id"]
             for board in parts["departures"]["items"]
-            for d in board["departures"]
+            for d in map(_readable, board["departures"])
             if d.get("line")
         }
     )
-    await part("alerts", "/v1/alerts", {}, lambda alerts: _on_lines(alerts, lines))
+    # Alerts on the lines of the boards shown: the realtime sources behind those boards
+    # decide (another network's stale feed says nothing of them); with no board here,
+    # every alert source does.
+    boards_sources = part_sources.get("departures", set()) if lines else None
+    await part("alerts", "/v1/alerts", {}, lambda alerts: _on_lines(alerts, lines), boards_sources)
     await part("bikes", "/v1/bikes/stations", {**here, "radius": 800, "limit": 3})
     await part("parkings", "/v1/parkings", {**here, "radius": 1500, "limit": 3})
     nearby = {**here, "radius": EVENTS_RADIUS_M, "limit": 5}
@@ -140,18 +146,17 @@ async def home(request: web.Request) -> ApiResult:
     )
 
 
+def _readable(departure: Any) -> dict[str, Any]:
+    """A departure as a dict: schedule-only boards hand out pre-serialised JSON fragments."""
+    if isinstance(departure, orjson.Fragment):
+        loaded: dict[str, Any] = orjson.loads(orjson.dumps(departure))
+        return loaded
+    return departure  # type: ignore[no-any-return]
+
+
 def _on_lines(alerts: list[dict[str, Any]], lines: list[str]) -> list[dict[str, Any]]:
     wanted = set(lines)
     return [a for a in alerts if wanted & {line["id"] for line in a.get("lines", [])}]
-
-
-def _why_empty(result: ApiResult) -> str:
-    return "nothing_now" if result.sources else "no_source"
-
-
-def unavailable(code: str, language: str) -> dict[str, str]:
-    """``{code, message}``: why a part is empty, the message in ``language``."""
-    return coded(UNAVAILABLE, code, language)
 
 
 def register_home(router: ApiRouter) -> None:

@@ -33,15 +33,31 @@ EXPLANATIONS: Mapping[str, Mapping[str, str]] = {
     },
 }
 
-#: Why a part of ``/v1/home`` is empty (``unavailable``).
-UNAVAILABLE: Mapping[str, Mapping[str, str]] = {
-    "nothing_now": {
+#: Why a part of ``/v1/home`` shows what it shows (``reason``; see aggregator.api.parts).
+PART_REASONS: Mapping[str, Mapping[str, str]] = {
+    "ok": {
+        "en": "Up to date.",
+        "fr": "À jour.",
+    },
+    "empty": {
         "en": "Nothing to show here now.",
         "fr": "Rien à afficher ici pour le moment.",
     },
     "no_source": {
         "en": "No source provides this.",
         "fr": "Aucune source ne fournit ces données.",
+    },
+    "loading": {
+        "en": "The data is still loading.",
+        "fr": "Les données sont en cours de chargement.",
+    },
+    "failing": {
+        "en": "The source of this data is failing; nothing can be shown.",
+        "fr": "La source de ces données est en panne ; rien ne peut être affiché.",
+    },
+    "stale": {
+        "en": "This data is out of date.",
+        "fr": "Ces données ne sont pas à jour.",
     },
     "not_served": {
         "en": "This server does not serve this part.",
@@ -52,6 +68,8 @@ UNAVAILABLE: Mapping[str, Mapping[str, str]] = {
         "fr": "Cette partie n'a pas pu être calculée ; les autres parties sont complètes.",
     },
 }
+#: The former name of :data:`PART_REASONS` (``unavailable`` carries the same codes).
+UNAVAILABLE = PART_REASONS
 
 #: The ``title`` of each problem ``code``.
 PROBLEM_TITLES: Mapping[str, Mapping[str, str]] = {

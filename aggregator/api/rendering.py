@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
+from aggregator.api.answer_freshness import answer_freshness
 from aggregator.api.results import ApiResult
 
 GZIP_MIN_BYTES = 1024
@@ -59,8 +60,9 @@ def render(request: web.Request, result: ApiResult, sources: SourceInfo) -> Rend
     now = datetime.now(UTC)
     data_bytes = dumps(result.data)
     freshness = {}
+    judged = answer_freshness(request, sources)  # what the handler's data was built on
     for source_id in result.sources:
-        fresh = sources.freshness(source_id, now)
+        fresh = judged.of(source_id)
         if fresh is not None:
             freshness[source_id] = fresh
     meta: dict[str, Any] = {

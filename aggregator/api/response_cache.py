@@ -16,9 +16,10 @@ What keeps it correct:
   so a client sending endless variants of the header still lands on one of a few keys). CORS
   and security headers are added per request, after the cache, so ``Origin`` is not in the key;
 - an entry is void as soon as the data changes (:attr:`LiveData.generation`: a snapshot
-  adopted or dropped, an index swapped in, a configuration reload), not only when it expires.
-  What it may miss for up to ``ttl_s`` is what changes with the clock alone: ``now`` on
-  boards asked without ``at``, freshness ages, a source turning stale;
+  adopted or dropped, an index swapped in, a configuration reload) or a poll changes a
+  source's state (``Runtime.answer_generation``), not only when it expires. What it may miss
+  for up to ``ttl_s`` is what changes with the clock alone: ``now`` on boards asked without
+  ``at``, freshness ages, a source's data ageing past its limit between polls;
 - concurrent misses of one key compute it once (the others wait for that answer).
 
 What keeps it small, whatever clients send (the path and query are theirs to vary):

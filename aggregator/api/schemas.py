@@ -9,11 +9,19 @@ from typing import TYPE_CHECKING, Any
 from aggregator.api.i18n import language_pattern
 from aggregator.api.params import MAX_PARAM_LENGTH, MAX_YEAR, MIN_YEAR
 from aggregator.failures import FailureCode
+from aggregator.freshness import CONTENT_REASONS, StaleReason
 
 if TYPE_CHECKING:
     from aggregator.runtime import Runtime
 
 NULLABLE_TIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
+
+STALE_REASON: dict[str, Any] = {
+    "enum": [None, *(reason.value for reason in StaleReason)],
+    "description": "Why the data is stale, null when it is not: repeated_failures, "
+    "no_recent_success (polls), content_outdated, content_expired (the content itself), "
+    "store_unreachable (this process cannot see the shared store).",
+}
 
 FRESHNESS = {
     "type": "object",
@@ -21,11 +29,16 @@ FRESHNESS = {
     "properties": {
         "state": {"enum": ["never_loaded", "ok", "degraded", "stale", "failing"]},
         "stale": {"type": "boolean"},
+        "stale_reason": STALE_REASON,
         "last_success": NULLABLE_TIME,
-        "age_s": {"type": ["number", "null"]},
+        "age_s": {
+            "type": ["number", "null"],
+            "description": "Seconds since the last successful poll (real time).",
+        },
         "version": {"type": ["integer", "null"]},
+        "store": {"enum": ["unreachable"], "description": "Present when the store is down."},
     },
-    "required": ["state", "stale", "last_success", "age_s", "version"],
+    "required": ["state", "stale", "stale_reason", "last_success", "age_s", "version"],
 }
 
 META = {
@@ -38,6 +51,21 @@ META = {
         },
         "language": {"type": "string"},
         "next_cursor": {"type": ["string", "null"]},
+        "realtime": {
+            "type": "object",
+            "description": "Boards and trips: per GTFS feed, whether realtime was available "
+            "and stale (a stale source is not merged: the schedule is shown).",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "available": {"type": "boolean"},
+                    "stale": {"type": ["boolean", "null"]},
+                    "source": {"type": "string"},
+                    "stale_reason": STALE_REASON,
+                },
+                "required": ["available", "stale"],
+            },
+        },
     },
     "required": ["generated_at", "sources"],
 }
@@ -79,6 +107,18 @@ SOURCE_STATUS = {
         "title": {"type": ["string", "null"]},
         "state": {"enum": ["never_loaded", "ok", "degraded", "stale", "failing"]},
         "stale": {"type": "boolean"},
+        "stale_reason": STALE_REASON,
+        "content": {
+            "type": "object",
+            "description": "Whether the content itself is out of date, whatever the polls do.",
+            "properties": {
+                "stale": {"type": "boolean"},
+                "reason": {"enum": [None, *sorted(r.value for r in CONTENT_REASONS)]},
+                "detail": {"type": ["string", "null"]},
+                "since": NULLABLE_TIME,
+            },
+            "required": ["stale", "reason", "detail", "since"],
+        },
         "required": {"type": "boolean"},
         "refresh": {"type": "string"},
         "stale_after_s": {"type": "number"},

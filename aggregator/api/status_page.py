@@ -121,6 +121,13 @@ function card(source) {
   if (source.waiting_for) {
     c.append(el("div", {"class": "issues"}, "Waiting: " + source.waiting_for));
   }
+  if (source.stale_reason) {
+    const content = source.content || {};
+    c.append(el("div", {"class": "error stale-reason", "data-reason": source.stale_reason},
+      "Stale (" + source.stale_reason + ")"
+      + (content.detail ? ": " + content.detail : "")
+      + (content.since ? ", since " + ago(content.since) : "")));
+  }
   if (source.last_error) {
     c.append(el("div", {"class": "error last-error"},
       "Last error (" + ago(source.last_error_at) + "): " + source.last_error));

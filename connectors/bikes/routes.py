@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from aggregator.api.answer_freshness import answer_freshness
 from aggregator.api.params import QueryParams
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter
@@ -49,9 +50,15 @@ STATION_SCHEMA: dict[str, Any] = {
             "properties": {
                 "age_s": {
                     "type": ["number", "null"],
-                    "description": "seconds since the station (or else the feed) last reported",
+                    "description": "seconds since the station (or else the feed) last "
+                    "reported; under a stale source, at least the seconds since that source "
+                    "last answered",
                 },
-                "stale": {"type": "boolean"},
+                "stale": {
+                    "type": "boolean",
+                    "description": "true when the station's report is old or its source is "
+                    "stale (meta.sources)",
+                },
             },
         },
     },
@@ -68,12 +75,18 @@ def bike_sources(runtime: Runtime) -> list[str]:
     ]
 
 
-def _freshness(station: Any, network: BikeNetwork, now: datetime) -> dict[str, Any]:
+def _freshness(
+    station: Any, network: BikeNetwork, now: datetime, source: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A station's freshness; under a stale source (``source``, its ``meta.sources`` entry)
+    the station is stale too, and its age is at least the time since the source last
+    answered: a feed that stopped answering does not keep its stations young."""
     reported = station.get("last_reported")
     if reported is not None:
         age: float | None = max(0.0, (now - datetime.fromisoformat(reported)).total_seconds())
     else:
         age = network.feed_age_s(now)
+    age = _at_least_since_success(age, source)
     if reported is not None:
         # A station's own report is judged against max_age alone: the file's ttl says how
         # long the file stays valid, not how long a station may go silent (Vélib' publishes
@@ -81,8 +94,20 @@ def _freshness(station: Any, network: BikeNetwork, now: datetime) -> dict[str, A
         limit = network.max_age_s
     else:
         limit = max(network.max_age_s, float(network.ttl_s or 0))
-    stale = network.is_stale(now) or (age is not None and age > limit)
+    stale = network.is_stale(now) or (age is not None and age > limit) or _stale(source)
     return {"age_s": round(age, 1) if age is not None else None, "stale": stale}
+
+
+def _stale(source: dict[str, Any] | None) -> bool:
+    return bool(source is not None and source["stale"])
+
+
+def _at_least_since_success(age: float | None, source: dict[str, Any] | None) -> float | None:
+    """The data's age is at least the real time since its source's last successful poll
+    once that source is stale (while it is fresh, the feed's own figures say more)."""
+    if not _stale(source) or source is None or source.get("age_s") is None:
+        return age
+    return max(age or 0.0, float(source["age_s"]))
 
 
 async def list_bike_stations(request: web.Request) -> ApiResult:
@@ -96,6 +121,7 @@ async def list_bike_stations(request: web.Request) -> ApiResult:
         max_limit=MAX_LIMIT,
     )
     now = runtime.clock.now()
+    judged = answer_freshness(request, runtime)
     found: list[tuple[float, dict[str, Any]]] = []
     feeds: dict[str, Any] = {}
     for source_id in query.sources:
@@ -104,15 +130,20 @@ async def list_bike_stations(request: web.Request) -> ApiResult:
         if snapshot is None or index is None:
             continue
         network: BikeNetwork = snapshot.data
-        age = network.feed_age_s(now)
+        source = judged.of(source_id)
+        age = _at_least_since_success(network.feed_age_s(now), source)
         feeds[source_id] = {
             "last_updated": network.last_updated.isoformat() if network.last_updated else None,
             "age_s": round(age, 1) if age is not None else None,
-            "stale": network.is_stale(now),
+            "stale": network.is_stale(now) or _stale(source),
         }
 
-        def fresh(entry: dict[str, Any], network: BikeNetwork = network) -> dict[str, Any]:
-            entry["freshness"] = _freshness(entry, network, now)
+        def fresh(
+            entry: dict[str, Any],
+            network: BikeNetwork = network,
+            source: dict[str, Any] | None = source,
+        ) -> dict[str, Any]:
+            entry["freshness"] = _freshness(entry, network, now, source)
             return entry
 
         found += query.nearest(index, fresh)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from aggregator.freshness import ContentStale, StaleReason, describe_age
 from aggregator.model import Snapshot
 from connectors.places.geo import PlaceIndex
 
@@ -45,3 +46,18 @@ class BikeSource:
             "feed_age_s": round(age, 1) if age is not None else None,
             "feed_stale": network.is_stale(now),
         }
+
+    @classmethod
+    def content_staleness(cls, snapshot: Snapshot, now: datetime) -> ContentStale | None:
+        """Outdated when the publisher's ``last_updated`` is older than the source's
+        ``max_age`` (or the feed's ttl, when longer)."""
+        network: BikeNetwork = snapshot.data
+        if not network.is_stale(now):
+            return None
+        age = network.feed_age_s(now) or 0.0
+        limit = max(network.max_age_s, float(network.ttl_s or 0))
+        return ContentStale(
+            StaleReason.CONTENT_OUTDATED,
+            f"the feed was last updated {describe_age(age)} ago (limit {describe_age(limit)})",
+            network.last_updated,
+        )

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import time
@@ -23,6 +24,7 @@ from pydantic import Field, StringConstraints
 from aggregator.config.models import UrlConnectorConfig
 from aggregator.config.types import ByteSize, Duration, Schedule
 from aggregator.connector import UrlConnector
+from aggregator.freshness import ContentStale, StaleReason
 from aggregator.model import ParseResult, Snapshot
 
 from .compile import compile_feed, content_hash
@@ -172,6 +174,24 @@ class GtfsConnector(UrlConnector[GtfsConfig]):
     def records(cls, snapshot: Snapshot) -> None:
         """A timetable has no flat record list; its endpoints are /v1/stops, /v1/lines..."""
         return None
+
+    @classmethod
+    def content_staleness(cls, snapshot: Snapshot, now: dt.datetime) -> ContentStale | None:
+        """Expired once its last service day is over in the agency's zone: every board would
+        then explain ``outside_feed_validity``. A feed whose service has not begun yet is not
+        stale (it was published ahead, as the demo's 2026 ferries are)."""
+        timetable: Timetable = snapshot.data
+        end = timetable.feed_end_date
+        if end is None:
+            return None
+        zone = timetable.zones[0] if timetable.zones else dt.UTC
+        if now.astimezone(zone).date() <= end:
+            return None
+        return ContentStale(
+            StaleReason.CONTENT_EXPIRED,
+            f"the timetable's last service day was {end.isoformat()}",
+            dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), zone),
+        )
 
     @classmethod
     def index_builders(cls) -> Mapping[str, Callable[[Snapshot], Any]]:

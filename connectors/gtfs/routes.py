@@ -18,7 +18,12 @@ from aggregator.api.routing import ApiRouter, Param
 from aggregator.config.types import parse_duration
 from aggregator.runtime import Runtime, runtime_of
 from connectors.gtfs_rt.merge import realtime_departures
-from connectors.gtfs_rt.views import realtime_departure_json, realtime_for, realtime_sources
+from connectors.gtfs_rt.views import (
+    realtime_departure_json,
+    realtime_for,
+    realtime_sources,
+    usable_realtime,
+)
 from connectors.places.geo import distance_m, feature_collection
 
 from . import schemas
@@ -216,6 +221,7 @@ async def get_line(request: web.Request) -> ApiResult:
 class Boards:
     """Builds departure boards for one request: realtime merged when a fresh feed exists."""
 
+    request: web.Request
     runtime: Runtime
     at: dt.datetime
     duration_s: int
@@ -233,7 +239,8 @@ class Boards:
         natives = line_filter(self.lines, feed)
         self.sources.add(feed)
         self.sources.update(realtime_sources(self.runtime, feed))
-        live = realtime_for(self.runtime, feed, tt)
+        usable = usable_realtime(self.request, self.runtime, feed, tt)
+        live = usable.live
         if live is None:
             rows, days, explanation = board_rows(
                 tt,
@@ -243,7 +250,7 @@ class Boards:
                 limit=limit,
                 route_filter=natives,
             )
-            self.realtime[feed] = {"available": False, "stale": None}
+            self.realtime[feed] = usable.meta
             as_json = scheduled_departures_json if read else scheduled_departures_serialized
             return {
                 "departures": as_json(feed, tt, rows, days),
@@ -261,11 +268,7 @@ class Boards:
             include_cancelled=self.include_cancelled,
             on_time_threshold_s=live.data.on_time_threshold_s,
         )
-        self.realtime[feed] = {
-            "available": True,
-            "source": live.source_id,
-            "stale": merged.stale,
-        }
+        self.realtime[feed] = {**usable.meta, "stale": merged.stale}
         return {
             "departures": [realtime_departure_json(feed, tt, d) for d in merged.departures],
             "explanation": explanation_json(merged.explanation, self.language),
@@ -278,6 +281,7 @@ class Boards:
 def _boards(request: web.Request, runtime: Runtime, params: QueryParams) -> Boards:
     at, duration_s = _window(params, runtime)
     return Boards(
+        request,
         runtime,
         at,
         duration_s,
@@ -365,7 +369,15 @@ async def nearby_departures(request: web.Request) -> ApiResult:
         entry = {"stop": stop_json(feed, tt, stop) | {"distance_m": round(away, 1)}}
         entry |= boards.board(feed, tt, stop, per_stop)
         found.append(entry)
-    return _board_result(found, boards.sources | set(feeds), boards)
+    # The sources the answer rests on: the feeds with a stop here (and their realtime), or
+    # every loaded feed when none has (they all said "nothing here"); and the configured
+    # feeds that are not loaded, which might have had one (their state explains an empty
+    # or partial answer: ``meta.sources``, a home part's reason). A stale feed elsewhere
+    # does not make this answer stale.
+    feed = params.string("feed")
+    configured = {feed} if feed is not None else set(gtfs_sources(runtime))
+    used = boards.sources or set(feeds)
+    return _board_result(found, used | (configured - set(feeds)), boards)
 
 
 INCLUDE_CANCELLED = Param(

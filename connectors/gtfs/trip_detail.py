@@ -11,7 +11,12 @@ from aggregator.api.params import MAX_YEAR, MIN_YEAR, QueryParams
 from aggregator.api.problems import BadParameter, NotFound
 from aggregator.api.results import ApiResult
 from aggregator.runtime import Runtime, runtime_of
-from connectors.gtfs_rt.views import namespaced, realtime_for, realtime_sources, trip_vehicle_json
+from connectors.gtfs_rt.views import (
+    namespaced,
+    realtime_sources,
+    trip_vehicle_json,
+    usable_realtime,
+)
 
 from .timetable import Timetable
 from .views import line_summary, split_id, timetables
@@ -110,7 +115,8 @@ async def get_trip(request: web.Request) -> ApiResult:
     runs = tt.runs_of_trip(trip)
     runs_on_date = tt.is_active(int(tt.trip_service[trip]), date)
     origin = tt.service_day_origin(agency, date.toordinal())
-    live = realtime_for(runtime, feed, tt)
+    usable = usable_realtime(request, runtime, feed, tt)
+    live = usable.live
     clock = runtime.clock.now()
     now = clock.timestamp()
     realtime = (
@@ -176,5 +182,5 @@ async def get_trip(request: web.Request) -> ApiResult:
     return ApiResult(
         data,
         sources=[feed, *realtime_sources(runtime, feed)],
-        meta={"now": clock.astimezone(zone).isoformat()},
+        meta={"now": clock.astimezone(zone).isoformat(), "realtime": {feed: usable.meta}},
     )

@@ -27,6 +27,7 @@ from aggregator.config.models import ConnectorConfig, check_source_url
 from aggregator.config.types import Duration, Schedule
 from aggregator.connector import Connector, DependencyNotReady
 from aggregator.fetch import Fetcher, FetchResult, Validators
+from aggregator.freshness import ContentStale, StaleReason, describe_age
 from aggregator.model import ParseResult, Snapshot
 from connectors.gtfs.timetable import Timetable
 
@@ -225,6 +226,50 @@ class GtfsRtConnector(Connector[GtfsRtConfig]):
             "vehicles_stale": staleness.vehicles_stale,
             "alerts_stale": staleness.alerts_stale,
         }
+
+    @classmethod
+    def content_staleness(cls, snapshot: Snapshot, now: datetime) -> ContentStale | None:
+        """Outdated when a kind the feed provides is older than its limit (``max_age``, or
+        ``alerts_max_age``): boards then show the schedule, exactly as the merge does."""
+        data: RealtimeData = snapshot.data
+        state = data.state
+        staleness = state.staleness(now.timestamp())
+        old = [
+            (kind, age, limit)
+            for kind, age, stale, limit in (
+                (
+                    "trip updates",
+                    staleness.trip_updates_age_s,
+                    staleness.trip_updates_stale,
+                    state.stale_after_s,
+                ),
+                (
+                    "vehicle positions",
+                    staleness.vehicles_age_s,
+                    staleness.vehicles_stale,
+                    state.stale_after_s,
+                ),
+                (
+                    "alerts",
+                    staleness.alerts_age_s,
+                    staleness.alerts_stale,
+                    state.alerts_stale_after_s,
+                ),
+            )
+            if stale and age is not None
+        ]
+        if not old:
+            return None
+        detail = ", ".join(
+            f"{kind} are {describe_age(age)} old (limit {describe_age(limit)})"
+            for kind, age, limit in old
+        )
+        newest = min(age for _, age, _ in old)
+        return ContentStale(
+            StaleReason.CONTENT_OUTDATED,
+            f"the feed's {detail}",
+            datetime.fromtimestamp(now.timestamp() - newest, now.tzinfo),
+        )
 
     @classmethod
     def index_builders(cls) -> Mapping[str, Callable[[Snapshot], Any]]:

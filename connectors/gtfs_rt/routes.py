@@ -18,7 +18,7 @@ from connectors.gtfs.views import split_id, timetables
 from connectors.places.geo import feature_collection
 
 from . import schemas
-from .views import LiveRealtime, alert_json, realtime_for, vehicle_json
+from .views import LiveRealtime, alert_json, realtime_for, usable_realtime, vehicle_json
 
 
 def _live(runtime: Runtime) -> dict[str, LiveRealtime]:
@@ -29,6 +29,12 @@ def _live(runtime: Runtime) -> dict[str, LiveRealtime]:
         if live is not None:
             out[feed] = live
     return out
+
+
+def _realtime_sources(runtime: Runtime) -> list[str]:
+    """Every configured realtime source, loaded or not: an answer's ``meta.sources`` names a
+    failing or loading one too, so a client can tell "no alerts" from "no alert source"."""
+    return [s for s, status in runtime.statuses.items() if status.source_type == "gtfs_rt"]
 
 
 def _wanted(value: str | None, param: str) -> tuple[str, str] | None:
@@ -61,9 +67,7 @@ async def list_alerts(request: web.Request) -> ApiResult:
     language = negotiate_language(request, runtime.languages)
     preferred = [language, *runtime.languages]
     data: list[dict[str, Any]] = []
-    sources = []
     for feed, live in _live(runtime).items():
-        sources.append(live.source_id)
         keep_line, route_id = _native(line, feed)
         keep_stop, stop_id = _native(stop, feed)
         if not (keep_line and keep_stop):
@@ -74,7 +78,7 @@ async def list_alerts(request: web.Request) -> ApiResult:
         )
         data.extend(alert_json(feed, tt, alert, preferred) for alert in alerts)
     data.sort(key=lambda alert: alert["id"])
-    return ApiResult(data, sources=sources, language=language)
+    return ApiResult(data, sources=_realtime_sources(runtime), language=language)
 
 
 #: west,south,east,north as plain decimals in range; the order between them is checked apart.
@@ -106,9 +110,12 @@ async def list_vehicles(request: web.Request) -> ApiResult:
     geojson = params.choice("format", ("json", "geojson"), "json") == "geojson"
     now = runtime.clock.now().timestamp()
     data: list[dict[str, Any]] = []
-    sources = []
-    for feed, live in _live(runtime).items():
-        sources.append(live.source_id)
+    sources = _realtime_sources(runtime)
+    for feed, timetable in timetables(runtime).items():
+        # Positions of a stale source are not shown: a vehicle frozen where it was is wrong.
+        live = usable_realtime(request, runtime, feed, timetable).live
+        if live is None:
+            continue
         keep_line, route_id = _native(line, feed)
         keep_trip, trip_id = _native(trip, feed)
         if not (keep_line and keep_trip):

@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
+
+from aggregator.api.answer_freshness import answer_freshness
 from aggregator.runtime import Runtime
 from connectors.gtfs.timetable import Timetable
 from connectors.gtfs.views import WHEELCHAIR, line_summary
@@ -38,6 +41,41 @@ def realtime_for(runtime: Runtime, feed: str, timetable: Timetable) -> LiveRealt
         if data.feed == feed and data.timetable is timetable:
             return LiveRealtime(source_id, data)
     return None
+
+
+@dataclass(frozen=True)
+class UsableRealtime:
+    """The realtime an answer may show for one feed, and what ``meta.realtime`` says of it."""
+
+    live: LiveRealtime | None
+    #: ``{available, stale, source?, stale_reason?}``.
+    meta: dict[str, Any]
+
+
+def usable_realtime(
+    request: web.Request, runtime: Runtime, feed: str, timetable: Timetable
+) -> UsableRealtime:
+    """The one place that decides whether predictions are shown as realtime.
+
+    A realtime source the answer judges stale (its polls stopped, or its content is older
+    than ``max_age``: :mod:`aggregator.api.answer_freshness`) is not merged: boards and trips
+    fall back to the schedule (``realtime: false``, no delays) and say so, as GTFS-realtime's
+    best practices ask, instead of showing an old prediction as live. ``meta.realtime`` and
+    ``meta.sources`` then both say stale, from the same judgement.
+    """
+    live = realtime_for(runtime, feed, timetable)
+    if live is None:
+        return UsableRealtime(None, {"available": False, "stale": None})
+    fresh = answer_freshness(request, runtime).of(live.source_id)
+    if fresh is not None and fresh["stale"]:
+        meta = {
+            "available": True,
+            "source": live.source_id,
+            "stale": True,
+            "stale_reason": fresh.get("stale_reason"),
+        }
+        return UsableRealtime(None, meta)
+    return UsableRealtime(live, {"available": True, "source": live.source_id, "stale": False})
 
 
 def realtime_sources(runtime: Runtime, feed: str) -> list[str]:

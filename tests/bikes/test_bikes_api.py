@@ -123,10 +123,14 @@ async def test_gbfs_feed_freshness_follows_last_updated(client):
     feed = body["meta"]["feeds"]["lovelo"]
     assert feed["last_updated"] == "2025-02-28T10:10:45+01:00" and feed["stale"] is True
     assert body["data"][0]["freshness"]["stale"] is True
-    # Our own poll succeeded just now: the source is fine, its publisher's data is old.
-    assert body["meta"]["sources"]["lovelo"]["state"] == "ok"
+    # Our own poll succeeded just now, but what it brought is a day old: the source is stale
+    # for its content (issue 20), everywhere at once.
+    fresh = body["meta"]["sources"]["lovelo"]
+    assert (fresh["state"], fresh["stale_reason"]) == ("stale", "content_outdated")
     sources = await get_json(client, "/v1/sources/lovelo")
     assert sources["data"]["stats"]["feed_stale"] is True
+    assert sources["data"]["state"] == "stale"
+    assert sources["data"]["content"]["reason"] == "content_outdated"
 
 
 async def test_geojson_puts_longitude_first(client):
