@@ -19,6 +19,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
+from aggregator.config.licences import licence_terms
 from aggregator.failures import UNEXPECTED, Failure, public_text
 
 #: Consecutive failed polls after which the data still served counts as stale, whatever its age.
@@ -55,6 +56,9 @@ class SourceStatus:
     interval_s: float
     stale_after_s: float
     required: bool
+    #: The source's terms of reuse (see aggregator.config.licences).
+    licence: str | None = None
+    attribution: str | None = None
     last_attempt: datetime | None = None
     last_success: datetime | None = None
     last_change: datetime | None = None
@@ -177,6 +181,7 @@ class SourceStatus:
             "last_success": _iso(self.last_success),
             "age_s": round(age, 1) if age is not None else None,
             "version": self.version,
+            **licence_terms(self.licence, self.attribution),
         }
 
     def public_error(self) -> str | None:
@@ -196,6 +201,7 @@ class SourceStatus:
             "state": self.state(now).value,
             "stale": self.is_stale(now),
             "required": self.required,
+            **licence_terms(self.licence, self.attribution),
             "refresh": self.refresh,
             "stale_after_s": self.stale_after_s,
             "last_attempt": _iso(self.last_attempt),

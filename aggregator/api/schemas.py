@@ -15,6 +15,25 @@ if TYPE_CHECKING:
 
 NULLABLE_TIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
 
+#: A source's terms of reuse, as meta.sources and /v1/sources carry them.
+LICENCE_TERMS: dict[str, Any] = {
+    "licence": {
+        "type": ["string", "null"],
+        "description": "The licence of the source's data: an SPDX identifier (etalab-2.0, "
+        "ODbL-1.0, CC-BY-4.0...) or a URL; null when the operator named none.",
+    },
+    "licence_url": {"type": ["string", "null"], "format": "uri"},
+    "attribution": {
+        "type": ["string", "null"],
+        "description": 'The credit to show with the data, e.g. "© Ilévia".',
+    },
+    "share_alike": {
+        "type": "boolean",
+        "description": "Whether what is derived from it must be shared under the same licence "
+        "(ODbL, CC BY-SA).",
+    },
+}
+
 FRESHNESS = {
     "type": "object",
     "description": "How fresh the data of one contributing source is.",
@@ -24,8 +43,9 @@ FRESHNESS = {
         "last_success": NULLABLE_TIME,
         "age_s": {"type": ["number", "null"]},
         "version": {"type": ["integer", "null"]},
+        **LICENCE_TERMS,
     },
-    "required": ["state", "stale", "last_success", "age_s", "version"],
+    "required": ["state", "stale", "last_success", "age_s", "version", "licence"],
 }
 
 META = {
@@ -80,6 +100,7 @@ SOURCE_STATUS = {
         "state": {"enum": ["never_loaded", "ok", "degraded", "stale", "failing"]},
         "stale": {"type": "boolean"},
         "required": {"type": "boolean"},
+        **LICENCE_TERMS,
         "refresh": {"type": "string"},
         "stale_after_s": {"type": "number"},
         "last_attempt": NULLABLE_TIME,

@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from aggregator import __version__
+from aggregator.config.licences import check_licence
 from aggregator.config.types import ByteSize, Duration, Schedule, SourceId
 from aggregator.origins import normalize_origin
 
@@ -305,6 +306,13 @@ class ConnectorConfig(BaseModel):
     # Header values are often API keys: kept out of repr() and listed in the config's secrets.
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     enabled: bool = True
+    #: The terms under which the source's data may be re-published: an SPDX identifier
+    #: (``etalab-2.0``, ``ODbL-1.0``, ``CC-BY-4.0``) or the licence's URL; and the credit to
+    #: show with it ("© Ilévia"). Answers carry both in ``meta.sources``.
+    licence: Annotated[str, AfterValidator(check_licence)] | None = None
+    attribution: str | None = None
+    #: What the data is, for the open-data catalogue (/v1/catalog).
+    description: str | None = None
     #: Other origins a URL read from an upstream body (GBFS discovery...) may point to; the
     #: configured origin is always allowed, and configured headers never go to these.
     allowed_origins: list[Annotated[str, AfterValidator(_check_allowed_origin)]] = []
