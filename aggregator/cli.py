@@ -156,6 +156,13 @@ def _check(config: BeffroiConfig, types: dict, *, fetch: bool) -> int:
     for source in config.connectors:
         state = "" if source.enabled else " (disabled)"
         print(f"  {source.id}: {source.type}, refresh {source.refresh.describe()}{state}")
+    for source in enabled:
+        if source.licence is None:
+            # Every answer re-publishes its sources' data: say under which terms.
+            print(
+                f"  warning: {source.id} has no `licence` (an SPDX id such as etalab-2.0, or a "
+                "URL): answers and the catalogue cannot say under which terms it is re-published"
+            )
     if not fetch:
         return EXIT_OK
     return asyncio.run(_fetch_all(config, types, [c.id for c in enabled]))

@@ -134,6 +134,8 @@ async def apply_config(runtime: Runtime, new: BeffroiConfig) -> ReloadReport:
                     "interval_s": fresh.interval_s,
                     "stale_after_s": fresh.stale_after_s,
                     "required": fresh.required,
+                    "licence": fresh.licence,
+                    "attribution": fresh.attribution,
                 },
             )
             report.changed.append(source_id)

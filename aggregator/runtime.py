@@ -303,6 +303,8 @@ def new_status(source: ConnectorConfig) -> SourceStatus:
         interval_s=source.refresh.nominal_interval(),
         stale_after_s=source.stale_after_seconds(),
         required=source.required,
+        licence=source.licence,
+        attribution=source.attribution,
     )
 
 

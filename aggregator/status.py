@@ -21,6 +21,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
+from aggregator.config.licences import licence_terms
 from aggregator.failures import UNEXPECTED, Failure, public_text
 from aggregator.freshness import ContentStale, StaleReason
 
@@ -66,6 +67,9 @@ class SourceStatus:
     interval_s: float
     stale_after_s: float
     required: bool
+    #: The source's terms of reuse (see aggregator.config.licences).
+    licence: str | None = None
+    attribution: str | None = None
     last_attempt: datetime | None = None
     last_success: datetime | None = None
     last_change: datetime | None = None
@@ -230,6 +234,7 @@ class SourceStatus:
             "last_success": _iso(self.last_success),
             "age_s": round(age, 1) if age is not None else None,
             "version": self.version,
+            **licence_terms(self.licence, self.attribution),
         }
 
     def public_error(self) -> str | None:
@@ -265,6 +270,7 @@ class SourceStatus:
                 "since": _iso(self.content_stale_since) if judged is not None else None,
             },
             "required": self.required,
+            **licence_terms(self.licence, self.attribution),
             "refresh": self.refresh,
             "stale_after_s": self.stale_after_s,
             "last_attempt": _iso(self.last_attempt),

@@ -51,6 +51,7 @@ EXAMPLES: list[tuple[str, str, str]] = [
     ("GET", "/readyz", "/readyz"),
     ("GET", "/metrics", "/metrics"),
     ("GET", "/v1/openapi.json", "/v1/openapi.json"),
+    ("GET", "/v1/catalog", "/v1/catalog?format=ttl"),
     ("GET", "/", "/"),
     ("GET", "/v1/admin/sources/{source_id}", "/v1/admin/sources/stq"),
     ("POST", "/v1/admin/sources/{source_id}/refresh", "/v1/admin/sources/stq/refresh"),

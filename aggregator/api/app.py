@@ -13,6 +13,7 @@ from aiohttp import web
 
 from aggregator.api.admin_routes import register_admin_routes
 from aggregator.api.admin_throttle import ADMIN_FAILURES_KEY, AdminFailures
+from aggregator.api.catalog import register_catalog
 from aggregator.api.conventions import conventions_middleware
 from aggregator.api.core_routes import OPENAPI_KEY, register_core_routes
 from aggregator.api.home import register_home
@@ -74,6 +75,7 @@ def _buckets(runtime: Runtime) -> Buckets:
 def build_router(runtime: Runtime) -> ApiRouter:
     router = ApiRouter()
     register_core_routes(router)
+    register_catalog(router)
     register_status_page(router)
     register_admin_routes(router)
     register_home(router)

@@ -16,6 +16,25 @@ if TYPE_CHECKING:
 
 NULLABLE_TIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
 
+#: A source's terms of reuse, as meta.sources and /v1/sources carry them.
+LICENCE_TERMS: dict[str, Any] = {
+    "licence": {
+        "type": ["string", "null"],
+        "description": "The licence of the source's data: an SPDX identifier (etalab-2.0, "
+        "ODbL-1.0, CC-BY-4.0...) or a URL; null when the operator named none.",
+    },
+    "licence_url": {"type": ["string", "null"], "format": "uri"},
+    "attribution": {
+        "type": ["string", "null"],
+        "description": 'The credit to show with the data, e.g. "© Ilévia".',
+    },
+    "share_alike": {
+        "type": "boolean",
+        "description": "Whether what is derived from it must be shared under the same licence "
+        "(ODbL, CC BY-SA).",
+    },
+}
+
 STALE_REASON: dict[str, Any] = {
     "enum": [None, *(reason.value for reason in StaleReason)],
     "description": "Why the data is stale, null when it is not: repeated_failures, "
@@ -37,8 +56,9 @@ FRESHNESS = {
         },
         "version": {"type": ["integer", "null"]},
         "store": {"enum": ["unreachable"], "description": "Present when the store is down."},
+        **LICENCE_TERMS,
     },
-    "required": ["state", "stale", "stale_reason", "last_success", "age_s", "version"],
+    "required": ["state", "stale", "stale_reason", "last_success", "age_s", "version", "licence"],
 }
 
 META = {
@@ -120,6 +140,7 @@ SOURCE_STATUS = {
             "required": ["stale", "reason", "detail", "since"],
         },
         "required": {"type": "boolean"},
+        **LICENCE_TERMS,
         "refresh": {"type": "string"},
         "stale_after_s": {"type": "number"},
         "last_attempt": NULLABLE_TIME,

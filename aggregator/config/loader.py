@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from aggregator.config.models import (
     BeffroiConfig,
+    CatalogConfig,
     ClockConfig,
     ConnectorConfig,
     DefaultsConfig,
@@ -41,6 +42,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "store": StoreConfig,
     "defaults": DefaultsConfig,
     "clock": ClockConfig,
+    "catalog": CatalogConfig,
 }
 _TOP_LEVEL_KEYS = (*_SECTIONS, "connectors")
 _FROM_ENV = "(value from environment)"

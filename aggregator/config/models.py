@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from aggregator import __version__
+from aggregator.config.licences import check_licence
 from aggregator.config.types import ByteSize, Duration, Schedule, SourceId
 from aggregator.origins import normalize_origin
 
@@ -305,6 +306,13 @@ class ConnectorConfig(BaseModel):
     # Header values are often API keys: kept out of repr() and listed in the config's secrets.
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     enabled: bool = True
+    #: The terms under which the source's data may be re-published: an SPDX identifier
+    #: (``etalab-2.0``, ``ODbL-1.0``, ``CC-BY-4.0``) or the licence's URL; and the credit to
+    #: show with it ("© Ilévia"). Answers carry both in ``meta.sources``.
+    licence: Annotated[str, AfterValidator(check_licence)] | None = None
+    attribution: str | None = None
+    #: What the data is, for the open-data catalogue (/v1/catalog).
+    description: str | None = None
     #: Other origins a URL read from an upstream body (GBFS discovery...) may point to; the
     #: configured origin is always allowed, and configured headers never go to these.
     allowed_origins: list[Annotated[str, AfterValidator(_check_allowed_origin)]] = []
@@ -364,6 +372,26 @@ def file_url_path(url: str, base_dir: Path | None = None) -> Path | None:
     return path
 
 
+class CatalogConfig(BaseModel):
+    """How the open-data catalogue (/v1/catalog, DCAT-AP) presents the deployment."""
+
+    model_config = _STRICT
+
+    title: str = "Beffroi open data"
+    description: str = (
+        "The live data of the territory's public feeds (transit, events, places...), "
+        "as this Beffroi deployment re-publishes it."
+    )
+    #: Who publishes the catalogue (DCAT-AP requires one): by default, its title.
+    publisher: str | None = None
+    publisher_url: Annotated[str, AfterValidator(check_source_url)] | None = None
+    #: The public address of the API (e.g. https://api.city.example): the base of every
+    #: address the catalogue gives. By default, the address a request was made to.
+    public_url: Annotated[str, AfterValidator(check_source_url)] | None = None
+    #: The licence of the catalogue's own metadata.
+    licence: Annotated[str, AfterValidator(check_licence)] | None = "etalab-2.0"
+
+
 class BeffroiConfig(BaseModel):
     """A whole validated config file, as :func:`aggregator.config.load_config` returns it."""
 
@@ -373,6 +401,7 @@ class BeffroiConfig(BaseModel):
     store: StoreConfig = Field(default_factory=StoreConfig)
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
     clock: ClockConfig = Field(default_factory=ClockConfig)
+    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     # SerializeAsAny: each entry is its type's subclass, and a dump must keep its own keys.
     connectors: list[SerializeAsAny[ConnectorConfig]] = []
     #: The file the config was read from (``None`` when parsed from a string).
