@@ -23,42 +23,52 @@ from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param
-from aggregator.api.schemas import LATITUDE, LONGITUDE, language
+from aggregator.api.schemas import (
+    LATITUDE,
+    LONGITUDE,
+    array_of,
+    enum,
+    language,
+    nullable,
+    obj,
+    ref,
+)
 from aggregator.runtime import runtime_of
 
 EVENTS_RADIUS_M = 5000
 Picker = Callable[[Any], Any] | None
-HOME_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "Each part: {items, unavailable}; unavailable (null when there are items) "
-    "says why a part is empty: a stable code and a message in the negotiated language.",
-    "properties": {
-        name: {
-            "type": "object",
-            "properties": {
-                "items": {"type": "array"},
-                "unavailable": {
-                    "type": ["object", "null"],
-                    "properties": {
-                        "code": {"enum": list(UNAVAILABLE)},
-                        "message": {"type": "string"},
-                    },
-                    "required": ["code", "message"],
-                },
-            },
-            "required": ["items", "unavailable"],
-        }
-        for name in (
-            "departures",
-            "alerts",
-            "bikes",
-            "parkings",
-            "events_today",
-            "events_weekend",
-            "agenda",
-        )
-    },
+#: Each part and the component schema of its items (they come from the server's own routes).
+PART_ITEMS = {
+    "departures": "NearbyBoard",
+    "alerts": "Alert",
+    "bikes": "BikeStation",
+    "parkings": "Parking",
+    "events_today": "Event",
+    "events_weekend": "Event",
+    "agenda": "Event",
 }
+UNAVAILABLE_SCHEMA = obj(
+    {"code": enum(UNAVAILABLE), "message": {"type": "string"}},
+    ["code", "message"],
+    title="Unavailable",
+)
+HOME_SCHEMA: dict[str, Any] = obj(
+    {
+        name: obj(
+            {
+                "items": array_of(ref(item)),
+                "unavailable": nullable(ref("Unavailable")),
+            },
+            ["items", "unavailable"],
+            title=f"Home{name.title().replace('_', '')}",
+        )
+        for name, item in PART_ITEMS.items()
+    },
+    list(PART_ITEMS),
+    title="Home",
+    description="Each part: {items, unavailable}; unavailable (null when there are items) "
+    "says why a part is empty: a stable code and a message in the negotiated language.",
+)
 
 
 def _weekend(now: datetime) -> tuple[datetime, datetime]:
@@ -171,3 +181,4 @@ def register_home(router: ApiRouter) -> None:
         ],
         response=HOME_SCHEMA,
     )
+    router.add_schema("Unavailable", UNAVAILABLE_SCHEMA)
