@@ -102,17 +102,20 @@ async def test_bad_format_and_unknown_line_are_problems(client):
 
 
 async def test_line_geojson_matches_its_documented_schema(client):
-    """Both kinds of answer match the geo+json schema /v1/openapi.json declares for the route."""
+    """Both kinds of answer match the geo+json schema /v1/openapi.json declares for the
+    GeoJSON route, /v1/lines/{line_id}.geojson; the legacy ?format=geojson answers the same."""
     document = await (await client.get("/v1/openapi.json")).json()
-    content = document["paths"]["/v1/lines/{line_id}"]["get"]["responses"]["200"]["content"]
+    geo = document["paths"]["/v1/lines/{line_id}.geojson"]["get"]
+    content = geo["responses"]["200"]["content"]
+    assert list(content) == ["application/geo+json"]
+    assert "format" not in {p["name"] for p in geo["parameters"]}
     params = document["paths"]["/v1/lines/{line_id}"]["get"]["parameters"]
-    assert next(p for p in params if p["name"] == "format")["schema"]["enum"] == [
-        "json",
-        "geojson",
-    ]
+    assert next(p for p in params if p["name"] == "format")["schema"]["enum"] == ["json"]
     validator = jsonschema_rs.validator_for(
         {**content["application/geo+json"]["schema"], "components": document["components"]}
     )
     for line in ("caltrain:L1", "caltrain:L6", "stq:quebec"):
-        body = await get_geojson(client, f"/v1/lines/{line}?format=geojson")
+        body = await get_geojson(client, f"/v1/lines/{line}.geojson")
         assert [e.message for e in validator.iter_errors(body)] == [], line
+        legacy = await get_geojson(client, f"/v1/lines/{line}?format=geojson")
+        assert {**legacy, "meta": None} == {**body, "meta": None}, line

@@ -1,5 +1,7 @@
 """The OpenAPI document and the routes the server really has are the same set."""
 
+import re
+
 import orjson
 from aiohttp.test_utils import TestClient, TestServer
 from support import runtime_from
@@ -46,7 +48,7 @@ async def test_documented_references_resolve_and_parameters_match_paths():
     for path, operations in document["paths"].items():
         for operation in operations.values():
             declared = {p["name"] for p in operation["parameters"] if p["in"] == "path"}
-            in_template = {part[1:-1] for part in path.split("/") if part.startswith("{")}
+            in_template = set(re.findall(r"\{(\w+)\}", path))
             assert declared == in_template, path
 
 

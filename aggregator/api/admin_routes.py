@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from aggregator.api import schemas
 from aggregator.api.admin_throttle import ADMIN_FAILURES_KEY
 from aggregator.api.problems import ApiError, NotFound
 from aggregator.api.ratelimit import client_address
@@ -124,13 +125,14 @@ def register_admin_routes(router: ApiRouter) -> None:
     source_id = Param(
         "source_id", "A source id from the configuration.", SOURCE_ID, "path", required=True
     )
-    declared = {"tags": ["admin"], "admin": True, "response": {"type": "object"}}
+    declared = {"tags": ["admin"], "admin": True}
     router.get(
         "/v1/admin/sources/{source_id}",
         source_detail,
         summary="A source's full status with its recent errors (admin)",
         params=[source_id],
         errors=[400, 401, 403, 404, 429],
+        response=router.add_schema("SourceDetail", schemas.SOURCE_DETAIL),
         **declared,
     )
     router.post(
@@ -139,6 +141,7 @@ def register_admin_routes(router: ApiRouter) -> None:
         summary="Poll a source now (admin)",
         params=[source_id],
         errors=[400, 401, 403, 404, 409, 429],
+        response=router.add_schema("RefreshOutcome", schemas.REFRESH_OUTCOME),
         **declared,
     )
     router.post(
@@ -146,5 +149,6 @@ def register_admin_routes(router: ApiRouter) -> None:
         reload_config,
         summary="Read the configuration file again and apply it (admin)",
         errors=[400, 401, 403, 409, 429],
+        response=router.add_schema("ReloadReport", schemas.RELOAD_REPORT),
         **declared,
     )

@@ -21,7 +21,7 @@ from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
 
 from aggregator.api.params import QueryParams
 from aggregator.api.routing import ApiRouter, Param
-from aggregator.api.schemas import choice
+from aggregator.api.schemas import array_of, choice, obj, ref
 from aggregator.config.licences import licence_url
 from aggregator.config.models import ConnectorConfig
 from aggregator.runtime import Runtime, runtime_of
@@ -204,10 +204,16 @@ def public_base(runtime: Runtime, request: web.Request) -> str:
     return str(request.url.origin())
 
 
+async def catalog_turtle(request: web.Request) -> web.Response:
+    return _catalog(request, "ttl")
+
+
 async def catalog_document(request: web.Request) -> web.Response:
+    return _catalog(request, negotiated_form(request, QueryParams(request.query)))
+
+
+def _catalog(request: web.Request, form: str) -> web.Response:
     runtime = runtime_of(request)
-    params = QueryParams(request.query)
-    form = negotiated_form(request, params)
     graph = build_catalog(runtime, public_base(runtime, request))
     body = serialize(graph, form)
     response = web.Response(body=body, content_type=MEDIA_TYPES[form], charset="utf-8")
@@ -223,20 +229,54 @@ def dataset_ids(graph: Graph) -> Iterable[str]:
         yield str(graph.value(dataset, DCTERMS.identifier))
 
 
+#: A node of the catalogue's JSON-LD (expanded form, as rdflib writes it).
+JSON_LD_VALUE = obj(
+    {
+        "@id": {"type": "string"},
+        "@value": {"type": "string"},
+        "@type": {"type": "string"},
+        "@language": {"type": "string"},
+    },
+    title="JsonLdValue",
+)
+JSON_LD_NODE = {
+    **obj(
+        {"@id": {"type": "string"}, "@type": array_of({"type": "string"})},
+        ["@id"],
+        title="JsonLdNode",
+        description="A subject of the graph: its IRI (or blank node), its classes, and its "
+        "properties, each an array of values, by property IRI.",
+    ),
+    "additionalProperties": array_of(ref("JsonLdValue")),
+}
+
+
 def register_catalog(router: ApiRouter) -> None:
+    router.add_schema("JsonLdValue", JSON_LD_VALUE)
+    node = router.add_schema("JsonLdNode", JSON_LD_NODE)
+    described = (
+        "One dcat:Dataset per source, with a dcat:Distribution for each endpoint that "
+        "re-publishes it; for data portals to harvest (docs/OPEN-DATA.md)."
+    )
     router.get(
         "/v1/catalog",
         catalog_document,
-        summary="The sources as a DCAT-AP 3.0 catalogue (JSON-LD, or Turtle)",
-        description="One dcat:Dataset per source, with a dcat:Distribution for each endpoint "
-        "that re-publishes it. JSON-LD by default; Turtle with `Accept: text/turtle` or "
-        "`format=ttl`. For data portals to harvest (docs/OPEN-DATA.md).",
+        summary="The sources as a DCAT-AP 3.0 catalogue, in JSON-LD",
+        description=described + " `Accept: text/turtle` or `format=ttl` answer the Turtle of "
+        "/v1/catalog.ttl instead.",
         tags=["open data"],
-        params=[
-            Param("format", "jsonld (the default) or ttl; overrides Accept.", choice(RDF_FORMATS))
-        ],
-        response={"type": "object", "description": "A JSON-LD document"},
+        params=[Param("format", "jsonld (the default), or ttl for Turtle.", choice(RDF_FORMATS))],
+        response=array_of(node),
         media_type="application/ld+json",
         enveloped=False,
-        alternatives={"text/turtle": {"type": "string"}},
+    )
+    router.get(
+        "/v1/catalog.ttl",
+        catalog_turtle,
+        summary="The sources as a DCAT-AP 3.0 catalogue, in Turtle",
+        description=described,
+        tags=["open data"],
+        response={"type": "string"},
+        media_type="text/turtle",
+        enveloped=False,
     )

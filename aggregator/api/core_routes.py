@@ -142,9 +142,13 @@ OPENAPI_KEY = web.AppKey("beffroi.openapi", OpenApiDocument)
 def register_core_routes(router: ApiRouter) -> None:
     router.add_schema("Meta", schemas.META)
     router.add_schema("Freshness", schemas.FRESHNESS)
+    router.add_schema("SourceState", schemas.SOURCE_STATE)
     router.add_schema("Problem", schemas.PROBLEM)
     status_ref = router.add_schema("SourceStatus", schemas.SOURCE_STATUS)
     record_ref = router.add_schema("Record", schemas.RECORD)
+    router.add_schema("JsonObject", schemas.JSON_OBJECT)
+    router.add_schema("RealtimeState", schemas.REALTIME_STATE)
+    router.add_schema("FeedState", schemas.FEED_STATE)
     source_id = Param(
         "source_id", "A source id from the configuration.", SOURCE_ID, "path", required=True
     )
@@ -188,20 +192,25 @@ def register_core_routes(router: ApiRouter) -> None:
         healthz,
         summary="Liveness: the process answers",
         tags=["operations"],
-        response={"type": "object", "properties": {"status": {"const": "alive"}}},
+        response=schemas.obj(
+            {"status": {"type": "string", "const": "alive"}, "version": {"type": "string"}},
+            ["status", "version"],
+            title="Health",
+        ),
     )
     router.get(
         "/readyz",
         readyz,
         summary="Readiness: required sources loaded and store reachable (503 otherwise)",
         tags=["operations"],
-        response={
-            "type": "object",
-            "properties": {
-                "status": {"enum": ["ready", "degraded", "not_ready"]},
-                "reasons": {"type": "array", "items": {"type": "string"}},
+        response=schemas.obj(
+            {
+                "status": schemas.enum(["ready", "degraded", "not_ready"]),
+                "reasons": schemas.array_of({"type": "string"}),
             },
-        },
+            ["status", "reasons"],
+            title="Readiness",
+        ),
         errors=[400, 503],
     )
     router.get(
@@ -218,6 +227,6 @@ def register_core_routes(router: ApiRouter) -> None:
         openapi_document,
         summary="This OpenAPI 3.1 document",
         tags=["operations"],
-        response={"type": "object"},
+        response=schemas.OPENAPI_DOCUMENT,
         enveloped=False,
     )

@@ -21,35 +21,57 @@ from aiohttp import web
 from aggregator.api.answer_freshness import answer_freshness
 from aggregator.api.i18n import negotiate_language
 from aggregator.api.internal import Unavailable, internal_get
+from aggregator.api.messages import UNAVAILABLE
 from aggregator.api.params import QueryParams
-from aggregator.api.parts import PartReason, part_json, part_schema, unavailable_part
+from aggregator.api.parts import (
+    PART_REASON_SCHEMA,
+    PartReason,
+    part_json,
+    part_schema,
+    unavailable_part,
+)
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param
-from aggregator.api.schemas import LATITUDE, LONGITUDE, language
+from aggregator.api.schemas import (
+    LATITUDE,
+    LONGITUDE,
+    enum,
+    language,
+    obj,
+    ref,
+)
 from aggregator.runtime import runtime_of
 
 EVENTS_RADIUS_M = 5000
 Picker = Callable[[Any], Any] | None
-HOME_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "Each part: {items, reason, unavailable}. reason.code says why the part "
-    "shows what it shows (ok, empty, no_source, loading, failing, stale, not_served, failed) "
-    "with the sources that decided it; unavailable is the same code and message when the "
-    "part has no items, else null.",
-    "properties": {
-        name: part_schema()
-        for name in (
-            "departures",
-            "alerts",
-            "bikes",
-            "parkings",
-            "events_today",
-            "events_weekend",
-            "agenda",
-        )
-    },
+#: Each part and the component schema of its items (they come from the server's own routes).
+PART_ITEMS = {
+    "departures": "NearbyBoard",
+    "alerts": "Alert",
+    "bikes": "BikeStation",
+    "parkings": "Parking",
+    "events_today": "Event",
+    "events_weekend": "Event",
+    "agenda": "Event",
 }
+UNAVAILABLE_SCHEMA = obj(
+    {"code": enum(UNAVAILABLE), "message": {"type": "string"}},
+    ["code", "message"],
+    title="Unavailable",
+)
+HOME_SCHEMA: dict[str, Any] = obj(
+    {
+        name: part_schema(ref(item), title=f"Home{name.title().replace('_', '')}")
+        for name, item in PART_ITEMS.items()
+    },
+    list(PART_ITEMS),
+    title="Home",
+    description="Each part: {items, reason, unavailable}. reason.code says why the part shows "
+    "what it shows (ok, empty, no_source, loading, failing, stale, not_served, failed) with "
+    "the sources that decided it; unavailable is the same code and message when the part has "
+    "no items, else null.",
+)
 
 
 def _weekend(now: datetime) -> tuple[datetime, datetime]:
@@ -176,3 +198,5 @@ def register_home(router: ApiRouter) -> None:
         ],
         response=HOME_SCHEMA,
     )
+    router.add_schema("Unavailable", UNAVAILABLE_SCHEMA)
+    router.add_schema("PartReason", PART_REASON_SCHEMA)

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from aggregator.api.messages import PART_REASONS, coded
+from aggregator.api.schemas import array_of, enum, nullable, obj, ref
 
 
 class PartReason(StrEnum):
@@ -102,33 +103,27 @@ def unavailable_part(
     }
 
 
-def part_schema(items: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The schema of one part; ``items`` is the schema of one item (the caller's)."""
-    coded_schema = {
-        "code": {"type": "string", "enum": [code.value for code in PartReason]},
+PART_REASON_SCHEMA = obj(
+    {
+        "code": enum(code.value for code in PartReason),
         "message": {"type": "string"},
-    }
-    return {
-        "type": "object",
-        "properties": {
-            "items": {"type": "array", **({"items": dict(items)} if items else {})},
-            "reason": {
-                "type": "object",
-                "description": "Why the part shows what it shows; sources: the ids that "
-                "decided it (all of them for ok and empty).",
-                "properties": {
-                    **coded_schema,
-                    "sources": {"type": "array", "items": {"type": "string"}},
-                },
-                "required": ["code", "message", "sources"],
-            },
-            "unavailable": {
-                "type": ["object", "null"],
-                "description": "The reason without its sources when there are no items, "
-                "else null (kept for older clients).",
-                "properties": coded_schema,
-                "required": ["code", "message"],
-            },
+        "sources": array_of({"type": "string"}),
+    },
+    ["code", "message", "sources"],
+    title="PartReason",
+    description="Why a part shows what it shows; sources: the ids that decided it (all of "
+    "them for ok and empty).",
+)
+
+
+def part_schema(items: Mapping[str, Any], *, title: str) -> dict[str, Any]:
+    """The schema of one part; ``items`` is the schema of one item (the caller's)."""
+    return obj(
+        {
+            "items": array_of(items),
+            "reason": ref("PartReason"),
+            "unavailable": nullable(ref("Unavailable")),
         },
-        "required": ["items", "reason", "unavailable"],
-    }
+        ["items", "reason", "unavailable"],
+        title=title,
+    )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
-from aggregator.api.params import MAX_PARAM_LENGTH
+from aggregator.api.params import MAX_PARAM_LENGTH, QueryParams
 
 if TYPE_CHECKING:
     from aggregator.runtime import Runtime
@@ -29,6 +29,11 @@ DeployedSchema = Callable[["Runtime"], Mapping[str, Any] | None]
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _PATTERN = re.compile(r"\{(\w+):[^}]+\}")
+#: A GeoJSON answer is its own operation, at its JSON twin's path plus this suffix: one
+#: operation, one body shape, so every client generator reads it (a query parameter choosing
+#: between two shapes is something none of them can type).
+GEOJSON_SUFFIX = ".geojson"
+GEOJSON_MEDIA_TYPE = "application/geo+json"
 
 
 def canonical_path(path: str) -> str:
@@ -98,8 +103,6 @@ class Route:
     enveloped: bool
     errors: tuple[int, ...]
     description: str
-    #: Other representations of the 200 answer, by media type (e.g. GeoJSON).
-    alternatives: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: Needs the admin bearer token.
     admin: bool = False
 
@@ -120,9 +123,61 @@ class ApiRouter:
         self._routes: dict[tuple[str, str], Route] = {}
         self.schemas: dict[str, Any] = {}
 
-    def get(self, path: str, handler: Handler, **declaration: Any) -> None:
-        """Declare a GET route (HEAD is served by it too)."""
-        self.add("GET", path, handler, **declaration)
+    def get(
+        self,
+        path: str,
+        handler: Handler,
+        *,
+        geojson: Mapping[str, Any] | None = None,
+        **declaration: Any,
+    ) -> None:
+        """Declare a GET route (HEAD is served by it too).
+
+        With ``geojson`` (the schema of its FeatureCollection), the route also answers as
+        GeoJSON at ``path + GEOJSON_SUFFIX``, a second operation with the same parameters; the
+        handler tells the two apart with :func:`wants_geojson`. ``?format=geojson`` on the JSON
+        route still answers the GeoJSON, for the clients written before the split, but the
+        document lists only ``format=json`` there: one operation, one body shape.
+        """
+        if geojson is None:
+            self.add("GET", path, handler, **declaration)
+            return
+        params = [p for p in declaration.pop("params", ()) if p.name != "format"]
+        summary = declaration.pop("summary")
+        response = declaration.pop("response")
+        twin = canonical_path(path)
+        # Declared first: aiohttp tries routes in order, and /v1/lines/{line_id} would also
+        # match /v1/lines/x.geojson.
+        self.add(
+            "GET",
+            path + GEOJSON_SUFFIX,
+            handler,
+            summary=f"{summary}, as GeoJSON",
+            params=params,
+            response=geojson,
+            media_type=GEOJSON_MEDIA_TYPE,
+            enveloped=False,
+            **{
+                **declaration,
+                "description": f"What GET {twin} answers, as an RFC 7946 FeatureCollection; "
+                "meta is one more member of it.",
+            },
+        )
+        legacy = Param(
+            "format",
+            f"json (the default). format=geojson is still accepted from older clients and "
+            f"answers what {twin}{GEOJSON_SUFFIX} does: use that route.",
+            {"type": "string", "enum": ["json"], "default": "json"},
+        )
+        self.add(
+            "GET",
+            path,
+            handler,
+            summary=summary,
+            params=[*params, legacy],
+            response=response,
+            **declaration,
+        )
 
     def post(self, path: str, handler: Handler, **declaration: Any) -> None:
         """Declare a POST route (only the admin API has some)."""
@@ -142,7 +197,6 @@ class ApiRouter:
         enveloped: bool = True,
         errors: Sequence[int] = (400,),
         description: str = "",
-        alternatives: Mapping[str, Mapping[str, Any]] | None = None,
         admin: bool = False,
     ) -> None:
         key = (method, canonical_path(path))
@@ -164,7 +218,6 @@ class ApiRouter:
             enveloped,
             tuple(errors),
             description,
-            dict(alternatives or {}),
             admin,
         )
 
@@ -214,24 +267,17 @@ class ApiRouter:
         }
 
     def _operation(self, route: Route, runtime: Runtime) -> dict[str, Any]:
-        body_schema: Any = route.response or {}
+        if route.response is None:
+            raise ValueError(f"{route.method} {route.path} declares no response schema")
+        body_schema: Any = dict(route.response)
         if route.enveloped:
             body_schema = {
                 "type": "object",
                 "required": ["data", "meta"],
-                "properties": {"data": route.response or {}, "meta": META_REF},
+                "properties": {"data": body_schema, "meta": META_REF},
             }
         responses: dict[str, Any] = {
-            "200": {
-                "description": "OK",
-                "content": {
-                    route.media_type: {"schema": body_schema},
-                    **{
-                        media: {"schema": dict(schema)}
-                        for media, schema in route.alternatives.items()
-                    },
-                },
-            }
+            "200": {"description": "OK", "content": {route.media_type: {"schema": body_schema}}}
         }
         if route.enveloped:
             responses["304"] = {"description": "Not modified (the ETag still matches)"}
@@ -268,5 +314,14 @@ _STATUS_TEXT = {
 
 
 def _operation_id(route: Route) -> str:
-    words = [w.strip("{}") for w in canonical_path(route.path).strip("/").split("/") if w]
+    words = re.findall(r"[A-Za-z0-9]+", canonical_path(route.path))
     return route.method.lower() + "_" + "_".join(words or ["root"])
+
+
+def wants_geojson(request: web.Request) -> bool:
+    """Whether to answer as GeoJSON: the ``.geojson`` route, or ``?format=geojson`` on its
+    JSON twin (see :meth:`ApiRouter.get`)."""
+    resource = request.match_info.route.resource
+    if resource is not None and resource.canonical.endswith(GEOJSON_SUFFIX):
+        return True
+    return QueryParams(request.query).choice("format", ("json", "geojson"), "json") == "geojson"

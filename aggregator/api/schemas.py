@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aggregator.api.i18n import language_pattern
@@ -15,6 +15,107 @@ if TYPE_CHECKING:
     from aggregator.runtime import Runtime
 
 NULLABLE_TIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
+
+
+# --- Typed-schema helpers --------------------------------------------------------------------
+# Clients are generated from /v1/openapi.json (openapi-python-client, openapi-typescript): an
+# object without typed properties becomes an empty record, an array without items an unknown[],
+# and a schema that extends another through allOf is read as its base by some generators. These
+# helpers spell schemas the way every generator reads them; tests/openapi_lint.py holds every
+# schema of the document to the same rules.
+
+
+def ref(name: str) -> dict[str, str]:
+    """A reference to the component schema ``name``."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """``schema`` or null: a type list for a plain type, a oneOf for a reference."""
+    if "$ref" in schema:
+        return {"oneOf": [dict(schema), {"type": "null"}]}
+    kind = schema.get("type")
+    if kind is None:
+        raise ValueError(f"nullable() needs a type or a $ref: {schema}")
+    kinds = [kind] if isinstance(kind, str) else list(kind)
+    out = {**schema, "type": [*kinds, "null"] if "null" not in kinds else kinds}
+    if "enum" in out and None not in out["enum"]:
+        out["enum"] = [*out["enum"], None]
+    return out
+
+
+def array_of(items: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+    """An array of ``items``."""
+    return {"type": "array", "items": dict(items), **extra}
+
+
+def enum(values: Iterable[str | None], description: str | None = None) -> dict[str, Any]:
+    """One of a fixed vocabulary (with None among ``values``: or null)."""
+    listed = list(values)
+    kinds = ["string", "null"] if None in listed else "string"
+    schema: dict[str, Any] = {"type": kinds, "enum": listed}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def obj(
+    properties: Mapping[str, Any],
+    required: Iterable[str] = (),
+    *,
+    title: str | None = None,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """An object with typed ``properties`` (``required`` among them)."""
+    needed = list(required)
+    unknown = set(needed) - set(properties)
+    if unknown:
+        raise ValueError(f"required properties not declared: {sorted(unknown)}")
+    schema: dict[str, Any] = {"type": "object"}
+    if title:
+        schema["title"] = title
+    if description:
+        schema["description"] = description
+    schema["properties"] = dict(properties)
+    if needed:
+        schema["required"] = needed
+    return schema
+
+
+def extend(
+    base: Mapping[str, Any],
+    properties: Mapping[str, Any],
+    required: Iterable[str] = (),
+    *,
+    title: str,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """``base`` with more properties, written out whole rather than as an allOf: generators
+    (openapi-python-client) read ``allOf: [Base]`` plus properties as Base alone. ``title`` and
+    the added required properties keep the two apart in every generator."""
+    return obj(
+        {**base["properties"], **properties},
+        [*base.get("required", ()), *required],
+        title=title,
+        description=description or base.get("description"),
+    )
+
+
+def dictionary(values: Mapping[str, Any], description: str | None = None) -> dict[str, Any]:
+    """An object keyed by ids or names, every value of the schema ``values``."""
+    schema: dict[str, Any] = {"type": "object", "additionalProperties": dict(values)}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+STATES = ["never_loaded", "ok", "degraded", "stale", "failing"]
+
+SOURCE_STATE = enum(
+    STATES,
+    "never_loaded: no poll finished yet; ok; degraded: served, but the last poll failed or "
+    "skipped broken records; stale: served, but too old; failing: nothing was ever loaded.",
+)
 
 #: A source's terms of reuse, as meta.sources and /v1/sources carry them.
 LICENCE_TERMS: dict[str, Any] = {
@@ -35,18 +136,16 @@ LICENCE_TERMS: dict[str, Any] = {
     },
 }
 
-STALE_REASON: dict[str, Any] = {
-    "enum": [None, *(reason.value for reason in StaleReason)],
-    "description": "Why the data is stale, null when it is not: repeated_failures, "
-    "no_recent_success (polls), content_outdated, content_expired (the content itself), "
-    "store_unreachable (this process cannot see the shared store).",
-}
+STALE_REASON = enum(
+    [None, *(reason.value for reason in StaleReason)],
+    "Why the data is stale, null when it is not: repeated_failures, no_recent_success "
+    "(polls), content_outdated, content_expired (the content itself), store_unreachable "
+    "(this process cannot see the shared store).",
+)
 
-FRESHNESS = {
-    "type": "object",
-    "description": "How fresh the data of one contributing source is.",
-    "properties": {
-        "state": {"enum": ["never_loaded", "ok", "degraded", "stale", "failing"]},
+FRESHNESS = obj(
+    {
+        "state": ref("SourceState"),
         "stale": {"type": "boolean"},
         "stale_reason": STALE_REASON,
         "last_success": NULLABLE_TIME,
@@ -55,45 +154,80 @@ FRESHNESS = {
             "description": "Seconds since the last successful poll (real time).",
         },
         "version": {"type": ["integer", "null"]},
-        "store": {"enum": ["unreachable"], "description": "Present when the store is down."},
+        "store": enum(["unreachable"], "Present when the store is down."),
         **LICENCE_TERMS,
     },
-    "required": ["state", "stale", "stale_reason", "last_success", "age_s", "version", "licence"],
-}
+    ["state", "stale", "stale_reason", "last_success", "age_s", "version", "licence"],
+    description="How fresh the data of one contributing source is, and its terms of reuse.",
+)
 
-META = {
-    "type": "object",
-    "properties": {
-        "generated_at": {"type": "string", "format": "date-time"},
-        "sources": {
-            "type": "object",
-            "additionalProperties": {"$ref": "#/components/schemas/Freshness"},
+#: A feed's realtime state on a departure board (``meta.realtime``, by GTFS source id).
+REALTIME_STATE = obj(
+    {
+        "available": {
+            "type": "boolean",
+            "description": "A realtime source of this feed is configured and loaded.",
         },
-        "language": {"type": "string"},
-        "next_cursor": {"type": ["string", "null"]},
-        "realtime": {
-            "type": "object",
-            "description": "Boards and trips: per GTFS feed, whether realtime was available "
-            "and stale (a stale source is not merged: the schedule is shown).",
-            "additionalProperties": {
-                "type": "object",
-                "properties": {
-                    "available": {"type": "boolean"},
-                    "stale": {"type": ["boolean", "null"]},
-                    "source": {"type": "string"},
-                    "stale_reason": STALE_REASON,
-                },
-                "required": ["available", "stale"],
-            },
+        "source": {"type": "string", "description": "That realtime source's id."},
+        "stale": {
+            "type": ["boolean", "null"],
+            "description": "Its data is too old to be merged (null when none is available).",
         },
+        "stale_reason": STALE_REASON,
     },
-    "required": ["generated_at", "sources"],
-}
+    ["available", "stale"],
+)
 
-PROBLEM = {
-    "type": "object",
-    "description": "RFC 9457 problem details.",
-    "properties": {
+#: A bike feed's own freshness as its publisher states it (``meta.feeds``, by source id).
+FEED_STATE = obj(
+    {
+        "last_updated": NULLABLE_TIME,
+        "age_s": {"type": ["number", "null"]},
+        "stale": {"type": "boolean"},
+    },
+    ["last_updated", "age_s", "stale"],
+)
+
+#: Every member an answer's ``meta`` may carry; each route says in its description which.
+META = obj(
+    {
+        "generated_at": {"type": "string", "format": "date-time"},
+        "sources": dictionary(
+            ref("Freshness"), "The freshness of every source the answer comes from, by id."
+        ),
+        "language": {"type": "string", "description": "The negotiated language."},
+        "next_cursor": {
+            "type": ["string", "null"],
+            "description": "Paged lists: the cursor of the next page, null on the last.",
+        },
+        "now": {
+            "type": "string",
+            "format": "date-time",
+            "description": "Boards, trips and home: the instant the answer is computed for, "
+            "with its local offset (what a countdown starts from).",
+        },
+        "realtime": dictionary(
+            ref("RealtimeState"), "Departure boards: each feed's realtime state, by feed id."
+        ),
+        "total": {
+            "type": "integer",
+            "description": "Event lists: how many occurrences match, all pages together.",
+        },
+        "weekend": array_of(
+            {"type": "string", "format": "date-time"},
+            minItems=2,
+            maxItems=2,
+            description="Home: the start and end of the weekend its events_weekend cover.",
+        ),
+        "feeds": dictionary(
+            ref("FeedState"), "Bike stations: each feed's age as its publisher states it."
+        ),
+    },
+    ["generated_at", "sources"],
+)
+
+PROBLEM = obj(
+    {
         "type": {"type": "string"},
         "code": {
             "type": "string",
@@ -108,24 +242,45 @@ PROBLEM = {
             "writes it in every language, else en (a detail naming data, ids or parameters).",
         },
         "instance": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"parameter": {"type": "string"}, "detail": {"type": "string"}},
+        "errors": array_of(
+            {
+                "anyOf": [
+                    obj({"parameter": {"type": "string"}, "detail": {"type": "string"}}),
+                    {"type": "string"},
+                ]
             },
-        },
+            description="invalid_parameter: each parameter refused and why; invalid_config: "
+            "each problem of the configuration file, as text.",
+        ),
     },
-    "required": ["type", "code", "title", "status", "detail", "detail_language"],
+    ["type", "code", "title", "status", "detail", "detail_language"],
+    description="RFC 9457 problem details.",
+)
+
+_SCALAR = {"type": ["string", "number", "boolean", "null"]}
+
+#: A JSON value whose shape the server does not fix (a record field mapped with ``type: json``,
+#: a connector's statistic): a scalar, an object of such values (the JsonObject component) or an
+#: array of scalars and objects. Spelled without a self-referencing union, which
+#: openapi-python-client cannot read; the one shape left out is an array right inside an array.
+JSON_VALUE = {
+    "anyOf": [
+        _SCALAR,
+        array_of({"anyOf": [_SCALAR, ref("JsonObject")]}),
+        ref("JsonObject"),
+    ]
+}
+JSON_OBJECT = {
+    **dictionary(JSON_VALUE, "A JSON object whose members the server does not fix."),
+    "title": "JsonObject",
 }
 
-SOURCE_STATUS = {
-    "type": "object",
-    "properties": {
+SOURCE_STATUS = obj(
+    {
         "id": {"type": "string"},
         "type": {"type": "string"},
         "title": {"type": ["string", "null"]},
-        "state": {"enum": ["never_loaded", "ok", "degraded", "stale", "failing"]},
+        "state": ref("SourceState"),
         "stale": {"type": "boolean"},
         "stale_reason": STALE_REASON,
         "content": {
@@ -133,7 +288,7 @@ SOURCE_STATUS = {
             "description": "Whether the content itself is out of date, whatever the polls do.",
             "properties": {
                 "stale": {"type": "boolean"},
-                "reason": {"enum": [None, *sorted(r.value for r in CONTENT_REASONS)]},
+                "reason": enum([None, *sorted(r.value for r in CONTENT_REASONS)]),
                 "detail": {"type": ["string", "null"]},
                 "since": NULLABLE_TIME,
             },
@@ -147,7 +302,7 @@ SOURCE_STATUS = {
         "last_success": NULLABLE_TIME,
         "last_change": NULLABLE_TIME,
         "last_error": {"type": ["string", "null"]},
-        "last_error_code": {"enum": [None, *(code.value for code in FailureCode)]},
+        "last_error_code": enum([None, *(code.value for code in FailureCode)]),
         "waiting_for": {"type": ["string", "null"]},
         "polled_by": {"type": ["string", "null"]},
         "last_error_at": NULLABLE_TIME,
@@ -168,30 +323,132 @@ SOURCE_STATUS = {
         "last_duration_s": {"type": ["number", "null"]},
         "record_count": {"type": ["integer", "null"]},
         "version": {"type": ["integer", "null"]},
-        "issues": {
-            "type": "object",
-            "properties": {
-                "count": {"type": "integer"},
-                "examples": {"type": "array", "items": {"type": "string"}},
-            },
-        },
-        "polls": {
-            "type": "object",
-            "properties": {"total": {"type": "integer"}, "failed": {"type": "integer"}},
-        },
-        "stats": {"type": "object"},
+        "issues": obj(
+            {"count": {"type": "integer"}, "examples": array_of({"type": "string"})},
+            ["count", "examples"],
+        ),
+        "polls": obj(
+            {"total": {"type": "integer"}, "failed": {"type": "integer"}}, ["total", "failed"]
+        ),
+        "stats": dictionary(
+            JSON_VALUE, "The connector's own figures of its last load (they vary by type)."
+        ),
     },
-    "required": ["id", "type", "state", "stale", "last_success", "last_error", "record_count"],
-}
+    ["id", "type", "state", "stale", "last_success", "last_error", "record_count"],
+)
 
 RECORD = {
-    "type": "object",
-    "description": "A record mapped by the source's field mapping; translated fields are "
-    "reduced to the negotiated language.",
-    "properties": {"id": {"type": "string"}},
-    "required": ["id"],
-    "additionalProperties": True,
+    **obj(
+        {"id": {"type": "string"}},
+        ["id"],
+        description="A record mapped by the source's field mapping; translated fields are "
+        "reduced to the negotiated language.",
+    ),
+    "additionalProperties": JSON_VALUE,
 }
+
+
+#: The admin view of a source: its status with what the public one leaves out.
+SOURCE_DETAIL = extend(
+    SOURCE_STATUS,
+    {
+        "issues": obj(
+            {
+                "count": {"type": "integer"},
+                "examples": array_of({"type": "string"}),
+                "all_kept": array_of({"type": "string"}),
+            },
+            ["count", "examples", "all_kept"],
+        ),
+        "recent_errors": array_of(
+            obj(
+                {
+                    "at": {"type": "string", "format": "date-time"},
+                    "code": enum(code.value for code in FailureCode),
+                    "error": {"type": "string"},
+                },
+                ["at", "code", "error"],
+            )
+        ),
+    },
+    ["recent_errors"],
+    title="SourceDetail",
+)
+
+REFRESH_OUTCOME = obj(
+    {
+        "outcome": enum(["changed", "unchanged", "failed", "waiting"]),
+        "error": {"type": ["string", "null"]},
+        "status": ref("SourceDetail"),
+    },
+    ["outcome", "error", "status"],
+    title="RefreshOutcome",
+)
+
+RELOAD_REPORT = obj(
+    {
+        name: array_of({"type": "string"})
+        for name in ("added", "removed", "changed", "unchanged", "restart_needed")
+    },
+    ["added", "removed", "changed", "unchanged", "restart_needed"],
+    title="ReloadReport",
+    description="Source ids by what the reload did to them; restart_needed lists sections.",
+)
+
+
+#: /v1/openapi.json itself, as far as a client reads it.
+OPENAPI_DOCUMENT = obj(
+    {
+        "openapi": {"type": "string"},
+        "info": obj(
+            {
+                "title": {"type": "string"},
+                "version": {"type": "string"},
+                "description": {"type": "string"},
+            },
+            ["title", "version"],
+        ),
+        "paths": dictionary(ref("JsonObject")),
+        "components": dictionary(ref("JsonObject")),
+    },
+    ["openapi", "info", "paths"],
+    title="OpenApiDocument",
+)
+
+
+def point_features(item: Mapping[str, Any], title: str) -> dict[str, Any]:
+    """The RFC 7946 FeatureCollection of ``item`` records (connectors.places.geo's
+    feature_collection): a Point at [lon, lat] each, the other fields as its properties, and
+    the answer's meta as one more member."""
+    others = {k: v for k, v in item["properties"].items() if k not in ("lat", "lon")}
+    needed = [k for k in item.get("required", ()) if k in others]
+    feature = obj(
+        {
+            "type": {"type": "string", "const": "Feature"},
+            "id": {"type": "string"},
+            "geometry": obj(
+                {
+                    "type": {"type": "string", "const": "Point"},
+                    "coordinates": array_of({"type": "number"}, minItems=2, maxItems=2),
+                },
+                ["type", "coordinates"],
+            ),
+            "properties": obj(others, needed, title=f"{item['title']}Properties"),
+        },
+        ["type", "id", "geometry", "properties"],
+        title=f"{item['title']}Feature",
+    )
+    return obj(
+        {
+            "type": {"type": "string", "const": "FeatureCollection"},
+            "features": array_of(feature),
+            "meta": ref("Meta"),
+        },
+        ["type", "features", "meta"],
+        title=title,
+        description=f"RFC 7946 FeatureCollection of {item['title']} points ([lon, lat]); "
+        "the other fields are each feature's properties.",
+    )
 
 
 # --- Parameter schemas: what the handlers' QueryParams accept, said in JSON Schema -----------

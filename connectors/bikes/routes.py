@@ -8,9 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from aggregator.api.answer_freshness import answer_freshness
+from aggregator.api import schemas as api_schemas
 from aggregator.api.params import QueryParams
 from aggregator.api.results import ApiResult
-from aggregator.api.routing import ApiRouter
+from aggregator.api.routing import ApiRouter, wants_geojson
 from aggregator.runtime import Runtime, runtime_of
 from connectors.places.geo import PlaceIndex
 from connectors.places.query import NearQuery, near_query_params
@@ -24,6 +25,7 @@ MAX_RADIUS_M = 5000.0
 
 STATION_SCHEMA: dict[str, Any] = {
     "type": "object",
+    "title": "BikeStation",
     "description": "A bike-share station with its availability and how fresh that is.",
     "properties": {
         "id": {"type": "string", "description": "source:station_id"},
@@ -45,9 +47,8 @@ STATION_SCHEMA: dict[str, Any] = {
         "last_reported": {"type": ["string", "null"], "format": "date-time"},
         "alert_ids": {"type": "array", "items": {"type": "string"}},
         "distance_m": {"type": "number"},
-        "freshness": {
-            "type": "object",
-            "properties": {
+        "freshness": api_schemas.obj(
+            {
                 "age_s": {
                     "type": ["number", "null"],
                     "description": "seconds since the station (or else the feed) last "
@@ -60,7 +61,9 @@ STATION_SCHEMA: dict[str, Any] = {
                     "stale (meta.sources)",
                 },
             },
-        },
+            ["age_s", "stale"],
+            title="BikeStationFreshness",
+        ),
     },
     "required": ["id", "source", "lat", "lon", "distance_m", "freshness"],
 }
@@ -119,6 +122,7 @@ async def list_bike_stations(request: web.Request) -> ApiResult:
         default_radius=500.0,
         max_radius=MAX_RADIUS_M,
         max_limit=MAX_LIMIT,
+        geojson=wants_geojson(request),
     )
     now = runtime.clock.now()
     judged = answer_freshness(request, runtime)
@@ -169,7 +173,10 @@ def register_bike_routes(router: ApiRouter) -> None:
             max_limit=MAX_LIMIT,
         ),
         response={"type": "array", "items": station_ref},
-        alternatives={"application/geo+json": {"type": "object"}},
+        geojson=router.add_schema(
+            "BikeStationCollection",
+            api_schemas.point_features(STATION_SCHEMA, "BikeStationCollection"),
+        ),
         description=(
             "Every source of type gbfs or bike_stations together. A station's freshness "
             "follows its own last_reported, judged against the source's max_age (else its "

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 __all__ = [
     "ACCESSIBILITY_CODES",
+    "ATTENDANCE_MODES",
     "CHANNELS",
     "STATUSES",
     "Channel",
@@ -52,6 +53,7 @@ STATUSES: tuple[str, ...] = (
     "cancelled",
 )
 ACCESSIBILITY_CODES: tuple[str, ...] = ("hearing", "visual", "motor", "mental", "intellectual")
+ATTENDANCE_MODES: tuple[str, ...] = ("offline", "online", "mixed")
 
 
 def rfc3339(moment: datetime) -> str:

@@ -4,21 +4,84 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import ACCESSIBILITY_CODES, CHANNELS, STATUSES
+from aggregator.api.schemas import array_of, dictionary, enum, extend, obj, ref
+
+from .model import ACCESSIBILITY_CODES, ATTENDANCE_MODES, CHANNELS, STATUSES
 
 TEXT_OR_NULL: dict[str, Any] = {"type": ["string", "null"]}
 TIME_OR_NULL: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
+INT_OR_NULL: dict[str, Any] = {"type": ["integer", "null"]}
 
-EVENT = {
-    "type": "object",
-    "description": "One occurrence; translated texts are in the negotiated language.",
-    "properties": {
+LOCATION = obj(
+    {
+        "name": TEXT_OR_NULL,
+        "address": TEXT_OR_NULL,
+        "city": TEXT_OR_NULL,
+        "postal_code": TEXT_OR_NULL,
+        "lat": {"type": ["number", "null"]},
+        "lon": {"type": ["number", "null"]},
+    },
+    title="EventLocation",
+    description="Where it takes place; the members the source does not give are absent.",
+)
+
+PRICE = obj(
+    {
+        "free": {
+            "type": ["boolean", "null"],
+            "description": "true: free of charge; false: paying; null: the source does not say.",
+        },
+        "text": {
+            "type": ["string", "null"],
+            "description": "The conditions as the source words them (text_languages['price.text'] "
+            "says in which language).",
+        },
+    },
+    ["free", "text"],
+    title="EventPrice",
+)
+
+REGISTRATION = obj(
+    {
+        "type": {"type": "string", "description": "How to register: link, email, phone..."},
+        "value": {"type": "string"},
+    },
+    ["type", "value"],
+    title="EventRegistration",
+)
+
+AGE = obj(
+    {"min": INT_OR_NULL, "max": INT_OR_NULL},
+    title="EventAge",
+    description="The ages the event is meant for, in years (either bound may be null).",
+)
+
+IMAGE = obj(
+    {"url": {"type": "string"}, "thumb_url": TEXT_OR_NULL, "credits": TEXT_OR_NULL},
+    ["url"],
+    title="EventImage",
+)
+
+PROVENANCE = obj(
+    {"source": {"type": "string"}, "uid": {"type": "string"}, "url": TEXT_OR_NULL},
+    ["source", "uid", "url"],
+    title="EventProvenance",
+    description="A source the occurrence comes from (two after a merge of duplicates).",
+)
+
+
+def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"oneOf": [schema, {"type": "null"}]}
+
+
+EVENT = obj(
+    {
         "id": {"type": "string"},
         "event_id": {"type": "string"},
         "source": {"type": "string"},
         "uid": {"type": "string"},
         "recurrence_id": {"type": "string"},
-        "channel": {"enum": list(CHANNELS)},
+        "channel": enum(CHANNELS),
         "title": TEXT_OR_NULL,
         "description": TEXT_OR_NULL,
         "description_html": TEXT_OR_NULL,
@@ -28,89 +91,103 @@ EVENT = {
         "start_date": TEXT_OR_NULL,
         "end_date": TEXT_OR_NULL,
         "timezone": {"type": "string"},
-        "status": {"enum": list(STATUSES)},
+        "status": ref("EventStatus"),
         "previous_start": TIME_OR_NULL,
-        "location": {
-            "type": ["object", "null"],
-            "properties": {
-                "name": TEXT_OR_NULL,
-                "address": TEXT_OR_NULL,
-                "city": TEXT_OR_NULL,
-                "postal_code": TEXT_OR_NULL,
-                "lat": {"type": ["number", "null"]},
-                "lon": {"type": ["number", "null"]},
-            },
-        },
-        "attendance_mode": {"type": "string"},
+        "location": _or_null(ref("EventLocation")),
+        "attendance_mode": enum(ATTENDANCE_MODES),
         "online_url": TEXT_OR_NULL,
-        "categories": {"type": "array", "items": {"type": "string"}},
-        "keywords": {"type": ["array", "object", "null"]},
-        "accessibility": {"type": "array", "items": {"enum": list(ACCESSIBILITY_CODES)}},
-        "price": {"type": ["object", "null"]},
-        "registration": {"type": "array", "items": {"type": "object"}},
-        "age": {"type": ["object", "null"]},
-        "image": {"type": ["object", "null"]},
+        "categories": array_of({"type": "string"}),
+        "keywords": {
+            "type": ["array", "null"],
+            "items": {"type": "string"},
+            "description": "In the negotiated language (null when the source gives none).",
+        },
+        "accessibility": array_of(enum(ACCESSIBILITY_CODES)),
+        "price": _or_null(ref("EventPrice")),
+        "registration": array_of(ref("EventRegistration")),
+        "age": _or_null(ref("EventAge")),
+        "image": _or_null(ref("EventImage")),
         "url": TEXT_OR_NULL,
         "updated_at": TIME_OR_NULL,
-        "sources": {"type": "array", "items": {"type": "object"}},
-        "distance_m": {"type": "number"},
-        "text_languages": {
-            "type": "object",
-            "description": "The language each translated text is actually in, by field name "
+        "sources": array_of(ref("EventProvenance")),
+        "distance_m": {"type": ["number", "null"]},
+        "text_languages": dictionary(
+            {"type": "string"},
+            "The language each translated text is actually in, by field name "
             "(price.text for the price's): a text that exists only in its source's language "
             "is answered in it whatever was asked.",
-            "additionalProperties": {"type": "string"},
-        },
+        ),
     },
-    "required": ["id", "event_id", "source", "channel", "title", "start", "status"],
-}
+    ["id", "event_id", "source", "channel", "title", "start", "status"],
+    title="Event",
+    description="One occurrence; translated texts are in the negotiated language.",
+)
 
-EVENT_DETAIL = {
-    "type": "object",
-    "allOf": [{"$ref": "#/components/schemas/Event"}],
-    "properties": {
-        "other_occurrences": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
+EVENT_DETAIL = extend(
+    EVENT,
+    {
+        "other_occurrences": array_of(
+            obj(
+                {
                     "id": {"type": "string"},
-                    "start": {"type": "string"},
+                    "start": {"type": "string", "format": "date-time"},
                     "end": TIME_OR_NULL,
-                    "status": {"type": "string"},
+                    "status": ref("EventStatus"),
                 },
-            },
-        }
+                ["id", "start", "end", "status"],
+                title="OtherOccurrence",
+            )
+        )
     },
-    "required": ["other_occurrences"],
-}
+    ["other_occurrences"],
+    title="EventDetail",
+    description="One occurrence with the dates of the event's other occurrences.",
+)
 
-EVENT_CHANGES = {
-    "type": "object",
-    "description": "Answer to updated_since: what changed, and tombstones of what was removed. "
-    "When complete is false the client must reload everything.",
-    "properties": {
+EVENT_CHANGES = obj(
+    {
         "complete": {"type": "boolean"},
-        "changed": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
-        "removed": {"type": "array", "items": {"type": "object"}},
+        "changed": array_of(ref("Event")),
+        "removed": array_of(
+            obj(
+                {
+                    "id": {"type": "string"},
+                    "event_id": {"type": "string"},
+                    "removed": {"type": "boolean", "const": True},
+                    "removed_at": {"type": "number", "description": "POSIX seconds."},
+                },
+                ["id", "event_id", "removed", "removed_at"],
+                title="EventTombstone",
+            )
+        ),
     },
-    "required": ["complete", "changed", "removed"],
-}
+    ["complete", "changed", "removed"],
+    title="EventChanges",
+    description="Answer to updated_since: what changed, and tombstones of what was removed. "
+    "When complete is false the client must reload everything.",
+)
 
-CATEGORY = {
-    "type": "object",
-    "properties": {
+CATEGORY = obj(
+    {
         "key": {"type": "string"},
         "label": {"type": "string"},
         "count": {"type": "integer"},
         "events": {"type": "integer"},
     },
-    "required": ["key", "label", "count", "events"],
-}
+    ["key", "label", "count", "events"],
+    title="Category",
+)
 
 ALL = {
+    "EventStatus": enum(STATUSES),
     "Event": EVENT,
     "EventDetail": EVENT_DETAIL,
     "EventChanges": EVENT_CHANGES,
+    "EventLocation": LOCATION,
+    "EventPrice": PRICE,
+    "EventRegistration": REGISTRATION,
+    "EventAge": AGE,
+    "EventImage": IMAGE,
+    "EventProvenance": PROVENANCE,
     "Category": CATEGORY,
 }

@@ -42,3 +42,9 @@ def mode_name(route_type: int) -> str:
     if route_type in BASIC_MODES:
         return BASIC_MODES[route_type]
     return EXTENDED_BLOCKS.get(route_type // 100, "other") if route_type >= 100 else "other"
+
+
+#: Every name :func:`mode_name` gives, the vocabulary of a line's ``mode``.
+MODES: tuple[str, ...] = tuple(
+    dict.fromkeys([*BASIC_MODES.values(), *EXTENDED_BLOCKS.values(), "other"])
+)

@@ -14,7 +14,7 @@ from aggregator.api.i18n import negotiate_language
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
-from aggregator.api.routing import ApiRouter, Param
+from aggregator.api.routing import ApiRouter, Param, wants_geojson
 from aggregator.config.types import parse_duration
 from aggregator.runtime import Runtime, runtime_of
 from connectors.gtfs_rt.merge import realtime_departures
@@ -99,7 +99,7 @@ async def list_stops(request: web.Request) -> ApiResult:
     point = _point(params, required=query is None)
     radius = params.number("radius", 500.0, minimum=1.0, maximum=MAX_RADIUS_M) or 500.0
     limit = params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT)
-    geojson = params.choice("format", ("json", "geojson"), "json") == "geojson"
+    geojson = wants_geojson(request)
     feeds = _feeds(runtime, params)
     found: list[tuple[tuple[float, float], dict[str, Any]]] = []
     for feed, tt in feeds.items():
@@ -191,8 +191,7 @@ async def list_lines(request: web.Request) -> ApiResult:
 
 async def get_line(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
-    formats = ("json", "geojson")
-    geojson = QueryParams(request.query).choice("format", formats, "json") == "geojson"
+    geojson = wants_geojson(request)
     found = locate_line(runtime, request.match_info["line_id"])
     tt, feed, route = found.timetable, found.feed, found.index
     if geojson:
@@ -442,10 +441,11 @@ def register_transit_routes(router: ApiRouter) -> None:
             ),
             limit,
             feed,
-            Param("format", "json (default) or geojson.", api_schemas.choice(["json", "geojson"])),
         ],
         response={"type": "array", "items": refs["Stop"]},
-        alternatives={"application/geo+json": {"type": "object"}},
+        geojson=router.add_schema(
+            "StopCollection", api_schemas.point_features(schemas.STOP, "StopCollection")
+        ),
     )
     router.get(
         "/v1/stops/{stop_id}",
@@ -557,14 +557,8 @@ def register_transit_routes(router: ApiRouter) -> None:
                 "path",
                 required=True,
             ),
-            Param(
-                "format",
-                "json (default) or geojson: the line's geometry, one LineString per direction "
-                "and shape (shapes.txt), or through the stops when trips have no shape.",
-                api_schemas.choice(["json", "geojson"]),
-            ),
         ],
         response=refs["LineDetail"],
-        alternatives={"application/geo+json": refs["LineGeometry"]},
+        geojson=refs["LineGeometry"],
         errors=[400, 404],
     )

@@ -4,133 +4,148 @@ from __future__ import annotations
 
 from typing import Any
 
+from aggregator.api.messages import EXPLANATIONS
+from aggregator.api.schemas import array_of, enum, extend, nullable, obj, ref
+from connectors.gtfs_rt.vehicles import STOP_STATUSES
+
+from .modes import MODES
+from .views import LOCATION_TYPES
+
 DATE_TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
+TIME_OR_NULL: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
 TEXT_OR_NULL: dict[str, Any] = {"type": ["string", "null"]}
+INT_OR_NULL: dict[str, Any] = {"type": ["integer", "null"]}
 COLOR: dict[str, Any] = {"type": ["string", "null"], "pattern": "^#[0-9A-F]{6}$"}
+ALERT_IDS = array_of(
+    {"type": "string"}, description="Ids of the alerts active now that name it (/v1/alerts)."
+)
 
+#: A departure's status: its delay against the source's on-time threshold, or what the
+#: realtime feed says of it.
+DEPARTURE_STATUSES = (
+    "scheduled",
+    "on_time",
+    "delayed",
+    "early",
+    "cancelled",
+    "skipped",
+    "added",
+    "no_data",
+)
+TRIP_STATUSES = ("scheduled", "on_time", "delayed", "early", "cancelled", "added")
+CALL_STATUSES = ("scheduled", "on_time", "delayed", "early", "cancelled", "skipped", "no_data")
+SCHEDULE_RELATIONSHIPS = ("scheduled", "cancelled", "deleted", "added", "duplicated")
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-LINE_SUMMARY = {
-    "type": "object",
-    "properties": {
+LINE_SUMMARY = obj(
+    {
         "id": {"type": "string"},
         "short_name": TEXT_OR_NULL,
         "long_name": TEXT_OR_NULL,
-        "mode": {"type": "string"},
+        "mode": ref("LineMode"),
         "color": COLOR,
         "text_color": COLOR,
     },
-    "required": ["id", "short_name", "long_name", "mode", "color", "text_color"],
-}
+    ["id", "short_name", "long_name", "mode", "color", "text_color"],
+    title="LineSummary",
+)
 
-LINE = {
-    "type": "object",
-    "allOf": [_ref("LineSummary")],
-    "properties": {
-        "agency": {
-            "type": "object",
-            "properties": {
-                "id": {"type": "string"},
-                "name": {"type": "string"},
-                "url": TEXT_OR_NULL,
-                "timezone": {"type": "string"},
-            },
-        }
+AGENCY = obj(
+    {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "url": TEXT_OR_NULL,
+        "timezone": {"type": "string"},
     },
-}
+    ["id", "name", "url", "timezone"],
+    title="Agency",
+)
 
-STOP = {
-    "type": "object",
-    "properties": {
+LINE = extend(
+    LINE_SUMMARY,
+    {"agency": ref("Agency"), "alert_ids": ALERT_IDS},
+    ["agency", "alert_ids"],
+    title="Line",
+)
+
+STOP = obj(
+    {
         "id": {"type": "string"},
         "name": {"type": "string"},
         "code": TEXT_OR_NULL,
         "lat": {"type": "number"},
         "lon": {"type": "number"},
-        "location_type": {"enum": ["stop", "station", "entrance", "generic_node", "boarding_area"]},
+        "location_type": ref("LocationType"),
         "parent_station": TEXT_OR_NULL,
         "platform_code": TEXT_OR_NULL,
         "wheelchair_boarding": {"type": ["boolean", "null"]},
-        "lines": {"type": "array", "items": _ref("LineSummary")},
+        "lines": array_of(ref("LineSummary")),
+        "alert_ids": ALERT_IDS,
         "distance_m": {"type": "number"},
     },
-    "required": ["id", "name", "lat", "lon", "location_type", "parent_station"],
-}
+    ["id", "name", "lat", "lon", "location_type", "parent_station"],
+    title="Stop",
+)
 
-STOP_DETAIL = {
-    "type": "object",
-    "allOf": [_ref("Stop")],
-    "properties": {"platforms": {"type": "array", "items": _ref("Stop")}},
-    "required": ["platforms"],
-}
+STOP_DETAIL = extend(
+    STOP,
+    {"platforms": array_of(ref("Stop"))},
+    ["lines", "alert_ids", "platforms"],
+    title="StopDetail",
+    description="One stop with its platforms (a station's children).",
+)
 
-LINE_DETAIL = {
-    "type": "object",
-    "allOf": [_ref("Line")],
-    "properties": {
-        "directions": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "direction_id": {"type": ["integer", "null"]},
-                    "headsign": TEXT_OR_NULL,
-                    "trips": {"type": "integer"},
-                    "stops": {"type": "array", "items": _ref("Stop")},
-                },
-            },
-        }
+DIRECTION = obj(
+    {
+        "direction_id": INT_OR_NULL,
+        "headsign": TEXT_OR_NULL,
+        "trips": {"type": "integer"},
+        "stops": array_of(ref("Stop")),
     },
-    "required": ["directions"],
-}
+    ["direction_id", "headsign", "trips", "stops"],
+    title="LineDirection",
+)
 
-_BBOX = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
+LINE_DETAIL = extend(
+    LINE,
+    {"directions": array_of(ref("LineDirection"))},
+    ["directions"],
+    title="LineDetail",
+    description="One line with its directions, each with its ordered stops.",
+)
 
-LINE_GEOMETRY = {
-    "type": "object",
-    "description": "RFC 7946 FeatureCollection: per direction, one LineString per shape its "
-    "trips use ([lon, lat]); trips without a shape are drawn through their stops.",
-    "properties": {
-        "type": {"const": "FeatureCollection"},
+_BBOX = array_of({"type": "number"}, minItems=4, maxItems=4)
+
+LINE_GEOMETRY = obj(
+    {
+        "type": {"type": "string", "const": "FeatureCollection"},
         "bbox": _BBOX,
-        "features": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "type": {"const": "Feature"},
+        "features": array_of(
+            obj(
+                {
+                    "type": {"type": "string", "const": "Feature"},
                     "bbox": _BBOX,
-                    "geometry": {
-                        "type": ["object", "null"],
-                        "properties": {
-                            "type": {"const": "LineString"},
-                            "coordinates": {
-                                "type": "array",
-                                "minItems": 2,
-                                "items": {
-                                    "type": "array",
-                                    "items": {"type": "number"},
-                                    "minItems": 2,
-                                    "maxItems": 2,
-                                },
+                    "geometry": nullable(
+                        obj(
+                            {
+                                "type": {"type": "string", "const": "LineString"},
+                                "coordinates": array_of(
+                                    array_of({"type": "number"}, minItems=2, maxItems=2),
+                                    minItems=2,
+                                ),
                             },
-                        },
-                        "required": ["type", "coordinates"],
-                    },
-                    "properties": {
-                        "type": "object",
-                        "properties": {
+                            ["type", "coordinates"],
+                        )
+                    ),
+                    "properties": obj(
+                        {
                             "line_id": {"type": "string"},
-                            "direction_id": {"type": ["integer", "null"]},
-                            "headsigns": {"type": "array", "items": {"type": "string"}},
+                            "direction_id": INT_OR_NULL,
+                            "headsigns": array_of({"type": "string"}),
                             "shape_id": TEXT_OR_NULL,
                             "trips": {"type": "integer"},
-                            "geometry_source": {"enum": ["shapes.txt", "stops"]},
+                            "geometry_source": enum(["shapes.txt", "stops"]),
                         },
-                        "required": [
+                        [
                             "line_id",
                             "direction_id",
                             "headsigns",
@@ -138,135 +153,179 @@ LINE_GEOMETRY = {
                             "trips",
                             "geometry_source",
                         ],
-                    },
+                    ),
                 },
-                "required": ["type", "geometry", "properties"],
-            },
-        },
+                ["type", "geometry", "properties"],
+                title="LineGeometryFeature",
+            )
+        ),
+        "meta": ref("Meta"),
     },
-    "required": ["type", "features"],
-}
+    ["type", "features", "meta"],
+    title="LineGeometry",
+    description="RFC 7946 FeatureCollection: per direction, one LineString per shape its "
+    "trips use ([lon, lat]); trips without a shape are drawn through their stops.",
+)
 
-DEPARTURE = {
-    "type": "object",
-    "properties": {
-        "stop": {
-            "type": "object",
-            "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
-        },
-        "line": {"oneOf": [_ref("LineSummary"), {"type": "null"}]},
+DEPARTURE = obj(
+    {
+        "stop": obj(
+            {"id": {"type": "string"}, "name": {"type": "string"}},
+            ["id", "name"],
+            title="DepartureStop",
+            description="The platform (or stop) the vehicle leaves from.",
+        ),
+        "line": nullable(ref("LineSummary")),
         "trip_id": {"type": "string"},
         "headsign": TEXT_OR_NULL,
-        "direction_id": {"type": ["integer", "null"]},
+        "direction_id": INT_OR_NULL,
         "service_date": {"type": "string", "format": "date"},
-        "scheduled_time": {"type": ["string", "null"], "format": "date-time"},
-        "expected_time": {"type": ["string", "null"], "format": "date-time"},
-        "delay_s": {"type": ["integer", "null"]},
+        "scheduled_time": TIME_OR_NULL,
+        "expected_time": TIME_OR_NULL,
+        "delay_s": INT_OR_NULL,
         "realtime": {"type": "boolean"},
-        "uncertainty_s": {"type": ["integer", "null"]},
+        "uncertainty_s": INT_OR_NULL,
         "vehicle_id": {
             "type": ["string", "null"],
             "description": "'feed:vehicle_id', the id /v1/vehicles gives the vehicle.",
         },
-        "alert_ids": {"type": "array", "items": {"type": "string"}},
-        "status": {
-            "enum": [
-                "scheduled",
-                "on_time",
-                "delayed",
-                "early",
-                "cancelled",
-                "skipped",
-                "added",
-                "no_data",
-            ]
-        },
+        "alert_ids": array_of({"type": "string"}),
+        "status": ref("DepartureStatus"),
         "timezone": {"type": "string"},
         "platform": TEXT_OR_NULL,
         "wheelchair_accessible": {"type": ["boolean", "null"]},
-        "frequency": {
-            "type": ["object", "null"],
-            "properties": {
-                "headway_s": {"type": "integer"},
-                "exact_times": {"type": "boolean"},
-            },
-        },
+        "frequency": nullable(
+            obj(
+                {"headway_s": {"type": "integer"}, "exact_times": {"type": "boolean"}},
+                ["headway_s", "exact_times"],
+                title="Frequency",
+            )
+        ),
     },
-    "required": ["stop", "line", "trip_id", "service_date", "scheduled_time", "status"],
-}
+    ["stop", "line", "trip_id", "service_date", "scheduled_time", "status"],
+    title="Departure",
+)
 
-EXPLANATION = {
-    "type": ["object", "null"],
-    "description": "Why a board is empty (null when it is not): a stable code to branch "
-    "on, and a message to show.",
-    "properties": {
-        "code": {
-            "enum": [
-                "outside_feed_validity",
-                "no_service_that_day",
-                "terminus",
-                "no_more_departures_in_window",
-            ]
-        },
+EXPLANATION = obj(
+    {
+        "code": enum(EXPLANATIONS),
         "message": {
             "type": "string",
             "description": "For people, in the negotiated language (fr or en; en otherwise).",
         },
     },
-}
+    ["code", "message"],
+    title="Explanation",
+    description="Why a board is empty: a stable code to branch on, and a message to show.",
+)
 
-BOARD = {
-    "type": "object",
-    "properties": {
-        "stop": _ref("Stop"),
-        "departures": {"type": "array", "items": _ref("Departure")},
-        "groups": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "line": _ref("LineSummary"),
-                    "direction_id": {"type": ["integer", "null"]},
+BOARD = obj(
+    {
+        "stop": ref("Stop"),
+        "departures": array_of(ref("Departure")),
+        "groups": array_of(
+            obj(
+                {
+                    "line": nullable(ref("LineSummary")),
+                    "direction_id": INT_OR_NULL,
                     "headsign": TEXT_OR_NULL,
-                    "departures": {"type": "array", "items": _ref("Departure")},
+                    "departures": array_of(ref("Departure")),
                 },
-            },
-        },
-        "explanation": _ref("Explanation"),
+                ["line", "direction_id", "headsign", "departures"],
+                title="DepartureGroup",
+            ),
+            description="With group=line_direction, instead of departures.",
+        ),
+        "explanation": nullable(ref("Explanation")),
     },
-    "required": ["stop", "explanation"],
-}
+    ["stop", "explanation"],
+    title="Board",
+)
 
-NEARBY_BOARD = {
-    "type": "object",
-    "properties": {
-        "stop": _ref("Stop"),
-        "departures": {"type": "array", "items": _ref("Departure")},
-        "explanation": _ref("Explanation"),
+NEARBY_BOARD = obj(
+    {
+        "stop": ref("Stop"),
+        "departures": array_of(ref("Departure")),
+        "explanation": nullable(ref("Explanation")),
     },
-    "required": ["stop", "departures", "explanation"],
-}
+    ["stop", "departures", "explanation"],
+    title="NearbyBoard",
+)
 
-TRIP = {
-    "type": "object",
-    "properties": {
+TRIP_VEHICLE = obj(
+    {
         "id": {"type": "string"},
-        "line": _ref("LineSummary"),
+        "label": TEXT_OR_NULL,
+        "lat": {"type": ["number", "null"]},
+        "lon": {"type": ["number", "null"]},
+        "bearing": {"type": ["number", "null"]},
+        "speed_m_s": {"type": ["number", "null"]},
+        "timestamp": TIME_OR_NULL,
+        "current_stop_sequence": INT_OR_NULL,
+        "stop_id": TEXT_OR_NULL,
+        "status": nullable(ref("VehicleStopStatus")),
+    },
+    ["id", "lat", "lon", "timestamp", "current_stop_sequence", "status"],
+    title="TripVehicle",
+)
+
+CALL = obj(
+    {
+        "stop": obj(
+            {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "lat": {"type": "number"},
+                "lon": {"type": "number"},
+            },
+            ["id", "name", "lat", "lon"],
+            title="CallStop",
+        ),
+        "stop_sequence": {"type": "integer"},
+        "scheduled_arrival": DATE_TIME,
+        "scheduled_departure": DATE_TIME,
+        "expected_arrival": TIME_OR_NULL,
+        "expected_departure": TIME_OR_NULL,
+        "delay_s": INT_OR_NULL,
+        "status": enum(CALL_STATUSES),
+        "realtime": {"type": "boolean"},
+        "passed": {
+            "type": "boolean",
+            "description": "Its expected (else scheduled) time is before now.",
+        },
+    },
+    [
+        "stop",
+        "stop_sequence",
+        "scheduled_arrival",
+        "scheduled_departure",
+        "expected_arrival",
+        "expected_departure",
+        "delay_s",
+        "status",
+        "realtime",
+        "passed",
+    ],
+    title="Call",
+)
+
+TRIP = obj(
+    {
+        "id": {"type": "string"},
+        "line": ref("LineSummary"),
         "headsign": TEXT_OR_NULL,
-        "direction_id": {"type": ["integer", "null"]},
+        "direction_id": INT_OR_NULL,
         "service_date": {"type": "string", "format": "date"},
         "runs_on_date": {"type": "boolean"},
         "realtime": {"type": "boolean"},
         # In the words of departures: the delay against the source's on-time threshold.
-        "status": {
-            "enum": ["scheduled", "on_time", "delayed", "early", "cancelled", "added"],
-            "description": "From the trip's delay_s and schedule_relationship; 'scheduled' "
-            "when no delay is known.",
-        },
+        "status": enum(
+            TRIP_STATUSES,
+            "From the trip's delay_s and schedule_relationship; 'scheduled' when no delay is "
+            "known.",
+        ),
         # One spelling across the API: "cancelled", as calls, departures and events say it.
-        "schedule_relationship": {
-            "enum": ["scheduled", "cancelled", "deleted", "added", "duplicated"]
-        },
+        "schedule_relationship": enum(SCHEDULE_RELATIONSHIPS),
         "delay_s": {
             "type": ["integer", "null"],
             "description": "Delay at the next call not yet passed, else the last one known.",
@@ -275,56 +334,11 @@ TRIP = {
             "type": ["string", "null"],
             "description": "'feed:vehicle_id', the id /v1/vehicles gives the vehicle.",
         },
-        "vehicle": {
-            "type": ["object", "null"],
-            "properties": {
-                "id": {"type": "string"},
-                "label": TEXT_OR_NULL,
-                "lat": {"type": ["number", "null"]},
-                "lon": {"type": ["number", "null"]},
-                "bearing": {"type": ["number", "null"]},
-                "speed_m_s": {"type": ["number", "null"]},
-                "timestamp": {"type": ["string", "null"], "format": "date-time"},
-                "current_stop_sequence": {"type": ["integer", "null"]},
-                "stop_id": TEXT_OR_NULL,
-                "status": {"enum": ["incoming_at", "stopped_at", "in_transit_to", None]},
-            },
-            "required": ["id", "lat", "lon", "timestamp", "current_stop_sequence", "status"],
-        },
+        "vehicle": nullable(ref("TripVehicle")),
         "timezone": {"type": "string"},
-        "calls": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "stop": {"type": "object"},
-                    "stop_sequence": {"type": "integer"},
-                    "scheduled_arrival": DATE_TIME,
-                    "scheduled_departure": DATE_TIME,
-                    "expected_arrival": {"type": ["string", "null"], "format": "date-time"},
-                    "expected_departure": {"type": ["string", "null"], "format": "date-time"},
-                    "delay_s": {"type": ["integer", "null"]},
-                    "status": {
-                        "enum": [
-                            "scheduled",
-                            "on_time",
-                            "delayed",
-                            "early",
-                            "cancelled",
-                            "skipped",
-                            "no_data",
-                        ]
-                    },
-                    "realtime": {"type": "boolean"},
-                    "passed": {
-                        "type": "boolean",
-                        "description": "Its expected (else scheduled) time is before now.",
-                    },
-                },
-            },
-        },
+        "calls": array_of(ref("Call")),
     },
-    "required": [
+    [
         "id",
         "line",
         "service_date",
@@ -337,12 +351,21 @@ TRIP = {
         "vehicle",
         "calls",
     ],
-}
+    title="Trip",
+)
 
 ALL = {
+    "LineMode": enum(MODES, "From the GTFS route_type (basic and extended codes)."),
+    "LocationType": enum(LOCATION_TYPES.values(), "From the GTFS location_type."),
+    "DepartureStatus": enum(DEPARTURE_STATUSES),
+    "VehicleStopStatus": enum(STOP_STATUSES, "Where the vehicle is, against its stop_id."),
     "Trip": TRIP,
+    "TripVehicle": TRIP_VEHICLE,
+    "Call": CALL,
     "LineSummary": LINE_SUMMARY,
+    "Agency": AGENCY,
     "Line": LINE,
+    "LineDirection": DIRECTION,
     "LineDetail": LINE_DETAIL,
     "LineGeometry": LINE_GEOMETRY,
     "Stop": STOP,

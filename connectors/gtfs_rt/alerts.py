@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 _CAUSE = {v: k.lower() for k, v in pb.Alert.Cause.items()}
 _EFFECT = {v: k.lower() for k, v in pb.Alert.Effect.items()}
 _SEVERITY = {v: k.lower() for k, v in pb.Alert.SeverityLevel.items()}
+#: The vocabularies an alert's cause, effect and severity are spelled in (GTFS-RT's, lowercase).
+CAUSES, EFFECTS, SEVERITIES = (tuple(names.values()) for names in (_CAUSE, _EFFECT, _SEVERITY))
 
 
 def translated(ts: pb.TranslatedString, default_language: str) -> TranslatedText:

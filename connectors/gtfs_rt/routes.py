@@ -12,7 +12,7 @@ from aggregator.api.i18n import negotiate_language
 from aggregator.api.params import MAX_PARAM_LENGTH, QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
-from aggregator.api.routing import ApiRouter, Param
+from aggregator.api.routing import ApiRouter, Param, wants_geojson
 from aggregator.runtime import Runtime, runtime_of
 from connectors.gtfs.views import split_id, timetables
 from connectors.places.geo import feature_collection
@@ -107,7 +107,7 @@ async def list_vehicles(request: web.Request) -> ApiResult:
     line = _wanted(params.string("line"), "line")
     trip = _wanted(params.string("trip"), "trip")
     box = _bbox(params)
-    geojson = params.choice("format", ("json", "geojson"), "json") == "geojson"
+    geojson = wants_geojson(request)
     now = runtime.clock.now().timestamp()
     data: list[dict[str, Any]] = []
     sources = _realtime_sources(runtime)
@@ -190,8 +190,7 @@ def register_realtime_routes(router: ApiRouter) -> None:
                 "-180 <= west <= east <= 180 and -90 <= south <= north <= 90.",
                 {"type": "string", "maxLength": MAX_PARAM_LENGTH, "pattern": BBOX.pattern},
             ),
-            Param("format", "json (default) or geojson.", api_schemas.choice(["json", "geojson"])),
         ],
         response={"type": "array", "items": refs["Vehicle"]},
-        alternatives={"application/geo+json": {"type": "object"}},
+        geojson=refs["VehicleCollection"],
     )

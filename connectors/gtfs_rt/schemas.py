@@ -4,41 +4,54 @@ from __future__ import annotations
 
 from typing import Any
 
+from aggregator.api.schemas import array_of, enum, nullable, obj, point_features, ref
+
+from .alerts import CAUSES, EFFECTS, SEVERITIES
+from .vehicles import OCCUPANCIES
+
 TEXT_OR_NULL: dict[str, Any] = {"type": ["string", "null"]}
 TIME_OR_NULL: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
-NAMED = {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}}}
 
-ALERT = {
-    "type": "object",
-    "properties": {
+ALERT = obj(
+    {
         "id": {"type": "string"},
         "header": TEXT_OR_NULL,
         "description": TEXT_OR_NULL,
         "url": TEXT_OR_NULL,
-        "cause": TEXT_OR_NULL,
-        "effect": TEXT_OR_NULL,
-        "severity": TEXT_OR_NULL,
-        "active_periods": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"start": TIME_OR_NULL, "end": TIME_OR_NULL},
-            },
-        },
-        "lines": {"type": "array", "items": {"$ref": "#/components/schemas/LineSummary"}},
-        "stops": {"type": "array", "items": NAMED},
-        "trips": {"type": "array", "items": {"type": "object"}},
-        "agencies": {"type": "array", "items": {"type": "string"}},
+        "cause": enum([*CAUSES, None], "GTFS-RT's cause, lowercase; null when not given."),
+        "effect": enum([*EFFECTS, None], "GTFS-RT's effect, lowercase; null when not given."),
+        "severity": enum(
+            [*SEVERITIES, None], "GTFS-RT's severity level, lowercase; null when not given."
+        ),
+        "active_periods": array_of(
+            obj({"start": TIME_OR_NULL, "end": TIME_OR_NULL}, ["start", "end"], title="Period")
+        ),
+        "lines": array_of(ref("LineSummary")),
+        "stops": array_of(
+            obj(
+                {"id": {"type": "string"}, "name": {"type": "string"}},
+                ["id", "name"],
+                title="AlertStop",
+            )
+        ),
+        "trips": array_of(
+            obj(
+                {"id": {"type": "string"}, "headsign": TEXT_OR_NULL},
+                ["id", "headsign"],
+                title="AlertTrip",
+            )
+        ),
+        "agencies": array_of({"type": "string"}),
     },
-    "required": ["id", "header", "effect", "active_periods", "lines", "stops"],
-}
+    ["id", "header", "effect", "active_periods", "lines", "stops", "trips", "agencies"],
+    title="Alert",
+)
 
-VEHICLE = {
-    "type": "object",
-    "properties": {
+VEHICLE = obj(
+    {
         "id": {"type": "string"},
         "label": TEXT_OR_NULL,
-        "line": {"oneOf": [{"$ref": "#/components/schemas/LineSummary"}, {"type": "null"}]},
+        "line": nullable(ref("LineSummary")),
         "trip_id": TEXT_OR_NULL,
         "service_date": TEXT_OR_NULL,
         "direction_id": {"type": ["integer", "null"]},
@@ -46,13 +59,18 @@ VEHICLE = {
         "lon": {"type": "number"},
         "bearing": {"type": ["number", "null"]},
         "speed_m_s": {"type": ["number", "null"]},
-        "status": {"enum": ["incoming_at", "stopped_at", "in_transit_to", None]},
+        "status": nullable(ref("VehicleStopStatus")),
         "stop_id": TEXT_OR_NULL,
-        "occupancy": TEXT_OR_NULL,
+        "occupancy": enum([*OCCUPANCIES, None], "GTFS-RT's occupancy status, lowercase."),
         "occupancy_percentage": {"type": ["integer", "null"]},
         "timestamp": TIME_OR_NULL,
     },
-    "required": ["id", "lat", "lon", "line", "trip_id", "timestamp"],
-}
+    ["id", "lat", "lon", "line", "trip_id", "timestamp"],
+    title="Vehicle",
+)
 
-ALL = {"Alert": ALERT, "Vehicle": VEHICLE}
+ALL = {
+    "Alert": ALERT,
+    "Vehicle": VEHICLE,
+    "VehicleCollection": point_features(VEHICLE, "VehicleCollection"),
+}

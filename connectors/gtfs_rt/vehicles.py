@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 _VP = pb.VehiclePosition
 _STATUS = {v: k.lower() for k, v in _VP.VehicleStopStatus.items()}
 _OCCUPANCY = {v: k.lower() for k, v in _VP.OccupancyStatus.items()}
+#: What a vehicle's status and occupancy are spelled in (GTFS-RT's names, lowercase).
+STOP_STATUSES, OCCUPANCIES = tuple(_STATUS.values()), tuple(_OCCUPANCY.values())
 
 
 def _finite(value: float) -> float | None:

@@ -7,9 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
+from aggregator.api import schemas as api_schemas
 from aggregator.api.params import QueryParams
 from aggregator.api.results import ApiResult
-from aggregator.api.routing import ApiRouter
+from aggregator.api.routing import ApiRouter, wants_geojson
 from aggregator.runtime import Runtime, runtime_of
 from connectors.places.geo import PlaceIndex
 from connectors.places.query import NearQuery, near_query_params
@@ -22,6 +23,7 @@ MAX_RADIUS_M = 10_000.0
 
 PARKING_SCHEMA: dict[str, Any] = {
     "type": "object",
+    "title": "Parking",
     "description": "A car park with its free spaces and how fresh that figure is.",
     "properties": {
         "id": {"type": "string", "description": "source:native_id"},
@@ -33,13 +35,14 @@ PARKING_SCHEMA: dict[str, Any] = {
         "city": {"type": ["string", "null"]},
         "capacity": {"type": ["integer", "null"]},
         "free_spaces": {"type": ["integer", "null"]},
-        "state": {"enum": list(STATES)},
+        "state": api_schemas.enum(STATES),
         "last_updated": {"type": ["string", "null"], "format": "date-time"},
         "distance_m": {"type": "number"},
-        "freshness": {
-            "type": "object",
-            "properties": {"age_s": {"type": ["number", "null"]}, "stale": {"type": "boolean"}},
-        },
+        "freshness": api_schemas.obj(
+            {"age_s": {"type": ["number", "null"]}, "stale": {"type": "boolean"}},
+            ["age_s", "stale"],
+            title="ParkingFreshness",
+        ),
     },
     "required": ["id", "source", "lat", "lon", "state", "distance_m", "freshness"],
 }
@@ -67,6 +70,7 @@ async def list_parkings(request: web.Request) -> ApiResult:
         default_radius=1000.0,
         max_radius=MAX_RADIUS_M,
         max_limit=MAX_LIMIT,
+        geojson=wants_geojson(request),
     )
     now = runtime.clock.now()
     found: list[tuple[float, dict[str, Any]]] = []
@@ -103,5 +107,7 @@ def register_parking_routes(router: ApiRouter) -> None:
             max_limit=MAX_LIMIT,
         ),
         response={"type": "array", "items": parking_ref},
-        alternatives={"application/geo+json": {"type": "object"}},
+        geojson=router.add_schema(
+            "ParkingCollection", api_schemas.point_features(PARKING_SCHEMA, "ParkingCollection")
+        ),
     )

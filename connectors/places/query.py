@@ -43,17 +43,13 @@ def near_query_params(
             f"Only this {source_kind} source (a configured source id).",
             api_schemas.configured(sources),
         ),
-        Param(
-            "format",
-            "geojson for an RFC 7946 FeatureCollection.",
-            api_schemas.choice(["json", "geojson"], default="json"),
-        ),
     ]
 
 
 @dataclass(frozen=True)
 class NearQuery:
-    """lat, lon, radius, limit, format and source of one request, checked."""
+    """lat, lon, radius, limit and source of one request, checked; ``geojson``: answer as
+    GeoJSON (:func:`aggregator.api.routing.wants_geojson`)."""
 
     lat: float
     lon: float
@@ -72,6 +68,7 @@ class NearQuery:
         default_radius: float,
         max_radius: float,
         max_limit: int,
+        geojson: bool,
     ) -> NearQuery:
         lat = params.number("lat", minimum=-90.0, maximum=90.0)
         lon = params.number("lon", minimum=-180.0, maximum=180.0)
@@ -79,7 +76,6 @@ class NearQuery:
             raise BadParameter("lat" if lat is None else "lon", "lat and lon are required")
         radius = params.number("radius", default_radius, minimum=1.0, maximum=max_radius)
         limit = params.integer("limit", 20, minimum=1, maximum=max_limit)
-        geojson = params.choice("format", ("json", "geojson"), "json") == "geojson"
         wanted = params.member("source", sources, f"a configured {kind} source")
         if wanted is not None:
             sources = [wanted]

@@ -42,6 +42,12 @@ LOOSE_PARAMETER_SCHEMAS = {
     "GET /v1/vehicles": "bbox needs west <= east and south <= north (an order between list "
     "items a pattern cannot express)",
 }
+# The GeoJSON twin of a route (its path plus .geojson) takes the same parameters.
+LOOSE_PARAMETER_SCHEMAS |= {
+    label + ".geojson": reason
+    for label, reason in LOOSE_PARAMETER_SCHEMAS.items()
+    if label in ("GET /v1/stops", "GET /v1/vehicles")
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -78,10 +78,9 @@ def requests(draw: st.DrawFn) -> tuple[str, dict[str, str], dict[str, str]]:
     kind = draw(st.sampled_from(range(11)))
     where = draw(maybe(point())) or {}
     if kind == 0:
-        q = query(
-            draw, q=TEXT, radius=RADIUS, limit=LIMIT, format=st.sampled_from(["json", "geojson"])
-        )
-        return "/v1/stops", {}, {**where, **q} if (where or "q" in q) else {**q, "q": "gare"}
+        q = query(draw, q=TEXT, radius=RADIUS, limit=LIMIT)
+        path = draw(st.sampled_from(["/v1/stops", "/v1/stops.geojson"]))
+        return path, {}, {**where, **q} if (where or "q" in q) else {**q, "q": "gare"}
     if kind == 1:
         return "/v1/stops/{stop_id}", {"stop_id": draw(st.sampled_from(STOPS))}, {}
     if kind == 2:
@@ -107,7 +106,8 @@ def requests(draw: st.DrawFn) -> tuple[str, dict[str, str], dict[str, str]]:
         )
         return "/v1/departures", {}, {**draw(point()), **q}
     if kind == 4:
-        return "/v1/lines/{line_id}", {"line_id": draw(st.sampled_from(LINES))}, {}
+        path = draw(st.sampled_from(["/v1/lines/{line_id}", "/v1/lines/{line_id}.geojson"]))
+        return path, {"line_id": draw(st.sampled_from(LINES))}, {}
     if kind == 5:
         date = draw(maybe(st.dates(datetime(1900, 1, 1).date(), datetime(2100, 1, 1).date())))
         q = {"date": date.isoformat()} if date else {}
