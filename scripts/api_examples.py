@@ -62,6 +62,12 @@ EXAMPLES: list[tuple[str, str, str]] = [
     ("GET", "/v1/openapi.json", "/v1/openapi.json"),
     ("GET", "/v1/catalog", "/v1/catalog"),
     ("GET", "/v1/catalog.ttl", "/v1/catalog.ttl"),
+    (
+        "GET",
+        "/v1/events.ics",
+        "/v1/events.ics?source=paris-events&from=2023-11-01T00:00:00Z&to=2023-12-01T00:00:00Z",
+    ),
+    ("GET", "/v1/agenda.ics", "/v1/agenda.ics"),
     ("GET", "/", "/"),
     ("GET", "/v1/admin/sources/{source_id}", "/v1/admin/sources/stq"),
     ("POST", "/v1/admin/sources/{source_id}/refresh", "/v1/admin/sources/stq/refresh"),

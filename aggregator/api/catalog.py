@@ -59,7 +59,10 @@ def endpoints_of(source: ConnectorConfig) -> tuple[tuple[str, str], ...]:
         return ENDPOINTS[source.type]
     if source.type in EVENT_TYPES:
         channel = getattr(source, "channel", "events")
-        return ((f"/v1/{channel}", f"{channel.capitalize()}: occurrences, filters, sync"),)
+        return (
+            (f"/v1/{channel}", f"{channel.capitalize()}: occurrences, filters, sync"),
+            (f"/v1/{channel}.ics", f"{channel.capitalize()} as a calendar to subscribe to"),
+        )
     return (("/v1/sources/{id}/records", "The source's records, as mapped"),)
 
 

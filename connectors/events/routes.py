@@ -18,6 +18,7 @@ from aggregator.runtime import Runtime, runtime_of
 
 from . import schemas
 from .api import EVENT_TYPES, INDEX_NAME
+from .ics_export import agenda_calendar, events_calendar
 from .index import EventIndex, EventQuery
 from .model import ACCESSIBILITY_CODES, CHANNELS
 
@@ -336,6 +337,25 @@ def register_event_routes(router: ApiRouter) -> None:
         params=listing,
         response=answer,
     )
+    calendar_params = [*FILTERS, LANG]
+    for path, handler, what in (
+        ("/v1/events.ics", events_calendar, "events (every channel, or channel=...)"),
+        ("/v1/agenda.ics", agenda_calendar, "the local authority's agenda"),
+    ):
+        router.get(
+            path,
+            handler,
+            summary=f"A calendar to subscribe to: {what}, with the JSON list's filters",
+            description="RFC 5545 iCalendar: one VEVENT per occurrence, its UID stable across "
+            "refreshes, LAST-MODIFIED and SEQUENCE from the publisher's update time, cancelled "
+            "occurrences as STATUS:CANCELLED, the deployment's VTIMEZONE. Default range: the "
+            "past 7 days and the next 90; at most 5,000 occurrences.",
+            tags=["events"],
+            params=[*calendar_params, CHANNEL] if "events" in path else calendar_params,
+            response={"type": "string"},
+            media_type="text/calendar",
+            enveloped=False,
+        )
     router.get(
         "/v1/events/{event_id:.+}",
         get_event,

@@ -1,0 +1,173 @@
+"""``/v1/events.ics`` and ``/v1/agenda.ics``: the occurrences as a calendar to subscribe to.
+
+A resident adds the URL to their phone once; the phone re-reads it now and then. So each
+occurrence keeps its UID across refreshes (its occurrence id), says when it last changed
+(``LAST-MODIFIED`` from the publisher's update time, and ``SEQUENCE`` derived from it, so that
+it only ever grows), a cancelled occurrence stays in the calendar as ``STATUS:CANCELLED`` (a
+phone removes or strikes it, rather than keeping a stale copy), and the time zone of the
+deployment travels as a ``VTIMEZONE``. The calendar is written with the icalendar library
+(folding, escaping); the tests read it back with icalendar and with the ``ical`` library in
+strict mode.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from icalendar import Calendar, Event, vGeo
+
+from aggregator import __version__
+from aggregator.api.i18n import negotiate_language
+from aggregator.api.params import QueryParams
+from aggregator.api.problems import BadParameter
+from aggregator.runtime import Runtime, runtime_of
+
+from .index import EventIndex, EventQuery
+
+#: Without from/to, a subscribed calendar shows the last week and the coming three months.
+DEFAULT_PAST = dt.timedelta(days=7)
+DEFAULT_FUTURE = dt.timedelta(days=90)
+#: At most this many occurrences in one calendar (a phone would choke on more).
+MAX_OCCURRENCES = 5000
+PAGE = 100
+#: RFC 5545 STATUS for each of our occurrence statuses.
+ICS_STATUS = {
+    "scheduled": "CONFIRMED",
+    "rescheduled": "CONFIRMED",
+    "moved_online": "CONFIRMED",
+    "full": "CONFIRMED",
+    "postponed": "TENTATIVE",
+    "cancelled": "CANCELLED",
+}
+#: SEQUENCE counts minutes since this instant: it grows whenever the publisher's update
+#: time does, and fits a 32-bit integer until well after 2100.
+SEQUENCE_EPOCH = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+
+
+def occurrences(index: EventIndex, query: EventQuery) -> Iterator[dict[str, Any]]:
+    """Every occurrence the query matches, in start order, page after page."""
+    after = None
+    served = 0
+    while served < MAX_OCCURRENCES:
+        page = index.query(EventQuery(**{**query.__dict__, "after": after, "limit": PAGE}))
+        for record, _distance in page.items:
+            yield record
+            served += 1
+        if page.next_position is None:
+            return
+        after = page.next_position
+
+
+def calendar_of(
+    records: Iterator[Mapping[str, Any]], *, name: str, zone: ZoneInfo, language: str
+) -> Calendar:
+    calendar = Calendar()
+    calendar.add("prodid", f"-//Beffroi//{__version__}//EN")
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("x-wr-calname", name)
+    calendar.add("x-wr-timezone", zone.key)
+    for record in records:
+        calendar.add_component(_vevent(record, zone, language))
+    calendar.add_missing_timezones()
+    return calendar
+
+
+def _vevent(record: Mapping[str, Any], zone: ZoneInfo, language: str) -> Event:
+    event = Event()
+    event.add("uid", record["id"])
+    event.add("summary", _text(record["title"], language) or record["id"])
+    if record["all_day"]:
+        start = dt.date.fromisoformat(record["start_date"])
+        end_date = record["end_date"]
+        # DTEND of an all-day event is the day after the last one (RFC 5545, 3.6.1).
+        end = dt.date.fromisoformat(end_date) + dt.timedelta(days=1) if end_date else None
+        event.add("dtstart", start)
+        if end is not None:
+            event.add("dtend", end)
+    else:
+        event.add("dtstart", _local(record["start"], zone))
+        if record["end"]:
+            event.add("dtend", _local(record["end"], zone))
+    event.add("status", ICS_STATUS.get(record["status"], "CONFIRMED"))
+    updated = record.get("updated_at")
+    if updated:
+        modified = dt.datetime.fromisoformat(updated).astimezone(dt.UTC)
+        event.add("last-modified", modified)
+        event.add("dtstamp", modified)
+        event.add("sequence", max(0, int((modified - SEQUENCE_EPOCH).total_seconds() // 60)))
+    else:
+        # DTSTAMP is required; without an update time, a fixed one keeps the entry stable.
+        event.add("dtstamp", SEQUENCE_EPOCH)
+        event.add("sequence", 0)
+    description = _text(record["description"], language)
+    if description:
+        event.add("description", description)
+    location = record.get("location") or {}
+    where = ", ".join(
+        str(location[key]) for key in ("name", "address", "city") if location.get(key)
+    )
+    if where:
+        event.add("location", where)
+    if location.get("lat") is not None and location.get("lon") is not None:
+        event.add("geo", vGeo((location["lat"], location["lon"])))
+    if record.get("url"):
+        event.add("url", record["url"])
+    if record.get("categories"):
+        event.add("categories", list(record["categories"]))
+    return event
+
+
+def _local(value: str, zone: ZoneInfo) -> dt.datetime:
+    return dt.datetime.fromisoformat(value).astimezone(zone)
+
+
+def _text(texts: Mapping[str, str] | None, language: str) -> str | None:
+    """The text in ``language``, else in any language the source gave."""
+    if not texts:
+        return None
+    return texts.get(language) or next(iter(texts.values()))
+
+
+def export_query(query: Mapping[str, str], runtime: Runtime, channel: str | None) -> EventQuery:
+    """The JSON list's filters, with a calendar's default window and no page size."""
+    from .routes import _query  # the same filters and checks as the JSON list
+
+    for name in ("limit", "cursor", "sort", "updated_since"):
+        if name in query:
+            raise BadParameter(name, "is not accepted by a calendar export (it holds every match)")
+    params = QueryParams(query)
+    start = params.datetime("from", runtime.clock.now() - DEFAULT_PAST, runtime.timezone)
+    window = {"from": start.isoformat()}
+    if "to" not in query:
+        window["to"] = (start + DEFAULT_PAST + DEFAULT_FUTURE).isoformat()
+    event_query, _scope = _query(QueryParams({**query, **window}), runtime, channel)
+    return event_query
+
+
+async def _export(request: web.Request, channel: str | None, name: str) -> web.Response:
+    from .routes import _index  # the events' combined index, shared with the JSON routes
+
+    runtime = runtime_of(request)
+    language = negotiate_language(request, runtime.languages)
+    query = export_query(request.query, runtime, channel)
+    index = _index(runtime)
+    records = occurrences(index, query) if index is not None else iter(())
+    calendar = calendar_of(records, name=name, zone=runtime.timezone, language=language)
+    response = web.Response(body=calendar.to_ical(), content_type="text/calendar", charset="utf-8")
+    response.headers["Content-Language"] = language
+    # Calendar apps re-read subscriptions every few hours at most; a short cache is enough.
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+async def events_calendar(request: web.Request) -> web.Response:
+    return await _export(request, None, "Events")
+
+
+async def agenda_calendar(request: web.Request) -> web.Response:
+    return await _export(request, "agenda", "Agenda")
