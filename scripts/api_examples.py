@@ -65,7 +65,7 @@ EXAMPLES: list[tuple[str, str, str]] = [
     (
         "GET",
         "/v1/events.ics",
-        "/v1/events.ics?source=paris-events&from=2023-11-01T00:00:00Z&to=2023-12-01T00:00:00Z",
+        "/v1/events.ics?q=brasserie&from=2023-11-01T00:00:00Z&to=2024-11-01T00:00:00Z",
     ),
     ("GET", "/v1/agenda.ics", "/v1/agenda.ics"),
     ("GET", "/", "/"),
