@@ -50,6 +50,7 @@ async def json_occurrences(client: TestClient, query: str) -> list[dict]:
 async def test_the_calendar_is_valid_for_two_parsers_and_holds_the_list(tmp_path):
     runtime = runtime_from(machbar_config(), base_dir=DATA)
     await runtime.poll_once("machbar")
+    await runtime.live.settled()
     async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
         answer = await client.get(f"/v1/events.ics?{RANGE}")
         assert answer.status == 200
@@ -126,6 +127,7 @@ async def test_changes_bump_sequence_and_cancellations_stay_as_cancelled(upstrea
     async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
         for _ in range(2):
             await runtime.poll_once("mairie")
+            await runtime.live.settled()  # the events index is rebuilt in the background
             bodies.append(
                 icalendar.Calendar.from_ical(await (await client.get("/v1/agenda.ics")).read())
             )
