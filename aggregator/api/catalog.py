@@ -212,7 +212,10 @@ async def catalog_turtle(request: web.Request) -> web.Response:
 
 
 async def catalog_document(request: web.Request) -> web.Response:
-    return _catalog(request, negotiated_form(request, QueryParams(request.query)))
+    if negotiated_form(request, QueryParams(request.query)) == "ttl":
+        # One body shape per operation (generated clients need it): Turtle is its own.
+        raise web.HTTPSeeOther(location="/v1/catalog.ttl")
+    return _catalog(request, "jsonld")
 
 
 def _catalog(request: web.Request, form: str) -> web.Response:
@@ -265,13 +268,14 @@ def register_catalog(router: ApiRouter) -> None:
         "/v1/catalog",
         catalog_document,
         summary="The sources as a DCAT-AP 3.0 catalogue, in JSON-LD",
-        description=described + " `Accept: text/turtle` or `format=ttl` answer the Turtle of "
-        "/v1/catalog.ttl instead.",
+        description=described + " `Accept: text/turtle` or `format=ttl` redirect (303) to "
+        "its Turtle, /v1/catalog.ttl.",
         tags=["open data"],
         params=[Param("format", "jsonld (the default), or ttl for Turtle.", choice(RDF_FORMATS))],
         response=array_of(node),
         media_type="application/ld+json",
         enveloped=False,
+        errors=[303],
     )
     router.get(
         "/v1/catalog.ttl",

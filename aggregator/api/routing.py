@@ -282,6 +282,14 @@ class ApiRouter:
         if route.enveloped:
             responses["304"] = {"description": "Not modified (the ETag still matches)"}
         for status in route.errors:
+            if status == 303:  # a representation served by another operation (no body here)
+                responses["303"] = {
+                    "description": "See other: the representation asked for is at Location",
+                    "headers": {
+                        "Location": {"schema": {"type": "string", "format": "uri-reference"}}
+                    },
+                }
+                continue
             responses[str(status)] = {
                 "description": _STATUS_TEXT.get(status, "Error"),
                 "content": {"application/problem+json": {"schema": PROBLEM_REF}},
