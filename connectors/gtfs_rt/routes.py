@@ -63,7 +63,7 @@ async def list_alerts(request: web.Request) -> ApiResult:
     data: list[dict[str, Any]] = []
     sources = []
     for feed, live in _live(runtime).items():
-        sources.append(live.source_id)
+        sources.extend(live.source_ids)
         keep_line, route_id = _native(line, feed)
         keep_stop, stop_id = _native(stop, feed)
         if not (keep_line and keep_stop):
@@ -108,7 +108,7 @@ async def list_vehicles(request: web.Request) -> ApiResult:
     data: list[dict[str, Any]] = []
     sources = []
     for feed, live in _live(runtime).items():
-        sources.append(live.source_id)
+        sources.extend(live.source_ids)
         keep_line, route_id = _native(line, feed)
         keep_trip, trip_id = _native(trip, feed)
         if not (keep_line and keep_trip):
