@@ -2,9 +2,11 @@
 real upstreams (the document, Caltrain's real timetable, a GTFS-RT feed with an alert of its
 own) and read back through /v1/alerts, line and stop details, departures and home."""
 
+import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 from aiohttp.test_utils import TestClient, TestServer
 from google.transit import gtfs_realtime_pb2 as pb
 from support import config_from, runtime_from
@@ -265,3 +267,38 @@ connectors:
     with pytest.raises(ConfigError) as info:
         config_from(text)
     assert "caltrain" in str(info.value)
+
+
+LILLE = Path(__file__).parents[1] / "config" / "lille.yaml"
+
+
+def lille_entry(source_id: str) -> dict:
+    entries = yaml.safe_load(LILLE.read_text(encoding="utf-8"))["connectors"]
+    return next(entry for entry in entries if entry["id"] == source_id)
+
+
+async def test_the_lille_config_maps_ilevia_disruptions_into_alerts(upstream):
+    """config/lille.yaml's own mapping, read against the Ilévia-shaped document."""
+    entry = {**lille_entry("ilevia-perturbations"), "id": "perturbations", "feed": "caltrain"}
+    entry.update(url="{url}", retries=0)
+    source = textwrap.indent(yaml.safe_dump([entry], allow_unicode=True), "  ")
+    serve(upstream, DOCUMENT.read_bytes())
+    # safe_dump writes block style: the only braces left are the {url} placeholder's.
+    runtime = await started(config(upstream, source, realtime=False), ("perturbations",))
+    async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
+        body = await get_json(client, "/v1/alerts?line=caltrain:L1")
+        [alert] = body["data"]
+        assert alert["id"] == "caltrain:perturbations:M-9001"
+        assert alert["severity"] == "warning"
+    # Ilévia's metro line "ME1" is looked up as "M1", which Caltrain has not: reported.
+    issues = " | ".join(runtime.statuses["perturbations"].issue_samples)
+    assert "'ILEVIA:LineRef::ME1:LOC'" in issues
+
+
+def test_the_lille_agenda_channel_reads_the_council_sessions():
+    entries = yaml.safe_load(LILLE.read_text(encoding="utf-8"))["connectors"]
+    agenda = [entry for entry in entries if entry.get("channel") == "agenda"]
+    assert [entry["id"] for entry in agenda] == ["mel-conseil"]
+    assert "conseil" in agenda[0]["where"]
+    # Loads with the installed connector types, offline.
+    config_from(LILLE.read_text(encoding="utf-8"), environ={})
