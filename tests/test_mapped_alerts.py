@@ -161,6 +161,12 @@ async def test_alerts_without_any_gtfs_rt_feed(upstream):
         assert [a["id"] for a in body["data"]] == ["caltrain:perturbations:M-9002"]
         line = await get_json(client, "/v1/lines/caltrain:B7")
         assert line["data"]["alert_ids"] == ["caltrain:perturbations:M-9002"]
+        # Boards carry the alerts, but do not claim realtime times they do not have.
+        board = await get_json(client, "/v1/stops/caltrain:san_francisco/departures?limit=20")
+        assert board["meta"]["realtime"]["caltrain"]["available"] is False
+        assert all(d["realtime"] is False for d in board["data"]["departures"])
+        l1 = [d for d in board["data"]["departures"] if d["line"]["id"] == "caltrain:L1"]
+        assert l1 and all("caltrain:perturbations:M-9001" in d["alert_ids"] for d in l1)
 
 
 CSV_SOURCE = """

@@ -262,7 +262,7 @@ class Boards:
             on_time_threshold_s=live.data.on_time_threshold_s,
         )
         self.realtime[feed] = {
-            "available": True,
+            "available": not live.alerts_only,
             "source": live.source_id,
             "stale": merged.stale,
         }

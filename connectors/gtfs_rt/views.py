@@ -28,6 +28,8 @@ class LiveRealtime:
     data: RealtimeData
     #: Alert-only sources merged into ``data.state`` (``mapped_alerts``).
     alert_sources: tuple[str, ...] = ()
+    #: No GTFS-RT feed at all: alerts only, the boards' times are the schedule's.
+    alerts_only: bool = False
 
     @property
     def source_ids(self) -> list[str]:
@@ -57,7 +59,7 @@ def realtime_for(runtime: Runtime, feed: str, timetable: Timetable) -> LiveRealt
         return base
     if base is None:  # alerts without any GTFS-RT feed: the first alert source is the base
         (first_id, first), extra = extra[0], extra[1:]
-        base = LiveRealtime(first_id, first)
+        base = LiveRealtime(first_id, first, alerts_only=True)
         if not extra:
             return base
     parts = [part for _, data in extra for part in data.state.parts.values()]
@@ -66,6 +68,7 @@ def realtime_for(runtime: Runtime, feed: str, timetable: Timetable) -> LiveRealt
         base.source_id,
         replace(base.data, state=state),
         (*base.alert_sources, *(source_id for source_id, _ in extra)),
+        base.alerts_only,
     )
 
 
