@@ -218,7 +218,9 @@ async def test_csv_document_with_stops_by_name_and_translations(upstream):
     issues = " | ".join(runtime.statuses["perturbations"].issue_samples)
     assert "1 stop reference(s) match no stop of 'caltrain' by name" in issues
     assert "'Gare inconnue'" in issues
-    assert "cause value(s) 'grève' are not in values.cause" in issues
+    assert (
+        "1 cause value(s) are not in values.cause nor GTFS-RT cause names (e.g. 'grève')" in issues
+    )
 
 
 async def test_a_broken_document_fails_the_poll_and_keeps_the_last_alerts(upstream):

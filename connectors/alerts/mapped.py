@@ -47,7 +47,7 @@ from connectors.gtfs_rt.state import RealtimeState, SourcePart
 from connectors.linecap import DEFAULT_MAX_LINE_BYTES
 from connectors.records import csv_rows, json_rows
 
-from .resolve import LineRule, Resolver, StopRule, line_resolver, stop_resolver
+from .resolve import LineRule, Resolver, StopRule, Unresolved, line_resolver, stop_resolver
 
 #: The GTFS-RT enumerations, as the lower-case names alerts carry (``significant_delays``).
 ENUMS: dict[str, frozenset[str]] = {
@@ -167,7 +167,8 @@ class _Builder:
         )
         self.lines: Resolver = line_resolver(config.lines, tt)
         self.stops: Resolver = stop_resolver(config.stops, tt)
-        self.unmapped: dict[str, set[str]] = {}
+        #: Per enum field, the values no map knows (a few examples; the count goes on).
+        self.unmapped: dict[str, Unresolved] = {}
 
     def text(self, value: Any) -> TranslatedText:
         if value is None:
@@ -184,7 +185,7 @@ class _Builder:
         mapped = table.get(raw, raw).lower()
         if mapped in ENUMS[name]:
             return mapped
-        self.unmapped.setdefault(name, set()).add(raw)
+        self.unmapped.setdefault(name, Unresolved()).add(raw[:80])
         return None
 
     def instant(self, name: str, value: Any, problems: list[str]) -> int | None:
@@ -288,11 +289,11 @@ class MappedAlertsConnector(UrlConnector[MappedAlertsConfig]):
                     f"{resolver.rule.match} (e.g. {', '.join(map(repr, miss.examples))}): "
                     f"those alerts do not show on that {kind}"
                 )
-        for name, raws in sorted(builder.unmapped.items()):
-            examples = ", ".join(repr(r) for r in sorted(raws)[:10])
+        for name, unknown in sorted(builder.unmapped.items()):
+            examples = ", ".join(map(repr, unknown.examples))
             issues.append(
-                f"{name} value(s) {examples} are not in values.{name} nor GTFS-RT {name} "
-                "names: left empty"
+                f"{unknown.total} {name} value(s) are not in values.{name} nor GTFS-RT "
+                f"{name} names (e.g. {examples}): left empty"
             )
         # The summaries first: a status keeps only the first few issues as samples.
         issues.extend(result.issues)
