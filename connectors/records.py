@@ -106,15 +106,7 @@ class JsonRecordsConnector(UrlConnector[JsonRecordsConfig]):
     config_model = JsonRecordsConfig
 
     def parse(self, payload: bytes) -> ParseResult:
-        try:
-            document = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            raise FeedError(f"the body is not JSON ({exc})") from None
-        path = self.config.records_path
-        rows = lookup(document, compile_path(path)) if path else document
-        if not isinstance(rows, list):
-            where = f"at {path!r}" if path else "at the top level"
-            raise FeedError(f"no list of records {where} of the JSON document")
+        rows = json_rows(payload, self.config.records_path)
         return map_records(
             self.config.id, rows, self.config.id_field, RecordMapping(self.config.fields)
         )
@@ -127,24 +119,14 @@ class CsvRecordsConnector(UrlConnector[CsvRecordsConfig]):
     config_model = CsvRecordsConfig
 
     def parse(self, payload: bytes) -> ParseResult:
-        cap = self.config.max_line_bytes
-        if too_long := long_lines(payload, cap):
-            raise FeedError(
-                f"line {too_long[0].number} of the CSV is longer than {cap} bytes "
-                "(max_line_bytes); raise max_line_bytes if the export really has lines that long"
-            )
-        text, decode_issue = _decode(payload, self.config.encoding)
-        if not text.strip():
-            raise FeedError("the CSV body is empty")
-        delimiter = self.config.delimiter or _sniff_delimiter(text)
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-        if not reader.fieldnames:
-            raise FeedError("the CSV has no header row")
-        if self.config.id_field not in reader.fieldnames:
-            raise FeedError(
-                f"the CSV has no column {self.config.id_field!r} "
-                f"(columns: {', '.join(reader.fieldnames[:20])})"
-            )
+        config = self.config
+        reader, decode_issue = csv_rows(
+            payload,
+            id_field=config.id_field,
+            delimiter=config.delimiter,
+            encoding=config.encoding,
+            max_line_bytes=config.max_line_bytes,
+        )
         try:
             result = map_records(
                 self.config.id, reader, self.config.id_field, RecordMapping(self.config.fields)
@@ -160,6 +142,45 @@ class CsvRecordsConnector(UrlConnector[CsvRecordsConfig]):
                 stats=result.stats,
             )
         return result
+
+
+def json_rows(payload: bytes, records_path: str | None) -> list[Any]:
+    """The list of records of a JSON document: the document itself, or the list at
+    ``records_path`` (``features`` of GeoJSON, ``records`` / ``results`` of Opendatasoft)."""
+    try:
+        document = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise FeedError(f"the body is not JSON ({exc})") from None
+    rows = lookup(document, compile_path(records_path)) if records_path else document
+    if not isinstance(rows, list):
+        where = f"at {records_path!r}" if records_path else "at the top level"
+        raise FeedError(f"no list of records {where} of the JSON document")
+    return rows
+
+
+def csv_rows(
+    payload: bytes, *, id_field: str, delimiter: str | None, encoding: str, max_line_bytes: int
+) -> tuple[csv.DictReader, str | None]:
+    """A reader over a CSV export's rows (checked: line lengths, header, id column), and the
+    decoding issue to report, if any."""
+    cap = max_line_bytes
+    if too_long := long_lines(payload, cap):
+        raise FeedError(
+            f"line {too_long[0].number} of the CSV is longer than {cap} bytes "
+            "(max_line_bytes); raise max_line_bytes if the export really has lines that long"
+        )
+    text, decode_issue = _decode(payload, encoding)
+    if not text.strip():
+        raise FeedError("the CSV body is empty")
+    delimiter = delimiter or _sniff_delimiter(text)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    if not reader.fieldnames:
+        raise FeedError("the CSV has no header row")
+    if id_field not in reader.fieldnames:
+        raise FeedError(
+            f"the CSV has no column {id_field!r} (columns: {', '.join(reader.fieldnames[:20])})"
+        )
+    return reader, decode_issue
 
 
 def _decode(payload: bytes, encoding: str) -> tuple[str, str | None]:

@@ -7,8 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from aggregator.api.answer_freshness import answer_freshness
 from aggregator.api import schemas as api_schemas
+from aggregator.api.answer_freshness import answer_freshness
 from aggregator.api.params import QueryParams
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, wants_geojson

@@ -31,10 +31,12 @@ def _live(runtime: Runtime) -> dict[str, LiveRealtime]:
     return out
 
 
-def _realtime_sources(runtime: Runtime) -> list[str]:
+def _realtime_sources(runtime: Runtime, *, alerts: bool = False) -> list[str]:
     """Every configured realtime source, loaded or not: an answer's ``meta.sources`` names a
-    failing or loading one too, so a client can tell "no alerts" from "no alert source"."""
-    return [s for s, status in runtime.statuses.items() if status.source_type == "gtfs_rt"]
+    failing or loading one too, so a client can tell "no alerts" from "no alert source".
+    With ``alerts``, the mapped alert sources too (they have no vehicles)."""
+    kinds = ("gtfs_rt", "mapped_alerts") if alerts else ("gtfs_rt",)
+    return [s for s, status in runtime.statuses.items() if status.source_type in kinds]
 
 
 def _wanted(value: str | None, param: str) -> tuple[str, str] | None:
@@ -78,7 +80,7 @@ async def list_alerts(request: web.Request) -> ApiResult:
         )
         data.extend(alert_json(feed, tt, alert, preferred) for alert in alerts)
     data.sort(key=lambda alert: alert["id"])
-    return ApiResult(data, sources=_realtime_sources(runtime), language=language)
+    return ApiResult(data, sources=_realtime_sources(runtime, alerts=True), language=language)
 
 
 #: west,south,east,north as plain decimals in range; the order between them is checked apart.

@@ -21,6 +21,7 @@ Supported semantics:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import time
@@ -90,6 +91,9 @@ class SourcePart:
     #: When this source's body last changed (a body sent again unchanged keeps the instant
     #: it first came, so a frozen producer ages even when it answers every poll).
     changed_at: float | None = None
+    #: This source's own age limit for its alerts (None: the state's). A mapped alerts
+    #: document (``mapped_alerts``) sets it to infinity: its alerts last while it lists them.
+    alerts_max_age_s: float | None = None
 
     @property
     def as_of(self) -> float:
@@ -236,13 +240,32 @@ class RealtimeState:
         self.max_late_s = max((p.delay_range[0] for p in self.parts.values()), default=0)
         self.max_early_s = max((p.delay_range[1] for p in self.parts.values()), default=0)
 
+    def with_alert_parts(self, parts: Iterable[SourcePart]) -> RealtimeState:
+        """This state plus sources that bring alerts only (``mapped_alerts``).
+
+        A shallow copy: trips, vehicles and the board indexes are shared, not rebuilt, so
+        adding a few alerts to a big feed's state costs what the alerts cost.
+        """
+        merged = copy.copy(self)
+        merged.parts = dict(self.parts)
+        merged.alerts = dict(self.alerts)
+        for part in parts:
+            merged.parts[part.source] = part
+            merged.alerts.update(part.alerts)
+        return merged
+
     # ------------------------------------------------------------------ freshness
     def source_fresh(self, source: str, now: float, alerts: bool = False) -> bool:
         """Whether ``source``'s data is recent enough to be shown at ``now``."""
         part = self.parts.get(source)
         if part is None:
             return False
-        limit = self.alerts_stale_after_s if alerts else self.stale_after_s
+        if alerts:
+            limit = self.alerts_stale_after_s
+            if part.alerts_max_age_s is not None:
+                limit = part.alerts_max_age_s
+        else:
+            limit = self.stale_after_s
         return now - part.as_of <= limit
 
     def staleness(self, now: float) -> Staleness:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +19,9 @@ from .connector import RealtimeData
 from .merge import RealtimeDeparture
 from .model import AlertRealtime, TranslatedText, VehicleRealtime
 
+#: Source types that add alerts (only) to a feed's realtime state.
+ALERT_SOURCE_TYPES = frozenset({"mapped_alerts"})
+
 
 @dataclass(frozen=True)
 class LiveRealtime:
@@ -26,21 +29,50 @@ class LiveRealtime:
 
     source_id: str
     data: RealtimeData
+    #: Alert-only sources merged into ``data.state`` (``mapped_alerts``).
+    alert_sources: tuple[str, ...] = ()
+    #: No GTFS-RT feed at all: alerts only, the boards' times are the schedule's.
+    alerts_only: bool = False
+
+    @property
+    def source_ids(self) -> list[str]:
+        return [self.source_id, *self.alert_sources]
 
 
 def realtime_for(runtime: Runtime, feed: str, timetable: Timetable) -> LiveRealtime | None:
-    """The gtfs_rt source merged into ``feed``, when its state matches this timetable.
+    """The gtfs_rt source merged into ``feed``, when its state matches this timetable, with
+    the alerts of the feed's ``mapped_alerts`` sources added.
 
     Right after a timetable change the state still points into the old one; boards then
     show the schedule until the next realtime poll re-resolves (seconds later).
     """
+    base: LiveRealtime | None = None
+    extra: list[tuple[str, RealtimeData]] = []
     for source_id, snapshot in runtime.live.snapshots().items():
-        if snapshot.source_type != "gtfs_rt":
+        if snapshot.source_type != "gtfs_rt" and snapshot.source_type not in ALERT_SOURCE_TYPES:
             continue
         data: RealtimeData = snapshot.data
-        if data.feed == feed and data.timetable is timetable:
-            return LiveRealtime(source_id, data)
-    return None
+        if data.feed != feed or data.timetable is not timetable:
+            continue
+        if snapshot.source_type == "gtfs_rt":
+            base = base or LiveRealtime(source_id, data)
+        else:
+            extra.append((source_id, data))
+    if not extra:
+        return base
+    if base is None:  # alerts without any GTFS-RT feed: the first alert source is the base
+        (first_id, first), extra = extra[0], extra[1:]
+        base = LiveRealtime(first_id, first, alerts_only=True)
+        if not extra:
+            return base
+    parts = [part for _, data in extra for part in data.state.parts.values()]
+    state = base.data.state.with_alert_parts(parts)
+    return LiveRealtime(
+        base.source_id,
+        replace(base.data, state=state),
+        (*base.alert_sources, *(source_id for source_id, _ in extra)),
+        base.alerts_only,
+    )
 
 
 @dataclass(frozen=True)
@@ -75,15 +107,19 @@ def usable_realtime(
             "stale_reason": fresh.get("stale_reason"),
         }
         return UsableRealtime(None, meta)
-    return UsableRealtime(live, {"available": True, "source": live.source_id, "stale": False})
+    # A network whose only realtime is mapped alerts has no predictions: not "available".
+    available = not live.alerts_only
+    return UsableRealtime(live, {"available": available, "source": live.source_id, "stale": False})
 
 
 def realtime_sources(runtime: Runtime, feed: str) -> list[str]:
-    """Configured gtfs_rt sources of ``feed`` (for meta freshness, loaded or not)."""
+    """Configured gtfs_rt and alert sources of ``feed`` (for meta freshness, loaded or not)."""
     return [
         source.id
         for source in runtime.config.connectors
-        if source.type == "gtfs_rt" and getattr(source, "feed", None) == feed and source.enabled
+        if (source.type == "gtfs_rt" or source.type in ALERT_SOURCE_TYPES)
+        and getattr(source, "feed", None) == feed
+        and source.enabled
     ]
 
 

@@ -33,12 +33,15 @@ def test_lille_config_validates_with_every_publisher(runtime):
     assert types == {
         "ilevia": "gtfs",
         "ilevia-rt": "gtfs_rt",
-        "ilevia-perturbations": "json_records",
+        "ilevia-perturbations": "mapped_alerts",
         "vlille": "bike_stations",
         "parkings-relais": "parkings",
         "openagenda-lille": "opendatasoft",
+        "mel-conseil": "opendatasoft",
     }
     assert runtime.config.connector("ilevia-rt").feed == "ilevia"
+    assert runtime.config.connector("ilevia-perturbations").feed == "ilevia"
+    assert runtime.config.connector("mel-conseil").channel == "agenda"
     assert runtime.config.connector("openagenda-lille").where == 'location_city = "Lille"'
 
 

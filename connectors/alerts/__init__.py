@@ -1,0 +1,1 @@
+"""Alerts read from documents other than GTFS-realtime (``mapped_alerts``)."""
