@@ -38,6 +38,10 @@ META = {
         },
         "language": {"type": "string"},
         "next_cursor": {"type": ["string", "null"]},
+        "sync_token": {
+            "type": ["string", "null"],
+            "description": "On a sync's last page: the token of the next sync (else null)",
+        },
     },
     "required": ["generated_at", "sources"],
 }

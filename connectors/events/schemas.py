@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aggregator.api import sync
+
 from .model import ACCESSIBILITY_CODES, CHANNELS, STATUSES
 
 TEXT_OR_NULL: dict[str, Any] = {"type": ["string", "null"]}
@@ -85,17 +87,10 @@ EVENT_DETAIL = {
     "required": ["other_occurrences"],
 }
 
-EVENT_CHANGES = {
-    "type": "object",
-    "description": "Answer to updated_since: what changed, and tombstones of what was removed. "
-    "When complete is false the client must reload everything.",
-    "properties": {
-        "complete": {"type": "boolean"},
-        "changed": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
-        "removed": {"type": "array", "items": {"type": "object"}},
-    },
-    "required": ["complete", "changed", "removed"],
-}
+#: A sync answer (aggregator.api.sync): occurrences changed since the token, tombstones.
+EVENT_SYNC = sync.answer_schema(
+    {"$ref": "#/components/schemas/Event"}, {"$ref": "#/components/schemas/SyncRemoved"}
+)
 
 CATEGORY = {
     "type": "object",
@@ -111,6 +106,7 @@ CATEGORY = {
 ALL = {
     "Event": EVENT,
     "EventDetail": EVENT_DETAIL,
-    "EventChanges": EVENT_CHANGES,
+    "EventSync": EVENT_SYNC,
+    "SyncRemoved": sync.REMOVED_SCHEMA,
     "Category": CATEGORY,
 }
