@@ -30,8 +30,9 @@ server:
 {store}
 defaults:
   languages: [fr, en]
+# The machBar calendar is of 2019: its one-off events are in the window of this clock.
 clock:
-  fixed: 2023-11-07T17:06:00-08:00
+  fixed: 2019-03-01T12:00:00+01:00
 connectors:
   - id: paris-events
     type: opendatasoft
@@ -58,12 +59,21 @@ def _uid(block: str) -> str:
 
 
 def _single_events(events: list[str]) -> list[str]:
-    """The VEVENTs that are one occurrence on their own (no rule, no override of a series)."""
+    """The VEVENTs that are one occurrence on their own (no rule, no override of a series),
+    between the clock and the end of the calendar's expansion window."""
     uids = [_uid(b) for b in events]
+
+    def start(block: str) -> str:
+        found = re.search(r"^DTSTART[^:]*:(\d{8})", block, re.M)
+        return found.group(1) if found else ""
+
     return [
         b
         for b in events
-        if "RRULE" not in b and "RECURRENCE-ID" not in b and uids.count(_uid(b)) == 1
+        if "RRULE" not in b
+        and "RECURRENCE-ID" not in b
+        and uids.count(_uid(b)) == 1
+        and "20190302" <= start(b) <= "20190801"
     ]
 
 
@@ -146,7 +156,9 @@ async def test_a_delta_shows_exactly_what_changed_upstream(served, upstream):
         "/machbar.ics",
         Reply(body=ICS.replace("X-WR-CALNAME:", "X-WR-CALNAME:v2 ").encode()),
     )
+    before = runtime.live.combined("events")
     await poll(runtime)
+    assert runtime.live.combined("events") is not before  # a new index, the same records
     same = await sync(client, "", start["token"])
     assert same["changed"] == {} and same["removed"] == []
 
@@ -155,6 +167,7 @@ async def test_a_delta_shows_exactly_what_changed_upstream(served, upstream):
     upstream.route("/machbar.ics", Reply(body=edited_ics().encode()))
     await poll(runtime)
     added = occurrences(runtime, "sync-test-new-event@beffroi.test")
+    assert len(removed) == len(renamed) == len(added) == 1
     delta = await sync(client, "", same["token"])
     assert set(delta["changed"]) == renamed | added
     assert all("Renamed" in str(delta["changed"][i]["title"]) for i in renamed)
@@ -191,6 +204,7 @@ async def test_a_sync_goes_with_a_place_and_a_text(served, upstream):
     upstream.route("/machbar.ics", Reply(body=edited_ics().encode()))
     await poll(runtime)
     added = occurrences(runtime, "sync-test-new-event@beffroi.test")
+    assert added
     second = await sync(client, word, first["token"])
     assert set(second["changed"]) == added
     # Renamed back out of the filter: a tombstone saying so.
@@ -279,6 +293,7 @@ async def test_with_redis_a_token_works_on_another_process_and_after_a_restart(
         await api.live.settled()
         delta = await sync(second, "", same["token"])
         added = occurrences(api, "sync-test-new-event@beffroi.test")
+        assert removed and added
         assert set(delta["changed"]) == occurrences(api, _uid(CHANGED)) | added
         assert {r["id"] for r in delta["removed"]} == removed
         token = delta["token"]
@@ -287,3 +302,20 @@ async def test_with_redis_a_token_works_on_another_process_and_after_a_restart(
         await restarted.live.settled()
         after = await sync(third, "", token)
         assert after["changed"] == {} and after["removed"] == []
+
+
+async def test_with_the_memory_store_a_token_outlives_a_configuration_reload(served, upstream):
+    """A reload keeps the store, so the change log: a token from before still works, and
+    sources re-read with the same content change nothing."""
+    from aggregator.reload import apply_config
+
+    runtime, client = served
+    token = (await sync(client, ""))["token"]
+    text = _config(upstream).replace(
+        "timezone: Europe/Paris\n", "timezone: Europe/Paris\n    title: Paris\n"
+    )
+    report = await apply_config(runtime, config_from(text))
+    assert report.changed == ["paris-events"], report
+    await poll(runtime)
+    after = await sync(client, "", token)
+    assert after["changed"] == {} and after["removed"] == []

@@ -150,7 +150,8 @@ def _decode(runtime: Runtime, scope: str, value: str, param: str) -> Any:
     try:
         return runtime.cursors.decode(scope, value)
     except BadParameter as error:
-        reason = error.extra["errors"][0]["detail"].replace("a cursor", f"a {param}")
+        what = "a sync token" if param == "sync" else "a cursor"
+        reason = error.extra["errors"][0]["detail"].replace("a cursor", what)
         raise BadParameter(param, reason) from None
 
 
