@@ -126,11 +126,10 @@ async def test_categories_with_counts(client):
     assert atelier["count"] > atelier["events"] >= 1
 
 
-async def test_updated_since_returns_changes_and_says_if_complete(client):
-    """updated_since answers what changed since then; far back, it says to reload all."""
-    body = await get_json(client, "/v1/events?updated_since=2000-01-01T00:00:00Z")
-    assert body["data"]["complete"] is False
-    assert body["data"]["removed"] == []
+async def test_updated_since_is_refused_with_a_pointer_to_sync(client):
+    """The timestamp form could not tell a change from a poll: a 400 points to sync."""
+    body = await get_json(client, "/v1/events?updated_since=2000-01-01T00:00:00Z", status=400)
+    assert "sync=start" in body["errors"][0]["detail"]
 
 
 @pytest.mark.parametrize(
@@ -144,8 +143,9 @@ async def test_updated_since_returns_changes_and_says_if_complete(client):
         ("accessibility=wheels", "accessibility"),
         ("channel=news", "channel"),
         ("cursor=AAAA", "cursor"),
-        ("updated_since=2000-01-01T00:00:00Z&lon=x", "lon"),
-        ("updated_since=2000-01-01T00:00:00Z&limit=5", "limit"),
+        ("sync=start&lon=x", "lon"),
+        ("sync=start&limit=500", "limit"),
+        ("sync=nonsense", "sync"),
     ],
 )
 async def test_bad_event_parameters_are_named(client, query, parameter):

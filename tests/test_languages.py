@@ -91,10 +91,8 @@ async def test_the_cache_buster_is_ignored_but_bounded(client):
 
 
 async def test_a_sync_accepts_the_cache_buster(client):
-    """``updated_since`` refuses filters beside it, not the cache-busting ``_``."""
-    response = await client.get(
-        "/v1/events", params={"updated_since": "2000-01-01T00:00:00Z", "_": "1", "lang": "en"}
-    )
+    """A sync (``sync=start``) takes the cache-busting ``_`` and ``lang`` beside it."""
+    response = await client.get("/v1/events", params={"sync": "start", "_": "1", "lang": "en"})
     assert response.status == 200, await response.text()
 
 
@@ -198,7 +196,7 @@ async def test_a_french_only_event_asked_in_english_says_it_is_french(client):
     """The Paris agenda is French only: asked in English, its texts come in French, each
     says so, and no Content-Language claims English."""
     sync = await client.get(
-        "/v1/events", params={"updated_since": "2000-01-01T00:00:00Z", "lang": "en"}
+        "/v1/events", params={"sync": "start", "lang": "en", "source": "paris-events"}
     )
     changed = (await sync.json())["data"]["changed"]
     paris = [e for e in changed if e["source"] == "paris-events"]

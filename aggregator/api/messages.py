@@ -91,6 +91,8 @@ PROBLEM_TITLES: Mapping[str, Mapping[str, str]] = {
     },
     "invalid_config": {"en": "Invalid configuration", "fr": "Configuration invalide"},
     "conflict": {"en": "Conflict", "fr": "Conflit"},
+    "sync_expired": {"en": "Sync expired", "fr": "Synchronisation expirée"},
+    "sync_not_ready": {"en": "Not ready", "fr": "Pas prêt"},
     "error": {"en": "Error", "fr": "Erreur"},
 }
 
@@ -103,6 +105,16 @@ PROBLEM_DETAILS: Mapping[str, Mapping[str, str]] = {
     "method_not_allowed": {
         "en": "{method} is not supported here; allowed: {allowed}",
         "fr": "{method} n'est pas accepté ici ; acceptées : {allowed}",
+    },
+    "sync_expired": {
+        "en": "this sync token is older than what the server remembers; "
+        "start again with sync=start",
+        "fr": "ce jeton de synchronisation est plus ancien que ce dont le serveur se souvient ; "
+        "recommencez avec sync=start",
+    },
+    "sync_not_ready": {
+        "en": "this server is still catching up with the latest data; retry in a moment",
+        "fr": "ce serveur rattrape encore les dernières données ; réessayez dans un instant",
     },
     "internal_error": {
         "en": "the server failed to answer; incident {incident} is in its log",

@@ -316,6 +316,7 @@ _STATUS_TEXT = {
     401: "Missing or wrong admin token",
     403: "Admin API disabled",
     404: "Not found",
+    410: "Gone (a sync token the server no longer remembers: start again)",
     429: "Too many requests",
     503: "Not ready",
 }

@@ -200,6 +200,10 @@ META = obj(
             "type": ["string", "null"],
             "description": "Paged lists: the cursor of the next page, null on the last.",
         },
+        "sync_token": {
+            "type": ["string", "null"],
+            "description": "On a sync's last page: the token of the next sync (else null).",
+        },
         "now": {
             "type": "string",
             "format": "date-time",

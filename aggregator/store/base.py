@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from aggregator.model import ChangeEvent, Snapshot
 from aggregator.status import SourceStatus
+from aggregator.store.changelog import MAX_TOMBSTONES, RETENTION_S, LogView
 
 ChangeListener = Callable[[ChangeEvent], Awaitable[None] | None]
 StatusListener = Callable[[str, dict[str, Any]], None]
@@ -109,3 +110,24 @@ class Store(ABC):
 
     async def release(self, source_id: str, owner: str) -> None:  # noqa: B027 - optional
         """Give the lease back (on a clean stop, so another poller takes over at once)."""
+
+    # -- change logs (see aggregator.store.changelog and aggregator.api.sync) -----------
+
+    @abstractmethod
+    async def publish_changes(
+        self,
+        collection: str,
+        generation: dict[str, int],
+        hashes: dict[str, str],
+        now: float,
+        *,
+        retention_s: float = RETENTION_S,
+        max_tombstones: int = MAX_TOMBSTONES,
+    ) -> bool:
+        """Record ``collection``'s current ``record id -> content hash`` set: what differs
+        from the stored set gets new sequence numbers. False (nothing written) when
+        ``generation`` (source id -> snapshot version) is older than the published one."""
+
+    @abstractmethod
+    async def read_changes(self, collection: str, after: int) -> LogView:
+        """What changed in ``collection`` after sequence ``after``, read atomically."""

@@ -7,6 +7,7 @@ from typing import Any
 from aggregator.model import ChangeEvent, Snapshot
 from aggregator.status import SourceStatus, status_to_state
 from aggregator.store.base import Store
+from aggregator.store.changelog import MAX_TOMBSTONES, RETENTION_S, LogView, MemoryChangeLog
 
 
 class MemoryStore(Store):
@@ -16,6 +17,7 @@ class MemoryStore(Store):
         super().__init__()
         self._snapshots: dict[str, Snapshot] = {}
         self._statuses: dict[str, SourceStatus] = {}
+        self._logs: dict[str, MemoryChangeLog] = {}
 
     async def ping(self) -> bool:
         return True
@@ -37,3 +39,22 @@ class MemoryStore(Store):
 
     async def load_statuses(self) -> dict[str, dict[str, Any]]:
         return {i: status_to_state(s) for i, s in self._statuses.items()}
+
+    async def publish_changes(
+        self,
+        collection: str,
+        generation: dict[str, int],
+        hashes: dict[str, str],
+        now: float,
+        *,
+        retention_s: float = RETENTION_S,
+        max_tombstones: int = MAX_TOMBSTONES,
+    ) -> bool:
+        log = self._logs.setdefault(collection, MemoryChangeLog())
+        return log.publish(generation, hashes, now, retention_s, max_tombstones)
+
+    async def read_changes(self, collection: str, after: int) -> LogView:
+        log = self._logs.get(collection)
+        if log is None:
+            return LogView(None, 0, 0, [], [])
+        return log.read(after)

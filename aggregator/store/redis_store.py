@@ -7,6 +7,7 @@ Keys (under the configured prefix, so two deployments can share one Redis)::
     {prefix}status:{source}  JSON of the source's status
     {prefix}lease:{source}   the poller holding the source, with a TTL it renews
     {prefix}events           pub/sub channel: {"kind": "snapshot"|"status", "source", "version"}
+    {prefix}sync:{collection}:*  change logs (see aggregator.store.changelog)
 
 Snapshots are written only when newer than the stored one (a Lua script compares versions),
 so a late poll can never roll data back. The data itself travels as JSON when it is plain
@@ -31,6 +32,7 @@ from redis.exceptions import RedisError
 from aggregator import __version__
 from aggregator.model import ChangeEvent, Snapshot
 from aggregator.status import SourceStatus, status_to_state
+from aggregator.store import changelog
 from aggregator.store.base import STORE_FORMAT, Shipped, Store
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,8 @@ class RedisStore(Store):
         self._save = self._client.register_script(_SAVE)
         self._acquire = self._client.register_script(_ACQUIRE)
         self._release = self._client.register_script(_RELEASE)
+        self._publish_changes = self._client.register_script(changelog.REDIS_PUBLISH)
+        self._read_changes = self._client.register_script(changelog.REDIS_READ)
         self._listener: asyncio.Task[None] | None = None
         self._resync_listeners: list[Callable[[], Any]] = []
 
@@ -204,6 +208,34 @@ class RedisStore(Store):
 
     async def release(self, source_id: str, owner: str) -> None:
         await self._release(keys=[self._key("lease", source_id)], args=[owner])
+
+    # -- change logs -------------------------------------------------------------------
+
+    async def publish_changes(
+        self,
+        collection: str,
+        generation: dict[str, int],
+        hashes: dict[str, str],
+        now: float,
+        *,
+        retention_s: float = changelog.RETENTION_S,
+        max_tombstones: int = changelog.MAX_TOMBSTONES,
+    ) -> bool:
+        args: list[Any] = [
+            orjson.dumps(generation),
+            now,
+            retention_s,
+            max_tombstones,
+            changelog.new_epoch(),
+        ]
+        for rid in sorted(hashes):
+            args += (rid, hashes[rid])
+        keys = changelog.redis_keys(self._prefix, collection)
+        return bool(await self._publish_changes(keys=keys, args=args))
+
+    async def read_changes(self, collection: str, after: int) -> changelog.LogView:
+        keys = changelog.redis_keys(self._prefix, collection)[:4]
+        return changelog.view_of_redis(await self._read_changes(keys=keys, args=[after]))
 
     # -- change notifications ----------------------------------------------------------
 

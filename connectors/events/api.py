@@ -19,7 +19,9 @@ def build_event_index(snapshots: dict[str, Snapshot], previous: Any) -> Any:
     from .index import EventIndex
 
     records = {source_id: snapshot.data for source_id, snapshot in snapshots.items()}
-    return EventIndex(records, built_at=datetime.now(UTC), previous=previous)
+    index = EventIndex(records, built_at=datetime.now(UTC), previous=previous)
+    index.generation = {source_id: s.version for source_id, s in snapshots.items()}
+    return index
 
 
 class EventSourceType:

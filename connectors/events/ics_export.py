@@ -137,7 +137,7 @@ def export_query(query: Mapping[str, str], runtime: Runtime, channel: str | None
     """The JSON list's filters, with a calendar's default window and no page size."""
     from .routes import _query  # the same filters and checks as the JSON list
 
-    for name in ("limit", "cursor", "sort", "updated_since"):
+    for name in ("limit", "cursor", "sort", "sync", "updated_since"):
         if name in query:
             raise BadParameter(name, "is not accepted by a calendar export (it holds every match)")
     params = QueryParams(query)

@@ -12,7 +12,7 @@ Built when a snapshot changes (never per request), it answers what ``/v1/events`
   candidates; the geo filter is a bounding box then a haversine distance;
 * duplicates across sources (same UID, or same start + similar title + within ~100 m)
   are merged at build time, keeping the richer record and both provenances;
-* ``changes_since`` diffs against the previous index: changed records and tombstones.
+* ``content_hashes`` and ``matching_ids`` feed the sync change log (aggregator.api.sync).
 """
 
 from __future__ import annotations
@@ -41,8 +41,6 @@ EARTH_RADIUS_M = 6_371_008.8
 #: How close two places must be for two same-time, same-title events to be one.
 DUPLICATE_DISTANCE_M = 100.0
 DUPLICATE_TITLE_RATIO = 0.85
-#: How long a removed occurrence is remembered for clients that sync with updated_since.
-TOMBSTONE_RETENTION_S = 7 * 86400.0
 _MIN_PREFIX = 3
 #: Localised records kept per language (a bound on memory; past it the cache starts over).
 LOCALIZED_CACHE_SIZE = 20_000
@@ -214,7 +212,12 @@ class EventIndex:
         self.free = np.array([_free_code(r) for r in rows], dtype=np.int8)
         self.access = np.array([_access_bits(r) for r in rows], dtype=np.int16)
         self._build_postings(rows)
-        self._build_changes(previous)
+        # Changes between indexes are tracked by the sync change log (aggregator.api.sync),
+        # by content hash: ``previous`` is not needed here any more.
+        self._fingerprints: dict[str, bytes] = {}
+        self._hashes: dict[str, str] | None = None
+        #: Source id -> snapshot version this index was built from (set by its builder).
+        self.generation: dict[str, int] = {}
         self._localized: dict[tuple[str, ...], dict[str, dict[str, Any]]] = {}
 
     # --- building ---------------------------------------------------------------------
@@ -271,35 +274,6 @@ class EventIndex:
             code: np.asarray(positions, dtype=np.int64)
             for code, positions in category_positions.items()
         }
-
-    def _build_changes(self, previous: EventIndex | None) -> None:
-        self._fingerprints: dict[str, bytes] = {}
-        self.changed_at: dict[str, float] = {}
-        self.tombstones: dict[str, dict[str, Any]] = {}
-        if previous is None:
-            self.horizon = self.built_at  # nothing is known about changes before this build
-            self.changed_at = dict.fromkeys(self.by_id, self.built_at)
-            return
-        self.horizon = max(previous.horizon, self.built_at - TOMBSTONE_RETENTION_S)
-        for rid, position in self.by_id.items():
-            old = previous.by_id.get(rid)
-            # Records are never changed in place: the same object is the same record.
-            same = old is not None and (
-                previous.records[old] is self.records[position]
-                or previous.fingerprint(rid) == self.fingerprint(rid)
-            )
-            self.changed_at[rid] = previous.changed_at[rid] if same else self.built_at
-        for rid, stone in previous.tombstones.items():
-            if rid not in self.by_id and stone["removed_at"] >= self.horizon:
-                self.tombstones[rid] = stone
-        for rid in previous.by_id.keys() - self.by_id.keys():
-            old = previous.records[previous.by_id[rid]]
-            self.tombstones[rid] = {
-                "id": rid,
-                "event_id": old["event_id"],
-                "removed": True,
-                "removed_at": self.built_at,
-            }
 
     def fingerprint(self, record_id: str) -> bytes:
         """A digest of one record's content, computed when a later build compares."""
@@ -411,21 +385,24 @@ class EventIndex:
                 )
         return sorted(out, key=lambda c: (-c["count"], c["key"]))
 
-    def changes_since(self, since: float) -> dict[str, Any]:
-        """Records changed and tombstones of records removed at or after ``since``.
+    def content_hashes(self) -> dict[str, str]:
+        """Record id -> content hash, for the sync change log (computed once per index)."""
+        if self._hashes is None:
+            self._hashes = {rid: self.fingerprint(rid).hex()[:24] for rid in self.by_id}
+        return self._hashes
 
-        ``complete`` is false when ``since`` is older than what this process has seen:
-        the client must then reload everything.
-        """
-        changed = sorted((t, rid) for rid, t in self.changed_at.items() if t >= since)
-        return {
-            "complete": since >= self.horizon,
-            "changed": [self.records[self.by_id[rid]] for _, rid in changed],
-            "removed": sorted(
-                (s for s in self.tombstones.values() if s["removed_at"] >= since),
-                key=lambda s: (s["removed_at"], s["id"]),
-            ),
-        }
+    def matching_ids(self, query: EventQuery) -> set[str]:
+        """Ids of every occurrence matching ``query``'s filters (no paging, no sort)."""
+        candidates = self._filter(query, with_categories=True)
+        if query.lat is not None and query.lon is not None:
+            distances = _distance_m(
+                query.lat, query.lon, self.lat[candidates], self.lon[candidates]
+            )
+            keep = np.isfinite(distances)
+            if query.radius_m is not None:
+                keep &= distances <= query.radius_m
+            candidates = candidates[keep]
+        return {self.records[p]["id"] for p in candidates.tolist()}
 
     # --- filtering --------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
+from aggregator.api import sync
 from aggregator.api.i18n import localize_record, localize_tagged, negotiate_language
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter, NotFound
@@ -60,17 +61,20 @@ def _all_in(language: str, records: Iterable[Mapping[str, Any]]) -> bool:
     return all(tag == language for r in records for tag in (r.get("text_languages") or {}).values())
 
 
-#: What a sync request (updated_since) may carry (`_` is the ignored cache-buster).
-SYNC_PARAMETERS = frozenset({"updated_since", "lang", "_"})
+def _query(
+    params: QueryParams, runtime: Runtime, channel: str | None, *, sync: bool = False
+) -> tuple[EventQuery, str]:
+    """The request's filters and the key of what they select (for cursors and sync tokens).
 
-
-def _query(params: QueryParams, runtime: Runtime, channel: str | None) -> tuple[EventQuery, str]:
+    A sync has no default time window (a window moving with the clock would make records
+    come and go without changing): ``from``/``to`` bound it only when given.
+    """
     now = runtime.clock.now()
     start = params.datetime("from", now, runtime.timezone)
     end = params.datetime("to", start + DEFAULT_SPAN, runtime.timezone)
     if end <= start:
         raise BadParameter("to", "must be after 'from'")
-    if end - start > MAX_SPAN:
+    if end - start > MAX_SPAN and not sync:
         raise BadParameter("to", "the range may span at most 366 days")
     lat = params.number("lat", minimum=-90.0, maximum=90.0)
     lon = params.number("lon", minimum=-180.0, maximum=180.0)
@@ -94,9 +98,11 @@ def _query(params: QueryParams, runtime: Runtime, channel: str | None) -> tuple[
         if asked is not None and asked not in CHANNELS:
             raise BadParameter("channel", f"{asked!r} is not one of: {', '.join(CHANNELS)}")
         channel = asked
+    if sync and "sort" in params:
+        raise BadParameter("sort", "a sync is in change order; it cannot be sorted")
     query = EventQuery(
-        start=start.timestamp(),
-        end=end.timestamp(),
+        start=start.timestamp() if "from" in params or not sync else None,
+        end=end.timestamp() if "to" in params or not sync else None,
         text=params.string("q"),
         categories=tuple(params.csv("category")),
         channel=channel,
@@ -136,15 +142,13 @@ async def _list(request: web.Request, channel: str | None) -> ApiResult:
     language = negotiate_language(request, runtime.languages)
     sources = _event_sources(runtime)
     index = _index(runtime)
-    since = params.string("updated_since")
-    if since is not None:
-        # A sync answers every change, unfiltered: a filter beside it would be silently ignored.
-        extra = sorted(set(request.query) - SYNC_PARAMETERS)
-        if extra:
-            raise BadParameter(
-                extra[0], "cannot be combined with updated_since (a sync is unfiltered)"
-            )
-        return _changes(runtime, index, params, language, sources)
+    if "updated_since" in params:
+        raise BadParameter(
+            "updated_since",
+            "was replaced by sync: ask sync=start once, then pass back meta.sync_token",
+        )
+    if "sync" in params:
+        return await _sync(runtime, params, language, sources, index, channel)
     query, scope = _query(params, runtime, channel)
     cursor = params.string("cursor")
     if cursor is not None:
@@ -179,28 +183,48 @@ async def _list(request: web.Request, channel: str | None) -> ApiResult:
     )
 
 
-def _changes(
+async def _sync(
     runtime: Runtime,
-    index: EventIndex | None,
     params: QueryParams,
     language: str,
     sources: list[str],
+    index: EventIndex | None,
+    channel: str | None,
 ) -> ApiResult:
-    since = params.datetime("updated_since", runtime.clock.now(), runtime.timezone)
+    """A sync page (see aggregator.api.sync): the occurrences changed since the token."""
+    query, scope = _query(params, runtime, channel, sync=True)
     if index is None:
-        data: dict[str, Any] = {"complete": False, "changed": [], "removed": []}
-    else:
-        changes = index.changes_since(since.timestamp())
-        data = {
-            "complete": changes["complete"],
-            "changed": [_localized(r, language, runtime) for r in changes["changed"]],
-            "removed": changes["removed"],
-        }
+        raise sync.SyncNotReady()
+    collection = sync.SyncCollection(
+        name=INDEX_NAME,
+        version=index,
+        generation=index.generation,
+        hashes=index.content_hashes,
+    )
+    page = await sync.sync_page(
+        runtime,
+        params,
+        collection,
+        scope=scope,
+        matching=lambda: index.matching_ids(query),
+        limit=query.limit,
+    )
+
+    def render(record: Any) -> dict[str, Any]:
+        return _localized(record, language, runtime)
+
+    changed = [
+        index.localized(index.get(rid), language, runtime.languages, render)  # type: ignore[arg-type]
+        for rid in page.changed
+    ]
     return ApiResult(
-        data,
+        {"changed": changed, "removed": page.removed},
         sources=sources,
         language=language,
-        content_language=_all_in(language, data["changed"]),
+        paginated=True,
+        next_cursor=page.next_cursor,
+        meta={"sync_token": page.sync_token},
+        content_language=_all_in(language, changed),
     )
 
 
@@ -312,15 +336,15 @@ def register_event_routes(router: ApiRouter) -> None:
             "The meta.next_cursor of the previous page (for the same filters).",
             api_schemas.CURSOR,
         ),
+        *sync.PARAMS,
         Param(
             "updated_since",
-            "Instead of a page: what changed since then (occurrences and removal tombstones; "
-            f"{api_schemas.INSTANT_RANGE}); only lang may go with it.",
-            api_schemas.INSTANT,
+            "Replaced by sync: any value is refused (400) with a pointer to sync.",
+            api_schemas.TEXT,
         ),
         LANG,
     ]
-    answer = {"oneOf": [{"type": "array", "items": refs["Event"]}, refs["EventChanges"]]}
+    answer = {"oneOf": [{"type": "array", "items": refs["Event"]}, refs["EventSync"]]}
     router.get(
         "/v1/events",
         list_events,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aggregator.api import sync
 from aggregator.api.schemas import array_of, dictionary, enum, extend, obj, ref
 
 from .model import ACCESSIBILITY_CODES, ATTENDANCE_MODES, CHANNELS, STATUSES
@@ -144,27 +145,9 @@ EVENT_DETAIL = extend(
     description="One occurrence with the dates of the event's other occurrences.",
 )
 
-EVENT_CHANGES = obj(
-    {
-        "complete": {"type": "boolean"},
-        "changed": array_of(ref("Event")),
-        "removed": array_of(
-            obj(
-                {
-                    "id": {"type": "string"},
-                    "event_id": {"type": "string"},
-                    "removed": {"type": "boolean", "const": True},
-                    "removed_at": {"type": "number", "description": "POSIX seconds."},
-                },
-                ["id", "event_id", "removed", "removed_at"],
-                title="EventTombstone",
-            )
-        ),
-    },
-    ["complete", "changed", "removed"],
-    title="EventChanges",
-    description="Answer to updated_since: what changed, and tombstones of what was removed. "
-    "When complete is false the client must reload everything.",
+#: A sync answer (aggregator.api.sync): occurrences changed since the token, tombstones.
+EVENT_SYNC = sync.answer_schema(
+    {"$ref": "#/components/schemas/Event"}, {"$ref": "#/components/schemas/SyncRemoved"}
 )
 
 CATEGORY = obj(
@@ -182,7 +165,8 @@ ALL = {
     "EventStatus": enum(STATUSES),
     "Event": EVENT,
     "EventDetail": EVENT_DETAIL,
-    "EventChanges": EVENT_CHANGES,
+    "EventSync": EVENT_SYNC,
+    "SyncRemoved": sync.REMOVED_SCHEMA,
     "EventLocation": LOCATION,
     "EventPrice": PRICE,
     "EventRegistration": REGISTRATION,

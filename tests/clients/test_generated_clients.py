@@ -50,7 +50,7 @@ PARIS_2025 = (dt.datetime(2025, 1, 1, tzinfo=dt.UTC), dt.datetime(2025, 12, 31, 
 MORE_QUERIES: dict[str, list[dict[str, Any]]] = {
     "/v1/events": [
         {"source": "paris-events", "from": PARIS_2025[0].isoformat(), "to": "2025-12-31"},
-        {"updated_since": "2000-01-01T00:00:00Z"},
+        {"sync": "start"},
     ],
     "/v1/stops/{stop_id}/departures": [{"group": "line_direction"}],
     "/v1/departures": [{**FOURTH_AND_KING, "at": "2023-11-08T03:00:00-08:00", "duration": 60}],

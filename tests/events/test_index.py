@@ -199,13 +199,11 @@ def test_categories_with_counts():
     ]
 
 
-def test_updated_since_returns_changes_and_tombstones():
-    """After a rebuild: changed and new records since a time, and tombstones of removed ones."""
+def test_content_hashes_change_with_content_only():
+    """The sync log's input: the same record rebuilt hashes the same; a change does not."""
     first = EventIndex([occ("a", "A"), occ("b", "B", 1)], built_at=BUILT)
     later = BUILT + timedelta(hours=1)
-    second = EventIndex([occ("a", "A"), occ("c", "C", 2)], built_at=later, previous=first)
-    changes = second.changes_since(later.timestamp())
-    assert [r["id"] for r in changes["changed"]] == ["src:c:20260601T1200"]
-    assert [s["id"] for s in changes["removed"]] == ["src:b:20260601T1100"]
-    assert changes["complete"] is True
-    assert second.changes_since(BUILT.timestamp() - 60)["complete"] is False
+    second = EventIndex([occ("a", "A"), occ("b", "Bis", 1)], built_at=later, previous=first)
+    one, two = first.content_hashes(), second.content_hashes()
+    assert one["src:a:20260601T1000"] == two["src:a:20260601T1000"]
+    assert one["src:b:20260601T1100"] != two["src:b:20260601T1100"]

@@ -144,8 +144,8 @@ def test_time_ranges_and_instants_outside_bounds_are_400(
 
 FAR_INSTANTS = [
     "/v1/events?from=0001-01-01T00:00:00%2B14:00",
-    "/v1/events?updated_since=9999-12-31T23:59:59Z",
-    "/v1/events?updated_since=0001-01-01T00:00:00%2B14:00",
+    "/v1/events?sync=start&from=0001-01-01T00:00:00%2B14:00",
+    "/v1/events?sync=start&to=9999-12-31T23:59:59Z",
     "/v1/alerts?active_at=9999-12-31T23:59:59Z",
     "/v1/alerts?active_at=0001-01-01T00:00:00%2B14:00",
     "/v1/trips/caltrain:310?date=0001-01-01",
