@@ -1,0 +1,347 @@
+"""``GET /v1/places`` and ``GET /v1/places/{id}``: public places, open now or not."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from aggregator.api import schemas as api_schemas
+from aggregator.api.i18n import negotiate_language
+from aggregator.api.params import QueryParams
+from aggregator.api.problems import BadParameter, NotFound
+from aggregator.api.results import ApiResult
+from aggregator.api.routing import ApiRouter, Param, path_param
+from aggregator.runtime import Runtime, runtime_of
+from connectors.places.geo import feature_collection
+
+from .connector import CATEGORIES, INDEX_NAME, WHEELCHAIR, build_index
+from .placeindex import PlacesIndex, fold
+
+PATH = "/v1/places"
+MAX_LIMIT = 100
+MAX_RADIUS_M = 50_000.0
+DEFAULT_RADIUS_M = 2000.0
+#: Parameters that do not change which places a page lists (a cursor stays valid across them).
+_NOT_IN_SCOPE = frozenset({"cursor", "lang", "_", "format"})
+_STATE = {"enum": ["open", "closed", "unknown"]}
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+
+INTERVAL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "start": {"type": "string", "format": "date-time"},
+        "end": {"type": "string", "format": "date-time"},
+        "state": {"enum": ["open", "unknown"]},
+        "comment": _NULLABLE_TEXT,
+    },
+    "required": ["start", "end", "state", "comment"],
+}
+PLACE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A public place with its opening hours evaluated at the asked instant.",
+    "properties": {
+        "id": {"type": "string", "description": "source:native_id"},
+        "source": {"type": "string"},
+        "name": _NULLABLE_TEXT,
+        "category": {"enum": list(CATEGORIES)},
+        "lat": {"type": "number"},
+        "lon": {"type": "number"},
+        "address": _NULLABLE_TEXT,
+        "postcode": _NULLABLE_TEXT,
+        "city": _NULLABLE_TEXT,
+        "description": _NULLABLE_TEXT,
+        "contact": {
+            "type": "object",
+            "properties": {
+                "phone": _NULLABLE_TEXT,
+                "website": _NULLABLE_TEXT,
+                "email": _NULLABLE_TEXT,
+            },
+            "required": ["phone", "website", "email"],
+        },
+        "accessibility": {
+            "type": "object",
+            "properties": {"wheelchair": {"enum": list(WHEELCHAIR)}},
+            "required": ["wheelchair"],
+        },
+        "opening_hours": {
+            "type": ["object", "null"],
+            "description": "The published value; parsed false: not in the opening_hours "
+            "syntax, kept as text (error says why), never guessed.",
+            "properties": {
+                "raw": {"type": "string"},
+                "parsed": {"type": "boolean"},
+                "error": _NULLABLE_TEXT,
+            },
+            "required": ["raw", "parsed", "error"],
+        },
+        "open_now": {
+            "type": ["boolean", "null"],
+            "description": "Open at the asked instant (open_at, default now); null: unknown.",
+        },
+        "next_change": {
+            "type": ["object", "null"],
+            "description": "When the state changes next (null: never within a year).",
+            "properties": {
+                "at": {"type": "string", "format": "date-time"},
+                "state": _STATE,
+            },
+            "required": ["at", "state"],
+        },
+        "distance_m": {"type": ["number", "null"]},
+    },
+    "required": [
+        "id",
+        "source",
+        "name",
+        "category",
+        "lat",
+        "lon",
+        "contact",
+        "accessibility",
+        "opening_hours",
+        "open_now",
+        "next_change",
+    ],
+}
+DAY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "One local day: the public holiday's name (null if none) and the open "
+    "(or unknown) intervals, in the place's time zone.",
+    "properties": {
+        "date": {"type": "string", "format": "date"},
+        "holiday": _NULLABLE_TEXT,
+        "intervals": {"type": "array", "items": INTERVAL_SCHEMA},
+    },
+    "required": ["date", "holiday", "intervals"],
+}
+
+
+def place_sources(runtime: Runtime) -> list[str]:
+    """Ids of the configured places sources: what ``source=`` accepts."""
+    return [s for s, st in runtime.statuses.items() if st.source_type == "places"]
+
+
+def _indexes(runtime: Runtime, sources: list[str]) -> list[PlacesIndex]:
+    found = []
+    for source_id in sources:
+        index = runtime.live.index(source_id, INDEX_NAME, build_index)
+        if index is not None:
+            found.append(index)
+    return found
+
+
+def render(index: PlacesIndex, place: Mapping[str, Any], at: datetime, **week: Any) -> dict:
+    """The public shape of a stored place, evaluated at ``at``."""
+    return {
+        "id": place["id"],
+        "source": place["source"],
+        "name": place.get("name"),
+        "category": place["category"],
+        "lat": place["lat"],
+        "lon": place["lon"],
+        "address": place.get("address"),
+        "postcode": place.get("postcode"),
+        "city": place.get("city"),
+        "description": place.get("description"),
+        "contact": {k: place.get(k) for k in ("phone", "website", "email")},
+        "accessibility": {"wheelchair": place.get("wheelchair", "unknown")},
+        **index.opening(place["id"], at, **week),
+    }
+
+
+_CATEGORY_ITEM = api_schemas.one_of(CATEGORIES)
+
+
+async def list_places(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    params = QueryParams(request.query)
+    language = negotiate_language(request, runtime.languages)
+    lat = params.number("lat", minimum=-90.0, maximum=90.0)
+    lon = params.number("lon", minimum=-180.0, maximum=180.0)
+    if (lat is None) != (lon is None):
+        raise BadParameter("lat" if lat is None else "lon", "give both lat and lon, or neither")
+    radius = params.number("radius", DEFAULT_RADIUS_M, minimum=1.0, maximum=MAX_RADIUS_M)
+    wanted = params.csv("category", max_items=len(CATEGORIES))
+    for category in wanted:
+        if category not in CATEGORIES:
+            raise BadParameter("category", f"{category!r} is not one of: {', '.join(CATEGORIES)}")
+    text = params.string("q")
+    words = fold(text).split() if text else []
+    now = runtime.clock.now()
+    if "open_at" in params and "open_now" in params:
+        raise BadParameter("open_at", "give open_now or open_at, not both")
+    open_at = params.datetime("open_at", now, runtime.timezone) if "open_at" in params else None
+    only_open = params.boolean("open_now", False) or open_at is not None
+    at = open_at or now
+    limit = params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT)
+    geojson = params.choice("format", ("json", "geojson"), "json") == "geojson"
+    sources = place_sources(runtime)
+    source = params.member("source", sources, "a configured places source")
+    if source is not None:
+        sources = [source]
+    scope = "places?" + urlencode(
+        sorted((k, v) for k, v in request.query.items() if k not in _NOT_IN_SCOPE)
+    )
+    after: list[Any] | None = None
+    cursor = params.string("cursor")
+    if cursor is not None:
+        position = runtime.cursors.decode(scope, cursor)
+        if not (isinstance(position, list) and len(position) == 3):
+            raise BadParameter("cursor", "is not a cursor this server issued")
+        # "Open now" pages are asked at different instants: the cursor keeps the first one.
+        after, at = position[:2], datetime.fromisoformat(position[2])
+    categories = frozenset(wanted) or None
+    hits: list[tuple[tuple[float, str], PlacesIndex, Mapping[str, Any]]] = []
+    for index in _indexes(runtime, sources):
+        memo: dict[int, Any] = {}
+        last: tuple[float, str] | None = None
+        taken = 0
+        for away, place in index.candidates(lat, lon, radius or DEFAULT_RADIUS_M):
+            key = (round(away, 1) if away is not None else 0.0, place["id"])
+            if after is not None and list(key) <= after:
+                continue
+            if not index.matches(place, categories, words):
+                continue
+            if only_open and index.state(place["id"], at, memo) != "open":
+                continue
+            if last is not None and key[0] != last[0]:
+                # One more than a page tells whether a next page exists; places at the same
+                # (rounded) distance are all taken, their order being by id.
+                break
+            hits.append((key, index, place))
+            taken += 1
+            if taken > limit and last is None:
+                last = key
+    hits.sort(key=lambda hit: hit[0])
+    page = hits[:limit]
+    data = []
+    for key, index, place in page:
+        item = render(index, place, at)
+        item["distance_m"] = key[0] if lat is not None else None
+        data.append(item)
+    next_cursor = None
+    if len(hits) > limit and page:
+        next_cursor = runtime.cursors.encode(scope, [*page[-1][0], at.isoformat()])
+    meta = {"at": at.astimezone(runtime.timezone).isoformat()}
+    if geojson:
+        return ApiResult(
+            feature_collection(data),
+            sources=sources,
+            enveloped=False,
+            media_type="application/geo+json",
+            meta={**meta, "next_cursor": next_cursor},
+        )
+    return ApiResult(
+        data,
+        sources=sources,
+        language=language,
+        paginated=True,
+        next_cursor=next_cursor,
+        meta=meta,
+    )
+
+
+async def get_place(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    params = QueryParams(request.query)
+    language = negotiate_language(request, runtime.languages)
+    place_id = request.match_info["place_id"]
+    source_id = place_id.split(":", 1)[0]
+    at = params.datetime("at", runtime.clock.now(), runtime.timezone)
+    if source_id in place_sources(runtime):
+        for index in _indexes(runtime, [source_id]):
+            place = index.by_id.get(place_id)
+            if place is not None:
+                data = render(index, place, at, week=True, language=language)
+                return ApiResult(data, sources=[source_id], language=language)
+    raise NotFound(f"no place {place_id!r}")
+
+
+def register_place_routes(router: ApiRouter) -> None:
+    if router.lookup("GET", PATH) is not None:
+        return
+    place_ref = router.add_schema("Place", PLACE_SCHEMA)
+    day_ref = router.add_schema("PlaceDay", DAY_SCHEMA)
+    router.get(
+        PATH,
+        list_places,
+        summary="Public places (town halls, pharmacies...), nearest first, open now or not",
+        tags=["places"],
+        params=[
+            Param("lat", "Latitude (WGS 84); with lon, nearest first.", api_schemas.LATITUDE),
+            Param("lon", "Longitude (WGS 84).", api_schemas.LONGITUDE),
+            Param(
+                "radius",
+                f"Metres around lat/lon (1-{MAX_RADIUS_M:.0f}).",
+                api_schemas.number(1, MAX_RADIUS_M, default=DEFAULT_RADIUS_M),
+            ),
+            Param(
+                "category",
+                "Only these categories (comma-separated).",
+                api_schemas.csv(_CATEGORY_ITEM),
+            ),
+            Param(
+                "q",
+                "Words in the name, address or description (accents ignored).",
+                api_schemas.TEXT,
+            ),
+            Param("open_now", "true: only places open now.", {"type": "boolean"}),
+            Param(
+                "open_at",
+                f"Only places open at this instant ({api_schemas.INSTANT_RANGE}).",
+                api_schemas.INSTANT,
+            ),
+            Param(
+                "limit",
+                f"Places per page (1-{MAX_LIMIT}).",
+                api_schemas.integer(1, MAX_LIMIT, default=20),
+            ),
+            Param(
+                "cursor",
+                "The meta.next_cursor of the previous page (for the same filters).",
+                api_schemas.CURSOR,
+            ),
+            Param(
+                "source",
+                "Only this places source (a configured source id).",
+                api_schemas.configured(place_sources),
+            ),
+            Param(
+                "format",
+                "geojson for an RFC 7946 FeatureCollection.",
+                api_schemas.choice(["json", "geojson"], default="json"),
+            ),
+        ],
+        response={"type": "array", "items": place_ref},
+        alternatives={"application/geo+json": {"type": "object"}},
+    )
+    detail = {
+        "allOf": [
+            place_ref,
+            {
+                "type": "object",
+                "properties": {"week": {"type": "array", "items": day_ref}},
+                "required": ["week"],
+            },
+        ]
+    }
+    router.get(
+        PATH + "/{place_id:.+}",
+        get_place,
+        summary="One place: open now, next change, and the coming 7 days (holidays marked)",
+        tags=["places"],
+        params=[
+            path_param("place_id", "The place's id (source:native_id)."),
+            Param(
+                "at",
+                f"Evaluate at this instant instead of now ({api_schemas.INSTANT_RANGE}).",
+                api_schemas.INSTANT,
+            ),
+        ],
+        response=detail,
+    )
