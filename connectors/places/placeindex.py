@@ -92,6 +92,43 @@ class PlacesIndex:
         text = self.text[place["id"]]
         return all(word in text for word in words)
 
+    def search(
+        self,
+        lat: float | None,
+        lon: float | None,
+        radius_m: float,
+        *,
+        categories: frozenset[str] | None = None,
+        words: Sequence[str] = (),
+        open_at: datetime | None = None,
+        after: Sequence[Any] | None = None,
+        limit: int = 20,
+    ) -> list[tuple[tuple[float, str], Mapping[str, Any]]]:
+        """Up to ``limit + 1`` matches after the cursor position ``after``, each with its
+        sort key ``(distance rounded to 0.1 m, id)`` (0 without a point), nearest first.
+
+        The one extra tells the caller a next page exists. Places at the same rounded
+        distance as the last one are all returned, since their order is by id.
+        """
+        memo: dict[int, HoursState] = {}
+        hits: list[tuple[tuple[float, str], Mapping[str, Any]]] = []
+        last: float | None = None
+        for away, place in self.candidates(lat, lon, radius_m):
+            key = (round(away, 1) if away is not None else 0.0, place["id"])
+            if after is not None and list(key) <= list(after):
+                continue
+            if not self.matches(place, categories, words):
+                continue
+            if open_at is not None and self.state(place["id"], open_at, memo) != "open":
+                continue
+            if last is not None and key[0] != last:
+                break
+            hits.append((key, place))
+            if len(hits) > limit and last is None:
+                last = key[0]
+        hits.sort(key=lambda hit: hit[0])
+        return hits
+
     def opening(
         self, place_id: str, at: datetime, *, week: bool = False, language: str = "en"
     ) -> dict[str, Any]:

@@ -198,25 +198,17 @@ async def list_places(request: web.Request) -> ApiResult:
     categories = frozenset(wanted) or None
     hits: list[tuple[tuple[float, str], PlacesIndex, Mapping[str, Any]]] = []
     for index in _indexes(runtime, sources):
-        memo: dict[int, Any] = {}
-        last: tuple[float, str] | None = None
-        taken = 0
-        for away, place in index.candidates(lat, lon, radius or DEFAULT_RADIUS_M):
-            key = (round(away, 1) if away is not None else 0.0, place["id"])
-            if after is not None and list(key) <= after:
-                continue
-            if not index.matches(place, categories, words):
-                continue
-            if only_open and index.state(place["id"], at, memo) != "open":
-                continue
-            if last is not None and key[0] != last[0]:
-                # One more than a page tells whether a next page exists; places at the same
-                # (rounded) distance are all taken, their order being by id.
-                break
-            hits.append((key, index, place))
-            taken += 1
-            if taken > limit and last is None:
-                last = key
+        found = index.search(
+            lat,
+            lon,
+            radius or DEFAULT_RADIUS_M,
+            categories=categories,
+            words=words,
+            open_at=at if only_open else None,
+            after=after,
+            limit=limit,
+        )
+        hits += [(key, index, place) for key, place in found]
     hits.sort(key=lambda hit: hit[0])
     page = hits[:limit]
     data = []
