@@ -2,8 +2,9 @@
 
 The parts come from the server's own endpoints (whichever source types are installed):
 nearby departure boards (with realtime), the alerts on their lines, bike stations, car
-parks, events today and this weekend nearby, the next items of the local authority's
-agenda. Each part degrades on its own: a part whose data is missing or failing is empty,
+parks, the nearest open places of the categories the operator lists (``home_categories`` of
+a places source), events today and this weekend nearby, the next items of the local
+authority's agenda. Each part degrades on its own: a part whose data is missing or failing is empty,
 with the reason, and never fails the call.
 """
 
@@ -53,6 +54,7 @@ HOME_SCHEMA: dict[str, Any] = {
             "alerts",
             "bikes",
             "parkings",
+            "places",
             "events_today",
             "events_weekend",
             "agenda",
@@ -117,6 +119,12 @@ async def home(request: web.Request) -> ApiResult:
     await part("alerts", "/v1/alerts", {}, lambda alerts: _on_lines(alerts, lines))
     await part("bikes", "/v1/bikes/stations", {**here, "radius": 800, "limit": 3})
     await part("parkings", "/v1/parkings", {**here, "radius": 1500, "limit": 3})
+    categories = _home_place_categories(runtime)
+    if categories:
+        query = {**here, "radius": 2000, "limit": 3, "open_now": "true"}
+        await part("places", "/v1/places", {**query, "category": ",".join(categories)})
+    else:
+        parts["places"] = {"items": [], "unavailable": unavailable("no_source", language)}
     nearby = {**here, "radius": EVENTS_RADIUS_M, "limit": 5}
     await part(
         "events_today",
@@ -138,6 +146,15 @@ async def home(request: web.Request) -> ApiResult:
             "weekend": [weekend_start.isoformat(), weekend_end.isoformat()],
         },
     )
+
+
+def _home_place_categories(runtime: Any) -> list[str]:
+    """The place categories the operator lists for the home screen (``home_categories`` of
+    the places sources), in the order first listed."""
+    listed: dict[str, None] = {}
+    for source in runtime.config.connectors:
+        listed.update(dict.fromkeys(getattr(source, "home_categories", None) or ()))
+    return list(listed)
 
 
 def _on_lines(alerts: list[dict[str, Any]], lines: list[str]) -> list[dict[str, Any]]:

@@ -123,13 +123,17 @@ class HolidaysConfig(BaseModel):
         import holidays
 
         try:
-            holidays.country_holidays(self.country, subdiv=self.subdivision)
+            calendar = holidays.country_holidays(self.country)
         except NotImplementedError:
             raise ValueError(
                 f"{self.country!r} is not a country the holidays calendar knows"
             ) from None
-        except ValueError as exc:
-            raise ValueError(f"subdivision {self.subdivision!r}: {exc}") from None
+        known = calendar.subdivisions
+        if self.subdivision is not None and self.subdivision not in known:
+            raise ValueError(
+                f"subdivision {self.subdivision!r} is not one of {self.country}'s: "
+                f"{', '.join(known)}"
+            )
         return self
 
 
@@ -145,12 +149,21 @@ class PlacesConfig(MappedPlacesConfig):
     holidays: HolidaysConfig = Field(default_factory=HolidaysConfig)
     delimiter: str | None = None
     encoding: str = "auto"
+    #: The categories /v1/home shows the nearest open places of (any source may list them).
+    home_categories: list[str] = Field(default_factory=list)
 
     @field_validator("category")
     @classmethod
     def _in_vocabulary(cls, value: str | None) -> str | None:
         if value is not None and value not in CATEGORIES:
             raise ValueError(f"{value!r} is not a category (one of: {', '.join(CATEGORIES)})")
+        return value
+
+    @field_validator("home_categories")
+    @classmethod
+    def _home_in_vocabulary(cls, value: list[str]) -> list[str]:
+        for category in value:
+            cls._in_vocabulary(category)
         return value
 
     @model_validator(mode="before")

@@ -29,6 +29,7 @@ def test_lille_config_validates_with_every_publisher(runtime):
         "ilevia-perturbations": "json_records",
         "vlille": "bike_stations",
         "parkings-relais": "parkings",
+        "mel-places": "places",
         "openagenda-lille": "opendatasoft",
     }
     assert runtime.config.connector("ilevia-rt").feed == "ilevia"

@@ -25,6 +25,7 @@ connectors:
     type: places
     url: file:lille-places-overpass-handmade.json
     format: overpass
+    home_categories: [town_hall, pharmacy]
   - id: mairies
     type: places
     url: file:places-handmade.csv
@@ -178,3 +179,32 @@ async def test_geojson_and_etag(client):
     assert body["features"][0]["geometry"]["coordinates"] == [3.058, 50.6311]
     again = await client.get(path, headers={"If-None-Match": response.headers["ETag"]})
     assert again.status == 304
+
+
+async def test_home_shows_the_nearest_open_places_of_the_listed_categories(client):
+    """Tuesday 10:00 by the town hall: the town hall, the 24/7 pharmacy and the district
+    town hall (another source) are open; the library (open too) is not a category the
+    operator listed for the home screen."""
+    lat, lon = TOWN_HALL
+    body = await get_json(client, f"/v1/home?lat={lat}&lon={lon}")
+    part = body["data"]["places"]
+    assert [p["id"] for p in part["items"]] == ["lille:node/101", "lille:node/303", "mairies:M1"]
+    assert part["unavailable"] is None
+    far = await get_json(client, "/v1/home?lat=0&lon=0")
+    assert far["data"]["places"]["items"] == []
+    assert far["data"]["places"]["unavailable"]["code"] == "nothing_now"
+
+
+async def test_home_places_part_without_listed_categories_says_no_source():
+    runtime = runtime_from(
+        CONFIG.replace("    home_categories: [town_hall, pharmacy]\n", ""), base_dir=FIXTURES
+    )
+    async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
+        body = await get_json(client, "/v1/home?lat=50.6&lon=3.0")
+    assert body["data"]["places"] == {
+        "items": [],
+        "unavailable": {
+            "code": "no_source",
+            "message": body["data"]["places"]["unavailable"]["message"],
+        },
+    }
