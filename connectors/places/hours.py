@@ -31,6 +31,9 @@ _STATES: dict[State, HoursState] = {
 MAX_VALUE_CHARS = 1000
 #: A change further than this is "never" (the library's own cut-off; keeps evaluation fast).
 HORIZON_DAYS = 366
+#: The parse cache is emptied past this many characters of distinct values: it is keyed by
+#: the publishers' text, and refreshes over months would otherwise only add to it.
+MAX_CACHED_CHARS = 8_000_000
 #: Comment-only changes walked over before "no change in sight" (each is a distinct rule).
 MAX_COMMENT_STEPS = 32
 _SUN_WORDS = ("sunrise", "sunset", "dawn", "dusk")
@@ -63,6 +66,7 @@ class HoursCalendar:
         self._national = holiday_calendars.country_holidays(country)
         self._named: dict[str, holiday_calendars.HolidayBase] = {}
         self._parsed: dict[tuple[str, float, float], Hours] = {}
+        self._cached_chars = 0
 
     def parse(self, raw: str, lat: float, lon: float) -> Hours:
         """The value, parsed once per distinct text (and place, for sun-based times)."""
@@ -73,7 +77,11 @@ class HoursCalendar:
         hours = self._parsed.get(key)
         if hours is None:
             hours = self._parse(text, (lat, lon) if sun else None)
+            if self._cached_chars + len(hours.raw) > MAX_CACHED_CHARS:
+                self._parsed.clear()
+                self._cached_chars = 0
             self._parsed[key] = hours
+            self._cached_chars += len(hours.raw)
         return hours
 
     def _parse(self, text: str, coords: tuple[float, float] | None) -> Hours:

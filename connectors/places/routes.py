@@ -166,6 +166,8 @@ async def list_places(request: web.Request) -> ApiResult:
     if (lat is None) != (lon is None):
         raise BadParameter("lat" if lat is None else "lon", "give both lat and lon, or neither")
     radius = params.number("radius", DEFAULT_RADIUS_M, minimum=1.0, maximum=MAX_RADIUS_M)
+    if lat is None and "radius" in params:
+        raise BadParameter("radius", "needs lat and lon (the centre of the circle)")
     wanted = params.csv("category", max_items=len(CATEGORIES))
     for category in wanted:
         if category not in CATEGORIES:
@@ -265,11 +267,15 @@ def register_place_routes(router: ApiRouter) -> None:
         summary="Public places (town halls, pharmacies...), nearest first, open now or not",
         tags=["places"],
         params=[
-            Param("lat", "Latitude (WGS 84); with lon, nearest first.", api_schemas.LATITUDE),
-            Param("lon", "Longitude (WGS 84).", api_schemas.LONGITUDE),
+            Param(
+                "lat",
+                "Latitude (WGS 84); with lon (both or neither), nearest first.",
+                api_schemas.LATITUDE,
+            ),
+            Param("lon", "Longitude (WGS 84); with lat.", api_schemas.LONGITUDE),
             Param(
                 "radius",
-                f"Metres around lat/lon (1-{MAX_RADIUS_M:.0f}).",
+                f"Metres around lat/lon (1-{MAX_RADIUS_M:.0f}); needs lat and lon.",
                 api_schemas.number(1, MAX_RADIUS_M, default=DEFAULT_RADIUS_M),
             ),
             Param(
@@ -282,10 +288,13 @@ def register_place_routes(router: ApiRouter) -> None:
                 "Words in the name, address or description (accents ignored).",
                 api_schemas.TEXT,
             ),
-            Param("open_now", "true: only places open now.", {"type": "boolean"}),
+            Param(
+                "open_now", "true: only places open now (not with open_at).", {"type": "boolean"}
+            ),
             Param(
                 "open_at",
-                f"Only places open at this instant ({api_schemas.INSTANT_RANGE}).",
+                f"Only places open at this instant ({api_schemas.INSTANT_RANGE}; not with "
+                "open_now).",
                 api_schemas.INSTANT,
             ),
             Param(
@@ -336,4 +345,5 @@ def register_place_routes(router: ApiRouter) -> None:
             ),
         ],
         response=detail,
+        errors=[400, 404],
     )

@@ -75,3 +75,18 @@ def test_an_unparseable_or_oversized_value_is_kept_as_text():
     assert calendar.next_change(slashed, datetime(2025, 3, 11, 10, tzinfo=PARIS)) is None
     huge = calendar.parse("Mo-Fr 09:00-18:00; " * 200, *LILLE)
     assert not huge.parsed and "1000" in huge.error and len(huge.raw) == 1000
+
+
+def test_the_parse_cache_has_a_budget(monkeypatch):
+    """Keyed by the publishers' text, the cache is emptied past its character budget
+    instead of growing with every new value a refresh brings."""
+    from connectors.places import hours as module
+
+    monkeypatch.setattr(module, "MAX_CACHED_CHARS", 100)
+    calendar = HoursCalendar(PARIS, "FR")
+    for minute in range(20):
+        calendar.parse(f"Mo-Fr 09:{minute:02d}-18:00", *LILLE)
+    assert calendar._cached_chars <= 100
+    assert len(calendar._parsed) < 20
+    again = calendar.parse("Mo-Fr 09:19-18:00", *LILLE)
+    assert again.parsed

@@ -165,6 +165,7 @@ async def test_csv_source_values_map_and_bad_parameters(client, runtime):
         ("lat=50.6", "lon"),
         ("open_now=true&open_at=2025-07-14T10:00:00%2B02:00", "open_at"),
         ("colour=red", "colour"),
+        ("radius=500", "radius"),
     ):
         problem = await get_json(client, f"/v1/places?{query}", status=400)
         assert problem["errors"][0]["parameter"] == parameter, query
