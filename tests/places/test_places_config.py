@@ -74,3 +74,33 @@ def test_lilles_places_source_reads_an_overpass_answer():
     assert categories["mel-places:node/101"] == "town_hall"
     assert categories["mel-places:way/202"] == "library"
     assert categories["mel-places:node/606"] == "recycling_centre"
+
+
+async def test_opendatasoft_records_with_free_text_hours():
+    """Explore v2.1 records: positions from geo_point_2d, a per-source category, and hours
+    in free French text kept as text and reported with the record's id."""
+    config = """
+defaults: {timezone: Europe/Paris, allow_file_urls: true}
+connectors:
+  - id: dech
+    type: places
+    url: file:decheteries-ods-v21-handmade.json
+    id_field: id_site
+    category: recycling_centre
+    fields:
+      name: nom
+      opening_hours: horaires_osm
+      lat: geo_point_2d.lat
+      lon: geo_point_2d.lon
+      wheelchair: accessible
+    values:
+      wheelchair: {oui: "yes", non: "no"}
+"""
+    runtime = runtime_from(config, base_dir=FIXTURES)
+    assert (await runtime.poll_once("dech")).outcome == "changed"
+    places = {p["id"]: p for p in runtime.live.snapshot("dech").data["places"]}
+    assert places["dech:D01"]["category"] == "recycling_centre"
+    assert places["dech:D01"]["wheelchair"] == "yes"
+    assert (places["dech:D02"]["lat"], places["dech:D02"]["lon"]) == (50.6942, 3.1746)
+    issues = runtime.statuses["dech"].issue_samples
+    assert any("'dech:D02'" in i and "du lundi au samedi" in i for i in issues)
