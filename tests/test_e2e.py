@@ -65,7 +65,11 @@ def test_demo_server_serves_the_tour(server):
     base, _ = server
     sources = httpx.get(f"{base}/v1/sources").json()
     assert [s["id"] for s in sources["data"]] == DEMO_SOURCES
-    assert {s["state"] for s in sources["data"]} == {"ok"}
+    states = {s["id"]: s["state"] for s in sources["data"]}
+    # Most of the Niort pharmacies' opening hours are outside the syntax: kept as text, each
+    # one reported, so that source is degraded, and says why.
+    assert states.pop("niort-pharmacies") == "degraded"
+    assert set(states.values()) == {"ok"}
     records = httpx.get(f"{base}/v1/sources/lovelo-stations/records?limit=2").json()
     ids = [r["id"] for r in records["data"]]
     assert ids == sorted(ids) and ids[0] == "lovelo-stations:3440"

@@ -2,10 +2,11 @@
 
 The parts come from the server's own endpoints (whichever source types are installed):
 nearby departure boards (with realtime), the alerts on their lines, bike stations, car
-parks, events today and this weekend nearby, the next items of the local authority's
-agenda. Each part degrades on its own and never fails the call; each says why it shows what
-it shows (``reason``: :mod:`aggregator.api.parts`), judged on the same freshness as the
-answer's ``meta.sources``.
+parks, the nearest open places of the categories the operator lists (``home_categories`` of
+a places source), events today and this weekend nearby, the next items of the local
+authority's agenda. Each part degrades on its own and never fails the call; each says why it
+shows what it shows (``reason``: :mod:`aggregator.api.parts`), judged on the same freshness as
+the answer's ``meta.sources``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ PART_ITEMS = {
     "alerts": "Alert",
     "bikes": "BikeStation",
     "parkings": "Parking",
+    "places": "Place",
     "events_today": "Event",
     "events_weekend": "Event",
     "agenda": "Event",
@@ -145,6 +147,12 @@ async def home(request: web.Request) -> ApiResult:
     await part("alerts", "/v1/alerts", {}, lambda alerts: _on_lines(alerts, lines), boards_sources)
     await part("bikes", "/v1/bikes/stations", {**here, "radius": 800, "limit": 3})
     await part("parkings", "/v1/parkings", {**here, "radius": 1500, "limit": 3})
+    categories = _home_place_categories(runtime)
+    if categories:
+        query = {**here, "radius": 2000, "limit": 3, "open_now": "true"}
+        await part("places", "/v1/places", {**query, "category": ",".join(categories)})
+    else:
+        parts["places"] = unavailable_part(PartReason.NO_SOURCE, [], language)
     nearby = {**here, "radius": EVENTS_RADIUS_M, "limit": 5}
     await part(
         "events_today",
@@ -174,6 +182,15 @@ def _readable(departure: Any) -> dict[str, Any]:
         loaded: dict[str, Any] = orjson.loads(orjson.dumps(departure))
         return loaded
     return departure  # type: ignore[no-any-return]
+
+
+def _home_place_categories(runtime: Any) -> list[str]:
+    """The place categories the operator lists for the home screen (``home_categories`` of
+    the places sources), in the order first listed."""
+    listed: dict[str, None] = {}
+    for source in runtime.config.connectors:
+        listed.update(dict.fromkeys(getattr(source, "home_categories", None) or ()))
+    return list(listed)
 
 
 def _on_lines(alerts: list[dict[str, Any]], lines: list[str]) -> list[dict[str, Any]]:

@@ -204,6 +204,12 @@ META = obj(
             "type": ["string", "null"],
             "description": "On a sync's last page: the token of the next sync (else null).",
         },
+        "at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "Places: the instant opening hours were evaluated at (open_at, or "
+            "the first page's now for every page of a list).",
+        },
         "now": {
             "type": "string",
             "format": "date-time",

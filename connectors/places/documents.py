@@ -21,7 +21,9 @@ import orjson
 
 from aggregator.mapping import compile_path, lookup
 
-DocumentFormat = Literal["auto", "geojson", "opendatasoft", "json"]
+DocumentFormat = Literal["auto", "geojson", "opendatasoft", "json", "overpass"]
+#: Tags whose value says what an OpenStreetMap object is, in the order they are read.
+OSM_KIND_KEYS = ("amenity", "shop", "leisure", "tourism", "office", "healthcare")
 
 
 class DocumentError(ValueError):
@@ -46,6 +48,10 @@ def document_rows(
         if not isinstance(document, Mapping) or not isinstance(document.get("features"), list):
             raise DocumentError("not a GeoJSON FeatureCollection (no 'features' list)")
         return [_feature_row(f) for f in document["features"] if isinstance(f, Mapping)]
+    if form == "overpass":
+        if not isinstance(document, Mapping) or not isinstance(document.get("elements"), list):
+            raise DocumentError("not an Overpass JSON answer (no 'elements' list)")
+        return [_osm_row(e) for e in document["elements"] if _tagged(e)]
     if form == "opendatasoft":
         if isinstance(document, Mapping) and isinstance(document.get("results"), list):
             return list(document["results"])
@@ -60,6 +66,8 @@ def document_rows(
 
 def _guess(document: Any) -> DocumentFormat:
     if isinstance(document, Mapping):
+        if isinstance(document.get("elements"), list):
+            return "overpass"
         if document.get("type") == "FeatureCollection" or "features" in document:
             return "geojson"
         if "results" in document or "records" in document:
@@ -73,6 +81,28 @@ def _feature_row(feature: Mapping[str, Any]) -> dict[str, Any]:
     row.setdefault("geometry", feature.get("geometry"))
     if feature.get("id") is not None:
         row.setdefault("id", feature["id"])
+    return row
+
+
+def _tagged(element: Any) -> bool:
+    # A way's member nodes come untagged in the same answer: they are geometry, not places.
+    return isinstance(element, Mapping) and isinstance(element.get("tags"), Mapping)
+
+
+def _osm_row(element: Mapping[str, Any]) -> dict[str, Any]:
+    """An OSM node (its lat/lon) or way/relation (its ``center``, from ``out center``):
+    its tags, ``osm_id`` ("node/123"), ``osm_kind`` ("amenity=townhall", or "shop" for any
+    shop) and a GeoJSON Point."""
+    row: dict[str, Any] = {k: v for k, v in element["tags"].items() if isinstance(k, str)}
+    row["osm_id"] = f"{element.get('type')}/{element.get('id')}"
+    for key in OSM_KIND_KEYS:
+        value = row.get(key)
+        if isinstance(value, str):
+            row["osm_kind"] = "shop" if key == "shop" else f"{key}={value}"
+            break
+    where = element if "lat" in element else element.get("center")
+    if isinstance(where, Mapping) and "lat" in where and "lon" in where:
+        row["geometry"] = {"type": "Point", "coordinates": [where["lon"], where["lat"]]}
     return row
 
 

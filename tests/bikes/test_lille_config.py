@@ -36,6 +36,7 @@ def test_lille_config_validates_with_every_publisher(runtime):
         "ilevia-perturbations": "mapped_alerts",
         "vlille": "bike_stations",
         "parkings-relais": "parkings",
+        "mel-places": "places",
         "openagenda-lille": "opendatasoft",
         "mel-conseil": "opendatasoft",
     }

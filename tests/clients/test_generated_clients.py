@@ -129,6 +129,7 @@ def demo_ids(server: LiveServer) -> dict[str, str]:
         "trip_id": departure["trip_id"],
         "event_id": get_json(server, "/v1/events?limit=1")["data"][0]["id"],
         "source_id": get_json(server, "/v1/sources")["data"][0]["id"],
+        "place_id": get_json(server, "/v1/places?lat=46.3235&lon=-0.4588&limit=1")["data"][0]["id"],
     }
 
 

@@ -70,6 +70,17 @@ connectors:
     type: ics
     channel: agenda
     url: file:council.ics
+  - id: niort-pharmacies
+    type: places
+    url: file:niort-pharmacies-osm.geojson
+    format: geojson
+    id_field: "@id"
+    category: pharmacy
+    fields:
+      name: name
+      opening_hours: opening_hours
+      phone: phone
+    holidays: {country: FR}
 """
 
 COUNCIL_ICS = "\r\n".join(

@@ -1,0 +1,338 @@
+"""``GET /v1/places`` and ``GET /v1/places/{id}``: public places, open now or not."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from aggregator.api import schemas as api_schemas
+from aggregator.api.i18n import negotiate_language
+from aggregator.api.params import QueryParams
+from aggregator.api.problems import BadParameter, NotFound
+from aggregator.api.results import ApiResult
+from aggregator.api.routing import ApiRouter, Param, path_param, wants_geojson
+from aggregator.api.schemas import array_of, enum, extend, nullable, obj
+from aggregator.runtime import Runtime, runtime_of
+from connectors.places.geo import feature_collection
+
+from .connector import CATEGORIES, INDEX_NAME, WHEELCHAIR, build_index
+from .placeindex import PlacesIndex, fold
+
+PATH = "/v1/places"
+MAX_LIMIT = 100
+MAX_RADIUS_M = 50_000.0
+DEFAULT_RADIUS_M = 2000.0
+#: Parameters that do not change which places a page lists (a cursor stays valid across them).
+_NOT_IN_SCOPE = frozenset({"cursor", "lang", "_", "format"})
+_STATE = enum(["open", "closed", "unknown"])
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+
+INTERVAL_SCHEMA = obj(
+    {
+        "start": {"type": "string", "format": "date-time"},
+        "end": {"type": "string", "format": "date-time"},
+        "state": enum(["open", "unknown"]),
+        "comment": _NULLABLE_TEXT,
+    },
+    ["start", "end", "state", "comment"],
+    title="PlaceInterval",
+)
+PLACE_SCHEMA = obj(
+    {
+        "id": {"type": "string", "description": "source:native_id"},
+        "source": {"type": "string"},
+        "name": _NULLABLE_TEXT,
+        "category": enum(list(CATEGORIES)),
+        "lat": {"type": "number"},
+        "lon": {"type": "number"},
+        "address": _NULLABLE_TEXT,
+        "postcode": _NULLABLE_TEXT,
+        "city": _NULLABLE_TEXT,
+        "description": _NULLABLE_TEXT,
+        "contact": obj(
+            {"phone": _NULLABLE_TEXT, "website": _NULLABLE_TEXT, "email": _NULLABLE_TEXT},
+            ["phone", "website", "email"],
+            title="PlaceContact",
+        ),
+        "accessibility": obj(
+            {"wheelchair": enum(list(WHEELCHAIR))}, ["wheelchair"], title="PlaceAccessibility"
+        ),
+        "opening_hours": nullable(
+            obj(
+                {"raw": {"type": "string"}, "parsed": {"type": "boolean"}, "error": _NULLABLE_TEXT},
+                ["raw", "parsed", "error"],
+                title="OpeningHours",
+                description="The published value; parsed false: not in the opening_hours "
+                "syntax, kept as text (error says why), never guessed.",
+            )
+        ),
+        "open_now": {
+            "type": ["boolean", "null"],
+            "description": "Open at the asked instant (open_at, default now); null: unknown.",
+        },
+        "next_change": nullable(
+            obj(
+                {"at": {"type": "string", "format": "date-time"}, "state": _STATE},
+                ["at", "state"],
+                title="PlaceChange",
+                description="When the state changes next (null: never within a year).",
+            )
+        ),
+        "distance_m": {"type": ["number", "null"]},
+    },
+    [
+        "id",
+        "source",
+        "name",
+        "category",
+        "lat",
+        "lon",
+        "contact",
+        "accessibility",
+        "opening_hours",
+        "open_now",
+        "next_change",
+    ],
+    title="Place",
+    description="A public place with its opening hours evaluated at the asked instant.",
+)
+DAY_SCHEMA = obj(
+    {
+        "date": {"type": "string", "format": "date"},
+        "holiday": _NULLABLE_TEXT,
+        "intervals": array_of(INTERVAL_SCHEMA),
+    },
+    ["date", "holiday", "intervals"],
+    title="PlaceDay",
+    description="One local day: the public holiday's name (null if none) and the open (or "
+    "unknown) intervals, in the place's time zone.",
+)
+
+
+def place_sources(runtime: Runtime) -> list[str]:
+    """Ids of the configured places sources: what ``source=`` accepts."""
+    return [s for s, st in runtime.statuses.items() if st.source_type == "places"]
+
+
+def _indexes(runtime: Runtime, sources: list[str]) -> list[PlacesIndex]:
+    found = []
+    for source_id in sources:
+        index = runtime.live.index(source_id, INDEX_NAME, build_index)
+        if index is not None:
+            found.append(index)
+    return found
+
+
+def render(index: PlacesIndex, place: Mapping[str, Any], at: datetime, **week: Any) -> dict:
+    """The public shape of a stored place, evaluated at ``at``."""
+    return {
+        "id": place["id"],
+        "source": place["source"],
+        "name": place.get("name"),
+        "category": place["category"],
+        "lat": place["lat"],
+        "lon": place["lon"],
+        "address": place.get("address"),
+        "postcode": place.get("postcode"),
+        "city": place.get("city"),
+        "description": place.get("description"),
+        "contact": {k: place.get(k) for k in ("phone", "website", "email")},
+        "accessibility": {"wheelchair": place.get("wheelchair", "unknown")},
+        **index.opening(place["id"], at, **week),
+    }
+
+
+_CATEGORY_ITEM = api_schemas.one_of(CATEGORIES)
+
+
+async def list_places(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    params = QueryParams(request.query)
+    language = negotiate_language(request, runtime.languages)
+    lat = params.number("lat", minimum=-90.0, maximum=90.0)
+    lon = params.number("lon", minimum=-180.0, maximum=180.0)
+    if (lat is None) != (lon is None):
+        raise BadParameter("lat" if lat is None else "lon", "give both lat and lon, or neither")
+    radius = params.number("radius", DEFAULT_RADIUS_M, minimum=1.0, maximum=MAX_RADIUS_M)
+    if lat is None and "radius" in params:
+        raise BadParameter("radius", "needs lat and lon (the centre of the circle)")
+    wanted = params.csv("category", max_items=len(CATEGORIES))
+    for category in wanted:
+        if category not in CATEGORIES:
+            raise BadParameter("category", f"{category!r} is not one of: {', '.join(CATEGORIES)}")
+    text = params.string("q")
+    words = fold(text).split() if text else []
+    now = runtime.clock.now()
+    if "open_at" in params and "open_now" in params:
+        raise BadParameter("open_at", "give open_now or open_at, not both")
+    open_at = params.datetime("open_at", now, runtime.timezone) if "open_at" in params else None
+    only_open = params.boolean("open_now", False) or open_at is not None
+    at = open_at or now
+    limit = params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT)
+    geojson = wants_geojson(request)
+    sources = place_sources(runtime)
+    source = params.member("source", sources, "a configured places source")
+    if source is not None:
+        sources = [source]
+    scope = "places?" + urlencode(
+        sorted((k, v) for k, v in request.query.items() if k not in _NOT_IN_SCOPE)
+    )
+    after: list[Any] | None = None
+    cursor = params.string("cursor")
+    if cursor is not None:
+        position = runtime.cursors.decode(scope, cursor)
+        if not (isinstance(position, list) and len(position) == 3):
+            raise BadParameter("cursor", "is not a cursor this server issued")
+        # "Open now" pages are asked at different instants: the cursor keeps the first one.
+        after, at = position[:2], datetime.fromisoformat(position[2])
+    categories = frozenset(wanted) or None
+    hits: list[tuple[tuple[float, str], PlacesIndex, Mapping[str, Any]]] = []
+    for index in _indexes(runtime, sources):
+        found = index.search(
+            lat,
+            lon,
+            radius or DEFAULT_RADIUS_M,
+            categories=categories,
+            words=words,
+            open_at=at if only_open else None,
+            after=after,
+            limit=limit,
+        )
+        hits += [(key, index, place) for key, place in found]
+    hits.sort(key=lambda hit: hit[0])
+    page = hits[:limit]
+    data = []
+    for key, index, place in page:
+        item = render(index, place, at)
+        item["distance_m"] = key[0] if lat is not None else None
+        data.append(item)
+    next_cursor = None
+    if len(hits) > limit and page:
+        next_cursor = runtime.cursors.encode(scope, [*page[-1][0], at.isoformat()])
+    meta = {"at": at.astimezone(runtime.timezone).isoformat()}
+    if geojson:
+        return ApiResult(
+            feature_collection(data),
+            sources=sources,
+            enveloped=False,
+            media_type="application/geo+json",
+            meta={**meta, "next_cursor": next_cursor},
+        )
+    return ApiResult(
+        data,
+        sources=sources,
+        language=language,
+        paginated=True,
+        next_cursor=next_cursor,
+        meta=meta,
+    )
+
+
+async def get_place(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    params = QueryParams(request.query)
+    language = negotiate_language(request, runtime.languages)
+    place_id = request.match_info["place_id"]
+    source_id = place_id.split(":", 1)[0]
+    at = params.datetime("at", runtime.clock.now(), runtime.timezone)
+    if source_id in place_sources(runtime):
+        for index in _indexes(runtime, [source_id]):
+            place = index.by_id.get(place_id)
+            if place is not None:
+                data = render(index, place, at, week=True, language=language)
+                return ApiResult(data, sources=[source_id], language=language)
+    raise NotFound(f"no place {place_id!r}")
+
+
+def register_place_routes(router: ApiRouter) -> None:
+    if router.lookup("GET", PATH) is not None:
+        return
+    place_ref = router.add_schema("Place", PLACE_SCHEMA)
+    day_ref = router.add_schema("PlaceDay", DAY_SCHEMA)
+    router.get(
+        PATH,
+        list_places,
+        summary="Public places (town halls, pharmacies...), nearest first, open now or not",
+        tags=["places"],
+        params=[
+            Param(
+                "lat",
+                "Latitude (WGS 84); with lon (both or neither), nearest first.",
+                api_schemas.LATITUDE,
+            ),
+            Param("lon", "Longitude (WGS 84); with lat.", api_schemas.LONGITUDE),
+            Param(
+                "radius",
+                f"Metres around lat/lon (1-{MAX_RADIUS_M:.0f}, {DEFAULT_RADIUS_M:.0f} when "
+                "omitted); needs lat and lon. No schema default: a client would send it alone.",
+                api_schemas.number(1, MAX_RADIUS_M),
+            ),
+            Param(
+                "category",
+                "Only these categories (comma-separated).",
+                api_schemas.csv(_CATEGORY_ITEM),
+            ),
+            Param(
+                "q",
+                "Words in the name, address or description (accents ignored).",
+                api_schemas.TEXT,
+            ),
+            Param(
+                "open_now", "true: only places open now (not with open_at).", {"type": "boolean"}
+            ),
+            Param(
+                "open_at",
+                f"Only places open at this instant ({api_schemas.INSTANT_RANGE}; not with "
+                "open_now).",
+                api_schemas.INSTANT,
+            ),
+            Param(
+                "limit",
+                f"Places per page (1-{MAX_LIMIT}).",
+                api_schemas.integer(1, MAX_LIMIT, default=20),
+            ),
+            Param(
+                "cursor",
+                "The meta.next_cursor of the previous page (for the same filters).",
+                api_schemas.CURSOR,
+            ),
+            Param(
+                "source",
+                "Only this places source (a configured source id).",
+                api_schemas.configured(place_sources),
+            ),
+            Param(
+                "format",
+                "geojson for an RFC 7946 FeatureCollection.",
+                api_schemas.choice(["json", "geojson"], default="json"),
+            ),
+        ],
+        response={"type": "array", "items": place_ref},
+        geojson=router.add_schema(
+            "PlaceCollection", api_schemas.point_features(PLACE_SCHEMA, "PlaceCollection")
+        ),
+    )
+    detail = router.add_schema(
+        "PlaceDetail",
+        extend(PLACE_SCHEMA, {"week": array_of(day_ref)}, ["week"], title="PlaceDetail"),
+    )
+    router.get(
+        PATH + "/{place_id:.+}",
+        get_place,
+        summary="One place: open now, next change, and the coming 7 days (holidays marked)",
+        tags=["places"],
+        params=[
+            path_param("place_id", "The place's id (source:native_id)."),
+            Param(
+                "at",
+                f"Evaluate at this instant instead of now ({api_schemas.INSTANT_RANGE}).",
+                api_schemas.INSTANT,
+            ),
+        ],
+        response=detail,
+        errors=[400, 404],
+    )
