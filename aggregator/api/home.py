@@ -3,8 +3,9 @@
 The parts come from the server's own endpoints (whichever source types are installed):
 nearby departure boards (with realtime), the alerts on their lines, bike stations, car
 parks, events today and this weekend nearby, the next items of the local authority's
-agenda. Each part degrades on its own: a part whose data is missing or failing is empty,
-with the reason, and never fails the call.
+agenda, the latest municipal news, the next waste collections at the address. Each part
+degrades on its own: a part whose data is missing or failing is empty, with the reason, and
+never fails the call.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ HOME_SCHEMA: dict[str, Any] = {
             "events_today",
             "events_weekend",
             "agenda",
+            "news",
+            "waste",
         )
     },
 }
@@ -129,6 +132,8 @@ async def home(request: web.Request) -> ApiResult:
         {**nearby, "from": weekend_start.isoformat(), "to": weekend_end.isoformat()},
     )
     await part("agenda", "/v1/agenda", {"limit": 3, "to": (now + timedelta(days=60)).isoformat()})
+    await part("news", "/v1/news", {"limit": 3})
+    await part("waste", "/v1/waste/collections", here, _next_collections)
     return ApiResult(
         parts,
         sources=sorted(sources),
@@ -143,6 +148,11 @@ async def home(request: web.Request) -> ApiResult:
 def _on_lines(alerts: list[dict[str, Any]], lines: list[str]) -> list[dict[str, Any]]:
     wanted = set(lines)
     return [a for a in alerts if wanted & {line["id"] for line in a.get("lines", [])}]
+
+
+def _next_collections(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """The next collection of each stream at the address, soonest first."""
+    return [c for c in answer["collections"] if c["next"] is not None]
 
 
 def _why_empty(result: ApiResult) -> str:
