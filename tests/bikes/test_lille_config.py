@@ -30,6 +30,8 @@ def test_lille_config_validates_with_every_publisher(runtime):
         "vlille": "bike_stations",
         "parkings-relais": "parkings",
         "openagenda-lille": "opendatasoft",
+        "lille-news": "news",
+        "mel-collecte": "waste",
     }
     assert runtime.config.connector("ilevia-rt").feed == "ilevia"
     assert runtime.config.connector("openagenda-lille").where == 'location_city = "Lille"'
