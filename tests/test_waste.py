@@ -165,3 +165,24 @@ async def test_rules_from_yaml_csv_and_ics_and_an_invalid_polygon(upstream, tmp_
         assert got[("zones:4312", "glass")] == ["2026-04-02", "2026-04-09", "2026-04-16"]
         # The ICS: every other Monday and Tuesday since 14 August 2017 (recurring-ical-events).
         assert got[("zones:4316", "paper")] == ["2026-03-30", "2026-03-31", "2026-04-13"]
+
+
+async def test_a_rules_csv_of_one_column_is_reported_not_fatal(upstream, tmp_path):
+    """csv.Sniffer cannot tell a one-column file's delimiter: its rows are dropped and named,
+    and the zones still load."""
+    upstream.route("/zones.json", Reply.file(ZONES))
+    upstream.route("/rules.csv", Reply(body=b"zone\n4312\n"))
+    config = f"""
+    defaults: {{timezone: Europe/Paris}}
+    clock: {{fixed: "{CLOCK}"}}
+    connectors:
+      - id: zones
+        type: waste
+        url: {upstream.url("/zones.json")}
+        fields: {{id: gid, geometry: geo_shape}}
+        rules_csv: {upstream.url("/rules.csv")}
+    """
+    runtime = runtime_from(config)
+    assert (await runtime.poll_once("zones")).outcome == "changed"
+    issues = runtime.live.snapshot("zones").issues
+    assert any(i.startswith("rules_csv line 2: dropped (") for i in issues), issues

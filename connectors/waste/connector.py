@@ -297,22 +297,24 @@ class WasteConnector(UrlConnector[WasteConfig]):
     def _csv_rules(self, body: bytes, zones: dict[str, Any]) -> list[str]:
         issues: list[str] = []
         text = body.decode("utf-8-sig", errors="replace")
-        dialect = csv.Sniffer().sniff(text[:2048], delimiters=",;\t") if text.strip() else csv.excel
+        try:
+            dialect: Any = csv.Sniffer().sniff(text[:2048], delimiters=",;\t")
+        except csv.Error:  # one column, or nothing to tell by: read it as plain commas
+            dialect = csv.excel
+        values = self.config.values
         for number, row in enumerate(csv.DictReader(io.StringIO(text), dialect=dialect), start=2):
-            zone_id = (row.get("zone") or "").strip()
+            cell = {key: (value or "").strip() for key, value in row.items() if key}
+            zone_id = cell.get("zone", "")
             if zone_id not in zones:
                 issues.append(f"rules_csv line {number}: no zone {zone_id!r}")
                 continue
-            days, unknown = _weekdays(row.get("weekdays"), self.config.values.weekdays)
+            days, unknown = _weekdays(cell.get("weekdays"), values.weekdays)
+            every = cell.get("every_weeks") or "1"
             spec = {
-                "stream": self.config.values.stream.get(
-                    row.get("stream") or "", (row.get("stream") or "").strip()
-                ),
+                "stream": values.stream.get(cell.get("stream", ""), cell.get("stream", "")),
                 "weekdays": days,
-                "every_weeks": int(row.get("every_weeks") or 1)
-                if (row.get("every_weeks") or "1").strip().isdigit()
-                else row.get("every_weeks"),
-                "reference_date": (row.get("reference_date") or "").strip() or None,
+                "every_weeks": int(every) if every.isdigit() else every,
+                "reference_date": cell.get("reference_date") or None,
             }
             try:
                 if unknown:
