@@ -56,6 +56,14 @@ EXAMPLES: list[tuple[str, str, str]] = [
     ("GET", "/v1/agenda", "/v1/agenda"),
     ("GET", "/v1/events/{event_id}", "@first-event"),
     ("GET", "/v1/categories", "/v1/categories"),
+    ("GET", "/v1/news", "/v1/news?limit=2"),
+    (
+        "GET",
+        "/v1/news/{item_id}",
+        "/v1/news/guardian-news:https%3A%2F%2Fwww.theguardian.com%2Ffootball%2Flive%2F2018%2Fjan"
+        "%2F31%2Ftottenham-hotspur-v-manchester-united-premier-league-live",
+    ),
+    ("GET", "/v1/waste/collections", "/v1/waste/collections?lat=44.8452&lon=-0.5909"),
     ("GET", "/v1/home", "/v1/home?lat=37.7764&lon=-122.3949"),
     ("GET", "/v1/stream", "/v1/stream?stops=caltrain:lawrence"),
     ("GET", "/healthz", "/healthz"),

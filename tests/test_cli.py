@@ -35,7 +35,7 @@ def test_check_accepts_the_demo_config():
     """The bundled demo config is valid."""
     result = beffroi("check", "-c", str(DEMO))
     assert result.returncode == 0, result.stderr
-    assert "valid, 8 source(s) enabled" in result.stdout
+    assert "valid, 10 source(s) enabled" in result.stdout
     assert "lovelo-stations: json_records, refresh every 10m" in result.stdout
 
 

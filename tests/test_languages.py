@@ -15,6 +15,7 @@ from aggregator.api.messages import (
     PROBLEM_DETAILS,
     PROBLEM_TITLES,
     UNAVAILABLE,
+    WASTE_EXPLANATIONS,
 )
 from aggregator.api.routing import canonical_path
 
@@ -186,7 +187,13 @@ async def test_problems_have_a_code_and_say_the_language_of_their_detail(client)
 
 def test_every_server_text_exists_in_french_and_english():
     """No message of the catalogue is missing a language (a code without its text)."""
-    for catalogue in (EXPLANATIONS, UNAVAILABLE, PROBLEM_TITLES, PROBLEM_DETAILS):
+    for catalogue in (
+        EXPLANATIONS,
+        UNAVAILABLE,
+        PROBLEM_TITLES,
+        PROBLEM_DETAILS,
+        WASTE_EXPLANATIONS,
+    ):
         for code, texts in catalogue.items():
             assert set(texts) == set(MESSAGE_LANGUAGES), code
             assert all(text.strip() for text in texts.values()), code

@@ -4,9 +4,10 @@ The parts come from the server's own endpoints (whichever source types are insta
 nearby departure boards (with realtime), the alerts on their lines, bike stations, car
 parks, the nearest open places of the categories the operator lists (``home_categories`` of
 a places source), events today and this weekend nearby, the next items of the local
-authority's agenda. Each part degrades on its own and never fails the call; each says why it
-shows what it shows (``reason``: :mod:`aggregator.api.parts`), judged on the same freshness as
-the answer's ``meta.sources``.
+authority's agenda, the latest municipal news, the next waste collections at the address.
+Each part degrades on its own and never fails the call; each says why it shows what it shows
+(``reason``: :mod:`aggregator.api.parts`), judged on the same freshness as the answer's
+``meta.sources``.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ PART_ITEMS = {
     "events_today": "Event",
     "events_weekend": "Event",
     "agenda": "Event",
+    "news": "NewsItem",
+    "waste": "WasteCollection",
 }
 UNAVAILABLE_SCHEMA = obj(
     {"code": enum(UNAVAILABLE), "message": {"type": "string"}},
@@ -165,6 +168,8 @@ async def home(request: web.Request) -> ApiResult:
         {**nearby, "from": weekend_start.isoformat(), "to": weekend_end.isoformat()},
     )
     await part("agenda", "/v1/agenda", {"limit": 3, "to": (now + timedelta(days=60)).isoformat()})
+    await part("news", "/v1/news", {"limit": 3})
+    await part("waste", "/v1/waste/collections", here, _next_collections)
     return ApiResult(
         parts,
         sources=sorted(sources),
@@ -196,6 +201,11 @@ def _home_place_categories(runtime: Any) -> list[str]:
 def _on_lines(alerts: list[dict[str, Any]], lines: list[str]) -> list[dict[str, Any]]:
     wanted = set(lines)
     return [a for a in alerts if wanted & {line["id"] for line in a.get("lines", [])}]
+
+
+def _next_collections(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """The next collection of each stream at the address, soonest first."""
+    return [c for c in answer["collections"] if c["next"] is not None]
 
 
 def register_home(router: ApiRouter) -> None:

@@ -71,6 +71,22 @@ PART_REASONS: Mapping[str, Mapping[str, str]] = {
 #: The former name of :data:`PART_REASONS` (``unavailable`` carries the same codes).
 UNAVAILABLE = PART_REASONS
 
+#: Why ``/v1/waste/collections`` has no collection for a point (``explanation``).
+WASTE_EXPLANATIONS: Mapping[str, Mapping[str, str]] = {
+    "outside_zones": {
+        "en": "This address is in none of the collection zones served here.",
+        "fr": "Cette adresse n'est dans aucune des zones de collecte connues ici.",
+    },
+    "no_upcoming_collection": {
+        "en": "No collection is planned in the coming weeks for this zone.",
+        "fr": "Aucune collecte n'est prévue dans les semaines à venir pour cette zone.",
+    },
+    "no_source": {
+        "en": "No source provides collection zones.",
+        "fr": "Aucune source ne fournit de zones de collecte.",
+    },
+}
+
 #: The ``title`` of each problem ``code``.
 PROBLEM_TITLES: Mapping[str, Mapping[str, str]] = {
     "invalid_parameter": {"en": "Invalid parameter", "fr": "Paramètre invalide"},

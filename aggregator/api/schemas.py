@@ -204,6 +204,11 @@ META = obj(
             "type": ["string", "null"],
             "description": "On a sync's last page: the token of the next sync (else null).",
         },
+        "today": {
+            "type": "string",
+            "format": "date",
+            "description": "Waste collections: the local date the next collections count from.",
+        },
         "at": {
             "type": "string",
             "format": "date-time",

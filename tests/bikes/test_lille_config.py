@@ -39,6 +39,8 @@ def test_lille_config_validates_with_every_publisher(runtime):
         "mel-places": "places",
         "openagenda-lille": "opendatasoft",
         "mel-conseil": "opendatasoft",
+        "lille-news": "news",
+        "mel-collecte": "waste",
     }
     assert runtime.config.connector("ilevia-rt").feed == "ilevia"
     assert runtime.config.connector("ilevia-perturbations").feed == "ilevia"

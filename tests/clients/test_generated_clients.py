@@ -41,6 +41,7 @@ ARGUMENTS: dict[str, dict[str, Any]] = {
     "/v1/bikes/stations.geojson": RIVE_DROITE,
     "/v1/parkings": RIVE_DROITE,
     "/v1/parkings.geojson": RIVE_DROITE,
+    "/v1/waste/collections": {"lat": 44.8452, "lon": -0.5909},
 }
 
 
@@ -130,6 +131,7 @@ def demo_ids(server: LiveServer) -> dict[str, str]:
         "event_id": get_json(server, "/v1/events?limit=1")["data"][0]["id"],
         "source_id": get_json(server, "/v1/sources")["data"][0]["id"],
         "place_id": get_json(server, "/v1/places?lat=46.3235&lon=-0.4588&limit=1")["data"][0]["id"],
+        "item_id": get_json(server, "/v1/news?limit=1")["data"][0]["id"],
     }
 
 

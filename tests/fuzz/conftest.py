@@ -42,6 +42,8 @@ LOOSE_PARAMETER_SCHEMAS = {
     "GET /v1/events": f"{_EVENT_FILTERS}; cursor must be one the server signed",
     "GET /v1/places": "lat/lon go together, radius needs them, open_now and open_at exclude "
     "each other (cross-parameter rules); cursor must be one the server signed",
+    "GET /v1/news": "cursor must be one the server signed; q needs a word that is not a stop "
+    "word; source items must be configured news sources",
     "GET /v1/stops": "q or lat/lon is required and lat/lon go together (cross-parameter rules)",
     "GET /v1/vehicles": "bbox needs west <= east and south <= north (an order between list "
     "items a pattern cannot express)",

@@ -81,6 +81,15 @@ connectors:
       opening_hours: opening_hours
       phone: phone
     holidays: {country: FR}
+  - id: guardian-news
+    type: news
+    url: file:guardian-us-2018.rss
+  - id: bordeaux-waste
+    type: waste
+    url: file:bordeaux-metropole-collection-zones.json
+    fields: {id: gid, name: commune, geometry: geo_shape, stream: type, weekdays: jour_col}
+    values:
+      stream: {OM: household, TRI: recycling}
 """
 
 COUNCIL_ICS = "\r\n".join(

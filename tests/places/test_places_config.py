@@ -64,7 +64,10 @@ def test_lilles_places_source_reads_an_overpass_answer():
     from aggregator.runtime import Runtime
 
     lille = Path(__file__).parents[2] / "config" / "lille.yaml"
-    runtime = Runtime(load_config(lille, connector_types=config_models(TYPES), environ={"BEFFROI_CURSOR_SECRET": "s"}), TYPES)
+    environ = {"BEFFROI_CURSOR_SECRET": "s"}
+    runtime = Runtime(
+        load_config(lille, connector_types=config_models(TYPES), environ=environ), TYPES
+    )
     source = runtime.config.connector("mel-places")
     assert source.home_categories == ["pharmacy", "town_hall", "recycling_centre"]
     result = runtime.connectors["mel-places"].parse(

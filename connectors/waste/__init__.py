@@ -1,0 +1,1 @@
+"""Waste collection: the ``waste`` connector type and ``GET /v1/waste/collections``."""
