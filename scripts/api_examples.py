@@ -51,6 +51,7 @@ EXAMPLES: list[tuple[str, str, str]] = [
     ("GET", "/v1/parkings", "/v1/parkings?lat=50.6366&lon=3.0706"),
     ("GET", "/v1/parkings.geojson", "/v1/parkings.geojson?lat=50.6366&lon=3.0706"),
     ("GET", "/v1/places", "/v1/places?lat=46.3235&lon=-0.4588&limit=2"),
+    ("GET", "/v1/places.geojson", "/v1/places.geojson?lat=46.3235&lon=-0.4588&limit=2"),
     ("GET", "/v1/places/{place_id}", "/v1/places/niort-pharmacies:node/770416806"),
     ("GET", "/v1/events", "/v1/events?limit=2"),
     ("GET", "/v1/agenda", "/v1/agenda"),
