@@ -11,6 +11,7 @@ from support import runtime_from
 from aggregator.api.app import ROUTER_KEY, create_app
 from aggregator.api.messages import (
     EXPLANATIONS,
+    HINTS,
     MESSAGE_LANGUAGES,
     PROBLEM_DETAILS,
     PROBLEM_TITLES,
@@ -188,7 +189,7 @@ async def test_problems_have_a_code_and_say_the_language_of_their_detail(client)
 
 def test_every_server_text_exists_in_french_and_english():
     """No message of the catalogue is missing a language (a code without its text)."""
-    for catalogue in (EXPLANATIONS, UNAVAILABLE, PROBLEM_TITLES, PROBLEM_DETAILS):
+    for catalogue in (EXPLANATIONS, UNAVAILABLE, HINTS, PROBLEM_TITLES, PROBLEM_DETAILS):
         for code, texts in catalogue.items():
             assert set(texts) == set(MESSAGE_LANGUAGES), code
             assert all(text.strip() for text in texts.values()), code

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from aggregator.api.pagination import MAX_LIMIT, query_scope
 from aggregator.api.params import QueryParams
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter
@@ -18,7 +19,6 @@ from .model import BikeNetwork
 from .source import INDEX_NAME, build_index
 
 PATH = "/v1/bikes/stations"
-MAX_LIMIT = 100
 MAX_RADIUS_M = 5000.0
 
 STATION_SCHEMA: dict[str, Any] = {
@@ -94,6 +94,7 @@ async def list_bike_stations(request: web.Request) -> ApiResult:
         default_radius=500.0,
         max_radius=MAX_RADIUS_M,
         max_limit=MAX_LIMIT,
+        scope=query_scope(PATH, request.query),
     )
     now = runtime.clock.now()
     found: list[tuple[float, dict[str, Any]]] = []
@@ -116,7 +117,7 @@ async def list_bike_stations(request: web.Request) -> ApiResult:
             return entry
 
         found += query.nearest(index, fresh)
-    return query.answer(found, {"feeds": feeds})
+    return query.answer(found, runtime.cursors, {"feeds": feeds})
 
 
 def register_bike_routes(router: ApiRouter) -> None:
