@@ -171,3 +171,14 @@ async def test_every_instant_is_to_the_second_with_its_offset(client, path):
         match = INSTANT.fullmatch(instant)
         assert match is not None
         assert match.group(1) and not match.group(2) and match.group(3), (path, instant)
+
+
+async def test_home_answers_in_the_zone_of_the_place(client):
+    """San Francisco's home screen says now and the weekend in Pacific time (its transit's
+    zone), not in the configured city's Paris time; Rouen's, with no transit near, in Paris's."""
+    here = await get_json(client, f"/v1/home?{SAN_FRANCISCO}")
+    assert here["meta"]["now"] == "2023-11-07T17:06:00-08:00"
+    assert here["meta"]["weekend"] == ["2023-11-11T00:00:00-08:00", "2023-11-13T00:00:00-08:00"]
+    rouen = await get_json(client, f"/v1/home?{ROUEN}")
+    assert rouen["meta"]["now"] == "2023-11-08T02:06:00+01:00"
+    assert rouen["meta"]["weekend"] == ["2023-11-11T00:00:00+01:00", "2023-11-13T00:00:00+01:00"]

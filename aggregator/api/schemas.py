@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aggregator.api.i18n import language_pattern
+from aggregator.api.messages import HINTS
 from aggregator.api.params import MAX_PARAM_LENGTH, MAX_YEAR, MIN_YEAR
 from aggregator.failures import FailureCode
 
@@ -28,6 +29,36 @@ FRESHNESS = {
     "required": ["state", "stale", "last_success", "age_s", "version"],
 }
 
+#: What a list's or a departure board's ``meta`` says about the part it holds.
+LIST_META: dict[str, Any] = {
+    "total": {"type": "integer", "description": "Items of the whole list, every page."},
+    "truncated": {
+        "type": "boolean",
+        "description": "true when the server stopped counting at its bound: total is a floor.",
+    },
+    "window": {
+        "type": "object",
+        "description": "The time window a departure board looked at.",
+        "properties": {
+            "start": {"type": "string", "format": "date-time"},
+            "end": {"type": "string", "format": "date-time"},
+            "duration_s": {"type": "integer"},
+        },
+        "required": ["start", "end", "duration_s"],
+    },
+    "hint": {
+        "type": "object",
+        "description": "How to get more than this answer holds: a stable code, the "
+        "parameter to change and a text in the negotiated language.",
+        "properties": {
+            "code": {"enum": list(HINTS)},
+            "parameter": {"type": "string"},
+            "message": {"type": "string"},
+        },
+        "required": ["code", "parameter", "message"],
+    },
+}
+
 META = {
     "type": "object",
     "properties": {
@@ -38,6 +69,7 @@ META = {
         },
         "language": {"type": "string"},
         "next_cursor": {"type": ["string", "null"]},
+        **LIST_META,
     },
     "required": ["generated_at", "sources"],
 }
