@@ -36,6 +36,7 @@ async def client():
     runtime = runtime_from((CONFIG_DIR / "demo.yaml").read_text(), base_dir=CONFIG_DIR)
     for source_id in runtime.connectors:
         assert (await runtime.poll_once(source_id)).outcome == "changed", source_id
+    await runtime.live.settled()  # the event index is built in the background
     async with TestClient(TestServer(create_app(runtime, poll=False))) as test_client:
         yield test_client
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import ACCESSIBILITY_CODES, CHANNELS, STATUSES
+from .model import ACCESSIBILITY_CODES, CHANNELS, LOCATION_KEYS, STATUSES
 
 TEXT_OR_NULL: dict[str, Any] = {"type": ["string", "null"]}
 TIME_OR_NULL: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
@@ -40,6 +40,7 @@ EVENT = {
                 "lat": {"type": ["number", "null"]},
                 "lon": {"type": ["number", "null"]},
             },
+            "required": list(LOCATION_KEYS),
         },
         "attendance_mode": {"type": "string"},
         "online_url": TEXT_OR_NULL,
