@@ -183,3 +183,41 @@ async def test_home_answers_in_the_zone_of_the_place(client):
     rouen = await get_json(client, f"/v1/home?{ROUEN}")
     assert rouen["meta"]["now"] == "2023-11-08T02:06:00+01:00"
     assert rouen["meta"]["weekend"] == ["2023-11-11T00:00:00+01:00", "2023-11-13T00:00:00+01:00"]
+
+
+@pytest.mark.parametrize(
+    ("path", "fields"),
+    [
+        ("/v1/stops?q=san", "name,lat,lon"),
+        (f"/v1/bikes/stations?{ROUEN}", "name,bikes_available"),
+        ("/v1/vehicles", "line,lat,lon"),
+        ("/v1/events?from=2023-11-01T00:00:00Z&to=2024-10-31T00:00:00Z", "title,start,end"),
+        ("/v1/lines", "short_name,color"),
+    ],
+)
+async def test_fields_keeps_only_the_asked_item_fields(client, path, fields):
+    """``fields=`` cuts every item to the asked fields and its id, and the answer shrinks;
+    a name the item schema does not have is a 400 naming it."""
+    whole = await client.get(path, headers={"Accept-Encoding": "identity"})
+    full_size = len(await whole.read())
+    response = await client.get(
+        joined(path, f"fields={fields}"), headers={"Accept-Encoding": "identity"}
+    )
+    assert response.status == 200, await response.text()
+    cut = await response.json()
+    assert cut["data"], path
+    for item in cut["data"]:
+        assert set(item) <= {"id", *fields.split(",")}, item
+        assert "id" in item
+    assert len(await response.read()) < full_size
+    wrong = await get_json(client, joined(path, f"fields={fields},colour_of_the_sky"), 400)
+    assert wrong["errors"][0]["parameter"] == "fields"
+    assert "'colour_of_the_sky' is not a field" in wrong["errors"][0]["detail"]
+
+
+async def test_fields_cuts_the_properties_of_a_geojson_answer(client):
+    body = await get_json(client, f"/v1/bikes/stations?{ROUEN}&format=geojson&fields=name")
+    assert body["features"]
+    for feature in body["features"]:
+        assert set(feature["properties"]) == {"id", "name"}
+        assert feature["geometry"]["type"] == "Point"

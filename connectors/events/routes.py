@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
+from aggregator.api.fields import FIELDS
 from aggregator.api.i18n import localize_record, localize_tagged, negotiate_language
 from aggregator.api.pagination import MAX_LIMIT
 from aggregator.api.params import QueryParams
@@ -318,6 +319,7 @@ def register_event_routes(router: ApiRouter) -> None:
             api_schemas.INSTANT,
         ),
         LANG,
+        FIELDS,
     ]
     answer = {"oneOf": [{"type": "array", "items": refs["Event"]}, refs["EventChanges"]]}
     router.get(

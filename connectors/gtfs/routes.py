@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
+from aggregator.api.fields import FIELDS
 from aggregator.api.i18n import negotiate_language
 from aggregator.api.messages import HINTS, message
 from aggregator.api.pagination import MAX_LIMIT, page_of, query_scope
@@ -484,6 +485,7 @@ def register_transit_routes(router: ApiRouter) -> None:
             ),
             limit,
             CURSOR,
+            FIELDS,
             feed,
             Param("format", "json (default) or geojson.", api_schemas.choice(["json", "geojson"])),
         ],
@@ -584,6 +586,7 @@ def register_transit_routes(router: ApiRouter) -> None:
         params=[
             feed,
             Param("mode", "Only this mode (bus, tram, subway, rail, ferry...).", api_schemas.TEXT),
+            FIELDS,
         ],
         response={"type": "array", "items": refs["Line"]},
     )

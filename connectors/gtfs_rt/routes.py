@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
+from aggregator.api.fields import FIELDS
 from aggregator.api.i18n import negotiate_language
 from aggregator.api.pagination import MAX_LIMIT, ListPage, page_of, query_scope
 from aggregator.api.params import MAX_PARAM_LENGTH, QueryParams
@@ -173,6 +174,7 @@ PAGE_PARAMS = [
         "The meta.next_cursor of the previous page (for the same filters).",
         api_schemas.CURSOR,
     ),
+    FIELDS,
 ]
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aggregator.api import schemas as api_schemas
+from aggregator.api.fields import FIELDS
 from aggregator.api.pagination import CursorCodec, page_of
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
@@ -48,6 +49,7 @@ def near_query_params(
             "The meta.next_cursor of the previous page (for the same filters).",
             api_schemas.CURSOR,
         ),
+        FIELDS,
         Param(
             "source",
             f"Only this {source_kind} source (a configured source id).",
