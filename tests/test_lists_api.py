@@ -221,3 +221,18 @@ async def test_fields_cuts_the_properties_of_a_geojson_answer(client):
     for feature in body["features"]:
         assert set(feature["properties"]) == {"id", "name"}
         assert feature["geometry"]["type"] == "Point"
+
+
+async def test_a_departure_has_the_same_keys_with_or_without_realtime(client):
+    """A board of a feed without realtime (Québec's ferries) has the keys of one with it
+    (Caltrain): vehicle_id, uncertainty_s null and alert_ids [] rather than missing."""
+    ferries = await get_json(
+        client, "/v1/stops/stq:QUE/departures?at=2026-03-10T08:00:00-05:00&duration=24h"
+    )
+    trains = await get_json(client, "/v1/stops/caltrain:san_francisco/departures")
+    assert ferries["meta"]["realtime"]["stq"]["available"] is False
+    assert trains["meta"]["realtime"]["caltrain"]["available"] is True
+    scheduled, live = ferries["data"]["departures"], trains["data"]["departures"]
+    assert scheduled and live
+    assert {frozenset(d) for d in scheduled} == {frozenset(d) for d in live}
+    assert all(d["alert_ids"] == [] and d["vehicle_id"] is None for d in scheduled)
