@@ -53,7 +53,7 @@ class SourceState(StrEnum):
 def _iso(value: datetime | None) -> str | None:
     # Cached: every answer's meta carries its sources' last success, and a source's last
     # success changes once per poll while answers go out thousands of times a second.
-    return value.isoformat() if value is not None else None
+    return value.isoformat(timespec="seconds") if value is not None else None
 
 
 @dataclass
@@ -215,7 +215,7 @@ class SourceStatus:
         self.last_error_code = failure.code.value
         self.last_error_http_status = failure.http_status
         self.last_error_at = at
-        entry = {"at": at.isoformat(), "code": failure.code.value, "error": error}
+        entry = {"at": at.isoformat(timespec="seconds"), "code": failure.code.value, "error": error}
         self.recent_errors = [entry, *self.recent_errors][:RECENT_ERRORS]
         self.consecutive_failures += 1
         self.total_polls += 1

@@ -138,7 +138,7 @@ async def test_cors_preflight_and_exposed_etag(client):
     ("query", "parameter", "detail"),
     [
         ("limit=abc", "limit", "'abc' is not an integer"),
-        ("limit=0", "limit", "must be between 1 and 500, got 0"),
+        ("limit=0", "limit", "must be between 1 and 100, got 0"),
         ("limt=5", "limt", "unknown parameter; did you mean 'limit'?"),
         ("lang=xx", "lang", "'xx' is not one of: fr, en"),
         ("cursor=bm90LWEtY3Vyc29y", "cursor", "is not a cursor this server issued"),

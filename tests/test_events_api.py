@@ -157,3 +157,26 @@ async def test_bad_event_parameters_are_named(client, query, parameter):
 async def test_unknown_event_is_404(client):
     """An unknown occurrence id is a 404 problem."""
     await get_json(client, "/v1/events/nope:x:y", status=404)
+
+
+async def test_an_event_location_has_one_shape_whatever_its_source(client):
+    """Every location is null or has the same six keys, null when unknown: an ICS LOCATION
+    (a name, no GEO) used to come as {name} alone, an Opendatasoft one with more keys."""
+    keys = {"name", "address", "city", "postal_code", "lat", "lon"}
+    seen = set()
+    for channel in ("events", "agenda"):
+        body = await get_json(client, f"/v1/events?{YEAR}&channel={channel}&limit=100")
+        for event in body["data"]:
+            if event["location"] is not None:
+                assert set(event["location"]) == keys, event["id"]
+                seen.add(event["source"])
+    assert {"paris-events", "council"} <= seen
+    council = await get_json(client, f"/v1/agenda?{YEAR}")
+    assert council["data"][0]["location"] == {
+        "name": "Hôtel de Ville",
+        "address": None,
+        "city": None,
+        "postal_code": None,
+        "lat": None,
+        "lon": None,
+    }

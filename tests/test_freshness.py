@@ -328,10 +328,9 @@ store:
         async with TestClient(TestServer(create_app(api, poll=False))) as client:
             status = (await get(client, "/v1/sources/caltrain"))["data"]
             assert (status["state"], status["stale_reason"]) == ("stale", "content_expired")
-            assert (
-                status["content"]["since"]
-                == poller.statuses["caltrain"].content_stale_since.isoformat()
-            )
+            assert status["content"]["since"] == poller.statuses[
+                "caltrain"
+            ].content_stale_since.isoformat(timespec="seconds")
             ready = (await (await client.get("/readyz")).json())["data"]
             assert ready["status"] == "degraded"
     finally:

@@ -11,6 +11,7 @@ from support import runtime_from
 from aggregator.api.app import ROUTER_KEY, create_app
 from aggregator.api.messages import (
     EXPLANATIONS,
+    HINTS,
     MESSAGE_LANGUAGES,
     PROBLEM_DETAILS,
     PROBLEM_TITLES,
@@ -190,6 +191,7 @@ def test_every_server_text_exists_in_french_and_english():
     for catalogue in (
         EXPLANATIONS,
         UNAVAILABLE,
+        HINTS,
         PROBLEM_TITLES,
         PROBLEM_DETAILS,
         WASTE_EXPLANATIONS,

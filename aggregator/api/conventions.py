@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from aggregator.api.fields import item_fields, select_fields
 from aggregator.api.i18n import language_from_header, negotiate_language
 from aggregator.api.params import MAX_PARAM_LENGTH
 from aggregator.api.problems import ApiError, BadParameter, problem_response
@@ -138,7 +139,11 @@ def conventions_middleware(
                 # Ignored, yet bounded like every parameter (and as the document says).
                 raise BadParameter("_", f"is longer than {MAX_PARAM_LENGTH} characters")
         result = await handler(request)
-        return render(request, result, sources) if isinstance(result, ApiResult) else result
+        if not isinstance(result, ApiResult):
+            return result
+        if route is not None and "fields" in request.query and "fields" in route.query_names:
+            result = select_fields(result, request.query, item_fields(router, route))
+        return render(request, result, sources)
 
     @web.middleware
     async def conventions(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:

@@ -11,7 +11,7 @@ from aggregator import __version__
 from aggregator.api import schemas
 from aggregator.api.i18n import localize_record, negotiate_language
 from aggregator.api.openapi import OpenApiDocument
-from aggregator.api.pagination import paginate
+from aggregator.api.pagination import MAX_LIMIT, paginate
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import ApiError, NotFound
 from aggregator.api.results import ApiResult
@@ -26,7 +26,6 @@ LANG_PARAM = Param(
     "Response language; overrides Accept-Language (one of the configured languages).",
     language,
 )
-MAX_RECORDS_PAGE = 500
 
 
 def _status_or_404(runtime: Runtime, source_id: str) -> None:
@@ -58,7 +57,7 @@ async def list_records(request: web.Request) -> ApiResult:
     source_id = request.match_info["source_id"]
     _status_or_404(runtime, source_id)
     params = QueryParams(request.query)
-    limit = params.integer("limit", 100, minimum=1, maximum=MAX_RECORDS_PAGE)
+    limit = params.integer("limit", 100, minimum=1, maximum=MAX_LIMIT)
     cursor = params.string("cursor")
     language = negotiate_language(request, runtime.languages)
     snapshot = runtime.live.snapshot(source_id)
@@ -178,8 +177,8 @@ def register_core_routes(router: ApiRouter) -> None:
             source_id,
             Param(
                 "limit",
-                f"Records per page (1-{MAX_RECORDS_PAGE}).",
-                integer(1, MAX_RECORDS_PAGE, 100),
+                f"Records per page (1-{MAX_LIMIT}).",
+                integer(1, MAX_LIMIT, 100),
             ),
             Param("cursor", "The meta.next_cursor of the previous page.", CURSOR),
             LANG_PARAM,

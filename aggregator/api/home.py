@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from aiohttp import web
@@ -89,6 +90,20 @@ def _weekend(now: datetime) -> tuple[datetime, datetime]:
     return start, datetime.combine(saturday + timedelta(days=2), time(), now.tzinfo)
 
 
+def _zone_of(boards: list[dict[str, Any]]) -> ZoneInfo | None:
+    """The zone of the nearest board's service (its timetable's agency zone), if any: a place
+    far from the configured city (another feed's region) lives in its own time."""
+    for board in boards:
+        for departure in map(_readable, board.get("departures", [])):
+            name = departure.get("timezone") if isinstance(departure, dict) else None
+            if isinstance(name, str):
+                try:
+                    return ZoneInfo(name)
+                except (ValueError, ZoneInfoNotFoundError):
+                    continue
+    return None
+
+
 async def home(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     params = QueryParams(request.query)
@@ -97,9 +112,6 @@ async def home(request: web.Request) -> ApiResult:
     if lat is None or lon is None:
         raise BadParameter("lat" if lat is None else "lon", "lat and lon are required")
     language = negotiate_language(request, runtime.languages)
-    now = runtime.clock.now().astimezone(runtime.timezone)
-    end_of_day = datetime.combine(now.date() + timedelta(days=1), time(), now.tzinfo)
-    weekend_start, weekend_end = _weekend(now)
     here = {"lat": lat, "lon": lon}
     sources: set[str] = set()
     parts: dict[str, Any] = {}
@@ -143,6 +155,11 @@ async def home(request: web.Request) -> ApiResult:
             if d.get("line")
         }
     )
+    # "Today" and "this weekend" are the place's: its transit's zone, else the city's.
+    zone = _zone_of(parts["departures"]["items"]) or runtime.timezone
+    now = runtime.clock.now().astimezone(zone)
+    end_of_day = datetime.combine(now.date() + timedelta(days=1), time(), now.tzinfo)
+    weekend_start, weekend_end = _weekend(now)
     # Alerts on the lines of the boards shown: the realtime sources behind those boards
     # decide (another network's stale feed says nothing of them); with no board here,
     # every alert source does.
@@ -175,8 +192,11 @@ async def home(request: web.Request) -> ApiResult:
         sources=sorted(sources),
         language=language,
         meta={
-            "now": now.isoformat(),
-            "weekend": [weekend_start.isoformat(), weekend_end.isoformat()],
+            "now": now.isoformat(timespec="seconds"),
+            "weekend": [
+                weekend_start.isoformat(timespec="seconds"),
+                weekend_end.isoformat(timespec="seconds"),
+            ],
         },
     )
 

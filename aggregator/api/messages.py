@@ -87,6 +87,17 @@ WASTE_EXPLANATIONS: Mapping[str, Mapping[str, str]] = {
     },
 }
 
+#: How to get more of a list than an answer holds (``meta.hint``); ``parameter`` names the
+#: query parameter to change.
+HINTS: Mapping[str, Mapping[str, str]] = {
+    "widen_window": {
+        "en": "Fewer departures than asked for in this time window: ask for a longer "
+        "window with the {parameter} parameter (up to {maximum}).",
+        "fr": "Moins de départs que demandé dans cette période : demandez une période plus "
+        "longue avec le paramètre {parameter} (jusqu'à {maximum}).",
+    },
+}
+
 #: The ``title`` of each problem ``code``.
 PROBLEM_TITLES: Mapping[str, Mapping[str, str]] = {
     "invalid_parameter": {"en": "Invalid parameter", "fr": "Paramètre invalide"},

@@ -12,7 +12,7 @@ import bisect
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -92,3 +92,41 @@ def paginate(
     more = start + limit < len(items)
     next_cursor = codec.encode(scope, position(chunk[-1])) if more and chunk else None
     return Page(chunk, next_cursor)
+
+
+#: The largest page any list serves: one bound for every ``limit=`` of the API, so an app
+#: can use one page size everywhere. A larger ``limit`` is a 400 naming this maximum.
+MAX_LIMIT = 100
+#: Query parameters that do not change which items a list holds, hence not its cursors' scope:
+#: the page position and size, the language of texts, the cache-buster, the field selection.
+_OUTSIDE_SCOPE = frozenset({"cursor", "limit", "lang", "_", "fields"})
+
+
+def query_scope(path: str, query: Mapping[str, str]) -> str:
+    """The scope of a list's cursors: its path and every filter of the request, so a cursor
+    given to the same list with other filters is refused (it would point nowhere)."""
+    kept = sorted((k, v) for k, v in query.items() if k not in _OUTSIDE_SCOPE)
+    return path + "?" + orjson.dumps(kept).decode()
+
+
+@dataclass(frozen=True)
+class ListPage(Generic[T]):
+    """One page of a list, with what its ``meta`` says about the rest."""
+
+    items: list[T]
+    next_cursor: str | None
+    total: int
+
+
+def page_of(
+    items: Sequence[T],
+    *,
+    key: Callable[[T], Any],
+    limit: int,
+    cursor: str | None,
+    codec: CursorCodec,
+    scope: str,
+) -> ListPage[T]:
+    """:func:`paginate` plus the count of the whole list (cheap: the list is in hand)."""
+    page = paginate(items, key=key, limit=limit, cursor=cursor, codec=codec, scope=scope)
+    return ListPage(page.items, page.next_cursor, len(items))

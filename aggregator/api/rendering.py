@@ -66,7 +66,7 @@ def render(request: web.Request, result: ApiResult, sources: SourceInfo) -> Rend
         if fresh is not None:
             freshness[source_id] = fresh
     meta: dict[str, Any] = {
-        "generated_at": now.isoformat(timespec="milliseconds"),
+        "generated_at": now.isoformat(timespec="seconds"),
         "sources": freshness,
         **result.meta,
     }

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aggregator.api.i18n import language_pattern
+from aggregator.api.messages import HINTS
 from aggregator.api.params import MAX_PARAM_LENGTH, MAX_YEAR, MIN_YEAR
 from aggregator.failures import FailureCode
 from aggregator.freshness import CONTENT_REASONS, StaleReason
@@ -226,8 +227,33 @@ META = obj(
         ),
         "total": {
             "type": "integer",
-            "description": "Event lists: how many occurrences match, all pages together.",
+            "description": "Lists: how many items match, all pages together.",
         },
+        "truncated": {
+            "type": "boolean",
+            "description": "true when the server stopped counting at its bound: total is a floor.",
+        },
+        "window": obj(
+            {
+                "start": {"type": "string", "format": "date-time"},
+                "end": {"type": "string", "format": "date-time"},
+                "duration_s": {"type": "integer"},
+            },
+            ["start", "end", "duration_s"],
+            title="BoardWindow",
+            description="The time window a departure board looked at.",
+        ),
+        "hint": obj(
+            {
+                "code": enum(list(HINTS)),
+                "parameter": {"type": "string"},
+                "message": {"type": "string"},
+            },
+            ["code", "parameter", "message"],
+            title="Hint",
+            description="How to get more than this answer holds: a stable code, the parameter "
+            "to change and a text in the negotiated language.",
+        ),
         "weekend": array_of(
             {"type": "string", "format": "date-time"},
             minItems=2,

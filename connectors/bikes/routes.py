@@ -9,6 +9,7 @@ from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
 from aggregator.api.answer_freshness import answer_freshness
+from aggregator.api.pagination import MAX_LIMIT, query_scope
 from aggregator.api.params import QueryParams
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, wants_geojson
@@ -20,7 +21,6 @@ from .model import BikeNetwork
 from .source import INDEX_NAME, build_index
 
 PATH = "/v1/bikes/stations"
-MAX_LIMIT = 100
 MAX_RADIUS_M = 5000.0
 
 STATION_SCHEMA: dict[str, Any] = {
@@ -123,6 +123,7 @@ async def list_bike_stations(request: web.Request) -> ApiResult:
         max_radius=MAX_RADIUS_M,
         max_limit=MAX_LIMIT,
         geojson=wants_geojson(request),
+        scope=query_scope(PATH, request.query),
     )
     now = runtime.clock.now()
     judged = answer_freshness(request, runtime)
@@ -151,7 +152,7 @@ async def list_bike_stations(request: web.Request) -> ApiResult:
             return entry
 
         found += query.nearest(index, fresh)
-    return query.answer(found, {"feeds": feeds})
+    return query.answer(found, runtime.cursors, {"feeds": feeds})
 
 
 def register_bike_routes(router: ApiRouter) -> None:

@@ -82,6 +82,19 @@ def _clean_map(values: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (values or {}).items() if v not in (None, "", [], {})}
 
 
+#: Every event location has these keys (null when unknown), whichever source it came from.
+LOCATION_KEYS = ("name", "address", "city", "postal_code", "lat", "lon")
+
+
+def _location(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """One shape for every location: all of :data:`LOCATION_KEYS`, or null when none is known
+    (an ICS LOCATION has a name only, an OpenAgenda one an address too: not two shapes)."""
+    kept = {k: v for k, v in (values or {}).items() if v not in (None, "", [], {})}
+    if not any(k in kept for k in LOCATION_KEYS):
+        return None
+    return {key: kept.get(key) for key in LOCATION_KEYS}
+
+
 def make_occurrence(
     *,
     recurrence: str,
@@ -138,7 +151,7 @@ def occurrence_template(
     the occurrences of one series then share the nested values (title, location...), which
     nobody mutates: records are read-only once made.
     """
-    location_out = _clean_map(location) or None
+    location_out = _location(location)
     seen: set[str] = set()
     category_list = [c for c in categories if c and not (c in seen or seen.add(c))]
     return {

@@ -10,7 +10,9 @@ from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
 from aggregator.api import sync
+from aggregator.api.fields import FIELDS
 from aggregator.api.i18n import localize_record, localize_tagged, negotiate_language
+from aggregator.api.pagination import MAX_LIMIT
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter, NotFound
 from aggregator.api.results import ApiResult
@@ -25,7 +27,6 @@ from .model import ACCESSIBILITY_CODES, CHANNELS
 
 DEFAULT_SPAN = dt.timedelta(days=7)
 MAX_SPAN = dt.timedelta(days=366)
-MAX_LIMIT = 100
 MAX_RADIUS_M = 50_000.0
 
 
@@ -343,6 +344,7 @@ def register_event_routes(router: ApiRouter) -> None:
             api_schemas.TEXT,
         ),
         LANG,
+        FIELDS,
     ]
     answer = {"oneOf": [{"type": "array", "items": refs["Event"]}, refs["EventSync"]]}
     router.get(

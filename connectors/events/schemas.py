@@ -7,7 +7,7 @@ from typing import Any
 from aggregator.api import sync
 from aggregator.api.schemas import array_of, dictionary, enum, extend, obj, ref
 
-from .model import ACCESSIBILITY_CODES, ATTENDANCE_MODES, CHANNELS, STATUSES
+from .model import ACCESSIBILITY_CODES, ATTENDANCE_MODES, CHANNELS, LOCATION_KEYS, STATUSES
 
 TEXT_OR_NULL: dict[str, Any] = {"type": ["string", "null"]}
 TIME_OR_NULL: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
@@ -22,8 +22,10 @@ LOCATION = obj(
         "lat": {"type": ["number", "null"]},
         "lon": {"type": ["number", "null"]},
     },
+    list(LOCATION_KEYS),
     title="EventLocation",
-    description="Where it takes place; the members the source does not give are absent.",
+    description="Where it takes place: always every member, null when the source does not "
+    "give it (the location itself is null when nothing is known).",
 )
 
 PRICE = obj(

@@ -10,7 +10,10 @@ from typing import Any
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
+from aggregator.api.fields import FIELDS
 from aggregator.api.i18n import negotiate_language
+from aggregator.api.messages import HINTS, message
+from aggregator.api.pagination import MAX_LIMIT, page_of, query_scope
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
@@ -43,8 +46,9 @@ from .views import (
     timetables,
 )
 
-MAX_LIMIT = 100
 MAX_RADIUS_M = 5000.0
+#: Stops one feed contributes to a stop list at most (its pages go through these).
+MAX_STOP_MATCHES = 1000
 MAX_WINDOW_S = 24 * 3600
 #: Departures looked at to find the next few of every line and direction at a stop.
 GROUPING_LIMIT = 500
@@ -101,36 +105,58 @@ async def list_stops(request: web.Request) -> ApiResult:
     limit = params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT)
     geojson = wants_geojson(request)
     feeds = _feeds(runtime, params)
-    found: list[tuple[tuple[float, float], dict[str, Any]]] = []
+    cursor = params.string("cursor")
+    # (rank, id, feed, timetable, stop index, distance): JSON is made for the page alone.
+    found: list[tuple[tuple[float, float], str, str, Timetable, int, float | None]] = []
+    truncated = False
     for feed, tt in feeds.items():
         if query is not None:
-            hits = tt.search_stops(query, limit=limit if point is None else MAX_LIMIT * 10)
+            hits = tt.search_stops(query, limit=MAX_STOP_MATCHES)
+            truncated |= len(hits) >= MAX_STOP_MATCHES
             for stop, score in hits:
-                entry = _with_alerts(runtime, feed, tt, stop)
-                rank = (-score, 0.0)
+                rank, away = (-score, 0.0), None
                 if point is not None:
-                    away = distance_m(*point, entry["lat"], entry["lon"])
+                    away = distance_m(*point, float(tt.stop_lat[stop]), float(tt.stop_lon[stop]))
                     if away > radius:
                         continue
-                    entry["distance_m"] = round(away, 1)
                     rank = (-score, away)
-                found.append((rank, entry))
+                found.append((rank, f"{feed}:{tt.stop_ids[stop]}", feed, tt, stop, away))
         else:
             assert point is not None
-            for stop, away in tt.nearest_stops(point[0], point[1], radius_m=radius, limit=limit):
-                entry = _with_alerts(runtime, feed, tt, stop)
-                entry["distance_m"] = round(away, 1)
-                found.append(((away, 0.0), entry))
-    found.sort(key=lambda item: item[0])
-    stops = [entry for _, entry in found[:limit]]
+            near = tt.nearest_stops(point[0], point[1], radius_m=radius, limit=MAX_STOP_MATCHES)
+            truncated |= len(near) >= MAX_STOP_MATCHES
+            for stop, away in near:
+                found.append(((away, 0.0), f"{feed}:{tt.stop_ids[stop]}", feed, tt, stop, away))
+
+    def rank(item: tuple[Any, ...]) -> tuple[float, float, str]:
+        return item[0][0], item[0][1], item[1]
+
+    page = page_of(
+        sorted(found, key=rank),
+        key=rank,
+        limit=limit,
+        cursor=cursor,
+        codec=runtime.cursors,
+        scope=query_scope("/v1/stops", request.query),
+    )
+    stops = []
+    for _, _, feed, tt, stop, away in page.items:
+        entry = _with_alerts(runtime, feed, tt, stop)
+        if away is not None:
+            entry["distance_m"] = round(away, 1)
+        stops.append(entry)
+    # A feed gives at most MAX_STOP_MATCHES stops: then total counts those, and says so.
+    meta = {"total": page.total, "truncated": truncated}
+    paging: dict[str, Any] = {"paginated": True, "next_cursor": page.next_cursor, "meta": meta}
     if geojson:
         return ApiResult(
             feature_collection(stops),
             sources=list(feeds),
             enveloped=False,
             media_type="application/geo+json",
+            **paging,
         )
-    return ApiResult(stops, sources=list(feeds))
+    return ApiResult(stops, sources=list(feeds), **paging)
 
 
 def _alert_ids(
@@ -230,6 +256,8 @@ class Boards:
     language: str
     sources: set[str] = field(default_factory=set)
     realtime: dict[str, Any] = field(default_factory=dict)
+    #: A board came back with fewer departures than asked, its window being the bound.
+    short: bool = False
 
     def board(
         self, feed: str, tt: Timetable, stop: int, limit: int, *, read: bool = False
@@ -251,6 +279,7 @@ class Boards:
             )
             self.realtime[feed] = usable.meta
             as_json = scheduled_departures_json if read else scheduled_departures_serialized
+            self.short |= len(rows) < limit
             return {
                 "departures": as_json(feed, tt, rows, days),
                 "explanation": explanation_json(explanation, self.language),
@@ -267,6 +296,7 @@ class Boards:
             include_cancelled=self.include_cancelled,
             on_time_threshold_s=live.data.on_time_threshold_s,
         )
+        self.short |= len(merged.departures) < limit
         self.realtime[feed] = {**usable.meta, "stale": merged.stale}
         return {
             "departures": [realtime_departure_json(feed, tt, d) for d in merged.departures],
@@ -274,7 +304,26 @@ class Boards:
         }
 
     def meta(self) -> dict[str, Any]:
-        return {"now": self.at.isoformat(), "realtime": self.realtime}
+        end = self.at + dt.timedelta(seconds=self.duration_s)
+        meta: dict[str, Any] = {
+            "now": self.at.isoformat(timespec="seconds"),
+            "realtime": self.realtime,
+            "window": {
+                "start": self.at.isoformat(timespec="seconds"),
+                "end": end.isoformat(timespec="seconds"),
+                "duration_s": self.duration_s,
+            },
+        }
+        if self.short and self.duration_s < MAX_WINDOW_S:
+            # The app asked for more than the window holds: say how to get more.
+            meta["hint"] = {
+                "code": "widen_window",
+                "parameter": "duration",
+                "message": message(
+                    HINTS, "widen_window", self.language, parameter="duration", maximum="24h"
+                ),
+            }
+        return meta
 
 
 def _boards(request: web.Request, runtime: Runtime, params: QueryParams) -> Boards:
@@ -337,6 +386,7 @@ async def stop_departures(request: web.Request) -> ApiResult:
         # Enough of the next hours to find the next few of every line and direction.
         boards.duration_s = max(boards.duration_s, 3 * 3600)
         board = boards.board(feed, tt, stop, GROUPING_LIMIT, read=True)
+        boards.short = False  # GROUPING_LIMIT is a bound of ours, not what the app asked
         data["groups"] = _grouped(board["departures"], per_group)
         data["explanation"] = board["explanation"]
     return _board_result(data, boards.sources, boards)
@@ -379,6 +429,11 @@ async def nearby_departures(request: web.Request) -> ApiResult:
     return _board_result(found, used | (configured - set(feeds)), boards)
 
 
+CURSOR = Param(
+    "cursor",
+    "The meta.next_cursor of the previous page (for the same filters).",
+    api_schemas.CURSOR,
+)
 INCLUDE_CANCELLED = Param(
     "include_cancelled",
     "false hides departures the realtime feed cancelled (default true: shown, flagged).",
@@ -440,6 +495,8 @@ def register_transit_routes(router: ApiRouter) -> None:
                 api_schemas.number(1, MAX_RADIUS_M, default=500),
             ),
             limit,
+            CURSOR,
+            FIELDS,
             feed,
         ],
         response={"type": "array", "items": refs["Stop"]},
@@ -541,6 +598,7 @@ def register_transit_routes(router: ApiRouter) -> None:
         params=[
             feed,
             Param("mode", "Only this mode (bus, tram, subway, rail, ferry...).", api_schemas.TEXT),
+            FIELDS,
         ],
         response={"type": "array", "items": refs["Line"]},
     )

@@ -96,7 +96,11 @@ def _trip_status(relationship: str | None, delay: int | None, threshold: int) ->
 
 
 def _iso(posix: float | None, zone: dt.tzinfo) -> str | None:
-    return dt.datetime.fromtimestamp(posix, zone).isoformat() if posix is not None else None
+    return (
+        dt.datetime.fromtimestamp(posix, zone).isoformat(timespec="seconds")
+        if posix is not None
+        else None
+    )
 
 
 async def get_trip(request: web.Request) -> ApiResult:
@@ -182,5 +186,8 @@ async def get_trip(request: web.Request) -> ApiResult:
     return ApiResult(
         data,
         sources=[feed, *realtime_sources(runtime, feed)],
-        meta={"now": clock.astimezone(zone).isoformat(), "realtime": {feed: usable.meta}},
+        meta={
+            "now": clock.astimezone(zone).isoformat(timespec="seconds"),
+            "realtime": {feed: usable.meta},
+        },
     )

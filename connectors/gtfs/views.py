@@ -206,6 +206,11 @@ def _sorted_routes(tt: Timetable, routes: list[int]) -> list[int]:
     return sorted(routes, key=key)
 
 
+#: What a realtime feed adds to a departure, absent: the same keys either way (null or []), so a
+#: board without realtime has the shape of one with it.
+NO_REALTIME: dict[str, Any] = {"uncertainty_s": None, "vehicle_id": None, "alert_ids": ()}
+
+
 def departure_json(feed: str, tt: Timetable, departure: Departure) -> dict[str, Any]:
     frequency = departure.frequency
     views = feed_views(feed, tt)
@@ -222,6 +227,7 @@ def departure_json(feed: str, tt: Timetable, departure: Departure) -> dict[str, 
         "delay_s": None,
         "realtime": False,
         "status": "scheduled",
+        **NO_REALTIME,
         "timezone": departure.timezone,
         "platform": departure.platform_code,
         "wheelchair_accessible": WHEELCHAIR.get(departure.wheelchair_accessible),
@@ -307,6 +313,7 @@ def _calls_json(views: FeedViews, rows: np.ndarray, days: np.ndarray) -> list[di
                 "delay_s": None,
                 "realtime": False,
                 "status": "scheduled",
+                **NO_REALTIME,
                 "timezone": timezones[agency],
                 "platform": platforms[stop] or None,
                 "wheelchair_accessible": WHEELCHAIR.get(g["wheelchair"][k]),

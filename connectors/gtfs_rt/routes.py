@@ -8,7 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
+from aggregator.api.fields import FIELDS
 from aggregator.api.i18n import negotiate_language
+from aggregator.api.pagination import MAX_LIMIT, ListPage, page_of, query_scope
 from aggregator.api.params import MAX_PARAM_LENGTH, QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
@@ -52,6 +54,28 @@ def _wanted(value: str | None, param: str) -> tuple[str, str] | None:
         raise BadParameter(param, f"{value!r} is not an id like 'feed:native_id'") from None
 
 
+#: Alerts and vehicles were lists without pages: their default page is the largest one, so an
+#: app that never pages still gets every item of a city's feed, and ``meta.next_cursor`` says
+#: when there are more.
+DEFAULT_LIMIT = MAX_LIMIT
+
+
+def _page(request: web.Request, params: QueryParams, items: list[dict[str, Any]]) -> ListPage[Any]:
+    """The asked page of ``items`` (sorted by id), the whole list counted."""
+    return page_of(
+        items,
+        key=lambda item: item["id"],
+        limit=params.integer("limit", DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT),
+        cursor=params.string("cursor"),
+        codec=runtime_of(request).cursors,
+        scope=query_scope(request.path, request.query),
+    )
+
+
+def _paging(page: ListPage[Any]) -> dict[str, Any]:
+    return {"paginated": True, "next_cursor": page.next_cursor, "meta": {"total": page.total}}
+
+
 def _native(wanted: tuple[str, str] | None, feed: str) -> tuple[bool, str | None]:
     """(keep this feed?, native id) for a parsed filter value."""
     if wanted is None:
@@ -80,7 +104,13 @@ async def list_alerts(request: web.Request) -> ApiResult:
         )
         data.extend(alert_json(feed, tt, alert, preferred) for alert in alerts)
     data.sort(key=lambda alert: alert["id"])
-    return ApiResult(data, sources=_realtime_sources(runtime, alerts=True), language=language)
+    page = _page(request, params, data)
+    return ApiResult(
+        page.items,
+        sources=_realtime_sources(runtime, alerts=True),
+        language=language,
+        **_paging(page),
+    )
 
 
 #: west,south,east,north as plain decimals in range; the order between them is checked apart.
@@ -135,12 +165,31 @@ async def list_vehicles(request: web.Request) -> ApiResult:
                 continue
             data.append(vehicle_json(feed, live.data.timetable, vehicle))
     data.sort(key=lambda vehicle: vehicle["id"])
+    page = _page(request, params, data)
     if geojson:
-        collection = feature_collection(data)
         return ApiResult(
-            collection, sources=sources, enveloped=False, media_type="application/geo+json"
+            feature_collection(page.items),
+            sources=sources,
+            enveloped=False,
+            media_type="application/geo+json",
+            **_paging(page),
         )
-    return ApiResult(data, sources=sources)
+    return ApiResult(page.items, sources=sources, **_paging(page))
+
+
+PAGE_PARAMS = [
+    Param(
+        "limit",
+        f"Items per page (1-{MAX_LIMIT}, default {DEFAULT_LIMIT}).",
+        api_schemas.integer(1, MAX_LIMIT, default=DEFAULT_LIMIT),
+    ),
+    Param(
+        "cursor",
+        "The meta.next_cursor of the previous page (for the same filters).",
+        api_schemas.CURSOR,
+    ),
+    FIELDS,
+]
 
 
 def register_realtime_routes(router: ApiRouter) -> None:
@@ -171,6 +220,7 @@ def register_realtime_routes(router: ApiRouter) -> None:
                 "Response language; overrides Accept-Language (one of the configured languages).",
                 api_schemas.language,
             ),
+            *PAGE_PARAMS,
         ],
         response={"type": "array", "items": refs["Alert"]},
     )
@@ -192,6 +242,7 @@ def register_realtime_routes(router: ApiRouter) -> None:
                 "-180 <= west <= east <= 180 and -90 <= south <= north <= 90.",
                 {"type": "string", "maxLength": MAX_PARAM_LENGTH, "pattern": BBOX.pattern},
             ),
+            *PAGE_PARAMS,
         ],
         response={"type": "array", "items": refs["Vehicle"]},
         geojson=refs["VehicleCollection"],

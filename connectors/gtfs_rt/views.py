@@ -124,7 +124,7 @@ def realtime_sources(runtime: Runtime, feed: str) -> list[str]:
 
 
 def _time(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    return value.isoformat(timespec="seconds") if value is not None else None
 
 
 def realtime_departure_json(
@@ -166,7 +166,11 @@ def _text(value: TranslatedText, languages: Sequence[str]) -> str | None:
 
 
 def _posix(value: int | None, zone: dt.tzinfo) -> str | None:
-    return dt.datetime.fromtimestamp(value, zone).isoformat() if value is not None else None
+    return (
+        dt.datetime.fromtimestamp(value, zone).isoformat(timespec="seconds")
+        if value is not None
+        else None
+    )
 
 
 def alert_json(

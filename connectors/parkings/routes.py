@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
+from aggregator.api.pagination import MAX_LIMIT, query_scope
 from aggregator.api.params import QueryParams
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, wants_geojson
@@ -18,7 +19,6 @@ from connectors.places.query import NearQuery, near_query_params
 from .connector import INDEX_NAME, STATES, build_index
 
 PATH = "/v1/parkings"
-MAX_LIMIT = 100
 MAX_RADIUS_M = 10_000.0
 
 PARKING_SCHEMA: dict[str, Any] = {
@@ -71,6 +71,7 @@ async def list_parkings(request: web.Request) -> ApiResult:
         max_radius=MAX_RADIUS_M,
         max_limit=MAX_LIMIT,
         geojson=wants_geojson(request),
+        scope=query_scope(PATH, request.query),
     )
     now = runtime.clock.now()
     found: list[tuple[float, dict[str, Any]]] = []
@@ -86,7 +87,7 @@ async def list_parkings(request: web.Request) -> ApiResult:
             return entry
 
         found += query.nearest(index, fresh)
-    return query.answer(found)
+    return query.answer(found, runtime.cursors)
 
 
 def register_parking_routes(router: ApiRouter) -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aggregator.api import schemas as api_schemas
+from aggregator.api.fields import FIELDS
+from aggregator.api.pagination import CursorCodec, page_of
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
@@ -37,7 +39,17 @@ def near_query_params(
             f"Metres (1-{max_radius:.0f}).",
             api_schemas.number(1, max_radius, default=default_radius),
         ),
-        Param("limit", f"{items} (1-{max_limit}).", api_schemas.integer(1, max_limit, default=20)),
+        Param(
+            "limit",
+            f"{items} per page (1-{max_limit}).",
+            api_schemas.integer(1, max_limit, default=20),
+        ),
+        Param(
+            "cursor",
+            "The meta.next_cursor of the previous page (for the same filters).",
+            api_schemas.CURSOR,
+        ),
+        FIELDS,
         Param(
             "source",
             f"Only this {source_kind} source (a configured source id).",
@@ -57,6 +69,9 @@ class NearQuery:
     limit: int
     geojson: bool
     sources: list[str]
+    cursor: str | None = None
+    #: What the cursors of this answer belong to (see ``pagination.query_scope``).
+    scope: str = ""
 
     @classmethod
     def read(
@@ -69,6 +84,7 @@ class NearQuery:
         max_radius: float,
         max_limit: int,
         geojson: bool,
+        scope: str = "",
     ) -> NearQuery:
         lat = params.number("lat", minimum=-90.0, maximum=90.0)
         lon = params.number("lon", minimum=-180.0, maximum=180.0)
@@ -79,15 +95,19 @@ class NearQuery:
         wanted = params.member("source", sources, f"a configured {kind} source")
         if wanted is not None:
             sources = [wanted]
-        return cls(lat, lon, radius or default_radius, limit, geojson, sources)
+        cursor = params.string("cursor")
+        return cls(lat, lon, radius or default_radius, limit, geojson, sources, cursor, scope)
 
     def nearest(
         self, index: PlaceIndex, decorate: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> list[tuple[float, dict[str, Any]]]:
-        """This index's places in range, each copied with its distance and ``decorate``d."""
+        """This index's places in range, each copied with its distance and ``decorate``d.
+
+        All of them, not the first ``limit``: the answer pages through them and counts them.
+        """
         found = []
         for away, place in index.nearest(
-            self.lat, self.lon, radius_m=self.radius_m, limit=self.limit
+            self.lat, self.lon, radius_m=self.radius_m, limit=len(index)
         ):
             entry = dict(place)
             entry["distance_m"] = round(away, 1)
@@ -95,17 +115,35 @@ class NearQuery:
         return found
 
     def answer(
-        self, found: Sequence[tuple[float, dict[str, Any]]], meta: dict[str, Any] | None = None
+        self,
+        found: Sequence[tuple[float, dict[str, Any]]],
+        codec: CursorCodec,
+        meta: dict[str, Any] | None = None,
     ) -> ApiResult:
-        """The nearest ``limit`` of every source's places, as JSON or GeoJSON."""
-        ordered = sorted(found, key=lambda item: (item[0], item[1]["id"]))
-        places = [entry for _, entry in ordered[: self.limit]]
+        """The page of every source's places nearest first, as JSON or GeoJSON, with
+        ``meta.next_cursor`` and ``meta.total`` (the places in range)."""
+
+        def rank(item: tuple[float, dict[str, Any]]) -> tuple[float, str]:
+            return item[0], item[1]["id"]
+
+        page = page_of(
+            sorted(found, key=rank),
+            key=rank,
+            limit=self.limit,
+            cursor=self.cursor,
+            codec=codec,
+            scope=self.scope,
+        )
+        places = [entry for _, entry in page.items]
+        meta = {**(meta or {}), "total": page.total}
+        paging: dict[str, Any] = {"paginated": True, "next_cursor": page.next_cursor}
         if self.geojson:
             return ApiResult(
                 feature_collection(places),
                 sources=self.sources,
                 enveloped=False,
                 media_type="application/geo+json",
-                meta=meta or {},
+                meta=meta,
+                **paging,
             )
-        return ApiResult(places, sources=self.sources, meta=meta or {})
+        return ApiResult(places, sources=self.sources, meta=meta, **paging)

@@ -79,7 +79,9 @@ LIMITS = [
     (f"{SF}?group=line_direction", "per_group", 10),
     (f"/v1/departures?{NEAR_SF}", "stops", 20),
     (f"/v1/departures?{NEAR_SF}", "per_stop", 20),
-    ("/v1/sources/lovelo-stations/records?", "limit", 500),
+    ("/v1/sources/lovelo-stations/records?", "limit", 100),
+    ("/v1/alerts?", "limit", 100),
+    ("/v1/vehicles?", "limit", 100),
 ]
 
 
