@@ -222,42 +222,41 @@ async def test_stream_sends_retry_freshness_board_options_then_deltas(served):
     rest_url = f"/v1/stops/caltrain:lawrence/departures?{options}"
     rest = await (await client.get(rest_url)).json()
     url = str(client.make_url(f"/v1/stream?stops=caltrain:lawrence&{options}"))
-    async with ClientSession() as session:
-        async with session.get(url) as response:
-            opening, board = await sse(response, 2)
-            assert opening == {"retry": "3000"}
-            assert board["event"] == "board"
-            data = board["data"]
-            assert len(data["departures"]) == 3
-            assert [d["trip_id"] for d in data["departures"]] == [
-                d["trip_id"] for d in rest["data"]["departures"]
-            ]
-            assert all(d["key"].startswith(d["trip_id"] + "@") for d in data["departures"])
-            fresh = data["meta"]["sources"]
-            assert set(fresh) == set(rest["meta"]["sources"]) == {"caltrain", "caltrain-rt"}
-            for source_id, state in fresh.items():
-                assert set(state) == set(rest["meta"]["sources"][source_id])
-            assert (await next_event(response))["event"] == "alerts"
-            await runtime.poll_once("caltrain-rt")  # the feed now cancels trip 310
-            delta = await next_event(response)
-            assert delta["event"] == "board-delta"
-            change = delta["data"]
-            assert change["base"] == int(board["id"]) and "departures" not in change
-            assert [d["trip_id"] for d in change["changed"]] == ["caltrain:310"]
-            assert change["changed"][0]["status"] == "cancelled"
-            assert change["added"] == change["removed"] == []
-            assert change["order"] == [d["key"] for d in data["departures"]]
-            assert set(change["meta"]["sources"]) == {"caltrain", "caltrain-rt"}
-            # Reconnecting from the first board's id (this stream keeps the topic alive): the
-            # version it has is gone, so the board comes whole, at its latest version.
-            async with session.get(url, headers={"Last-Event-ID": board["id"]}) as again:
+    async with ClientSession() as session, session.get(url) as response:
+        opening, board = await sse(response, 2)
+        assert opening == {"retry": "3000"}
+        assert board["event"] == "board"
+        data = board["data"]
+        assert len(data["departures"]) == 3
+        assert [d["trip_id"] for d in data["departures"]] == [
+            d["trip_id"] for d in rest["data"]["departures"]
+        ]
+        assert all(d["key"].startswith(d["trip_id"] + "@") for d in data["departures"])
+        fresh = data["meta"]["sources"]
+        assert set(fresh) == set(rest["meta"]["sources"]) == {"caltrain", "caltrain-rt"}
+        for source_id, state in fresh.items():
+            assert set(state) == set(rest["meta"]["sources"][source_id])
+        assert (await next_event(response))["event"] == "alerts"
+        await runtime.poll_once("caltrain-rt")  # the feed now cancels trip 310
+        delta = await next_event(response)
+        assert delta["event"] == "board-delta"
+        change = delta["data"]
+        assert change["base"] == int(board["id"]) and "departures" not in change
+        assert [d["trip_id"] for d in change["changed"]] == ["caltrain:310"]
+        assert change["changed"][0]["status"] == "cancelled"
+        assert change["added"] == change["removed"] == []
+        assert change["order"] == [d["key"] for d in data["departures"]]
+        assert set(change["meta"]["sources"]) == {"caltrain", "caltrain-rt"}
+        # Reconnecting from the first board's id (this stream keeps the topic alive): the
+        # version it has is gone, so the board comes whole, at its latest version.
+        async with session.get(url, headers={"Last-Event-ID": board["id"]}) as again:
+            whole = await next_event(again)
+            while whole["event"] != "board":
                 whole = await next_event(again)
-                while whole["event"] != "board":
-                    whole = await next_event(again)
-                assert whole["id"] == delta["id"]
-                assert [d for d in whole["data"]["departures"] if d["status"] == "cancelled"] == (
-                    change["changed"]
-                )
+            assert whole["id"] == delta["id"]
+            assert [d for d in whole["data"]["departures"] if d["status"] == "cancelled"] == (
+                change["changed"]
+            )
 
 
 async def test_stream_groups_boards_and_refuses_bad_board_options(served):
