@@ -17,6 +17,7 @@ from aggregator.api.conventions import conventions_middleware
 from aggregator.api.core_routes import OPENAPI_KEY, register_core_routes
 from aggregator.api.home import register_home
 from aggregator.api.openapi import OpenApiDocument
+from aggregator.api.problem_routes import register_problem_routes
 from aggregator.api.ratelimit import Buckets, MemoryBuckets, RateLimiter, RedisBuckets
 from aggregator.api.response_cache import ResponseCache
 from aggregator.api.routing import ApiRouter
@@ -77,6 +78,7 @@ def build_router(runtime: Runtime) -> ApiRouter:
     register_admin_routes(router)
     register_home(router)
     register_stream(router)
+    register_problem_routes(router)
     for connector_type in runtime.connector_types.values():
         connector_type.register_routes(router)
     return router

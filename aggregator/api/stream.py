@@ -142,7 +142,7 @@ class StreamHub:
             raise ApiError(
                 503,
                 "Too many streams",
-                "this server follows as many live streams as it can; retry later",
+                "server_streams_full",
                 headers={"Retry-After": "30"},
             )
         if len(self.per_client.get(client, ())) >= self.max_streams_per_client:
@@ -151,8 +151,8 @@ class StreamHub:
             raise ApiError(
                 429,
                 "Too many streams",
-                f"this client already has {self.max_streams_per_client} live streams open, "
-                "the most one client may (server.max_streams_per_client); close one first",
+                "client_streams_full",
+                fields={"maximum": self.max_streams_per_client},
                 kind="too-many-streams",
                 extra={"max_streams_per_client": self.max_streams_per_client},
             )
@@ -252,11 +252,9 @@ class BoardOptions:
             try:
                 seconds = int(parse_duration(duration))
             except ValueError:
-                raise BadParameter(
-                    "duration", f"{duration!r} is not a duration (e.g. 90m, 2h)"
-                ) from None
+                raise BadParameter("duration", "not_a_duration", value=repr(duration)) from None
             if not 60 <= seconds <= MAX_WINDOW_S:
-                raise BadParameter("duration", "must be between 1m and 24h")
+                raise BadParameter("duration", "duration_out_of_range")
             duration = str(seconds)
         return cls(
             limit=params.integer("limit", BOARD_LIMIT, minimum=1, maximum=MAX_BOARD_LIMIT),
@@ -286,10 +284,10 @@ async def stream(request: web.Request) -> web.StreamResponse:
     stops = list(dict.fromkeys(params.csv("stops", max_items=MAX_STOPS)))
     lines = list(dict.fromkeys(params.csv("lines", max_items=MAX_LINES)))
     if not stops and not lines:
-        raise BadParameter("stops", "follow at least one stop (stops=) or line (lines=)")
+        raise BadParameter("stops", "follow_something")
     for stop in stops:
         if ":" not in stop:
-            raise BadParameter("stops", f"{stop!r} is not a stop id (e.g. 'ilevia:CHR001')")
+            raise BadParameter("stops", "not_a_namespaced_id", value=repr(stop))
     options = BoardOptions.parse(params, negotiate_language(request, runtime.languages))
     await _check_known(request, stops, lines)
     client = client_address(request, runtime.config.server.rate_limit)
@@ -368,22 +366,24 @@ async def _check_known(request: web.Request, stops: list[str], lines: list[str])
     Asked of the stop and line endpoints themselves (whichever source types serve them), so
     a stream follows only what exists, and made-up ids never become topics.
     """
-    errors = []
-    for parameter, what, ids, endpoint in (
-        ("stops", "stop", stops, "/v1/stops/"),
-        ("lines", "line", lines, "/v1/lines/"),
+    errors: list[dict[str, Any]] = []
+    for parameter, code, ids, endpoint in (
+        ("stops", "no_stop", stops, "/v1/stops/"),
+        ("lines", "no_line", lines, "/v1/lines/"),
     ):
         for value in ids:
             try:
                 await internal_get(request, endpoint + quote(value, safe=":"))
             except Unavailable:
-                errors.append({"parameter": parameter, "detail": f"no {what} {value!r}"})
+                unknown = {"value": repr(value)}
+                errors.append({"parameter": parameter, "code": code, "fields": unknown})
     if errors:
         raise ApiError(
             404,
             "Not found",
-            "; ".join(error["detail"] for error in errors),
+            "unknown_ids",
             kind="not-found",
+            fields={"ids": ", ".join(e["fields"]["value"] for e in errors)},
             extra={"errors": errors},
         )
 
