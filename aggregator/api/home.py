@@ -77,7 +77,7 @@ async def home(request: web.Request) -> ApiResult:
     lat = params.number("lat", minimum=-90.0, maximum=90.0)
     lon = params.number("lon", minimum=-180.0, maximum=180.0)
     if lat is None or lon is None:
-        raise BadParameter("lat" if lat is None else "lon", "lat and lon are required")
+        raise BadParameter("lat" if lat is None else "lon", "lat_lon_required")
     language = negotiate_language(request, runtime.languages)
     now = runtime.clock.now().astimezone(runtime.timezone)
     end_of_day = datetime.combine(now.date() + timedelta(days=1), time(), now.tzinfo)
@@ -85,6 +85,7 @@ async def home(request: web.Request) -> ApiResult:
     here = {"lat": lat, "lon": lon}
     sources: set[str] = set()
     parts: dict[str, Any] = {}
+    exact = [True]
 
     async def part(name: str, path: str, query: dict[str, Any], pick: Picker = None) -> None:
         try:
@@ -95,6 +96,8 @@ async def home(request: web.Request) -> ApiResult:
             parts[name] = {"items": [], "unavailable": unavailable(exc.code, language)}
             return
         sources.update(result.sources)
+        # Content-Language claims only what every part says is true.
+        exact[0] = exact[0] and result.content_language
         items = result.data if pick is None else pick(result.data)
         parts[name] = {
             "items": items,
@@ -133,6 +136,7 @@ async def home(request: web.Request) -> ApiResult:
         parts,
         sources=sorted(sources),
         language=language,
+        content_language=exact[0],
         meta={
             "now": now.isoformat(),
             "weekend": [weekend_start.isoformat(), weekend_end.isoformat()],

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aggregator.api.i18n import language_pattern
 from aggregator.api.params import MAX_PARAM_LENGTH, MAX_YEAR, MIN_YEAR
+from aggregator.api.problem_texts import REASONS, TYPE_DESCRIPTIONS
 from aggregator.failures import FailureCode
 
 if TYPE_CHECKING:
@@ -46,29 +47,44 @@ PROBLEM = {
     "type": "object",
     "description": "RFC 9457 problem details.",
     "properties": {
-        "type": {"type": "string"},
+        "type": {
+            "type": "string",
+            "description": "A URI reference to this server's page about the problem "
+            "(/problems/{code}); resolve it against the request's URL.",
+        },
         "code": {
             "type": "string",
+            "enum": list(TYPE_DESCRIPTIONS),
             "description": "Stable code to branch on (invalid_parameter, not_found...).",
         },
         "title": {"type": "string", "description": "In the negotiated language."},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
+        "detail_code": {
+            "type": ["string", "null"],
+            "enum": [*REASONS, None],
+            "description": "The stable code of detail (null: a text from outside the catalogue).",
+        },
         "detail_language": {
             "type": "string",
-            "description": "The language detail is in: the negotiated one where the server "
-            "writes it in every language, else en (a detail naming data, ids or parameters).",
+            "description": "The language detail is in: the negotiated one (en where the "
+            "server does not write that language).",
         },
         "instance": {"type": "string"},
         "errors": {
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {"parameter": {"type": "string"}, "detail": {"type": "string"}},
+                "properties": {
+                    "parameter": {"type": "string"},
+                    "code": {"type": ["string", "null"], "enum": [*REASONS, None]},
+                    "detail": {"type": "string"},
+                    "detail_language": {"type": "string"},
+                },
             },
         },
     },
-    "required": ["type", "code", "title", "status", "detail", "detail_language"],
+    "required": ["type", "code", "title", "status", "detail", "detail_code", "detail_language"],
 }
 
 SOURCE_STATUS = {
@@ -115,7 +131,15 @@ RECORD = {
     "type": "object",
     "description": "A record mapped by the source's field mapping; translated fields are "
     "reduced to the negotiated language.",
-    "properties": {"id": {"type": "string"}},
+    "properties": {
+        "id": {"type": "string"},
+        "text_languages": {
+            "type": "object",
+            "description": "The language each translated field is actually in, by field "
+            "name (absent when the record has no translated field).",
+            "additionalProperties": {"type": "string"},
+        },
+    },
     "required": ["id"],
     "additionalProperties": True,
 }

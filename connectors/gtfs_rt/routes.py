@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
-from aggregator.api.i18n import negotiate_language
+from aggregator.api.i18n import all_in, negotiate_language
 from aggregator.api.params import MAX_PARAM_LENGTH, QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
@@ -41,7 +41,7 @@ def _wanted(value: str | None, param: str) -> tuple[str, str] | None:
     try:
         return split_id(value, param)
     except Exception:
-        raise BadParameter(param, f"{value!r} is not an id like 'feed:native_id'") from None
+        raise BadParameter(param, "not_a_namespaced_id", value=repr(value)) from None
 
 
 def _native(wanted: tuple[str, str] | None, feed: str) -> tuple[bool, str | None]:
@@ -74,7 +74,9 @@ async def list_alerts(request: web.Request) -> ApiResult:
         )
         data.extend(alert_json(feed, tt, alert, preferred) for alert in alerts)
     data.sort(key=lambda alert: alert["id"])
-    return ApiResult(data, sources=sources, language=language)
+    return ApiResult(
+        data, sources=sources, language=language, content_language=all_in(language, data)
+    )
 
 
 #: west,south,east,north as plain decimals in range; the order between them is checked apart.
@@ -84,16 +86,12 @@ BBOX = re.compile(
 
 
 def _bbox(params: QueryParams) -> tuple[float, float, float, float] | None:
-    value = params.matching(
-        "bbox", BBOX, "west,south,east,north in degrees (e.g. 2.3,48.8,2.4,48.9)"
-    )
+    value = params.matching("bbox", BBOX, "west,south,east,north (2.3,48.8,2.4,48.9)")
     if value is None:
         return None
     west, south, east, north = (float(v) for v in value.split(","))
     if not (west <= east and south <= north):
-        raise BadParameter(
-            "bbox", "must be west,south,east,north with west <= east, south <= north"
-        )
+        raise BadParameter("bbox", "bbox_order")
     return west, south, east, north
 
 

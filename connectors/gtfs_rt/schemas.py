@@ -29,8 +29,20 @@ ALERT = {
         "stops": {"type": "array", "items": NAMED},
         "trips": {"type": "array", "items": {"type": "object"}},
         "agencies": {"type": "array", "items": {"type": "string"}},
+        "text_languages": {
+            "type": "object",
+            "description": "The language tag of header, description and url as the feed "
+            "gives them: a text the feed has only in its own language is answered in it "
+            "whatever was asked.",
+            "properties": {
+                "header": {"type": "string"},
+                "description": {"type": "string"},
+                "url": {"type": "string"},
+            },
+            "additionalProperties": False,
+        },
     },
-    "required": ["id", "header", "effect", "active_periods", "lines", "stops"],
+    "required": ["id", "header", "effect", "active_periods", "lines", "stops", "text_languages"],
 }
 
 VEHICLE = {
