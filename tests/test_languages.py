@@ -179,8 +179,8 @@ async def test_problems_have_a_code_and_say_the_language_of_their_detail(client)
         "fr",
     )
     assert (problem["detail"], problem["detail_code"]) == (
-        "limit: 'lots' n'est pas un entier",
-        "not_an_integer",
+        "lat: lat et lon sont requis",
+        "lat_lon_required",
     )
     assert "Accept-Language" in bad.headers["Vary"]
     # lang itself wrong: the problem is in the language Accept-Language negotiates.
