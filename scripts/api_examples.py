@@ -79,6 +79,7 @@ EXAMPLES: list[tuple[str, str, str]] = [
         "/v1/events.ics?q=brasserie&from=2023-11-01T00:00:00Z&to=2024-11-01T00:00:00Z",
     ),
     ("GET", "/v1/agenda.ics", "/v1/agenda.ics"),
+    ("GET", "/problems/{code}", "/problems/invalid_parameter?lang=en"),
     ("GET", "/", "/"),
     ("GET", "/v1/admin/sources/{source_id}", "/v1/admin/sources/stq"),
     ("POST", "/v1/admin/sources/{source_id}/refresh", "/v1/admin/sources/stq/refresh"),
@@ -127,7 +128,7 @@ async def collect() -> list[tuple[str, str, int, str, str]]:
             if path.startswith("/v1/stream"):
                 async with client.get(path) as response:
                     text = ""
-                    while text.count("\n\n") < 2:
+                    while text.count("\n\n") < 3:  # the retry field, a board, alerts
                         text += (await response.content.readline()).decode()
                     out.append((method, path, response.status, response.content_type, text))
                 continue

@@ -148,12 +148,19 @@ async def test_bad_parameters_are_problem_json_naming_the_parameter(
     client, query, parameter, detail
 ):
     """Each bad query parameter is a 400 problem+json that names it and says why."""
-    response = await client.get(f"/v1/sources/stations/records?{query}")
+    english = {"Accept-Language": "en"}
+    response = await client.get(f"/v1/sources/stations/records?{query}", headers=english)
     assert response.status == 400
     assert response.headers["Content-Type"] == "application/problem+json"
     problem = await response.json(content_type=None)
     assert problem["status"] == 400
-    assert problem["errors"] == [{"parameter": parameter, "detail": detail}]
+    (error,) = problem["errors"]
+    assert (error["parameter"], error["detail"], error["detail_language"]) == (
+        parameter,
+        detail,
+        "en",
+    )
+    assert error["code"] == problem["detail_code"]
     assert problem["detail"] == f"{parameter}: {detail}"
 
 

@@ -2,7 +2,9 @@
 
 import asyncio
 import gzip
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import ClientSession
@@ -140,7 +142,8 @@ async def read_events(response, count: int) -> list[tuple[str, str]]:
         if line == "\n":
             if block:
                 fields = dict(item.split(": ", 1) for item in block)
-                out.append((fields["event"], fields["id"] + " " + fields["data"]))
+                if "event" in fields:  # not the stream's opening retry field
+                    out.append((fields["event"], fields["id"] + " " + fields["data"]))
                 block = []
             continue
         block.append(line.rstrip("\n"))
@@ -160,7 +163,7 @@ async def test_stream_pushes_board_changes_and_resumes(served):
         assert '"caltrain:310"' in first[0][1] and '"cancelled"' not in first[0][1]
         await runtime.poll_once("caltrain-rt")  # the feed now cancels trip 310
         changed = await read_events(response, 1)
-        assert changed[0][0] == "board" and '"cancelled"' in changed[0][1]
+        assert changed[0][0] == "board-delta" and '"cancelled"' in changed[0][1]
         latest = changed[0][1].split(" ")[0]
         # Still inside: this stream keeps the topics alive, as the other phones at the
         # stop (or the reconnecting phone's own lingering connection) do.
@@ -168,8 +171,11 @@ async def test_stream_pushes_board_changes_and_resumes(served):
             events = await read_events(resumed, 1)
             assert events == [("heartbeat", "")]  # nothing new since that id
         async with session.get(url, headers={"Last-Event-ID": board_id}) as behind:
-            events = await read_events(behind, 1)
-            assert events[0][0] == "board" and events[0][1].startswith(latest + " ")
+            # Events come in id order: the stop's alerts (sent after board_id), then,
+            # behind the latest version, the whole board again, not a delta.
+            events = await read_events(behind, 2)
+            assert events[0][0] == "alerts"
+            assert events[1][0] == "board" and events[1][1].startswith(latest + " ")
 
 
 async def test_streams_are_bounded_and_checked(served):
@@ -185,3 +191,96 @@ async def test_streams_are_bounded_and_checked(served):
         assert refused.status == 503 and refused.headers["Retry-After"] == "30"
         for response in open_streams:
             response.close()
+
+
+async def sse(response, count: int) -> list[dict[str, Any]]:
+    """The next ``count`` SSE blocks as aiohttp reads them off the wire: each a dict of its
+    fields (``data`` decoded from JSON), heartbeats as ``{"comment": ...}``."""
+    out: list[dict[str, Any]] = []
+    block: dict[str, Any] = {}
+    while len(out) < count:
+        raw = await asyncio.wait_for(response.content.readline(), timeout=10)
+        assert raw, f"the stream ended ({response.status}) before {count} blocks"
+        line = raw.decode().rstrip("\n")
+        if not line:
+            if block:
+                out.append(block)
+                block = {}
+            continue
+        if line.startswith(":"):
+            out.append({"comment": line[1:].strip()})
+            continue
+        name, _, value = line.partition(": ")
+        block[name] = json.loads(value) if name == "data" else value
+    return out
+
+
+async def next_event(response) -> dict[str, Any]:
+    """The next event, past heartbeats."""
+    while True:
+        (block,) = await sse(response, 1)
+        if "event" in block:
+            return block
+
+
+async def test_stream_sends_retry_freshness_board_options_then_deltas(served):
+    """The stream opens with ``retry:``; each event carries its sources' freshness in the
+    shape of the REST ``meta.sources``; the REST board options apply; after the first full
+    board only the changes come (by departure key); a client behind gets the whole board."""
+    client, runtime = served
+    options = "limit=3&lang=fr"
+    rest_url = f"/v1/stops/caltrain:lawrence/departures?{options}"
+    rest = await (await client.get(rest_url)).json()
+    url = str(client.make_url(f"/v1/stream?stops=caltrain:lawrence&{options}"))
+    async with ClientSession() as session, session.get(url) as response:
+        opening, board = await sse(response, 2)
+        assert opening == {"retry": "3000"}
+        assert board["event"] == "board"
+        data = board["data"]
+        assert len(data["departures"]) == 3
+        assert [d["trip_id"] for d in data["departures"]] == [
+            d["trip_id"] for d in rest["data"]["departures"]
+        ]
+        assert all(d["key"].startswith(d["trip_id"] + "@") for d in data["departures"])
+        fresh = data["meta"]["sources"]
+        assert set(fresh) == set(rest["meta"]["sources"]) == {"caltrain", "caltrain-rt"}
+        for source_id, state in fresh.items():
+            assert set(state) == set(rest["meta"]["sources"][source_id])
+        assert (await next_event(response))["event"] == "alerts"
+        await runtime.poll_once("caltrain-rt")  # the feed now cancels trip 310
+        delta = await next_event(response)
+        assert delta["event"] == "board-delta"
+        change = delta["data"]
+        assert change["base"] == int(board["id"]) and "departures" not in change
+        assert [d["trip_id"] for d in change["changed"]] == ["caltrain:310"]
+        assert change["changed"][0]["status"] == "cancelled"
+        assert change["added"] == change["removed"] == []
+        assert change["order"] == [d["key"] for d in data["departures"]]
+        assert set(change["meta"]["sources"]) == {"caltrain", "caltrain-rt"}
+        # Reconnecting from the first board's id (this stream keeps the topic alive): the
+        # version it has is gone, so the board comes whole, at its latest version.
+        async with session.get(url, headers={"Last-Event-ID": board["id"]}) as again:
+            whole = await next_event(again)
+            while whole["event"] != "board":
+                whole = await next_event(again)
+            assert whole["id"] == delta["id"]
+            assert [d for d in whole["data"]["departures"] if d["status"] == "cancelled"] == (
+                change["changed"]
+            )
+
+
+async def test_stream_groups_boards_and_refuses_bad_board_options(served):
+    """group=line_direction gives the REST grouped board; a bad option is a 400 naming it."""
+    client, _ = served
+    stream = "/v1/stream?stops=caltrain:lawrence"
+    async with ClientSession() as session:
+        url = str(client.make_url(stream + "&group=line_direction&per_group=1"))
+        async with session.get(url) as response:
+            board = await next_event(response)
+            groups = board["data"]["groups"]
+            assert groups and all(len(g["departures"]) == 1 for g in groups)
+        for bad in ("group=bogus", "limit=0", "duration=2d", "per_group=x"):
+            answer = await session.get(str(client.make_url(f"{stream}&{bad}")))
+            assert answer.status == 400
+            problem = await answer.json(content_type=None)
+            assert problem["errors"][0]["parameter"] == bad.split("=")[0]

@@ -146,8 +146,9 @@ async def test_home_unavailable_has_a_code_and_a_message_in_each_language(client
 
 
 async def test_problems_have_a_code_and_say_the_language_of_their_detail(client):
-    """A problem's title, and the details the server writes itself, follow the language;
-    a detail naming parameters is English and says so."""
+    """A problem's title and detail follow the language, each detail under a stable code
+    (a detail naming a parameter too: the parameter and the value as sent, the rest
+    translated)."""
     fr = await (await client.get("/v1/nope", params={"lang": "fr"})).json(content_type=None)
     en = await (await client.get("/v1/nope", params={"lang": "en"})).json(content_type=None)
     assert (fr["code"], fr["title"], fr["detail"], fr["detail_language"]) == (
@@ -175,7 +176,11 @@ async def test_problems_have_a_code_and_say_the_language_of_their_detail(client)
     assert (problem["code"], problem["title"], problem["detail_language"]) == (
         "invalid_parameter",
         "Paramètre invalide",
-        "en",
+        "fr",
+    )
+    assert (problem["detail"], problem["detail_code"]) == (
+        "lat: lat et lon sont requis",
+        "lat_lon_required",
     )
     assert "Accept-Language" in bad.headers["Vary"]
     # lang itself wrong: the problem is in the language Accept-Language negotiates.

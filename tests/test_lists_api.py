@@ -103,13 +103,15 @@ async def test_one_maximum_limit_everywhere(client, path):
     """``limit`` above the one maximum is a 400 naming it, on every list (records allowed
     500, stops 100, alerts and vehicles had no limit at all)."""
     assert (await client.get(joined(path, f"limit={MAX_LIMIT}"))).status == 200, path
-    response = await client.get(joined(path, f"limit={MAX_LIMIT + 1}"))
+    response = await client.get(joined(path, f"limit={MAX_LIMIT + 1}&lang=en"))
     assert response.status == 400, path
     problem = await response.json(content_type=None)
     assert problem["errors"] == [
         {
             "parameter": "limit",
+            "code": "out_of_range",
             "detail": f"must be between 1 and {MAX_LIMIT}, got {MAX_LIMIT + 1}",
+            "detail_language": "en",
         }
     ], path
 
@@ -210,7 +212,7 @@ async def test_fields_keeps_only_the_asked_item_fields(client, path, fields):
         assert set(item) <= {"id", *fields.split(",")}, item
         assert "id" in item
     assert len(await response.read()) < full_size
-    wrong = await get_json(client, joined(path, f"fields={fields},colour_of_the_sky"), 400)
+    wrong = await get_json(client, joined(path, f"fields={fields},colour_of_the_sky&lang=en"), 400)
     assert wrong["errors"][0]["parameter"] == "fields"
     assert "'colour_of_the_sky' is not a field" in wrong["errors"][0]["detail"]
 

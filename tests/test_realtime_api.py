@@ -378,3 +378,39 @@ async def test_feed_must_name_a_gtfs_source():
     yaml = config(CAPTURES).replace("feed: caltrain", "feed: caltrian")
     with pytest.raises(ConfigError, match=r"connectors\[0\]\.feed: no source 'caltrian'"):
         runtime_from(yaml, base_dir=DATA)
+
+
+def alert_with_a_french_only_header() -> pb.FeedEntity:
+    entity = alert_on_l1()
+    entity.alert.header_text.ClearField("translation")
+    entity.alert.header_text.translation.add(text="Travaux sur la ligne L1", language="fr")
+    entity.alert.description_text.translation.add(text="Bus de remplacement", language="fr")
+    entity.alert.description_text.translation.add(text="Replacement buses", language="en")
+    return entity
+
+
+async def test_each_alert_text_says_its_language_and_content_language_only_claims_the_truth(
+    upstream,
+):
+    """An alert whose header the feed has only in French, asked in English: the header comes
+    in French and says so, the description in English; no Content-Language claims English.
+    Asked in French, every text is French and the answer says so."""
+    upstream.route("/rt.pb", Reply(body=message(alert_with_a_french_only_header())))
+    runtime = await started(config([upstream.url("/rt.pb")]))
+    async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
+        english = await client.get("/v1/alerts?lang=en")
+        (alert,) = (await english.json())["data"]
+        assert (alert["header"], alert["description"]) == (
+            "Travaux sur la ligne L1",
+            "Replacement buses",
+        )
+        assert alert["text_languages"] == {"header": "fr", "description": "en"}
+        assert "Content-Language" not in english.headers
+        assert "Accept-Language" in english.headers["Vary"]
+        french = await client.get("/v1/alerts?lang=fr")
+        (alert,) = (await french.json())["data"]
+        assert alert["text_languages"] == {"header": "fr", "description": "fr"}
+        assert french.headers["Content-Language"] == "fr"
+        # The home screen gathers texts in several languages: it claims none.
+        home = await client.get("/v1/home?lat=37.7764&lon=-122.3949&lang=fr")
+        assert home.status == 200 and "Content-Language" not in home.headers

@@ -29,7 +29,7 @@ def require_admin(request: web.Request) -> Runtime:
     server = runtime.config.server
     token = server.admin_token
     if not token:
-        raise ApiError(403, "Forbidden", "the admin API is disabled: set server.admin_token")
+        raise ApiError(403, "Forbidden", "admin_disabled")
     failures = request.app[ADMIN_FAILURES_KEY]
     client = client_address(request, server.rate_limit)
     wait = failures.retry_after(client, server.admin_max_failures, server.admin_failure_window)
@@ -37,7 +37,8 @@ def require_admin(request: web.Request) -> Runtime:
         raise ApiError(
             429,
             "Too many failed authentications",
-            f"this client failed the admin authentication too often; retry in {wait}s",
+            "admin_throttled",
+            fields={"wait": wait},
             kind="admin-throttled",
             headers={"Retry-After": str(wait)},
         )
@@ -47,7 +48,7 @@ def require_admin(request: web.Request) -> Runtime:
         raise ApiError(
             401,
             "Unauthorized",
-            "this needs the admin token: Authorization: Bearer <token>",
+            "admin_token_needed",
             headers={"WWW-Authenticate": 'Bearer realm="beffroi-admin"'},
         )
     return runtime
@@ -63,7 +64,7 @@ def _same_secret(given: str, expected: str) -> bool:
 def _source(runtime: Runtime, request: web.Request) -> str:
     source_id = request.match_info["source_id"]
     if source_id not in runtime.statuses:
-        raise NotFound(f"no source {source_id!r} is configured")
+        raise NotFound("no_source", source=repr(source_id))
     return source_id
 
 
@@ -82,11 +83,11 @@ async def refresh_source(request: web.Request) -> ApiResult:
     runtime = require_admin(request)
     source_id = _source(runtime, request)
     if runtime.role == "api" or source_id not in runtime.runners:
-        raise ApiError(409, "Conflict", "this process does not poll; ask a poller process")
+        raise ApiError(409, "Conflict", "not_a_poller")
     poller = runtime.poller
     if poller is not None and runtime.store.shared and not await poller.holds(source_id):
         holder = runtime.statuses[source_id].polled_by
-        raise ApiError(409, "Conflict", f"another poller polls this source ({holder})")
+        raise ApiError(409, "Conflict", "polled_elsewhere", fields={"holder": holder})
     if poller is not None:
         outcome = await poller.refresh_now(source_id)  # and reschedule from its outcome
     else:
@@ -107,14 +108,15 @@ async def reload_config(request: web.Request) -> ApiResult:
 
     path = runtime.config.source_path
     if path is None:
-        raise ApiError(409, "Conflict", "this process was not started from a config file")
+        raise ApiError(409, "Conflict", "no_config_file")
     try:
         report = await reload_file(runtime, path)
     except ConfigError as exc:
         raise ApiError(
             400,
             "Invalid configuration",
-            f"{len(exc.issues)} problem(s) in {path}; the running configuration is kept",
+            "config_invalid",
+            fields={"count": len(exc.issues), "path": path},
             kind="invalid-config",
             extra={"errors": [str(issue) for issue in exc.issues]},
         ) from None

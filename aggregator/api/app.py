@@ -19,6 +19,7 @@ from aggregator.api.core_routes import OPENAPI_KEY, register_core_routes
 from aggregator.api.home import register_home
 from aggregator.api.openapi import OpenApiDocument
 from aggregator.api.operator import operator_guard
+from aggregator.api.problem_routes import register_problem_routes
 from aggregator.api.ratelimit import Buckets, MemoryBuckets, RateLimiter, RedisBuckets
 from aggregator.api.response_cache import ResponseCache
 from aggregator.api.routing import ApiRouter
@@ -80,6 +81,7 @@ def build_router(runtime: Runtime) -> ApiRouter:
     register_admin_routes(router)
     register_home(router)
     register_stream(router)
+    register_problem_routes(router)
     for connector_type in runtime.connector_types.values():
         connector_type.register_routes(router)
     return router

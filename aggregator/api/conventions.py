@@ -137,7 +137,7 @@ def conventions_middleware(
                 negotiate_language(request, runtime_of(request).languages)
             if len(request.query.get("_", "")) > MAX_PARAM_LENGTH:
                 # Ignored, yet bounded like every parameter (and as the document says).
-                raise BadParameter("_", f"is longer than {MAX_PARAM_LENGTH} characters")
+                raise BadParameter("_", "too_long", maximum=MAX_PARAM_LENGTH)
         result = await handler(request)
         if not isinstance(result, ApiResult):
             return result
@@ -200,16 +200,16 @@ def _preflight(request: web.Request, permitted: bool, method: str) -> web.Stream
     ):
         raise _no_endpoint(request)
     if not permitted:
-        raise ApiError(403, "Forbidden", "this origin is not allowed to call the API")
+        raise ApiError(403, "Forbidden", "origin_not_allowed")
     if method not in ("GET", "HEAD"):
-        raise ApiError(
-            405, "Method not allowed", f"{method} is not supported; the API is read-only"
-        )
+        raise ApiError(405, "Method not allowed", "read_only", fields={"method": method})
     requested = request.headers.get("Access-Control-Request-Headers", "")
     headers = [h.strip() for h in requested.split(",") if h.strip()]
     refused = [h for h in headers if h.lower() not in CORS_ALLOWED_REQUEST_HEADERS]
     if refused:
-        raise ApiError(403, "Forbidden", f"request header not allowed: {', '.join(refused)}")
+        raise ApiError(
+            403, "Forbidden", "header_not_allowed", fields={"headers": ", ".join(refused)}
+        )
     response = web.Response(status=204)
     response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
     if headers:
@@ -227,13 +227,12 @@ def _problem_for(request: web.Request, exc: web.HTTPException) -> web.StreamResp
         error = ApiError(
             405,
             "Method not allowed",
-            f"{request.method} is not supported here; allowed: {allowed}",
+            "method_not_allowed",
             headers={"Allow": allowed},
-            detail_code="method_not_allowed",
-            detail_fields={"method": request.method, "allowed": allowed},
+            fields={"method": request.method, "allowed": allowed},
         )
     else:
-        error = ApiError(exc.status, exc.reason, exc.text or exc.reason)
+        error = ApiError(exc.status, exc.reason, "http_error", fields={"status": exc.status})
     return problem_response(error, request.path, problem_language(request))
 
 
@@ -241,9 +240,8 @@ def _no_endpoint(request: web.Request) -> ApiError:
     return ApiError(
         404,
         "Not found",
-        f"no endpoint at {request.path}",
-        detail_code="no_endpoint",
-        detail_fields={"path": request.path},
+        "no_endpoint",
+        fields={"path": request.path},
     )
 
 
@@ -263,9 +261,8 @@ def _internal_error(request: web.Request) -> web.StreamResponse:
     error = ApiError(
         500,
         "Internal error",
-        f"the server failed to answer; incident {incident} is in its log",
-        detail_code="internal_error",
-        detail_fields={"incident": incident},
+        "internal_error",
+        fields={"incident": incident},
     )
     return problem_response(error, request.path, problem_language(request))
 
@@ -284,9 +281,10 @@ def check_query_names(request: web.Request, route: Route) -> None:
     for name in request.query:
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = (
-                f"; did you mean {close[0]!r}?"
-                if close
-                else (f"; accepted: {', '.join(sorted(known))}" if known else "; none are accepted")
-            )
-            raise BadParameter(name, f"unknown parameter{hint}")
+            if close:
+                raise BadParameter(name, "unknown_parameter", suggestion=repr(close[0]))
+            if known:
+                raise BadParameter(
+                    name, "unknown_parameter_accepted", accepted=", ".join(sorted(known))
+                )
+            raise BadParameter(name, "unknown_parameter_none")

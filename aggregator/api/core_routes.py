@@ -9,7 +9,7 @@ from aiohttp import web
 
 from aggregator import __version__
 from aggregator.api import schemas
-from aggregator.api.i18n import localize_record, negotiate_language
+from aggregator.api.i18n import all_in, localize_record, negotiate_language
 from aggregator.api.openapi import OpenApiDocument
 from aggregator.api.pagination import MAX_LIMIT, paginate
 from aggregator.api.params import QueryParams
@@ -30,7 +30,7 @@ LANG_PARAM = Param(
 
 def _status_or_404(runtime: Runtime, source_id: str) -> None:
     if source_id not in runtime.statuses:
-        raise NotFound(f"no source {source_id!r} is configured")
+        raise NotFound("no_source", source=repr(source_id))
 
 
 def _source_json(runtime: Runtime, source_id: str) -> dict[str, Any]:
@@ -69,14 +69,15 @@ async def list_records(request: web.Request) -> ApiResult:
         raise ApiError(
             404,
             "Not found",
-            f"source {source_id!r} ({snapshot.source_type}) has no plain records view",
+            "no_records_view",
+            fields={"source": repr(source_id), "kind": snapshot.source_type},
         )
     fallbacks = runtime.languages
 
     def localized_by_id(snap: Snapshot) -> list[dict[str, Any]]:
         # Once per snapshot version and language, never per request.
         ordered = sorted(connector_type.records(snap) or [], key=lambda r: r["id"])
-        return [localize_record(record, language, fallbacks) for record in ordered]
+        return [_localized(record, language, fallbacks) for record in ordered]
 
     ordered = runtime.live.index(source_id, f"records:{language}", localized_by_id) or []
     page = paginate(
@@ -93,7 +94,18 @@ async def list_records(request: web.Request) -> ApiResult:
         language=language,
         paginated=True,
         next_cursor=page.next_cursor,
+        content_language=all_in(language, page.items),
     )
+
+
+def _localized(record: dict[str, Any], language: str, fallbacks: list[str]) -> dict[str, Any]:
+    """The record in ``language``; ``text_languages`` names the language of each translated
+    field (a text that exists only in the source's language is answered in it, and says so)."""
+    picked: dict[str, str] = {}
+    out = localize_record(record, language, fallbacks, picked)
+    if picked:
+        out["text_languages"] = picked
+    return out
 
 
 async def healthz(request: web.Request) -> ApiResult:

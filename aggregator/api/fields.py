@@ -58,7 +58,10 @@ def select_fields(
     unknown = [name for name in wanted if name not in allowed]
     if unknown:
         raise BadParameter(
-            "fields", f"{unknown[0]!r} is not a field of these items ({', '.join(sorted(allowed))})"
+            "fields",
+            "unknown_field",
+            value=repr(unknown[0]),
+            accepted=", ".join(sorted(allowed)),
         )
     keep = ALWAYS_KEPT | set(wanted)
     data = result.data

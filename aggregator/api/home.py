@@ -110,13 +110,14 @@ async def home(request: web.Request) -> ApiResult:
     lat = params.number("lat", minimum=-90.0, maximum=90.0)
     lon = params.number("lon", minimum=-180.0, maximum=180.0)
     if lat is None or lon is None:
-        raise BadParameter("lat" if lat is None else "lon", "lat and lon are required")
+        raise BadParameter("lat" if lat is None else "lon", "lat_lon_required")
     language = negotiate_language(request, runtime.languages)
     here = {"lat": lat, "lon": lon}
     sources: set[str] = set()
     parts: dict[str, Any] = {}
     # Judged once, before the parts are fetched: their requests share it, and so does meta.
     judged = answer_freshness(request, runtime)
+    exact = [True]
 
     part_sources: dict[str, set[str]] = {}
 
@@ -139,6 +140,8 @@ async def home(request: web.Request) -> ApiResult:
         behind = set(result.sources) if within is None else set(result.sources) & within
         part_sources[name] = behind
         sources.update(behind)
+        # Content-Language claims only what every part says is true.
+        exact[0] = exact[0] and result.content_language
         items = result.data if pick is None else pick(result.data)
         parts[name] = part_json(items, {s: judged.of(s) for s in behind}, language)
 
@@ -191,6 +194,7 @@ async def home(request: web.Request) -> ApiResult:
         parts,
         sources=sorted(sources),
         language=language,
+        content_language=exact[0],
         meta={
             "now": now.isoformat(timespec="seconds"),
             "weekend": [

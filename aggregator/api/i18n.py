@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -70,10 +70,10 @@ def negotiate_language(request: web.Request, supported: Sequence[str]) -> str:
         if asked in supported:
             return asked
         if len(asked) > MAX_PARAM_LENGTH:
-            raise BadParameter("lang", f"is longer than {MAX_PARAM_LENGTH} characters")
+            raise BadParameter("lang", "too_long", maximum=MAX_PARAM_LENGTH)
         if _served_language(tuple(supported)).fullmatch(asked):
             return by_primary[_primary(asked)]
-        raise BadParameter("lang", f"{asked!r} is not one of: {', '.join(supported)}")
+        raise BadParameter("lang", "not_one_of", value=repr(asked), choices=", ".join(supported))
     return language_from_header(request.headers.get("Accept-Language", ""), supported)
 
 
@@ -143,3 +143,15 @@ def localize_record(
         else:
             out[key] = value
     return out
+
+
+def all_in(language: str, records: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether every text of ``records`` is in ``language``, as each record's
+    ``text_languages`` says (fr-FR counts as fr): then, and only then, an answer's
+    ``Content-Language`` may claim ``language``."""
+    primary = _primary(language)
+    return all(
+        _primary(tag) == primary
+        for record in records
+        for tag in (record.get("text_languages") or {}).values()
+    )

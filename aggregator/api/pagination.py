@@ -47,15 +47,15 @@ class CursorCodec:
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         except (ValueError, TypeError):
-            raise BadParameter("cursor", "is not a cursor this server issued") from None
+            raise BadParameter("cursor", "cursor_unknown") from None
         signature, body = raw[:_SIGNATURE_BYTES], raw[_SIGNATURE_BYTES:]
         if len(signature) != _SIGNATURE_BYTES or not hmac.compare_digest(
             signature, self._sign(body)
         ):
-            raise BadParameter("cursor", "is not a cursor this server issued")
+            raise BadParameter("cursor", "cursor_unknown")
         payload = orjson.loads(body)
         if payload.get("s") != self._scope(scope):
-            raise BadParameter("cursor", "belongs to a different query; start again without it")
+            raise BadParameter("cursor", "cursor_other_query")
         return payload.get("p")
 
 
@@ -87,7 +87,7 @@ def paginate(
         try:
             start = bisect.bisect_right(items, after, key=position)
         except TypeError:
-            raise BadParameter("cursor", "is not a cursor this server issued") from None
+            raise BadParameter("cursor", "cursor_unknown") from None
     chunk = list(items[start : start + limit])
     more = start + limit < len(items)
     next_cursor = codec.encode(scope, position(chunk[-1])) if more and chunk else None

@@ -30,7 +30,7 @@ class QueryParams:
         if value is None:
             return None
         if len(value) > MAX_PARAM_LENGTH:
-            raise BadParameter(name, f"is longer than {MAX_PARAM_LENGTH} characters")
+            raise BadParameter(name, "too_long", maximum=MAX_PARAM_LENGTH)
         return value
 
     def string(self, name: str, default: str | None = None) -> str | None:
@@ -39,7 +39,7 @@ class QueryParams:
             return default
         value = value.strip()
         if not value:
-            raise BadParameter(name, "must not be empty")
+            raise BadParameter(name, "empty")
         return value
 
     def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
@@ -49,9 +49,9 @@ class QueryParams:
         try:
             number = int(value)
         except ValueError:
-            raise BadParameter(name, f"{value!r} is not an integer") from None
+            raise BadParameter(name, "not_an_integer", value=repr(value)) from None
         if not minimum <= number <= maximum:
-            raise BadParameter(name, f"must be between {minimum} and {maximum}, got {number}")
+            raise BadParameter(name, "out_of_range", minimum=minimum, maximum=maximum, value=number)
         return number
 
     def number(
@@ -63,9 +63,9 @@ class QueryParams:
         try:
             number = float(value)
         except ValueError:
-            raise BadParameter(name, f"{value!r} is not a number") from None
+            raise BadParameter(name, "not_a_number", value=repr(value)) from None
         if not math.isfinite(number) or not minimum <= number <= maximum:
-            raise BadParameter(name, f"must be between {minimum} and {maximum}, got {value}")
+            raise BadParameter(name, "out_of_range", minimum=minimum, maximum=maximum, value=value)
         return number
 
     def boolean(self, name: str, default: bool) -> bool:
@@ -77,14 +77,14 @@ class QueryParams:
             return True
         if lowered in ("false", "0", "no"):
             return False
-        raise BadParameter(name, f"{value!r} is not a boolean (use true or false)")
+        raise BadParameter(name, "not_a_boolean", value=repr(value))
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
         value = self._raw(name)
         if value is None:
             return default
         if value not in choices:
-            raise BadParameter(name, f"{value!r} is not one of: {', '.join(choices)}")
+            raise BadParameter(name, "not_one_of", value=repr(value), choices=", ".join(choices))
         return value
 
     def member(self, name: str, members: Sequence[str], what: str) -> str | None:
@@ -96,7 +96,7 @@ class QueryParams:
         if value is None:
             return None
         if value not in members:
-            raise BadParameter(name, f"{value!r} is not {what}")
+            raise BadParameter(name, "not_configured_source", value=repr(value))
         return value
 
     def matching(self, name: str, pattern: re.Pattern[str], expected: str) -> str | None:
@@ -106,7 +106,7 @@ class QueryParams:
         if value is None:
             return None
         if pattern.fullmatch(value) is None:
-            raise BadParameter(name, f"{value!r} is not {expected}")
+            raise BadParameter(name, "bad_form", value=repr(value), expected=expected)
         return value
 
     def datetime(self, name: str, default: datetime, zone: ZoneInfo) -> datetime:
@@ -117,12 +117,10 @@ class QueryParams:
         try:
             parsed = datetime.fromisoformat(value.replace(" ", "+") if "T" in value else value)
         except ValueError:
-            raise BadParameter(
-                name, f"{value!r} is not a date-time (example: 2026-03-29T08:00:00+02:00)"
-            ) from None
+            raise BadParameter(name, "not_a_datetime", value=repr(value)) from None
         if not MIN_YEAR <= parsed.year <= MAX_YEAR:
             # Far dates overflow date arithmetic (a window after 9999-12-31) and mean nothing.
-            raise BadParameter(name, f"must be between the years {MIN_YEAR} and {MAX_YEAR}")
+            raise BadParameter(name, "year_out_of_range", minimum=MIN_YEAR, maximum=MAX_YEAR)
         return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
 
     def csv(self, name: str, *, max_items: int = 50) -> list[str]:
@@ -131,7 +129,7 @@ class QueryParams:
             return []
         items = [item.strip() for item in value.split(",") if item.strip()]
         if not items:
-            raise BadParameter(name, "must list at least one value")
+            raise BadParameter(name, "list_empty")
         if len(items) > max_items:
-            raise BadParameter(name, f"lists more than {max_items} values")
+            raise BadParameter(name, "list_too_long", maximum=max_items)
         return items

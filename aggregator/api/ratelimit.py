@@ -229,7 +229,8 @@ class RateLimiter:
             raise ApiError(
                 429,
                 "Too many requests",
-                f"this client made too many requests; retry in {wait}s",
+                "rate_limited",
+                fields={"wait": wait},
                 kind="rate-limited",
                 headers={**headers, "Retry-After": str(wait)},
             )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aggregator.api.i18n import language_pattern
 from aggregator.api.messages import HINTS
 from aggregator.api.params import MAX_PARAM_LENGTH, MAX_YEAR, MIN_YEAR
+from aggregator.api.problem_texts import REASONS, TYPE_DESCRIPTIONS
 from aggregator.failures import FailureCode
 from aggregator.freshness import CONTENT_REASONS, StaleReason
 
@@ -269,24 +270,42 @@ META = obj(
 
 PROBLEM = obj(
     {
-        "type": {"type": "string"},
+        "type": {
+            "type": "string",
+            "description": "A URI reference to this server's page about the problem "
+            "(/problems/{code}); resolve it against the request's URL.",
+        },
         "code": {
             "type": "string",
+            "enum": list(TYPE_DESCRIPTIONS),
             "description": "Stable code to branch on (invalid_parameter, not_found...).",
         },
         "title": {"type": "string", "description": "In the negotiated language."},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
+        "detail_code": {
+            "type": ["string", "null"],
+            "enum": [*REASONS, None],
+            "description": "The stable code of detail (null: a text from outside the catalogue).",
+        },
         "detail_language": {
             "type": "string",
-            "description": "The language detail is in: the negotiated one where the server "
-            "writes it in every language, else en (a detail naming data, ids or parameters).",
+            "description": "The language detail is in: the negotiated one (en where the "
+            "server does not write that language).",
         },
         "instance": {"type": "string"},
         "errors": array_of(
             {
                 "anyOf": [
-                    obj({"parameter": {"type": "string"}, "detail": {"type": "string"}}),
+                    obj(
+                        {
+                            "parameter": {"type": "string"},
+                            "code": enum([*REASONS, None]),
+                            "detail": {"type": "string"},
+                            "detail_language": {"type": "string"},
+                        },
+                        title="ProblemError",
+                    ),
                     {"type": "string"},
                 ]
             },
@@ -294,7 +313,7 @@ PROBLEM = obj(
             "each problem of the configuration file, as text.",
         ),
     },
-    ["type", "code", "title", "status", "detail", "detail_language"],
+    ["type", "code", "title", "status", "detail", "detail_code", "detail_language"],
     description="RFC 9457 problem details.",
 )
 
@@ -380,7 +399,14 @@ SOURCE_STATUS = obj(
 
 RECORD = {
     **obj(
-        {"id": {"type": "string"}},
+        {
+            "id": {"type": "string"},
+            "text_languages": dictionary(
+                {"type": "string"},
+                "The language each translated field is actually in, by field name (absent "
+                "when the record has no translated field).",
+            ),
+        },
         ["id"],
         description="A record mapped by the source's field mapping; translated fields are "
         "reduced to the negotiated language.",

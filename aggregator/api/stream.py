@@ -17,6 +17,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -24,19 +25,28 @@ import orjson
 from aiohttp import web
 
 from aggregator.api.conventions import SECURITY_HEADERS
+from aggregator.api.i18n import negotiate_language
 from aggregator.api.internal import Unavailable, internal_get
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import ApiError, BadParameter
 from aggregator.api.ratelimit import client_address
 from aggregator.api.routing import ApiRouter, Param
-from aggregator.api.schemas import csv
+from aggregator.api.schemas import choice, csv, integer, window_duration
+from aggregator.api.stream_delta import board_delta, keyed
+from aggregator.config import parse_duration
 from aggregator.model import Snapshot
 from aggregator.runtime import Runtime, runtime_of
 
 log = logging.getLogger(__name__)
 
 MAX_STOPS, MAX_LINES = 10, 20
-BOARD_LIMIT = 8
+#: A stream's board options: its default and largest ``limit`` (the REST board's largest),
+#: ``group`` values, and the longest window.
+BOARD_LIMIT, MAX_BOARD_LIMIT = 8, 100
+GROUPS = ("none", "line_direction")
+MAX_WINDOW_S = 24 * 3600
+#: The ``retry:`` a stream starts with: how long a client waits before reconnecting (ms).
+RETRY_MS = 3000
 #: Only these kinds of data change boards and alerts.
 STREAMED_TYPES = frozenset({"gtfs", "gtfs_rt"})
 #: How often the hub looks for streams whose client has gone. aiohttp does not cancel a
@@ -47,8 +57,8 @@ DISCONNECT_CHECK_S = 1.0
 
 @dataclass(eq=False)
 class Topic:
-    """One topic (a stop's board, a line's alerts): its latest content, shared by the streams
-    that follow it, and kept only while one does."""
+    """One topic (a stop's board with its options, a line's alerts): its latest content,
+    shared by the streams that follow it, and kept only while one does."""
 
     name: str
     path: str
@@ -56,8 +66,18 @@ class Topic:
     seq: int = 0
     digest: str = ""
     payload: Any = None
+    #: The freshness of the sources ``payload`` was built from (``meta`` of the REST answer).
+    meta: dict[str, Any] = field(default_factory=dict)
     #: The hub generation ``payload`` was computed at (-1: never).
     generation: int = -1
+    #: The version before this one and the delta from it to this one, computed once for
+    #: every stream that had that version (None: only a full board says the change).
+    previous_seq: int = -1
+    delta: dict[str, Any] | None = None
+
+    @property
+    def is_board(self) -> bool:
+        return self.name.startswith("board:")
 
 
 @dataclass(eq=False)
@@ -122,7 +142,7 @@ class StreamHub:
             raise ApiError(
                 503,
                 "Too many streams",
-                "this server follows as many live streams as it can; retry later",
+                "server_streams_full",
                 headers={"Retry-After": "30"},
             )
         if len(self.per_client.get(client, ())) >= self.max_streams_per_client:
@@ -131,16 +151,18 @@ class StreamHub:
             raise ApiError(
                 429,
                 "Too many streams",
-                f"this client already has {self.max_streams_per_client} live streams open, "
-                "the most one client may (server.max_streams_per_client); close one first",
+                "client_streams_full",
+                fields={"maximum": self.max_streams_per_client},
                 kind="too-many-streams",
                 extra={"max_streams_per_client": self.max_streams_per_client},
             )
         topics = []
         for name, path in wanted:
-            topic = self.topics.get(name)
+            # Keyed by path: two streams of one stop with different board options (limit,
+            # group, language) follow two topics.
+            topic = self.topics.get(path)
             if topic is None:
-                topic = self.topics[name] = Topic(name, path)
+                topic = self.topics[path] = Topic(name, path)
             topic.subscribers += 1
             topics.append(topic)
         subscription = Subscription(request, client, topics)
@@ -156,7 +178,7 @@ class StreamHub:
         for topic in subscription.topics:
             topic.subscribers -= 1
             if topic.subscribers == 0:
-                del self.topics[topic.name]
+                del self.topics[topic.path]
         mine = self.per_client[subscription.client]
         mine.discard(subscription)
         if not mine:
@@ -177,14 +199,21 @@ class StreamHub:
         if topic.generation == self.generation:
             return topic
         generation = self.generation
+        sources: list[str] = []
         try:
-            payload = (await internal_get(request, topic.path)).data
+            result = await internal_get(request, topic.path)
+            payload, sources = result.data, list(result.sources)
         except Unavailable as exc:
             payload = {"unavailable": str(exc)}
+        if topic.is_board:
+            payload = keyed(payload)
         digest = hashlib.blake2b(orjson.dumps(payload), digest_size=12).hexdigest()
         if topic.digest != digest:
             self.seq += 1
+            if topic.is_board and topic.payload is not None:
+                topic.previous_seq, topic.delta = topic.seq, board_delta(topic.payload, payload)
             topic.seq, topic.digest, topic.payload = self.seq, digest, payload
+            topic.meta = _freshness(self.runtime, sources)
         topic.generation = generation
         return topic
 
@@ -192,9 +221,59 @@ class StreamHub:
 HUB = web.AppKey("beffroi.stream_hub", StreamHub)
 
 
+def _freshness(runtime: Runtime, sources: list[str]) -> dict[str, Any]:
+    """``meta`` as the REST answer has it: when built, and each source's state and age."""
+    now = datetime.now(UTC)
+    fresh = {s: f for s in sources if (f := runtime.freshness(s, now)) is not None}
+    return {"generated_at": now.isoformat(timespec="milliseconds"), "sources": fresh}
+
+
 def _event(name: str, seq: int, payload: Any) -> bytes:
     data = orjson.dumps(payload)
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (seq, name.encode(), data)
+
+
+@dataclass(frozen=True)
+class BoardOptions:
+    """The options of the REST board (``/v1/stops/{id}/departures``) a stream accepts; the
+    query they make, in one canonical spelling so equal options share one topic."""
+
+    limit: int = BOARD_LIMIT
+    group: str = "none"
+    per_group: int = 2
+    duration: str | None = None
+    include_cancelled: bool = True
+    language: str = "en"
+
+    @classmethod
+    def parse(cls, params: QueryParams, language: str) -> BoardOptions:
+        duration = params.string("duration")
+        if duration is not None:
+            try:
+                seconds = int(parse_duration(duration))
+            except ValueError:
+                raise BadParameter("duration", "not_a_duration", value=repr(duration)) from None
+            if not 60 <= seconds <= MAX_WINDOW_S:
+                raise BadParameter("duration", "duration_out_of_range")
+            duration = str(seconds)
+        return cls(
+            limit=params.integer("limit", BOARD_LIMIT, minimum=1, maximum=MAX_BOARD_LIMIT),
+            group=params.choice("group", GROUPS, "none"),
+            per_group=params.integer("per_group", 2, minimum=1, maximum=10),
+            duration=duration,
+            include_cancelled=params.boolean("include_cancelled", True),
+            language=language,
+        )
+
+    def board_query(self) -> str:
+        query: dict[str, str | int] = {"limit": self.limit, "lang": self.language}
+        if self.group != "none":
+            query |= {"group": self.group, "per_group": self.per_group}
+        if self.duration is not None:
+            query["duration"] = self.duration
+        if not self.include_cancelled:
+            query["include_cancelled"] = "false"
+        return urlencode(query)
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
@@ -205,10 +284,11 @@ async def stream(request: web.Request) -> web.StreamResponse:
     stops = list(dict.fromkeys(params.csv("stops", max_items=MAX_STOPS)))
     lines = list(dict.fromkeys(params.csv("lines", max_items=MAX_LINES)))
     if not stops and not lines:
-        raise BadParameter("stops", "follow at least one stop (stops=) or line (lines=)")
+        raise BadParameter("stops", "follow_something")
     for stop in stops:
         if ":" not in stop:
-            raise BadParameter("stops", f"{stop!r} is not a stop id (e.g. 'ilevia:CHR001')")
+            raise BadParameter("stops", "not_a_namespaced_id", value=repr(stop))
+    options = BoardOptions.parse(params, negotiate_language(request, runtime.languages))
     await _check_known(request, stops, lines)
     client = client_address(request, runtime.config.server.rate_limit)
     response = web.StreamResponse(
@@ -220,7 +300,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
             **_cors(request, runtime.config.server.cors_origins),
         }
     )
-    subscription = hub.join(request, client, _topics(stops, lines))
+    subscription = hub.join(request, client, _topics(stops, lines, options))
     try:
         await response.prepare(request)
         last_seen = _last_event_id(request.headers.get("Last-Event-ID"), hub.seq)
@@ -235,22 +315,30 @@ async def stream(request: web.Request) -> web.StreamResponse:
 async def _follow(
     hub: StreamHub, subscription: Subscription, response: web.StreamResponse, last_seen: int | None
 ) -> None:
-    """Send the stream's topics, then each change, until the client or the server leaves."""
+    """Send the stream's topics, then each change, until the client or the server leaves.
+
+    A board is sent whole first, then as deltas from the version this client has; whole again
+    when this client missed a version (or reconnected and its ``Last-Event-ID`` is older than
+    the board). Each round sends in version order, so an event id a client got means it got
+    every event of a lower id: ``Last-Event-ID`` says exactly which versions it holds.
+    """
     request, waker = subscription.request, subscription.waker
     heartbeat = hub.runtime.config.server.stream_heartbeat
-    sent: dict[str, str] = {}
+    await response.write(b"retry: %d\n\n" % RETRY_MS)
+    #: By topic path: the version (seq) this client has.
+    had: dict[str, int] = {}
     while not hub.closing and not subscription.gone:
         generation = hub.generation
         for topic in subscription.topics:
             await hub.refresh(request, topic)
-            if sent.get(topic.name) == topic.digest:
+        for topic in sorted(subscription.topics, key=lambda t: t.seq):
+            previous = had.get(topic.path)
+            if previous == topic.seq:
                 continue
-            sent[topic.name] = topic.digest
-            if last_seen is not None and topic.seq <= last_seen:
+            had[topic.path] = topic.seq
+            if previous is None and last_seen is not None and topic.seq <= last_seen:
                 continue  # the client had this version before it reconnected
-            kind = "board" if topic.name.startswith("board:") else "alerts"
-            event = {"topic": topic.name, **_wrap(topic.payload)}
-            await response.write(_event(kind, topic.seq, event))
+            await response.write(_topic_event(topic, previous))
         last_seen = None
         waker.clear()
         if hub.generation != generation:
@@ -261,28 +349,41 @@ async def _follow(
         await response.write(b": heartbeat\n\n")
 
 
+def _topic_event(topic: Topic, previous: int | None) -> bytes:
+    """The event telling a client that has version ``previous`` of ``topic`` (None: none) its
+    current version: a delta when the topic has one from ``previous``, else the whole."""
+    fresh = topic.meta
+    if topic.is_board and previous == topic.previous_seq and topic.delta is not None:
+        delta = {"topic": topic.name, "base": previous, **topic.delta, "meta": fresh}
+        return _event("board-delta", topic.seq, delta)
+    kind = "board" if topic.is_board else "alerts"
+    return _event(kind, topic.seq, {"topic": topic.name, **_wrap(topic.payload), "meta": fresh})
+
+
 async def _check_known(request: web.Request, stops: list[str], lines: list[str]) -> None:
     """A 404 naming every stop and line that the current transit data does not have.
 
     Asked of the stop and line endpoints themselves (whichever source types serve them), so
     a stream follows only what exists, and made-up ids never become topics.
     """
-    errors = []
-    for parameter, what, ids, endpoint in (
-        ("stops", "stop", stops, "/v1/stops/"),
-        ("lines", "line", lines, "/v1/lines/"),
+    errors: list[dict[str, Any]] = []
+    for parameter, code, ids, endpoint in (
+        ("stops", "no_stop", stops, "/v1/stops/"),
+        ("lines", "no_line", lines, "/v1/lines/"),
     ):
         for value in ids:
             try:
                 await internal_get(request, endpoint + quote(value, safe=":"))
             except Unavailable:
-                errors.append({"parameter": parameter, "detail": f"no {what} {value!r}"})
+                unknown = {"value": repr(value)}
+                errors.append({"parameter": parameter, "code": code, "fields": unknown})
     if errors:
         raise ApiError(
             404,
             "Not found",
-            "; ".join(error["detail"] for error in errors),
+            "unknown_ids",
             kind="not-found",
+            fields={"ids": ", ".join(e["fields"]["value"] for e in errors)},
             extra={"errors": errors},
         )
 
@@ -295,14 +396,18 @@ def _cors(request: web.Request, origins: list[str]) -> dict[str, str]:
     return {"Access-Control-Allow-Origin": "*" if "*" in origins else origin}
 
 
-def _topics(stops: list[str], lines: list[str]) -> list[tuple[str, str]]:
-    """The (name, path) of each topic a stream follows; ids quoted into the paths."""
-    topics = [
-        (f"board:{s}", f"/v1/stops/{quote(s, safe=':')}/departures?limit={BOARD_LIMIT}")
-        for s in stops
+def _topics(stops: list[str], lines: list[str], options: BoardOptions) -> list[tuple[str, str]]:
+    """The (name, path) of each topic a stream follows; ids quoted into the paths, and the
+    language in every path (a topic is shared: it must not follow one client's headers)."""
+    board, lang = options.board_query(), urlencode({"lang": options.language})
+    topics = [(f"board:{s}", f"/v1/stops/{quote(s, safe=':')}/departures?{board}") for s in stops]
+    topics += [
+        (f"alerts:stop:{s}", "/v1/alerts?" + urlencode({"stop": s}) + "&" + lang) for s in stops
     ]
-    topics += [(f"alerts:stop:{s}", "/v1/alerts?" + urlencode({"stop": s})) for s in stops]
-    topics += [(f"alerts:line:{line}", "/v1/alerts?" + urlencode({"line": line})) for line in lines]
+    topics += [
+        (f"alerts:line:{line}", "/v1/alerts?" + urlencode({"line": line}) + "&" + lang)
+        for line in lines
+    ]
     return topics
 
 
@@ -361,8 +466,37 @@ def register_stream(router: ApiRouter) -> None:
                 f"Lines whose alerts to follow, comma-separated (at most {MAX_LINES}).",
                 csv(),
             ),
+            Param(
+                "limit",
+                f"Departures per board (1-{MAX_BOARD_LIMIT}, default {BOARD_LIMIT}).",
+                integer(1, MAX_BOARD_LIMIT, default=BOARD_LIMIT),
+            ),
+            Param(
+                "group",
+                "none (one list by time) or line_direction (the next per line and direction).",
+                choice(GROUPS, default="none"),
+            ),
+            Param(
+                "per_group",
+                "Departures per line and direction with group=line_direction (1-10, default 2).",
+                integer(1, 10, default=2),
+            ),
+            Param(
+                "duration",
+                "The boards' window, between 1m and 24h (default 1h), as on the REST board.",
+                window_duration(MAX_WINDOW_S),
+            ),
+            Param(
+                "include_cancelled",
+                "false hides departures the realtime feed cancelled (default true).",
+                {"type": "boolean"},
+            ),
         ],
-        response={"type": "string", "description": "text/event-stream: board and alerts events"},
+        response={
+            "type": "string",
+            "description": "text/event-stream: a retry field, then board, board-delta and "
+            "alerts events (see docs/API.md)",
+        },
         media_type="text/event-stream",
         enveloped=False,
         errors=[400, 404, 429, 503],

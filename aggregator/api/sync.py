@@ -92,13 +92,7 @@ class SyncPage:
 
 class SyncExpired(ApiError):
     def __init__(self) -> None:
-        super().__init__(
-            410,
-            "Sync expired",
-            "this sync token is older than what the server remembers; start again with sync=start",
-            kind="sync-expired",
-            detail_code="sync_expired",
-        )
+        super().__init__(410, "Sync expired", "sync_expired", kind="sync-expired")
 
 
 class SyncNotReady(ApiError):
@@ -106,9 +100,8 @@ class SyncNotReady(ApiError):
         super().__init__(
             503,
             "Not ready",
-            "this server is still catching up with the latest data; retry in a moment",
+            "sync_not_ready",
             kind="sync-not-ready",
-            detail_code="sync_not_ready",
             headers={"Retry-After": "1"},
         )
 
@@ -150,9 +143,11 @@ def _decode(runtime: Runtime, scope: str, value: str, param: str) -> Any:
     try:
         return runtime.cursors.decode(scope, value)
     except BadParameter as error:
-        what = "a sync token" if param == "sync" else "a cursor"
-        reason = error.extra["errors"][0]["detail"].replace("a cursor", what)
-        raise BadParameter(param, reason) from None
+        if param != "sync":
+            raise
+        if error.extra["errors"][0]["code"] == "cursor_other_query":
+            raise BadParameter("sync", "sync_other_query") from None
+        raise BadParameter("sync", "sync_token_unknown") from None
 
 
 async def sync_page(
@@ -173,7 +168,7 @@ async def sync_page(
     if token != START:
         position = _decode(runtime, token_scope, token, "sync")
         if not (isinstance(position, list) and len(position) == 2):
-            raise BadParameter("sync", "is not a sync token this server issued")
+            raise BadParameter("sync", "sync_token_unknown")
         epoch, since = str(position[0]), int(position[1])
     page_scope = f"sync-page|{scope}|{token}"
     after = since

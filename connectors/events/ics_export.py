@@ -139,7 +139,7 @@ def export_query(query: Mapping[str, str], runtime: Runtime, channel: str | None
 
     for name in ("limit", "cursor", "sort", "sync", "updated_since"):
         if name in query:
-            raise BadParameter(name, "is not accepted by a calendar export (it holds every match)")
+            raise BadParameter(name, "not_in_calendar_export")
     params = QueryParams(query)
     start = params.datetime("from", runtime.clock.now() - DEFAULT_PAST, runtime.timezone)
     window = {"from": start.isoformat()}

@@ -74,33 +74,38 @@ def _query(
     start = params.datetime("from", now, runtime.timezone)
     end = params.datetime("to", start + DEFAULT_SPAN, runtime.timezone)
     if end <= start:
-        raise BadParameter("to", "must be after 'from'")
+        raise BadParameter("to", "to_before_from")
     if end - start > MAX_SPAN and not sync:
-        raise BadParameter("to", "the range may span at most 366 days")
+        raise BadParameter("to", "range_too_long")
     lat = params.number("lat", minimum=-90.0, maximum=90.0)
     lon = params.number("lon", minimum=-180.0, maximum=180.0)
     if (lat is None) != (lon is None):
-        raise BadParameter("lon" if lon is None else "lat", "lat and lon go together")
+        raise BadParameter("lon" if lon is None else "lat", "lat_lon_together")
     radius = params.number("radius", None, minimum=1.0, maximum=MAX_RADIUS_M)
     if radius is not None and lat is None:
-        raise BadParameter("radius", "needs lat and lon")
+        raise BadParameter("radius", "radius_needs_point")
     sort = params.choice("sort", ("start", "distance"), "start")
     if sort == "distance" and lat is None:
-        raise BadParameter("sort", "sorting by distance needs lat and lon")
+        raise BadParameter("sort", "distance_needs_point")
     accessibility = tuple(params.csv("accessibility"))
     for code in accessibility:
         if code not in ACCESSIBILITY_CODES:
             raise BadParameter(
-                "accessibility", f"{code!r} is not one of: {', '.join(ACCESSIBILITY_CODES)}"
+                "accessibility",
+                "not_one_of",
+                value=repr(code),
+                choices=", ".join(ACCESSIBILITY_CODES),
             )
     free = params.boolean("free", False) if "free" in params else None
     if channel is None:
         asked = params.string("channel")
         if asked is not None and asked not in CHANNELS:
-            raise BadParameter("channel", f"{asked!r} is not one of: {', '.join(CHANNELS)}")
+            raise BadParameter(
+                "channel", "not_one_of", value=repr(asked), choices=", ".join(CHANNELS)
+            )
         channel = asked
     if sync and "sort" in params:
-        raise BadParameter("sort", "a sync is in change order; it cannot be sorted")
+        raise BadParameter("sort", "sync_not_sortable")
     query = EventQuery(
         start=start.timestamp() if "from" in params or not sync else None,
         end=end.timestamp() if "to" in params or not sync else None,
@@ -144,10 +149,7 @@ async def _list(request: web.Request, channel: str | None) -> ApiResult:
     sources = _event_sources(runtime)
     index = _index(runtime)
     if "updated_since" in params:
-        raise BadParameter(
-            "updated_since",
-            "was replaced by sync: ask sync=start once, then pass back meta.sync_token",
-        )
+        raise BadParameter("updated_since", "updated_since_replaced")
     if "sync" in params:
         return await _sync(runtime, params, language, sources, index, channel)
     query, scope = _query(params, runtime, channel)
@@ -244,7 +246,7 @@ async def get_event(request: web.Request) -> ApiResult:
     event_id = request.match_info["event_id"]
     record = index.get(event_id) if index is not None else None
     if record is None:
-        raise NotFound(f"no event occurrence {event_id!r}")
+        raise NotFound("no_event", value=repr(event_id))
     data = _localized(record, language, runtime)
     data["other_occurrences"] = [
         {"id": other["id"], "start": other["start"], "end": other["end"], "status": other["status"]}

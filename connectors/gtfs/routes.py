@@ -59,10 +59,10 @@ def _point(params: QueryParams, *, required: bool) -> tuple[float, float] | None
     lon = params.number("lon", minimum=-180.0, maximum=180.0)
     if lat is None and lon is None:
         if required:
-            raise BadParameter("lat", "lat and lon are required")
+            raise BadParameter("lat", "lat_lon_required")
         return None
     if lat is None or lon is None:
-        raise BadParameter("lon" if lon is None else "lat", "lat and lon go together")
+        raise BadParameter("lon" if lon is None else "lat", "lat_lon_together")
     return lat, lon
 
 
@@ -71,9 +71,9 @@ def window_seconds(raw: str) -> int:
     try:
         seconds = int(parse_duration(raw))
     except ValueError:
-        raise BadParameter("duration", f"{raw!r} is not a duration (e.g. 90m, 2h)") from None
+        raise BadParameter("duration", "not_a_duration", value=repr(raw)) from None
     if not 60 <= seconds <= MAX_WINDOW_S:
-        raise BadParameter("duration", "must be between 1m and 24h")
+        raise BadParameter("duration", "duration_out_of_range")
     return seconds
 
 

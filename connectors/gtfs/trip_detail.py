@@ -30,9 +30,9 @@ def _service_date(
         try:
             date = dt.date.fromisoformat(raw)
         except ValueError:
-            raise BadParameter("date", f"{raw!r} is not a date (e.g. 2026-03-29)") from None
+            raise BadParameter("date", "not_a_date", value=repr(raw)) from None
         if not MIN_YEAR <= date.year <= MAX_YEAR:
-            raise BadParameter("date", f"must be between the years {MIN_YEAR} and {MAX_YEAR}")
+            raise BadParameter("date", "year_out_of_range", minimum=MIN_YEAR, maximum=MAX_YEAR)
         return date
     now = runtime.clock.now()
     today = now.astimezone(tt.zones[agency]).date()
@@ -111,7 +111,7 @@ async def get_trip(request: web.Request) -> ApiResult:
     tt = timetables(runtime).get(feed)
     trip = tt.trip_index.get(native) if tt is not None else None
     if tt is None or trip is None:
-        raise NotFound(f"no trip {trip_id!r}")
+        raise NotFound("no_trip", value=repr(trip_id))
     route = int(tt.trip_route[trip])
     agency = int(tt.route_agency[route])
     zone = tt.zones[agency]

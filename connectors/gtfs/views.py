@@ -57,7 +57,7 @@ class Located:
 def split_id(value: str, what: str) -> tuple[str, str]:
     feed, sep, native = value.partition(":")
     if not sep or not feed or not native:
-        raise NotFound(f"{value!r} is not a {what} id (ids look like 'feed:native_id')")
+        raise NotFound("not_a_namespaced_id", value=repr(value))
     return feed, native
 
 
@@ -72,7 +72,7 @@ def locate_stop(runtime: Runtime, stop_id: str) -> Located:
     timetable = timetable_of(runtime, feed)
     index = timetable.stop_index.get(native) if timetable is not None else None
     if timetable is None or index is None:
-        raise NotFound(f"no stop {stop_id!r}")
+        raise NotFound("no_stop", value=repr(stop_id))
     return Located(feed, timetable, index)
 
 
@@ -81,7 +81,7 @@ def locate_line(runtime: Runtime, line_id: str) -> Located:
     timetable = timetable_of(runtime, feed)
     index = timetable.route_index.get(native) if timetable is not None else None
     if timetable is None or index is None:
-        raise NotFound(f"no line {line_id!r}")
+        raise NotFound("no_line", value=repr(line_id))
     return Located(feed, timetable, index)
 
 
@@ -342,7 +342,7 @@ def line_filter(values: list[str], feed: str) -> set[str] | None:
     for value in values:
         line_feed, sep, native = value.partition(":")
         if not sep or not native:
-            raise BadParameter("lines", f"{value!r} is not a line id (e.g. 'ilevia:M1')")
+            raise BadParameter("lines", "not_a_namespaced_id", value=repr(value))
         if line_feed == feed:
             natives.add(native)
     return natives

@@ -336,6 +336,12 @@ class TranslatedText:
 
     def get(self, languages: str | Sequence[str] | None = None) -> str | None:
         """Text in the first available preferred language (``fr-FR`` also matches ``fr``)."""
+        picked = self.pick(languages)
+        return picked[0] if picked is not None else None
+
+    def pick(self, languages: str | Sequence[str] | None = None) -> tuple[str, str] | None:
+        """(text, its language tag) in the first available preferred language, else the
+        feed's first text and its tag; None when there is no text."""
         if not self.texts:
             return None
         wanted = [languages] if isinstance(languages, str) else list(languages or [])
@@ -343,12 +349,13 @@ class TranslatedText:
             lang = lang.lower()
             for tag, text in self.texts:
                 if tag.lower() == lang:
-                    return text
+                    return text, tag
             base = lang.split("-")[0]
             for tag, text in self.texts:
                 if tag.lower().split("-")[0] == base:
-                    return text
-        return self.texts[0][1]
+                    return text, tag
+        tag, text = self.texts[0]
+        return text, tag
 
     def as_dict(self) -> dict[str, str]:
         """Language → text."""

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
 from aggregator.api.fields import FIELDS
-from aggregator.api.i18n import negotiate_language
+from aggregator.api.i18n import all_in, negotiate_language
 from aggregator.api.pagination import MAX_LIMIT, ListPage, page_of, query_scope
 from aggregator.api.params import MAX_PARAM_LENGTH, QueryParams
 from aggregator.api.problems import BadParameter
@@ -51,7 +51,7 @@ def _wanted(value: str | None, param: str) -> tuple[str, str] | None:
     try:
         return split_id(value, param)
     except Exception:
-        raise BadParameter(param, f"{value!r} is not an id like 'feed:native_id'") from None
+        raise BadParameter(param, "not_a_namespaced_id", value=repr(value)) from None
 
 
 #: Alerts and vehicles were lists without pages: their default page is the largest one, so an
@@ -109,6 +109,7 @@ async def list_alerts(request: web.Request) -> ApiResult:
         page.items,
         sources=_realtime_sources(runtime, alerts=True),
         language=language,
+        content_language=all_in(language, page.items),
         **_paging(page),
     )
 
@@ -120,16 +121,12 @@ BBOX = re.compile(
 
 
 def _bbox(params: QueryParams) -> tuple[float, float, float, float] | None:
-    value = params.matching(
-        "bbox", BBOX, "west,south,east,north in degrees (e.g. 2.3,48.8,2.4,48.9)"
-    )
+    value = params.matching("bbox", BBOX, "west,south,east,north (2.3,48.8,2.4,48.9)")
     if value is None:
         return None
     west, south, east, north = (float(v) for v in value.split(","))
     if not (west <= east and south <= north):
-        raise BadParameter(
-            "bbox", "must be west,south,east,north with west <= east, south <= north"
-        )
+        raise BadParameter("bbox", "bbox_order")
     return west, south, east, north
 
 

@@ -42,8 +42,29 @@ ALERT = obj(
             )
         ),
         "agencies": array_of({"type": "string"}),
+        "text_languages": obj(
+            {
+                "header": {"type": "string"},
+                "description": {"type": "string"},
+                "url": {"type": "string"},
+            },
+            title="AlertTextLanguages",
+            description="The language tag of header, description and url as the feed gives "
+            "them: a text the feed has only in its own language is answered in it whatever "
+            "was asked.",
+        ),
     },
-    ["id", "header", "effect", "active_periods", "lines", "stops", "trips", "agencies"],
+    [
+        "id",
+        "header",
+        "effect",
+        "active_periods",
+        "lines",
+        "stops",
+        "trips",
+        "agencies",
+        "text_languages",
+    ],
     title="Alert",
 )
 

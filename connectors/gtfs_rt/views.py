@@ -17,7 +17,7 @@ from connectors.gtfs.views import WHEELCHAIR, line_summary
 
 from .connector import RealtimeData
 from .merge import RealtimeDeparture
-from .model import AlertRealtime, TranslatedText, VehicleRealtime
+from .model import AlertRealtime, VehicleRealtime
 
 #: Source types that add alerts (only) to a feed's realtime state.
 ALERT_SOURCE_TYPES = frozenset({"mapped_alerts"})
@@ -161,10 +161,6 @@ def realtime_departure_json(
     }
 
 
-def _text(value: TranslatedText, languages: Sequence[str]) -> str | None:
-    return value.get(languages)
-
-
 def _posix(value: int | None, zone: dt.tzinfo) -> str | None:
     return (
         dt.datetime.fromtimestamp(value, zone).isoformat(timespec="seconds")
@@ -191,11 +187,22 @@ def alert_json(
                 "id": f"{feed}:{tt.trip_ids[entity.trip_index]}",
                 "headsign": tt.trip_headsigns[entity.trip_index] or None,
             }
+    texts, text_languages = {}, {}
+    for name, value in (
+        ("header", alert.header),
+        ("description", alert.description),
+        ("url", alert.url),
+    ):
+        picked = value.pick(languages)
+        texts[name] = picked[0] if picked is not None else None
+        if picked is not None:
+            text_languages[name] = picked[1]
     return {
         "id": f"{feed}:{alert.alert_id}",
-        "header": _text(alert.header, languages),
-        "description": _text(alert.description, languages),
-        "url": _text(alert.url, languages),
+        **texts,
+        # The language of each text as the feed tags it: a French-only alert asked in
+        # English is answered in French, and says so (as an event's text_languages).
+        "text_languages": text_languages,
         "cause": alert.cause,
         "effect": alert.effect,
         "severity": alert.severity,

@@ -99,12 +99,12 @@ async def list_news(request: web.Request) -> ApiResult:
     wanted = params.csv("source")
     for source_id in wanted:
         if source_id not in configured:
-            raise BadParameter("source", f"{source_id!r} is not a news source")
+            raise BadParameter("source", "not_configured_source", value=repr(source_id))
     sources = wanted or configured
     text = params.string("q")
     words = set(search_terms(text)) if text else set()
     if text is not None and not words:
-        raise BadParameter("q", "has no searchable word")
+        raise BadParameter("q", "no_searchable_word")
     categories = {fold(c.strip()) for c in params.csv("category")}
     since = None
     if "since" in params:
@@ -169,7 +169,7 @@ async def get_news_item(request: web.Request) -> ApiResult:
                     language=negotiate_language(request, runtime.languages),
                     content_language=False,
                 )
-    raise NotFound(f"no news item {item_id!r}")
+    raise NotFound("no_news_item", value=repr(item_id))
 
 
 def register_news_routes(router: ApiRouter) -> None:

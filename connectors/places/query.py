@@ -89,7 +89,7 @@ class NearQuery:
         lat = params.number("lat", minimum=-90.0, maximum=90.0)
         lon = params.number("lon", minimum=-180.0, maximum=180.0)
         if lat is None or lon is None:
-            raise BadParameter("lat" if lat is None else "lon", "lat and lon are required")
+            raise BadParameter("lat" if lat is None else "lon", "lat_lon_required")
         radius = params.number("radius", default_radius, minimum=1.0, maximum=max_radius)
         limit = params.integer("limit", 20, minimum=1, maximum=max_limit)
         wanted = params.member("source", sources, f"a configured {kind} source")

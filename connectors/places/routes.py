@@ -156,19 +156,21 @@ async def list_places(request: web.Request) -> ApiResult:
     lat = params.number("lat", minimum=-90.0, maximum=90.0)
     lon = params.number("lon", minimum=-180.0, maximum=180.0)
     if (lat is None) != (lon is None):
-        raise BadParameter("lat" if lat is None else "lon", "give both lat and lon, or neither")
+        raise BadParameter("lat" if lat is None else "lon", "lat_lon_together")
     radius = params.number("radius", DEFAULT_RADIUS_M, minimum=1.0, maximum=MAX_RADIUS_M)
     if lat is None and "radius" in params:
-        raise BadParameter("radius", "needs lat and lon (the centre of the circle)")
+        raise BadParameter("radius", "radius_needs_point")
     wanted = params.csv("category", max_items=len(CATEGORIES))
     for category in wanted:
         if category not in CATEGORIES:
-            raise BadParameter("category", f"{category!r} is not one of: {', '.join(CATEGORIES)}")
+            raise BadParameter(
+                "category", "not_one_of", value=repr(category), choices=", ".join(CATEGORIES)
+            )
     text = params.string("q")
     words = fold(text).split() if text else []
     now = runtime.clock.now()
     if "open_at" in params and "open_now" in params:
-        raise BadParameter("open_at", "give open_now or open_at, not both")
+        raise BadParameter("open_at", "open_now_or_open_at")
     open_at = params.datetime("open_at", now, runtime.timezone) if "open_at" in params else None
     only_open = params.boolean("open_now", False) or open_at is not None
     at = open_at or now
@@ -186,7 +188,7 @@ async def list_places(request: web.Request) -> ApiResult:
     if cursor is not None:
         position = runtime.cursors.decode(scope, cursor)
         if not (isinstance(position, list) and len(position) == 3):
-            raise BadParameter("cursor", "is not a cursor this server issued")
+            raise BadParameter("cursor", "cursor_unknown")
         # "Open now" pages are asked at different instants: the cursor keeps the first one.
         after, at = position[:2], datetime.fromisoformat(position[2])
     categories = frozenset(wanted) or None
@@ -245,7 +247,7 @@ async def get_place(request: web.Request) -> ApiResult:
             if place is not None:
                 data = render(index, place, at, week=True, language=language)
                 return ApiResult(data, sources=[source_id], language=language)
-    raise NotFound(f"no place {place_id!r}")
+    raise NotFound("no_place", value=repr(place_id))
 
 
 def register_place_routes(router: ApiRouter) -> None:

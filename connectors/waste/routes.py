@@ -118,7 +118,7 @@ async def waste_collections(request: web.Request) -> ApiResult:
     lat = params.number("lat", minimum=-90.0, maximum=90.0)
     lon = params.number("lon", minimum=-180.0, maximum=180.0)
     if lat is None or lon is None:
-        raise BadParameter("lat" if lat is None else "lon", "lat and lon are required")
+        raise BadParameter("lat" if lat is None else "lon", "lat_lon_required")
     language = negotiate_language(request, runtime.languages)
     sources = waste_sources(runtime)
     today = runtime.clock.now().astimezone(runtime.timezone).date()
