@@ -37,7 +37,13 @@ from aggregator.runtime import runtime_of
 log = logging.getLogger(__name__)
 
 CORS_EXPOSED = "ETag, Content-Language, Retry-After, RateLimit, RateLimit-Policy"
-CORS_ALLOWED_REQUEST_HEADERS = {"accept", "accept-language", "authorization", "if-none-match"}
+CORS_ALLOWED_REQUEST_HEADERS = {
+    "accept",
+    "accept-language",
+    "authorization",
+    "content-type",
+    "if-none-match",
+}
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -196,9 +202,17 @@ def _preflight(request: web.Request, permitted: bool, method: str) -> web.Stream
         raise _no_endpoint(request)
     if not permitted:
         raise ApiError(403, "Forbidden", "this origin is not allowed to call the API")
-    if method not in ("GET", "HEAD"):
+    # GET everywhere; other methods where a route declares them (subscriptions): aiohttp
+    # matched no OPTIONS route, and its 405 lists the methods the path has.
+    allowed = {"GET", "HEAD"}
+    refusal = request.match_info.http_exception
+    if isinstance(refusal, web.HTTPMethodNotAllowed):
+        allowed.update(m for m in refusal.allowed_methods if m != "OPTIONS")
+    if method not in allowed:
         raise ApiError(
-            405, "Method not allowed", f"{method} is not supported; the API is read-only"
+            405,
+            "Method not allowed",
+            f"{method} is not supported here; allowed: {', '.join(sorted(allowed))}",
         )
     requested = request.headers.get("Access-Control-Request-Headers", "")
     headers = [h.strip() for h in requested.split(",") if h.strip()]
@@ -206,7 +220,7 @@ def _preflight(request: web.Request, permitted: bool, method: str) -> web.Stream
     if refused:
         raise ApiError(403, "Forbidden", f"request header not allowed: {', '.join(refused)}")
     response = web.Response(status=204)
-    response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+    response.headers["Access-Control-Allow-Methods"] = ", ".join([*sorted(allowed), "OPTIONS"])
     if headers:
         response.headers["Access-Control-Allow-Headers"] = ", ".join(headers)
     response.headers["Access-Control-Max-Age"] = "600"

@@ -33,6 +33,7 @@ from aggregator.config.models import (
     ServerConfig,
     StoreConfig,
 )
+from aggregator.config.notifications import NotificationsConfig
 from aggregator.config.yaml_source import KeyPath, YamlDocument, YamlSyntaxError, load_yaml
 
 __all__ = ["ConfigError", "ConfigIssue", "format_path", "load_config", "parse_config"]
@@ -43,6 +44,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "defaults": DefaultsConfig,
     "clock": ClockConfig,
     "catalog": CatalogConfig,
+    "notifications": NotificationsConfig,
 }
 _TOP_LEVEL_KEYS = (*_SECTIONS, "connectors")
 _FROM_ENV = "(value from environment)"
@@ -521,6 +523,7 @@ def _collect_secrets(
     found: set[str] = set()
     server = sections["server"]
     found.update(s for s in (server.admin_token, server.cursor_secret) if s)
+    found.add(sections["notifications"].vapid_private_key)
     for connector in connectors:
         found.update(v for v in connector.headers.values() if len(v) >= _MIN_IMPLICIT_SECRET)
     for values in doc.env_values.values():
