@@ -109,6 +109,8 @@ class Route:
     body: Mapping[str, Any] | None = None
     #: The status of success: 201 for a creation, 204 for an answer with no body.
     success: int = 200
+    #: The security scheme a non-admin route needs (e.g. ``subscriptionSecret``).
+    security: str | None = None
 
     @property
     def public_json(self) -> bool:
@@ -204,6 +206,7 @@ class ApiRouter:
         admin: bool = False,
         body: Mapping[str, Any] | None = None,
         success: int = 200,
+        security: str | None = None,
     ) -> None:
         key = (method, canonical_path(path))
         if key in self._routes:
@@ -227,6 +230,7 @@ class ApiRouter:
             admin,
             body,
             success,
+            security,
         )
 
     def add_schema(self, name: str, schema: Mapping[str, Any]) -> dict[str, str]:
@@ -269,7 +273,13 @@ class ApiRouter:
                         "type": "http",
                         "scheme": "bearer",
                         "description": "server.admin_token, for the admin endpoints only",
-                    }
+                    },
+                    "subscriptionSecret": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "the secret POST /v1/subscriptions answered, for that "
+                        "subscription only",
+                    },
                 },
             },
         }
@@ -315,8 +325,8 @@ class ApiRouter:
             }
         if route.tags:
             operation["tags"] = list(route.tags)
-        if route.admin:
-            operation["security"] = [{"adminToken": []}]
+        if route.admin or route.security:
+            operation["security"] = [{route.security or "adminToken": []}]
         if route.description:
             operation["description"] = route.description
         return operation

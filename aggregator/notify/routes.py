@@ -47,9 +47,8 @@ def secret_hash(secret: str) -> bytes:
 def _notifier(runtime: Runtime) -> Any:
     notifier = runtime.notifier
     if notifier is None:
-        raise ApiError(
-            404, "Not found", "notifications are not enabled on this server", kind="not-found"
-        )
+        # As the admin API when it has no token: the route exists, this server refuses it.
+        raise ApiError(403, "Forbidden", "notifications are not enabled on this server")
     return notifier
 
 
@@ -259,17 +258,18 @@ def register_subscription_routes(router: ApiRouter) -> None:
         ),
         response=created,
         success=201,
-        errors=[400, 404],
+        errors=[400, 403, 404],
     )
     router.get(
         "/v1/subscriptions/{subscription_id}",
         get_subscription,
         summary="A subscription (reading it keeps it from expiring)",
         description=auth_note.strip(),
+        security="subscriptionSecret",
         tags=["notifications"],
         params=[subscription_id],
         response=view,
-        errors=[400, 404],
+        errors=[400, 403, 404],
     )
     router.add(
         "PATCH",
@@ -277,11 +277,12 @@ def register_subscription_routes(router: ApiRouter) -> None:
         update_subscription,
         summary="Change a subscription's topics or language",
         description=auth_note.strip(),
+        security="subscriptionSecret",
         tags=["notifications"],
         params=[subscription_id],
         body=s.obj({"topics": topics, "lang": _LANG}, title="SubscriptionChange"),
         response=view,
-        errors=[400, 404],
+        errors=[400, 403, 404],
     )
     router.add(
         "DELETE",
@@ -289,8 +290,9 @@ def register_subscription_routes(router: ApiRouter) -> None:
         delete_subscription,
         summary="Stop notifications: the subscription and what was queued for it are deleted",
         description=auth_note.strip(),
+        security="subscriptionSecret",
         tags=["notifications"],
         params=[subscription_id],
         success=204,
-        errors=[400, 404],
+        errors=[400, 403, 404],
     )

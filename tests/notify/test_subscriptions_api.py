@@ -227,7 +227,7 @@ async def test_subscriptions_survive_a_restart_in_a_versioned_schema(tmp_path: P
         await client.close()
 
 
-async def test_disabled_notifications_answer_404(tmp_path: Path) -> None:
+async def test_disabled_notifications_answer_403(tmp_path: Path) -> None:
     yaml = config(tmp_path / "s.sqlite3", allow_private=False).replace(
         "enabled: true", "enabled: false"
     )
@@ -235,7 +235,8 @@ async def test_disabled_notifications_answer_404(tmp_path: Path) -> None:
     try:
         body = {"target": webpush(), "topics": {"agenda": True}}
         answer = await client.post("/v1/subscriptions", json=body)
-        assert answer.status == 404
+        assert answer.status == 403
+        assert (await answer.json())["detail"] == "notifications are not enabled on this server"
         assert not (tmp_path / "s.sqlite3").exists()
     finally:
         await client.close()
