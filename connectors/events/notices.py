@@ -63,7 +63,9 @@ def _notice(record: Mapping[str, Any]) -> Notice:
         key=content_key(f"agenda:{item}", content),
         kind="agenda",
         topics=("agenda", *(f"agenda:{c}" for c in categories)),
-        collapse=f"agenda:{item}",
+        # The event, not the occurrence: a one-off item moved to another day changes its
+        # occurrence id, and the device should still show one notification for it.
+        collapse=f"agenda:{record.get('event_id') or item}",
         urgency="high" if status == "cancelled" else "normal",
         texts=texts,
         link=("event", item),
