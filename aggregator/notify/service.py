@@ -179,43 +179,54 @@ class Notifier:
         return [to_change(self.config, n) for n in connector_type.notices(snapshot)]
 
     async def _deliver(self, now: float) -> None:
+        """Send everything due, a batch at a time; at most ``concurrency`` in flight, so
+        memory follows the concurrency, not the audience."""
         if self.sender is None:
             return
+        batch_size = self.config.concurrency * 32
+        gate = asyncio.Semaphore(self.config.concurrency)
         while True:
-            batch = await self.store.due(now, self.config.concurrency * 4)
+            batch = await self.store.due(now, batch_size)
             if not batch:
                 return
-            await asyncio.gather(*(self._deliver_one(d, now) for d in batch))
-            if len(batch) < self.config.concurrency * 4:
+            outcomes = await asyncio.gather(*(self._deliver_one(d, gate) for d in batch))
+            await self._settle(list(zip(batch, outcomes, strict=True)))
+            if len(batch) < batch_size:
                 return
 
-    async def _deliver_one(self, delivery: Delivery, now: float) -> None:
+    async def _deliver_one(self, delivery: Delivery, gate: asyncio.Semaphore) -> PushOutcome:
         assert self.sender is not None
         sub = delivery.subscription
         payload: Any = delivery.payloads.get(sub.lang) or next(iter(delivery.payloads.values()))
-        outcome = await self.sender.send(
-            sub,
-            orjson.dumps(payload),
-            topic=push_topic(delivery.collapse),
-            urgency=delivery.urgency,
-        )
-        await self._settle(delivery, outcome, now)
-
-    async def _settle(self, delivery: Delivery, outcome: PushOutcome, now: float) -> None:
-        sub_id = delivery.subscription.id
-        self.counts[outcome.verdict] += 1
-        if outcome.verdict == "sent":
-            await self.store.delivered(delivery.change_key, sub_id)
-        elif outcome.verdict == "gone":
-            await self.store.delete(sub_id)
-        elif outcome.verdict == "retry" and delivery.attempts + 1 < self.config.max_attempts:
-            backoff = self.config.retry_base * 2**delivery.attempts
-            wait = min(max(backoff, outcome.retry_after or 0.0), MAX_RETRY_DELAY_S)
-            await self.store.retry_at(delivery.change_key, sub_id, self._clock() + wait)
-        else:
-            log.warning(
-                "notifications: giving up a notification after %d attempts (status %s)",
-                delivery.attempts + 1,
-                outcome.status,
+        async with gate:
+            return await self.sender.send(
+                sub,
+                orjson.dumps(payload),
+                topic=push_topic(delivery.collapse),
+                urgency=delivery.urgency,
             )
-            await self.store.given_up(delivery.change_key, sub_id)
+
+    async def _settle(self, results: list[tuple[Delivery, PushOutcome]]) -> None:
+        sent: list[tuple[str, str]] = []
+        failed: list[tuple[str, str]] = []
+        retries: list[tuple[str, str, float]] = []
+        gone: list[str] = []
+        for delivery, outcome in results:
+            pair = (delivery.change_key, delivery.subscription.id)
+            self.counts[outcome.verdict] += 1
+            if outcome.verdict == "sent":
+                sent.append(pair)
+            elif outcome.verdict == "gone":
+                gone.append(delivery.subscription.id)
+            elif outcome.verdict == "retry" and delivery.attempts + 1 < self.config.max_attempts:
+                backoff = self.config.retry_base * 2**delivery.attempts
+                wait = min(max(backoff, outcome.retry_after or 0.0), MAX_RETRY_DELAY_S)
+                retries.append((*pair, self._clock() + wait))
+            else:
+                log.warning(
+                    "notifications: giving up a notification after %d attempts (status %s)",
+                    delivery.attempts + 1,
+                    outcome.status,
+                )
+                failed.append(pair)
+        await self.store.settle(sent=sent, failed=failed, retries=retries, gone=gone)

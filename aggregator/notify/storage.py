@@ -143,6 +143,9 @@ class SubscriptionStore:
         def connect() -> None:
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode NORMAL stays consistent; a power cut (not a crash) may lose the last
+            # commits, which at worst sends a notification again.
+            db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA busy_timeout=5000")
             db.isolation_level = "DEFERRED"
@@ -282,6 +285,32 @@ class SubscriptionStore:
             ]
 
         return await self._run(work)
+
+    async def settle(
+        self,
+        *,
+        sent: Sequence[tuple[str, str]] = (),
+        failed: Sequence[tuple[str, str]] = (),
+        retries: Sequence[tuple[str, str, float]] = (),
+        gone: Sequence[str] = (),
+    ) -> None:
+        """Record a batch of outcomes in one transaction: (change, subscription) pairs sent or
+        given up, retries with their due time, and subscriptions their push service calls gone."""
+
+        def work(db: sqlite3.Connection) -> None:
+            for state, pairs in (("sent", sent), ("failed", failed)):
+                db.executemany(
+                    "UPDATE outbox SET state = ? WHERE change_key = ? AND subscription_id = ?",
+                    [(state, key, sub) for key, sub in pairs],
+                )
+            db.executemany(
+                "UPDATE outbox SET attempts = attempts + 1, due_at = ? "
+                "WHERE change_key = ? AND subscription_id = ?",
+                [(due, key, sub) for key, sub, due in retries],
+            )
+            db.executemany("DELETE FROM subscriptions WHERE id = ?", [(sub,) for sub in gone])
+
+        await self._run(work)
 
     async def delivered(self, change_key: str, sub_id: str) -> None:
         await self._set_state(change_key, sub_id, "sent")
