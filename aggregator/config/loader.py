@@ -523,7 +523,9 @@ def _collect_secrets(
     found: set[str] = set()
     server = sections["server"]
     found.update(s for s in (server.admin_token, server.cursor_secret) if s)
-    found.add(sections["notifications"].vapid_private_key)
+    notifications = sections["notifications"]
+    found.add(notifications.vapid_private_key)
+    found.update(_url_secrets(notifications.database))  # a PostgreSQL URL's password
     for connector in connectors:
         found.update(v for v in connector.headers.values() if len(v) >= _MIN_IMPLICIT_SECRET)
     for values in doc.env_values.values():

@@ -25,8 +25,9 @@ class NotificationsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = False
-    #: The SQLite file subscriptions live in (relative paths: to the config file's folder).
-    database: str = "beffroi-notifications.sqlite3"
+    #: Where subscriptions live: a SQLite file (relative paths: to the config file's folder),
+    #: or a ``postgresql://`` URL.
+    database: str = Field("beffroi-notifications.sqlite3", repr=False)
     #: The application server's VAPID private key (``beffroi vapid-keys`` prints a pair).
     vapid_private_key: str = Field("", repr=False)
     #: Who the push services may contact about our traffic (RFC 8292 ``sub``): mailto: or https:.

@@ -24,7 +24,7 @@ import orjson
 from aggregator.config.notifications import NotificationsConfig
 from aggregator.model import ChangeEvent
 from aggregator.notify.notice import Notice
-from aggregator.notify.storage import Change, Delivery, SubscriptionStore
+from aggregator.notify.storage import Change, Delivery, open_store
 from aggregator.notify.webpush import PushOutcome, WebPushSender
 
 if TYPE_CHECKING:
@@ -39,13 +39,19 @@ LEASE = "notifications:sender"
 MAX_RETRY_DELAY_S = 3600.0
 #: How often idle subscriptions are looked for.
 EXPIRY_EVERY_S = 600.0
+#: How long the record of a message sent or given up is kept (diagnostics only: the dedup is
+#: the change's own record, kept as long as the database).
+DONE_RETENTION_S = 7 * 86400.0
 #: Version of the payload format (docs/NOTIFICATIONS.md).
 PAYLOAD_VERSION = 1
 
 
-def database_path(config: NotificationsConfig, base_dir: Path | None) -> Path:
+def database_location(config: NotificationsConfig, base_dir: Path | None) -> str:
+    """A PostgreSQL URL as it is; a SQLite file path relative to ``base_dir``."""
+    if config.database.startswith(("postgresql://", "postgres://")):
+        return config.database
     path = Path(config.database)
-    return path if path.is_absolute() else (base_dir or Path.cwd()) / path
+    return str(path if path.is_absolute() else (base_dir or Path.cwd()) / path)
 
 
 def deep_link(config: NotificationsConfig, notice: Notice) -> str | None:
@@ -93,7 +99,7 @@ class Notifier:
     ) -> None:
         self.runtime = runtime
         self.config = runtime.config.notifications
-        self.store = SubscriptionStore(database_path(self.config, runtime.config.files_dir))
+        self.store = open_store(database_location(self.config, runtime.config.files_dir))
         self.sender: WebPushSender | None = None
         if self.config.vapid_private_key:
             self.sender = WebPushSender(
@@ -106,6 +112,7 @@ class Notifier:
         self._clock = clock
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
+        self._round = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._holding = False
         self._expired_at = 0.0
@@ -150,7 +157,12 @@ class Notifier:
             self._wake.clear()
 
     async def step(self) -> None:
-        """One round: take the lease, record new notices, send what is due, expire."""
+        """One round: take the lease, record new notices, send what is due, expire. Rounds
+        never overlap: two would both read the same due messages and send them twice."""
+        async with self._round:
+            await self._step()
+
+    async def _step(self) -> None:
         self._holding = await self.runtime.store.acquire(LEASE, self.runtime.owner)
         if not self._holding:
             return
@@ -165,7 +177,9 @@ class Notifier:
         await self._deliver(now)
         if now - self._expired_at >= EXPIRY_EVERY_S:
             self._expired_at = now
-            gone = await self.store.expire(now - self.config.idle_expiry)
+            gone = await self.store.expire(
+                now - self.config.idle_expiry, done_before=now - DONE_RETENTION_S
+            )
             if gone:
                 log.info("notifications: %d idle subscriptions expired", gone)
 

@@ -19,7 +19,10 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from aggregator.notify.pg_storage import PgSubscriptionStore
 
 T = TypeVar("T")
 
@@ -123,6 +126,15 @@ def _subscription(row: Sequence[Any]) -> Subscription:
     return Subscription(*row[:7], json.loads(row[7]), row[8], row[9])  # type: ignore[call-arg]
 
 
+def open_store(database: str) -> SubscriptionStore | PgSubscriptionStore:
+    """The store a ``notifications.database`` names: a ``postgresql://`` URL, else a file."""
+    if database.startswith(("postgresql://", "postgres://")):
+        from aggregator.notify.pg_storage import PgSubscriptionStore
+
+        return PgSubscriptionStore(database)
+    return SubscriptionStore(database)
+
+
 class SubscriptionStore:
     """The SQLite file at ``path``; call :meth:`open` first and :meth:`close` last."""
 
@@ -224,10 +236,16 @@ class SubscriptionStore:
 
         return await self._run(work)
 
-    async def expire(self, idle_before: float) -> int:
-        """Delete subscriptions not used since ``idle_before``; how many went."""
+    async def expire(self, idle_before: float, done_before: float | None = None) -> int:
+        """Delete subscriptions not used since ``idle_before`` (how many went), and the records
+        of messages sent or given up before ``done_before`` (the dedup is the ``changes`` row,
+        which stays)."""
 
         def work(db: sqlite3.Connection) -> int:
+            if done_before is not None:
+                db.execute(
+                    "DELETE FROM outbox WHERE state <> 'pending' AND due_at < ?", (done_before,)
+                )
             cursor = db.execute("DELETE FROM subscriptions WHERE used_at < ?", (idle_before,))
             return cursor.rowcount
 
@@ -312,29 +330,6 @@ class SubscriptionStore:
 
         await self._run(work)
 
-    async def delivered(self, change_key: str, sub_id: str) -> None:
-        await self._set_state(change_key, sub_id, "sent")
-
-    async def given_up(self, change_key: str, sub_id: str) -> None:
-        await self._set_state(change_key, sub_id, "failed")
-
-    async def _set_state(self, change_key: str, sub_id: str, state: str) -> None:
-        await self._run(
-            lambda db: db.execute(
-                "UPDATE outbox SET state = ? WHERE change_key = ? AND subscription_id = ?",
-                (state, change_key, sub_id),
-            )
-        )
-
-    async def retry_at(self, change_key: str, sub_id: str, due_at: float) -> None:
-        await self._run(
-            lambda db: db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, due_at = ? "
-                "WHERE change_key = ? AND subscription_id = ?",
-                (due_at, change_key, sub_id),
-            )
-        )
-
     async def states(self) -> dict[str, int]:
         """How many notifications are in each state (for tests and diagnostics)."""
 
@@ -343,13 +338,6 @@ class SubscriptionStore:
             return {state: n for state, n in rows}
 
         return await self._run(work)
-
-    async def forget_before(self, seen_before: float) -> None:
-        """Drop changes (and their deliveries) first seen before ``seen_before``; a change
-        still in the feeds then is seen again, so keep this well above the feeds' lifetimes."""
-        await self._run(
-            lambda db: db.execute("DELETE FROM changes WHERE seen_at < ?", (seen_before,))
-        )
 
 
 def _index_topics(db: sqlite3.Connection, sub_id: str, topics: dict[str, Any]) -> None:

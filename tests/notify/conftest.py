@@ -97,3 +97,32 @@ connectors:
       - {upstream.url("/vehicle-positions.pb")}
       - {upstream.url("/alerts.pb")}
 """
+
+
+#: The machine's PostgreSQL (trust authentication, database ``test``); tests needing it skip
+#: when it does not answer.
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(request, tmp_path: Path):
+    """Where the subscriptions live: a SQLite file, or a fresh schema of a real PostgreSQL."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "subs.sqlite3")
+        return
+    import secrets
+
+    import asyncpg
+
+    try:
+        admin = await asyncpg.connect(POSTGRES, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.skip(f"no PostgreSQL at {POSTGRES}: {exc}")
+    schema = f"notify_{secrets.token_hex(6)}"
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        # asyncpg passes unknown URL parameters on as server settings.
+        yield f"{POSTGRES}?search_path={schema}"
+    finally:
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()

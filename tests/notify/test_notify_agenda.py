@@ -3,8 +3,6 @@ followers of the agenda (and of its category) once per change, in their language
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aiohttp.test_utils import TestClient, TestServer
 from support import eventually, runtime_from
 from upstream_server import Reply
@@ -33,14 +31,14 @@ def calendar(start: str, status: str) -> Reply:
     return Reply(body=text.replace("\n", "\r\n").encode())
 
 
-async def test_agenda_items_added_changed_and_cancelled(tmp_path: Path, upstream, push, vapid):
+async def test_agenda_items_added_changed_and_cancelled(database: str, upstream, push, vapid):
     upstream.route("/agenda.ics", calendar("20260319T180000", "CONFIRMED"))
     runtime = runtime_from(
         f"""
         clock: {{fixed: "2026-03-01T12:00:00+01:00"}}
         notifications:
           enabled: true
-          database: {tmp_path / "subs.sqlite3"}
+          database: {database}
           vapid_private_key: {vapid[0]}
           allow_private_push_endpoints: true
           interval: 0.2s

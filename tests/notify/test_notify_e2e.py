@@ -5,8 +5,6 @@ sends nothing twice; unsubscribing stops it; a 410 removes the subscription."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import DATA, alerts_feed, notify_config
 from support import eventually, runtime_from
@@ -28,9 +26,9 @@ async def start(yaml: str) -> TestClient:
 
 
 async def test_alert_on_a_followed_line_reaches_the_browser_once(
-    tmp_path: Path, upstream, push, vapid
+    database: str, upstream, push, vapid
 ) -> None:
-    yaml = notify_config(upstream, tmp_path / "subs.sqlite3", vapid[0])
+    yaml = notify_config(upstream, database, vapid[0])
     client = await start(yaml)
     try:
         created = await client.post(
@@ -105,9 +103,9 @@ async def test_alert_on_a_followed_line_reaches_the_browser_once(
 
 
 async def test_a_subscription_the_push_service_calls_gone_is_deleted(
-    tmp_path: Path, upstream, push, vapid
+    database: str, upstream, push, vapid
 ) -> None:
-    client = await start(notify_config(upstream, tmp_path / "subs.sqlite3", vapid[0]))
+    client = await start(notify_config(upstream, database, vapid[0]))
     try:
         target = push.target("carla")
         push.browsers.clear()  # the browser unsubscribed: the push service answers 410
@@ -132,9 +130,9 @@ async def test_a_subscription_the_push_service_calls_gone_is_deleted(
 
 
 async def test_429_and_503_are_retried_honouring_retry_after(
-    tmp_path: Path, upstream, push, vapid
+    database: str, upstream, push, vapid
 ) -> None:
-    client = await start(notify_config(upstream, tmp_path / "subs.sqlite3", vapid[0]))
+    client = await start(notify_config(upstream, database, vapid[0]))
     try:
         target = push.target("dan")
         push.script["/push/dan"] = [(429, {"Retry-After": "1"}), (503, {})]

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import DATA, alerts_feed, notify_config
 from support import eventually, runtime_from
@@ -15,7 +13,7 @@ from aggregator.runtime import RUNTIME
 
 
 async def test_only_the_lease_holder_sends_and_another_takes_over(
-    tmp_path: Path, upstream, push, vapid, redis_server
+    database: str, upstream, push, vapid, redis_server
 ) -> None:
     shared = f"""
 store:
@@ -24,7 +22,7 @@ store:
 server:
   cursor_secret: a-secret-shared-by-both-processes
 """
-    yaml = notify_config(upstream, tmp_path / "subs.sqlite3", vapid[0]) + shared
+    yaml = notify_config(upstream, database, vapid[0]) + shared
     clients = []
     for _ in range(2):
         client = TestClient(TestServer(create_app(runtime_from(yaml, base_dir=DATA))))
