@@ -13,7 +13,9 @@ and rewritten in plain words. Values read from the environment are never echoed.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import json
 import re
 import types
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -526,6 +528,10 @@ def _collect_secrets(
     notifications = sections["notifications"]
     found.add(notifications.vapid_private_key)
     found.update(_url_secrets(notifications.database))  # a PostgreSQL URL's password
+    if notifications.fcm is not None:
+        found.add(notifications.fcm.service_account)
+        with contextlib.suppress(ValueError, AttributeError, KeyError, TypeError):
+            found.add(json.loads(notifications.fcm.service_account)["private_key"])
     for connector in connectors:
         found.update(v for v in connector.headers.values() if len(v) >= _MIN_IMPLICIT_SECRET)
     for values in doc.env_values.values():

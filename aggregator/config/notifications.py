@@ -19,6 +19,20 @@ class DeepLinks(BaseModel):
     event: str = ""
 
 
+class FcmConfig(BaseModel):
+    """Firebase Cloud Messaging (HTTP v1) for app registration tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The service account's JSON key (its text; e.g. ``${FCM_SERVICE_ACCOUNT}``).
+    service_account: str = Field(repr=False)
+    #: Default: the service account's ``project_id``.
+    project_id: str | None = None
+    base_url: str = "https://fcm.googleapis.com"
+    #: Default: the service account's ``token_uri``.
+    token_url: str | None = None
+
+
 class NotificationsConfig(BaseModel):
     """Push notifications (off unless ``enabled``); see docs/NOTIFICATIONS.md."""
 
@@ -33,6 +47,8 @@ class NotificationsConfig(BaseModel):
     #: Who the push services may contact about our traffic (RFC 8292 ``sub``): mailto: or https:.
     vapid_subject: str = "mailto:admin@example.invalid"
     deep_links: DeepLinks = Field(default_factory=DeepLinks)
+    #: Firebase Cloud Messaging, for apps that register FCM tokens (off when absent).
+    fcm: FcmConfig | None = None
     #: Most lines + stops + agenda categories one subscription may follow.
     max_topics: int = Field(50, ge=1, le=1000)
     #: A subscription nobody read or changed through the API for this long is deleted.

@@ -25,6 +25,7 @@ from aggregator.notify.storage import Subscription
 from aggregator.notify.validation import (
     MAX_CATEGORY_BYTES,
     MAX_ENDPOINT_BYTES,
+    MAX_FCM_TOKEN_BYTES,
     MAX_ID_BYTES,
     TARGET_TYPES,
     check_lang,
@@ -107,7 +108,7 @@ async def create_subscription(request: web.Request) -> ApiResult:
                 str(key)[:MAX_ID_BYTES], "unknown field; accepted: target, topics, lang"
             )
     classifier = None if config.allow_private_push_endpoints else is_public_address
-    target = await check_target(body.get("target"), classifier)
+    target = await check_target(body.get("target"), classifier, fcm=config.fcm is not None)
     topics = check_topics(body.get("topics"), config.max_topics, _exists(runtime))
     lang = check_lang(body.get("lang", "en"))
     secret = secrets.token_urlsafe(32)
@@ -210,10 +211,12 @@ def register_subscription_routes(router: ApiRouter) -> None:
                 "type": s.enum(TARGET_TYPES),
                 "endpoint": {"type": "string", "maxLength": MAX_ENDPOINT_BYTES},
                 "keys": router.add_schema("WebPushKeys", _KEYS),
+                "token": {"type": "string", "maxLength": MAX_FCM_TOKEN_BYTES},
             },
-            ["endpoint", "keys"],
             title="PushTarget",
-            description="What PushSubscription.toJSON() gives in a browser, plus its type",
+            description="webpush (the default type): what PushSubscription.toJSON() gives in a "
+            "browser (endpoint and keys); fcm: an FCM registration token (token), when the "
+            "server has FCM configured",
         ),
     )
     view_properties = {

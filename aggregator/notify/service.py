@@ -28,6 +28,7 @@ from aggregator.notify.storage import Change, Delivery, open_store
 from aggregator.notify.webpush import PushOutcome, WebPushSender
 
 if TYPE_CHECKING:
+    from aggregator.notify.fcm import FcmSender
     from aggregator.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,16 @@ class Notifier:
                 timeout=self.config.push_timeout,
                 concurrency=self.config.concurrency,
             )
+        self.fcm: FcmSender | None = None
+        if self.config.fcm is not None:
+            from aggregator.notify.fcm import FcmSender
+
+            self.fcm = FcmSender(
+                self.config.fcm,
+                ttl=int(self.config.ttl),
+                timeout=self.config.push_timeout,
+                concurrency=self.config.concurrency,
+            )
         self._clock = clock
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
@@ -142,6 +153,8 @@ class Notifier:
                 await self.runtime.store.release(LEASE, self.runtime.owner)
         if self.sender is not None:
             await self.sender.close()
+        if self.fcm is not None:
+            await self.fcm.close()
         await self.store.close()
 
     async def _run(self) -> None:
@@ -195,7 +208,7 @@ class Notifier:
     async def _deliver(self, now: float) -> None:
         """Send everything due, a batch at a time; at most ``concurrency`` in flight, so
         memory follows the concurrency, not the audience."""
-        if self.sender is None:
+        if self.sender is None and self.fcm is None:
             return
         batch_size = self.config.concurrency * 32
         gate = asyncio.Semaphore(self.config.concurrency)
@@ -209,15 +222,18 @@ class Notifier:
                 return
 
     async def _deliver_one(self, delivery: Delivery, gate: asyncio.Semaphore) -> PushOutcome:
-        assert self.sender is not None
         sub = delivery.subscription
         payload: Any = delivery.payloads.get(sub.lang) or next(iter(delivery.payloads.values()))
+        topic = push_topic(delivery.collapse)
         async with gate:
+            if sub.kind == "fcm":
+                if self.fcm is None:  # FCM was configured when it subscribed, not any more
+                    return PushOutcome("failed")
+                return await self.fcm.send(sub, payload, topic=topic, urgency=delivery.urgency)
+            if self.sender is None:
+                return PushOutcome("failed")
             return await self.sender.send(
-                sub,
-                orjson.dumps(payload),
-                topic=push_topic(delivery.collapse),
-                urgency=delivery.urgency,
+                sub, orjson.dumps(payload), topic=topic, urgency=delivery.urgency
             )
 
     async def _settle(self, results: list[tuple[Delivery, PushOutcome]]) -> None:

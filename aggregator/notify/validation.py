@@ -28,7 +28,9 @@ MAX_ENDPOINT_BYTES = 1024
 MAX_ID_BYTES = 200
 MAX_CATEGORY_BYTES = 100
 _B64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
-TARGET_TYPES = ("webpush",)
+TARGET_TYPES = ("webpush", "fcm")
+MAX_FCM_TOKEN_BYTES = 1024
+_FCM_TOKEN = re.compile(r"[A-Za-z0-9_:.-]+")
 TOPIC_KINDS = ("lines", "stops")
 
 
@@ -117,11 +119,21 @@ async def check_endpoint(value: Any, field: str, is_public: AddressClassifier | 
     return endpoint
 
 
-async def check_target(value: Any, is_public: AddressClassifier | None) -> Target:
+async def check_target(
+    value: Any, is_public: AddressClassifier | None, *, fcm: bool = False
+) -> Target:
     target = _object(value, "target")
     kind = target.get("type", "webpush")
     if kind not in TARGET_TYPES:
         raise BadParameter("target.type", f"must be one of: {', '.join(TARGET_TYPES)}")
+    if kind == "fcm":
+        if not fcm:
+            raise BadParameter("target.type", "fcm is not configured on this server")
+        _known_keys(target, "target", ("type", "token"))
+        token = _string(target.get("token"), "target.token", MAX_FCM_TOKEN_BYTES)
+        if not _FCM_TOKEN.fullmatch(token):
+            raise BadParameter("target.token", "is not an FCM registration token")
+        return Target(kind, token, "", "")
     _known_keys(target, "target", ("type", "endpoint", "keys"))
     endpoint = await check_endpoint(target.get("endpoint"), "target.endpoint", is_public)
     p256dh, auth = check_keys(target.get("keys"), "target.keys")
