@@ -255,3 +255,20 @@ def test_vapid_keys_command_prints_a_usable_pair() -> None:
         line.split(": ", 1) for line in out.splitlines() if line and not line.startswith("#")
     )
     assert application_server_key(values["vapid_private_key"]) == values["application_server_key"]
+
+
+def test_notification_secrets_are_redacted(tmp_path: Path) -> None:
+    from support import config_from
+
+    private = new_vapid_keys()[0]
+    account = '{"private_key": "-----BEGIN PRIVATE KEY-----xyz", "project_id": "p"}'
+    loaded = config_from(
+        f"""
+notifications:
+  database: postgresql://beffroi:s3cret-pass@db.internal/beffroi
+  vapid_private_key: {private}
+  fcm: {{service_account: '{account}'}}
+"""
+    )
+    assert {private, "s3cret-pass", account, "-----BEGIN PRIVATE KEY-----xyz"} <= loaded.secrets
+    assert private not in repr(loaded)
