@@ -25,9 +25,25 @@ _URGENT_EFFECTS = frozenset({"no_service", "reduced_service", "detour", "stop_mo
 
 
 def alert_notices(data: RealtimeData) -> list[Notice]:
-    """A notice per alert of the state that names a line or stop of the timetable."""
+    """A notice per alert of the state that names a line or stop of the timetable and is not
+    over (a producer may keep an alert whose every period has ended: nobody needs it pushed)."""
     tt = data.timetable
-    return [n for a in data.state.alerts.values() if (n := _notice(data.feed, tt, a))]
+    parts = data.state.parts
+    notices = []
+    for alert in data.state.alerts.values():
+        part = parts.get(alert.source)
+        if part is not None and _over(alert, part.as_of):
+            continue
+        notice = _notice(data.feed, tt, alert)
+        if notice is not None:
+            notices.append(notice)
+    return notices
+
+
+def _over(alert: AlertRealtime, now: float) -> bool:
+    """Whether every active period of ``alert`` ended before ``now`` (the feed's own time)."""
+    periods = alert.active_periods
+    return bool(periods) and all(end is not None and end <= now for _, end in periods)
 
 
 def _targets(feed: str, tt: Timetable, alert: AlertRealtime) -> tuple[list[str], list[str]]:

@@ -16,9 +16,12 @@ DATA = Path(__file__).parents[2] / "config" / "demo-data"
 CAPTURE = "caltrain-2023-11-08T0105Z"
 
 
-def alerts_feed(*alerts: tuple[str, str, dict[str, str]]) -> bytes:
+def alerts_feed(
+    *alerts: tuple[str, str, dict[str, str]], ended: dict[str, int] | None = None
+) -> bytes:
     """The demo capture's (empty) alerts message, plus ``(entity id, route id, texts)``
-    alerts; ``texts`` maps a language to the header (the description adds " (details)")."""
+    alerts; ``texts`` maps a language to the header (the description adds " (details)");
+    ``ended`` gives some of them an active period ending at that POSIX time."""
     message = pb.FeedMessage()
     message.ParseFromString((DATA / f"{CAPTURE}-service-alerts.pb").read_bytes())
     for entity_id, route_id, texts in alerts:
@@ -26,6 +29,8 @@ def alerts_feed(*alerts: tuple[str, str, dict[str, str]]) -> bytes:
         alert = entity.alert
         alert.informed_entity.add(route_id=route_id)
         alert.effect = pb.Alert.REDUCED_SERVICE
+        if ended and entity_id in ended:
+            alert.active_period.add(start=ended[entity_id] - 3600, end=ended[entity_id])
         for language, text in texts.items():
             alert.header_text.translation.add(text=text, language=language)
             alert.description_text.translation.add(text=f"{text} (details)", language=language)

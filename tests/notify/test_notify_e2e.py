@@ -12,6 +12,7 @@ from upstream_server import Reply
 
 from aggregator.api.app import create_app
 from aggregator.notify.service import push_topic
+from aggregator.runtime import RUNTIME
 
 WORKS = {"fr": "Travaux sur la ligne", "en": "Engineering works on the line"}
 MOVED = {"fr": "Travaux prolongés", "en": "Works extended"}
@@ -149,5 +150,31 @@ async def test_429_and_503_are_retried_honouring_retry_after(
         assert notifier is not None
         assert notifier.counts["retry"] == 2 and notifier.counts["sent"] == 1
         assert (await notifier.store.states()) == {"sent": 1}
+    finally:
+        await client.close()
+
+
+async def test_alerts_already_over_in_the_feed_are_not_pushed(
+    database: str, upstream, push, vapid
+) -> None:
+    client = await start(notify_config(upstream, database, vapid[0]))
+    try:
+        created = await client.post(
+            "/v1/subscriptions",
+            json={"target": push.target("fay"), "topics": {"lines": ["caltrain:L1"]}},
+        )
+        assert created.status == 201
+        feed_time = 1699405546  # the capture's header timestamp
+        feed = alerts_feed(
+            ("over", "L1", {"en": "Yesterday's works"}),
+            ("now", "L1", {"en": "Delays"}),
+            ended={"over": feed_time - 60},
+        )
+        upstream.route("/alerts.pb", Reply(body=feed))
+        await eventually(lambda: len(push.messages("fay")) == 1, within=30)
+        runtime = client.server.app[RUNTIME]
+        await runtime.poll_once("caltrain-rt")
+        await runtime.notifier.step()
+        assert [m.message["subject"] for m in push.messages("fay")] == ["caltrain:now"]
     finally:
         await client.close()
