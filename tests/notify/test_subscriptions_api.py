@@ -170,6 +170,13 @@ async def test_bad_bodies_and_languages_are_refused(strict: TestClient) -> None:
     assert await refused_field(strict, [good]) == "body"
     answer = await strict.post("/v1/subscriptions", data=b"{not json")
     assert (await answer.json())["errors"][0]["parameter"] == "body"
+    big = {**good, "topics": {"agenda": True, "categories": ["c" * 99] * 400}}
+    answer = await strict.post("/v1/subscriptions", json=big)
+    assert answer.status == 400
+    assert (await answer.json())["errors"][0] == {
+        "parameter": "body",
+        "detail": "is larger than 32768 bytes",
+    }
     unknown = await strict.post("/v1/subscriptions?verbose=1", json=good)
     assert unknown.status == 400
     assert (await unknown.json())["errors"][0]["parameter"] == "verbose"
