@@ -69,7 +69,24 @@ def _parser() -> argparse.ArgumentParser:
     fetch = commands.add_parser("fetch", help="fetch and parse one source once, then summarise")
     fetch.add_argument("-c", "--config", type=Path, required=True)
     fetch.add_argument("source_id")
+
+    commands.add_parser(
+        "vapid-keys",
+        help="print a new VAPID key pair for Web Push (notifications.vapid_private_key)",
+    )
     return parser
+
+
+def _vapid_keys() -> int:
+    """A new key pair: the private half for the config, the public half for the app."""
+    from aggregator.notify.webpush import new_vapid_keys
+
+    private, public = new_vapid_keys()
+    print("# notifications.vapid_private_key (keep it secret; e.g. from an environment variable):")
+    print(f"vapid_private_key: {private}")
+    print("# applicationServerKey for PushManager.subscribe() in the app:")
+    print(f"application_server_key: {public}")
+    return 0
 
 
 def _load(path: Path, *, require_sources: bool) -> tuple[BeffroiConfig, dict]:
@@ -83,6 +100,8 @@ def _load(path: Path, *, require_sources: bool) -> tuple[BeffroiConfig, dict]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.log_level, args.log_format)
+    if args.command == "vapid-keys":
+        return _vapid_keys()
     try:
         # `check` refuses a file with no source, as a reload does (see aggregator.reload).
         config, types = _load(args.config, require_sources=args.command == "check")

@@ -32,6 +32,7 @@ from aggregator.redact import Redactor
 
 if TYPE_CHECKING:
     from aggregator.api.routing import ApiRouter
+    from aggregator.notify.notice import Notice
 
 ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)
 
@@ -120,6 +121,18 @@ class Connector(Generic[ConfigT]):
         why; None when it is current or when the type cannot tell. Cheap: it runs once per
         answer that names the source, and after every poll."""
         return None
+
+    @classmethod
+    def notices(cls, snapshot: Snapshot) -> Sequence[Notice]:
+        """What subscribers of notifications should know about this snapshot (active alerts,
+        agenda items...), every one keyed by its content; none by default."""
+        return ()
+
+    @classmethod
+    def has_topic(cls, snapshot: Snapshot, kind: str, native_id: str) -> bool:
+        """Whether ``native_id`` names a ``kind`` (``line``, ``stop``) of this snapshot, which
+        notifications may then follow; no by default."""
+        return False
 
     @classmethod
     def register_routes(cls, router: ApiRouter) -> None:

@@ -10,7 +10,7 @@ import socket
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -32,6 +32,9 @@ from aggregator.scheduler import Poller
 from aggregator.source_metrics import ProcessView
 from aggregator.status import SourceStatus
 from aggregator.store import Store, create_store
+
+if TYPE_CHECKING:
+    from aggregator.notify.service import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,8 @@ class Runtime:
         self.poller: Poller | None = None
         self.follower: Follower | None = None
         self._store_check: asyncio.Task[None] | None = None
+        #: Push notifications, when ``notifications.enabled`` (see aggregator.notify).
+        self.notifier: Notifier | None = None
 
     def new_runner(self, source_id: str) -> SourceRunner:
         """A runner for a configured source (at start, or added by a reload)."""
@@ -158,6 +163,11 @@ class Runtime:
                 if isinstance(snapshot, Snapshot):
                     self.live.adopt(snapshot)
         runners = await self._ensure_runners()
+        if self.config.notifications.enabled:
+            from aggregator.notify.service import Notifier
+
+            self.notifier = Notifier(self)
+            await self.notifier.start()
         if poll and self.role != "api":
             self.poller = Poller(
                 runners,
@@ -194,6 +204,9 @@ class Runtime:
             await asyncio.sleep(STORE_CHECK_S)
 
     async def stop(self) -> None:
+        if self.notifier is not None:
+            await self.notifier.stop()
+            self.notifier = None
         if self.poller is not None:
             await self.poller.stop()
             self.poller = None

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +82,32 @@ EXAMPLES: list[tuple[str, str, str]] = [
     ("GET", "/v1/agenda.ics", "/v1/agenda.ics"),
     ("GET", "/problems/{code}", "/problems/invalid_parameter?lang=en"),
     ("GET", "/", "/"),
+    ("POST", "/v1/subscriptions", "/v1/subscriptions"),
+    ("GET", "/v1/subscriptions/{subscription_id}", "@subscription"),
+    ("PATCH", "/v1/subscriptions/{subscription_id}", "@subscription"),
+    ("DELETE", "/v1/subscriptions/{subscription_id}", "@subscription"),
     ("GET", "/v1/admin/sources/{source_id}", "/v1/admin/sources/stq"),
     ("POST", "/v1/admin/sources/{source_id}/refresh", "/v1/admin/sources/stq/refresh"),
     ("POST", "/v1/admin/reload", "/v1/admin/reload"),
 ]
+#: The JSON bodies of the examples that send one. The endpoint and keys are what a browser's
+#: PushSubscription.toJSON() gives (a real P-256 point and auth secret).
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/v1/subscriptions"): {
+        "target": {
+            "type": "webpush",
+            "endpoint": "https://push.example.net/wpush/v2/gAAAAABn-example",
+            "keys": {
+                "p256dh": "BAsNX43uEMRpu_SUd6p42L_J-r3fltwyZcTJSJUIrM0D03gWIs0R6rmWRJhlE8iqAptlNB89"
+                "jgehDX1RMZ_apu4",
+                "auth": "Bqj5Qo0qQ2nnJ0Ue8PsK5g",
+            },
+        },
+        "topics": {"lines": ["caltrain:L1"], "stops": ["caltrain:lawrence"]},
+        "lang": "fr",
+    },
+    ("PATCH", "@subscription"): {"topics": {"agenda": True}, "lang": "en"},
+}
 
 
 def shorten(value: Any, depth: int = 0) -> Any:
@@ -114,17 +137,34 @@ async def collect() -> list[tuple[str, str, int, str, str]]:
     os.environ["BEFFROI_ADMIN_TOKEN"] = TOKEN  # the demo reads its admin token from there
     types = discover_connector_types()
     config = load_config(ROOT / "config" / "demo.yaml", connector_types=config_models(types))
+    # Notifications on, in a throw-away database; the example endpoint is a made-up name,
+    # so it is not resolved (as allow_private_push_endpoints does for a local push service).
+    scratch = tempfile.TemporaryDirectory()
+    notifications = config.notifications.model_copy(
+        update={
+            "enabled": True,
+            "database": str(Path(scratch.name) / "subscriptions.sqlite3"),
+            "allow_private_push_endpoints": True,
+        }
+    )
+    config = config.model_copy(update={"notifications": notifications})
     runtime = Runtime(config, types)
+    await runtime.start(poll=False)
     for source_id in runtime.connectors:
         await runtime.poll_once(source_id)
     await runtime.live.settled()
     out = []
     async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
+        subscription: dict[str, str] = {}
         for method, _route, path in EXAMPLES:
+            body = BODIES.get((method, path))
+            headers = {"Authorization": f"Bearer {TOKEN}"} if "/admin/" in path else {}
             if path == "@first-event":
                 first = (await (await client.get("/v1/events?limit=1")).json())["data"][0]
                 path = f"/v1/events/{first['id']}"
-            headers = {"Authorization": f"Bearer {TOKEN}"} if "/admin/" in path else {}
+            if path == "@subscription":
+                path = f"/v1/subscriptions/{subscription['id']}"
+                headers = {"Authorization": f"Bearer {subscription['secret']}"}
             if path.startswith("/v1/stream"):
                 async with client.get(path) as response:
                     text = ""
@@ -132,7 +172,9 @@ async def collect() -> list[tuple[str, str, int, str, str]]:
                         text += (await response.content.readline()).decode()
                     out.append((method, path, response.status, response.content_type, text))
                 continue
-            response = await client.request(method, path, headers=headers)
+            response = await client.request(method, path, headers=headers, json=body)
+            if path == "/v1/subscriptions" and response.status == 201:
+                subscription = (await response.json())["data"]
             body = await response.read()
             kind = response.content_type
             if kind.endswith("json"):
@@ -146,6 +188,7 @@ async def collect() -> list[tuple[str, str, int, str, str]]:
                 )
             out.append((method, path, response.status, kind, text))
     await runtime.stop()
+    scratch.cleanup()
     return out
 
 
@@ -160,7 +203,14 @@ def render(examples: list[tuple[str, str, int, str, str]]) -> str:
     for method, path, status, kind, text in examples:
         fence = "json" if kind.endswith("json") else "text"
         auth = ' -H "Authorization: Bearer $BEFFROI_ADMIN_TOKEN"' if "/admin/" in path else ""
-        flag = " -X POST" if method == "POST" else ""
+        if path.startswith("/v1/subscriptions/"):
+            auth = ' -H "Authorization: Bearer $SECRET"'
+        flag = f" -X {method}" if method != "GET" else ""
+        body = BODIES.get(
+            (method, "@subscription" if path.startswith("/v1/subscriptions/") else path)
+        )
+        if body is not None:
+            flag += " -H 'Content-Type: application/json' -d '" + orjson.dumps(body).decode() + "'"
         parts += [
             f"### `{method} {path.split('?')[0]}`",
             "",

@@ -70,5 +70,6 @@ def test_every_route_has_a_real_example_in_the_api_reference():
     assert {(method, route) for method, route, _path in EXAMPLES} == routes
     reference = (root / "docs" / "API.md").read_text()
     for method, _route, path in EXAMPLES:
-        shown = path.split("?")[0] if not path.startswith("@") else "/v1/events/"
+        placeholders = {"@first-event": "/v1/events/", "@subscription": "/v1/subscriptions/"}
+        shown = placeholders.get(path, path.split("?")[0])
         assert f"### `{method} {shown}" in reference, path

@@ -25,6 +25,7 @@ from aggregator.api.response_cache import ResponseCache
 from aggregator.api.routing import ApiRouter
 from aggregator.api.status_page import register_status_page
 from aggregator.api.stream import install_stream, register_stream
+from aggregator.notify.routes import register_subscription_routes
 from aggregator.runtime import RUNTIME, Runtime
 
 ROUTER_KEY = web.AppKey("beffroi.router", ApiRouter)
@@ -82,6 +83,7 @@ def build_router(runtime: Runtime) -> ApiRouter:
     register_home(router)
     register_stream(router)
     register_problem_routes(router)
+    register_subscription_routes(router)
     for connector_type in runtime.connector_types.values():
         connector_type.register_routes(router)
     return router

@@ -38,7 +38,13 @@ from aggregator.runtime import runtime_of
 log = logging.getLogger(__name__)
 
 CORS_EXPOSED = "ETag, Content-Language, Retry-After, RateLimit, RateLimit-Policy"
-CORS_ALLOWED_REQUEST_HEADERS = {"accept", "accept-language", "authorization", "if-none-match"}
+CORS_ALLOWED_REQUEST_HEADERS = {
+    "accept",
+    "accept-language",
+    "authorization",
+    "content-type",
+    "if-none-match",
+}
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -201,7 +207,13 @@ def _preflight(request: web.Request, permitted: bool, method: str) -> web.Stream
         raise _no_endpoint(request)
     if not permitted:
         raise ApiError(403, "Forbidden", "origin_not_allowed")
-    if method not in ("GET", "HEAD"):
+    # GET everywhere; other methods where a route declares them (subscriptions): aiohttp
+    # matched no OPTIONS route, and its 405 lists the methods the path has.
+    allowed = {"GET", "HEAD"}
+    refusal = request.match_info.http_exception
+    if isinstance(refusal, web.HTTPMethodNotAllowed):
+        allowed.update(m for m in refusal.allowed_methods if m != "OPTIONS")
+    if method not in allowed:
         raise ApiError(405, "Method not allowed", "read_only", fields={"method": method})
     requested = request.headers.get("Access-Control-Request-Headers", "")
     headers = [h.strip() for h in requested.split(",") if h.strip()]
@@ -211,7 +223,7 @@ def _preflight(request: web.Request, permitted: bool, method: str) -> web.Stream
             403, "Forbidden", "header_not_allowed", fields={"headers": ", ".join(refused)}
         )
     response = web.Response(status=204)
-    response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+    response.headers["Access-Control-Allow-Methods"] = ", ".join([*sorted(allowed), "OPTIONS"])
     if headers:
         response.headers["Access-Control-Allow-Headers"] = ", ".join(headers)
     response.headers["Access-Control-Max-Age"] = "600"

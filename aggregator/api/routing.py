@@ -105,6 +105,12 @@ class Route:
     description: str
     #: Needs the admin bearer token.
     admin: bool = False
+    #: JSON schema of the request body, for the routes that take one (POST, PATCH).
+    body: Mapping[str, Any] | None = None
+    #: The status of success: 201 for a creation, 204 for an answer with no body.
+    success: int = 200
+    #: The security scheme a non-admin route needs (e.g. ``subscriptionSecret``).
+    security: str | None = None
 
     @property
     def public_json(self) -> bool:
@@ -180,7 +186,7 @@ class ApiRouter:
         )
 
     def post(self, path: str, handler: Handler, **declaration: Any) -> None:
-        """Declare a POST route (only the admin API has some)."""
+        """Declare a POST route (the admin API, subscriptions)."""
         self.add("POST", path, handler, **declaration)
 
     def add(
@@ -198,6 +204,9 @@ class ApiRouter:
         errors: Sequence[int] = (400,),
         description: str = "",
         admin: bool = False,
+        body: Mapping[str, Any] | None = None,
+        success: int = 200,
+        security: str | None = None,
     ) -> None:
         key = (method, canonical_path(path))
         if key in self._routes:
@@ -219,6 +228,9 @@ class ApiRouter:
             tuple(errors),
             description,
             admin,
+            body,
+            success,
+            security,
         )
 
     def add_schema(self, name: str, schema: Mapping[str, Any]) -> dict[str, str]:
@@ -261,25 +273,37 @@ class ApiRouter:
                         "type": "http",
                         "scheme": "bearer",
                         "description": "server.admin_token, for the admin endpoints only",
-                    }
+                    },
+                    "subscriptionSecret": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "the secret POST /v1/subscriptions answered, for that "
+                        "subscription only",
+                    },
                 },
             },
         }
 
     def _operation(self, route: Route, runtime: Runtime) -> dict[str, Any]:
-        if route.response is None:
-            raise ValueError(f"{route.method} {route.path} declares no response schema")
-        body_schema: Any = dict(route.response)
-        if route.enveloped:
-            body_schema = {
-                "type": "object",
-                "required": ["data", "meta"],
-                "properties": {"data": body_schema, "meta": META_REF},
+        responses: dict[str, Any]
+        if route.success == 204:
+            responses = {"204": {"description": "Done; no content"}}
+        else:
+            if route.response is None:
+                raise ValueError(f"{route.method} {route.path} declares no response schema")
+            body_schema: Any = dict(route.response)
+            if route.enveloped:
+                body_schema = {
+                    "type": "object",
+                    "required": ["data", "meta"],
+                    "properties": {"data": body_schema, "meta": META_REF},
+                }
+            content = {route.media_type: {"schema": body_schema}}
+            success = str(route.success)
+            responses = {
+                success: {"description": _STATUS_TEXT.get(route.success, "OK"), "content": content}
             }
-        responses: dict[str, Any] = {
-            "200": {"description": "OK", "content": {route.media_type: {"schema": body_schema}}}
-        }
-        if route.enveloped:
+        if route.enveloped and route.method == "GET":
             responses["304"] = {"description": "Not modified (the ETag still matches)"}
         for status in route.errors:
             if status == 303:  # a representation served by another operation (no body here)
@@ -302,16 +326,23 @@ class ApiRouter:
             ],
             "responses": responses,
         }
+        if route.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": dict(route.body)}},
+            }
         if route.tags:
             operation["tags"] = list(route.tags)
-        if route.admin:
-            operation["security"] = [{"adminToken": []}]
+        if route.admin or route.security:
+            operation["security"] = [{route.security or "adminToken": []}]
         if route.description:
             operation["description"] = route.description
         return operation
 
 
 _STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
     400: "Invalid parameter",
     401: "Missing or wrong admin token",
     403: "Admin API disabled",

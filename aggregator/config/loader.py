@@ -13,7 +13,9 @@ and rewritten in plain words. Values read from the environment are never echoed.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import json
 import re
 import types
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -33,6 +35,7 @@ from aggregator.config.models import (
     ServerConfig,
     StoreConfig,
 )
+from aggregator.config.notifications import NotificationsConfig
 from aggregator.config.yaml_source import KeyPath, YamlDocument, YamlSyntaxError, load_yaml
 
 __all__ = ["ConfigError", "ConfigIssue", "format_path", "load_config", "parse_config"]
@@ -43,6 +46,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "defaults": DefaultsConfig,
     "clock": ClockConfig,
     "catalog": CatalogConfig,
+    "notifications": NotificationsConfig,
 }
 _TOP_LEVEL_KEYS = (*_SECTIONS, "connectors")
 _FROM_ENV = "(value from environment)"
@@ -521,6 +525,13 @@ def _collect_secrets(
     found: set[str] = set()
     server = sections["server"]
     found.update(s for s in (server.admin_token, server.cursor_secret) if s)
+    notifications = sections["notifications"]
+    found.add(notifications.vapid_private_key)
+    found.update(_url_secrets(notifications.database))  # a PostgreSQL URL's password
+    if notifications.fcm is not None:
+        found.add(notifications.fcm.service_account)
+        with contextlib.suppress(ValueError, AttributeError, KeyError, TypeError):
+            found.add(json.loads(notifications.fcm.service_account)["private_key"])
     for connector in connectors:
         found.update(v for v in connector.headers.values() if len(v) >= _MIN_IMPLICIT_SECRET)
     for values in doc.env_values.values():

@@ -31,6 +31,7 @@ from pydantic_core import PydanticCustomError
 
 from aggregator import __version__
 from aggregator.config.licences import check_licence
+from aggregator.config.notifications import NotificationsConfig
 from aggregator.config.types import ByteSize, Duration, Schedule, SourceId
 from aggregator.origins import normalize_origin
 
@@ -402,6 +403,7 @@ class BeffroiConfig(BaseModel):
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
     clock: ClockConfig = Field(default_factory=ClockConfig)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     # SerializeAsAny: each entry is its type's subclass, and a dump must keep its own keys.
     connectors: list[SerializeAsAny[ConnectorConfig]] = []
     #: The file the config was read from (``None`` when parsed from a string).

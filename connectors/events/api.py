@@ -32,6 +32,12 @@ class EventSourceType:
         return {INDEX_NAME: (EVENT_TYPES, build_event_index)}
 
     @classmethod
+    def notices(cls, snapshot: Any) -> list[Any]:
+        from .notices import agenda_notices
+
+        return agenda_notices(snapshot.data if isinstance(snapshot.data, list) else ())
+
+    @classmethod
     def register_routes(cls, router: Any) -> None:
         from .routes import register_event_routes
 

@@ -200,6 +200,13 @@ class GtfsConnector(UrlConnector[GtfsConfig]):
         return {"warm": warm_indexes}
 
     @classmethod
+    def has_topic(cls, snapshot: Snapshot, kind: str, native_id: str) -> bool:
+        timetable: Timetable = snapshot.data
+        if kind == "line":
+            return native_id in timetable.route_index
+        return kind == "stop" and native_id in timetable.stop_index
+
+    @classmethod
     def register_routes(cls, router: Any) -> None:
         from .routes import register_transit_routes
 

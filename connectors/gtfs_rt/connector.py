@@ -29,6 +29,7 @@ from aggregator.connector import Connector, DependencyNotReady
 from aggregator.fetch import Fetcher, FetchResult, Validators
 from aggregator.freshness import ContentStale, StaleReason, describe_age
 from aggregator.model import ParseResult, Snapshot
+from aggregator.notify.notice import Notice
 from connectors.gtfs.timetable import Timetable
 
 from .conventions import TripIdConventionConfig
@@ -274,6 +275,12 @@ class GtfsRtConnector(Connector[GtfsRtConfig]):
     @classmethod
     def index_builders(cls) -> Mapping[str, Callable[[Snapshot], Any]]:
         return {}
+
+    @classmethod
+    def notices(cls, snapshot: Snapshot) -> list[Notice]:
+        from .notices import alert_notices
+
+        return alert_notices(snapshot.data)
 
     @classmethod
     def register_routes(cls, router: Any) -> None:

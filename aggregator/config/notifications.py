@@ -1,0 +1,70 @@
+"""The ``notifications:`` section of the config file."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aggregator.config.types import Duration
+
+
+class DeepLinks(BaseModel):
+    """URL templates a notification links to; ``{id}`` is the line, stop, alert or event id
+    (URL-encoded). An empty template sends no link."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    line: str = ""
+    stop: str = ""
+    alert: str = ""
+    event: str = ""
+
+
+class FcmConfig(BaseModel):
+    """Firebase Cloud Messaging (HTTP v1) for app registration tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The service account's JSON key (its text; e.g. ``${FCM_SERVICE_ACCOUNT}``).
+    service_account: str = Field(repr=False)
+    #: Default: the service account's ``project_id``.
+    project_id: str | None = None
+    base_url: str = "https://fcm.googleapis.com"
+    #: Default: the service account's ``token_uri``.
+    token_url: str | None = None
+
+
+class NotificationsConfig(BaseModel):
+    """Push notifications (off unless ``enabled``); see docs/NOTIFICATIONS.md."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    #: Where subscriptions live: a SQLite file (relative paths: to the config file's folder),
+    #: or a ``postgresql://`` URL.
+    database: str = Field("beffroi-notifications.sqlite3", repr=False)
+    #: The application server's VAPID private key (``beffroi vapid-keys`` prints a pair).
+    vapid_private_key: str = Field("", repr=False)
+    #: Who the push services may contact about our traffic (RFC 8292 ``sub``): mailto: or https:.
+    vapid_subject: str = "mailto:admin@example.invalid"
+    deep_links: DeepLinks = Field(default_factory=DeepLinks)
+    #: Firebase Cloud Messaging, for apps that register FCM tokens (off when absent).
+    fcm: FcmConfig | None = None
+    #: Most lines + stops + agenda categories one subscription may follow.
+    max_topics: int = Field(50, ge=1, le=1000)
+    #: A subscription nobody read or changed through the API for this long is deleted.
+    idle_expiry: Duration = 90 * 86400.0
+    #: How long a push service keeps an undelivered notification (the TTL header).
+    ttl: Duration = 3600.0
+    #: Pushes in flight at once.
+    concurrency: int = Field(16, ge=1, le=512)
+    #: Attempts per notification on 429/5xx before it is given up.
+    max_attempts: int = Field(5, ge=1, le=20)
+    #: First retry delay when the push service gives no Retry-After (doubles each attempt).
+    retry_base: Duration = 2.0
+    #: How often the sender looks for new changes and due retries.
+    interval: Duration = 1.0
+    #: Timeout of one request to a push service.
+    push_timeout: Duration = 10.0
+    #: Accept push endpoints on loopback/private addresses and plain http: for tests and
+    #: development with a local push service only, never in production.
+    allow_private_push_endpoints: bool = False

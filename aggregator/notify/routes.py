@@ -1,0 +1,302 @@
+"""``/v1/subscriptions``: follow lines, stops and the agenda by Web Push, with no account.
+
+Creating a subscription answers its id and a secret; reading, changing and deleting it need
+``Authorization: Bearer <secret>``. A wrong secret is answered exactly as an unknown id (404),
+so the API tells nobody which ids exist. Only a hash of the secret is stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import secrets
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from aggregator.api import schemas as s
+from aggregator.api.problems import ApiError, BadParameter, NotFound
+from aggregator.api.results import ApiResult
+from aggregator.api.routing import ApiRouter, path_param
+from aggregator.notify.storage import Subscription
+from aggregator.notify.validation import (
+    MAX_CATEGORY_BYTES,
+    MAX_ENDPOINT_BYTES,
+    MAX_FCM_TOKEN_BYTES,
+    MAX_ID_BYTES,
+    TARGET_TYPES,
+    check_lang,
+    check_target,
+    check_topics,
+)
+from aggregator.origins import is_public_address
+from aggregator.runtime import Runtime, runtime_of
+
+#: The largest request body a subscription takes (50 topics of 200 bytes fit with room).
+MAX_BODY_BYTES = 32 * 1024
+#: Compared against when the id is unknown, so both refusals cost the same.
+_NO_SECRET = hashlib.sha256(b"no such subscription").digest()
+
+
+def secret_hash(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def _notifier(runtime: Runtime) -> Any:
+    notifier = runtime.notifier
+    if notifier is None:
+        # As the admin API when it has no token: the route exists, this server refuses it.
+        raise ApiError(403, "Forbidden", "notifications are not enabled on this server")
+    return notifier
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise BadParameter("body", f"is larger than {MAX_BODY_BYTES} bytes")
+    # Whole (a single read() may return part of it); aiohttp refuses past client_max_size.
+    raw = await request.read()
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadParameter("body", f"is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadParameter("body", "is not JSON") from None
+    if not isinstance(body, dict):
+        raise BadParameter("body", "must be a JSON object")
+    return body
+
+
+def _exists(runtime: Runtime) -> Any:
+    def exists(kind: str, value: str) -> bool:
+        feed, sep, native = value.partition(":")
+        snapshot = runtime.live.snapshot(feed) if sep and native else None
+        if snapshot is None:
+            return False
+        connector_type = runtime.connector_types.get(snapshot.source_type)
+        return connector_type is not None and connector_type.has_topic(snapshot, kind, native)
+
+    return exists
+
+
+def _view(sub: Subscription, idle_expiry: float) -> dict[str, Any]:
+    return {
+        "id": sub.id,
+        "target": {"type": sub.kind, "endpoint": sub.endpoint},
+        "topics": sub.topics,
+        "lang": sub.lang,
+        "created_at": _instant(sub.created_at),
+        "expires_at": _instant(sub.used_at + idle_expiry),
+    }
+
+
+def _instant(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+async def create_subscription(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    notifier = _notifier(runtime)
+    config = runtime.config.notifications
+    body = await _body(request)
+    for key in body:
+        if key not in ("target", "topics", "lang"):
+            raise BadParameter(
+                str(key)[:MAX_ID_BYTES], "unknown field; accepted: target, topics, lang"
+            )
+    classifier = None if config.allow_private_push_endpoints else is_public_address
+    target = await check_target(body.get("target"), classifier, fcm=config.fcm is not None)
+    topics = check_topics(body.get("topics"), config.max_topics, _exists(runtime))
+    lang = check_lang(body.get("lang", "en"))
+    secret = secrets.token_urlsafe(32)
+    now = time.time()
+    sub = Subscription(
+        id=secrets.token_urlsafe(16),
+        secret_hash=secret_hash(secret),
+        kind=target.kind,
+        endpoint=target.endpoint,
+        p256dh=target.p256dh,
+        auth=target.auth,
+        lang=lang,
+        topics=topics,
+        created_at=now,
+        used_at=now,
+    )
+    await notifier.store.add(sub)
+    data = {**_view(sub, config.idle_expiry), "secret": secret}
+    return ApiResult(data, status=201, cacheable=False)
+
+
+async def _authorised(request: web.Request) -> tuple[Runtime, Any, Subscription]:
+    runtime = runtime_of(request)
+    notifier = _notifier(runtime)
+    sub_id = request.match_info["subscription_id"]
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    sub = await notifier.store.get(sub_id) if len(sub_id) <= MAX_ID_BYTES else None
+    expected = sub.secret_hash if sub is not None else _NO_SECRET
+    matches = hmac.compare_digest(secret_hash(given), expected)
+    if sub is None or scheme.lower() != "bearer" or not matches:
+        # The same answer for an unknown id and a wrong secret: no oracle of ids.
+        raise NotFound("no subscription with this id and secret")
+    return runtime, notifier, sub
+
+
+async def get_subscription(request: web.Request) -> ApiResult:
+    runtime, notifier, sub = await _authorised(request)
+    now = time.time()
+    await notifier.store.touch(sub.id, now)
+    sub = dataclasses.replace(sub, used_at=now)
+    return ApiResult(_view(sub, runtime.config.notifications.idle_expiry), cacheable=False)
+
+
+async def update_subscription(request: web.Request) -> ApiResult:
+    runtime, notifier, sub = await _authorised(request)
+    config = runtime.config.notifications
+    body = await _body(request)
+    for key in body:
+        if key not in ("topics", "lang"):
+            raise BadParameter(str(key)[:MAX_ID_BYTES], "unknown field; accepted: topics, lang")
+    topics = (
+        check_topics(body["topics"], config.max_topics, _exists(runtime))
+        if "topics" in body
+        else sub.topics
+    )
+    lang = check_lang(body["lang"]) if "lang" in body else sub.lang
+    now = time.time()
+    await notifier.store.update(sub.id, lang=lang, topics=topics, used_at=now)
+    updated = await notifier.store.get(sub.id)
+    assert updated is not None
+    return ApiResult(_view(updated, config.idle_expiry), cacheable=False)
+
+
+async def delete_subscription(request: web.Request) -> web.Response:
+    _, notifier, sub = await _authorised(request)
+    await notifier.store.delete(sub.id)
+    return web.Response(status=204, headers={"Cache-Control": "no-store"})
+
+
+_ID = {"type": "string", "maxLength": MAX_ID_BYTES}
+_TOPICS = s.obj(
+    {
+        "lines": s.array_of({**_ID, "description": "a line id, 'feed:native_id'"}),
+        "stops": s.array_of({**_ID, "description": "a stop id, 'feed:native_id'"}),
+        "agenda": {"type": "boolean", "description": "the local authority's agenda"},
+        "categories": s.array_of(
+            {"type": "string", "maxLength": MAX_CATEGORY_BYTES},
+            description="only these agenda categories (keys of /v1/categories)",
+        ),
+    },
+    title="SubscriptionTopics",
+)
+_KEYS = s.obj(
+    {
+        "p256dh": {"type": "string", "description": "base64url P-256 point, 65 bytes"},
+        "auth": {"type": "string", "description": "base64url, 16 bytes"},
+    },
+    ["p256dh", "auth"],
+    title="WebPushKeys",
+)
+_LANG = s.enum(["en", "fr"], "the language notifications are written in")
+
+
+def register_subscription_routes(router: ApiRouter) -> None:
+    topics = router.add_schema("SubscriptionTopics", _TOPICS)
+    target_in = router.add_schema(
+        "PushTarget",
+        s.obj(
+            {
+                "type": s.enum(TARGET_TYPES),
+                "endpoint": {"type": "string", "maxLength": MAX_ENDPOINT_BYTES},
+                "keys": router.add_schema("WebPushKeys", _KEYS),
+                "token": {"type": "string", "maxLength": MAX_FCM_TOKEN_BYTES},
+            },
+            title="PushTarget",
+            description="webpush (the default type): what PushSubscription.toJSON() gives in a "
+            "browser (endpoint and keys); fcm: an FCM registration token (token), when the "
+            "server has FCM configured",
+        ),
+    )
+    view_properties = {
+        "id": {"type": "string"},
+        "target": s.obj(
+            {"type": s.enum(TARGET_TYPES), "endpoint": {"type": "string"}},
+            ["type", "endpoint"],
+            title="PushTargetView",
+        ),
+        "topics": topics,
+        "lang": _LANG,
+        "created_at": {"type": "string", "format": "date-time"},
+        "expires_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "when it is deleted unless read or changed before",
+        },
+    }
+    view = router.add_schema(
+        "Subscription", s.obj(view_properties, list(view_properties), title="Subscription")
+    )
+    created = router.add_schema(
+        "NewSubscription",
+        s.extend(
+            {"properties": view_properties, "required": list(view_properties)},
+            {"secret": {"type": "string", "description": "shown once; keep it"}},
+            ["secret"],
+            title="NewSubscription",
+        ),
+    )
+    subscription_id = path_param("subscription_id", "The id answered at creation.")
+    auth_note = " Needs Authorization: Bearer <secret>; a wrong secret is a 404."
+    router.post(
+        "/v1/subscriptions",
+        create_subscription,
+        summary="Follow lines, stops or the agenda by Web Push (answers an id and a secret)",
+        tags=["notifications"],
+        body=s.obj(
+            {"target": target_in, "topics": topics, "lang": _LANG},
+            ["target", "topics"],
+            title="SubscriptionRequest",
+        ),
+        response=created,
+        success=201,
+        errors=[400, 403, 404],
+    )
+    router.get(
+        "/v1/subscriptions/{subscription_id}",
+        get_subscription,
+        summary="A subscription (reading it keeps it from expiring)",
+        description=auth_note.strip(),
+        security="subscriptionSecret",
+        tags=["notifications"],
+        params=[subscription_id],
+        response=view,
+        errors=[400, 403, 404],
+    )
+    router.add(
+        "PATCH",
+        "/v1/subscriptions/{subscription_id}",
+        update_subscription,
+        summary="Change a subscription's topics or language",
+        description=auth_note.strip(),
+        security="subscriptionSecret",
+        tags=["notifications"],
+        params=[subscription_id],
+        body=s.obj({"topics": topics, "lang": _LANG}, title="SubscriptionChange"),
+        response=view,
+        errors=[400, 403, 404],
+    )
+    router.add(
+        "DELETE",
+        "/v1/subscriptions/{subscription_id}",
+        delete_subscription,
+        summary="Stop notifications: the subscription and what was queued for it are deleted",
+        description=auth_note.strip(),
+        security="subscriptionSecret",
+        tags=["notifications"],
+        params=[subscription_id],
+        success=204,
+        errors=[400, 403, 404],
+    )

@@ -1,0 +1,262 @@
+"""The notifier: turns what the feeds say into notifications and delivers them, in the
+background, never in the way of the API or the pollers.
+
+After every saved snapshot the store's change event marks its source; the notifier's loop asks
+the source's connector type for its notices, records the new ones (fanning them out to the
+subscribers of their topics, durably, see :mod:`aggregator.notify.storage`), then sends what is
+due, ``concurrency`` at a time. In a shared (Redis) deployment every process accepts
+subscriptions but only the holder of the ``notifications`` lease sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import orjson
+
+from aggregator.config.notifications import NotificationsConfig
+from aggregator.model import ChangeEvent
+from aggregator.notify.notice import Notice
+from aggregator.notify.storage import Change, Delivery, open_store
+from aggregator.notify.webpush import PushOutcome, WebPushSender
+
+if TYPE_CHECKING:
+    from aggregator.notify.fcm import FcmSender
+    from aggregator.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: The lease only one process of a shared deployment holds to send (never a source id: those
+#: have no colon).
+LEASE = "notifications:sender"
+#: Longest wait between two attempts at one notification, whatever Retry-After says.
+MAX_RETRY_DELAY_S = 3600.0
+#: How often idle subscriptions are looked for.
+EXPIRY_EVERY_S = 600.0
+#: How long the record of a message sent or given up is kept (diagnostics only: the dedup is
+#: the change's own record, kept as long as the database).
+DONE_RETENTION_S = 7 * 86400.0
+#: Version of the payload format (docs/NOTIFICATIONS.md).
+PAYLOAD_VERSION = 1
+
+
+def database_location(config: NotificationsConfig, base_dir: Path | None) -> str:
+    """A PostgreSQL URL as it is; a SQLite file path relative to ``base_dir``."""
+    if config.database.startswith(("postgresql://", "postgres://")):
+        return config.database
+    path = Path(config.database)
+    return str(path if path.is_absolute() else (base_dir or Path.cwd()) / path)
+
+
+def deep_link(config: NotificationsConfig, notice: Notice) -> str | None:
+    if notice.link is None:
+        return None
+    kind, target = notice.link
+    template = getattr(config.deep_links, kind)
+    return template.replace("{id}", quote(target, safe="")) if template else None
+
+
+def to_change(config: NotificationsConfig, notice: Notice) -> Change:
+    """A notice with its payload in every language, ready to record."""
+    url = deep_link(config, notice)
+    payloads = {
+        language: {
+            "v": PAYLOAD_VERSION,
+            "kind": notice.kind,
+            "id": notice.key,
+            "subject": notice.subject,
+            "title": title,
+            "body": body,
+            "lang": language,
+            "url": url,
+        }
+        for language, (title, body) in notice.texts.items()
+    }
+    return Change(notice.key, notice.topics, notice.collapse, notice.urgency, payloads)
+
+
+def push_topic(collapse: str) -> str:
+    """RFC 8030 Topic: at most 32 characters of the URL-safe base64 alphabet."""
+    import base64
+    import hashlib
+
+    digest = hashlib.sha256(collapse.encode()).digest()[:24]
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+class Notifier:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.runtime = runtime
+        self.config = runtime.config.notifications
+        self.store = open_store(database_location(self.config, runtime.config.files_dir))
+        self.sender: WebPushSender | None = None
+        if self.config.vapid_private_key:
+            self.sender = WebPushSender(
+                self.config.vapid_private_key,
+                self.config.vapid_subject,
+                ttl=int(self.config.ttl),
+                timeout=self.config.push_timeout,
+                concurrency=self.config.concurrency,
+            )
+        self.fcm: FcmSender | None = None
+        if self.config.fcm is not None:
+            from aggregator.notify.fcm import FcmSender
+
+            self.fcm = FcmSender(
+                self.config.fcm,
+                ttl=int(self.config.ttl),
+                timeout=self.config.push_timeout,
+                concurrency=self.config.concurrency,
+            )
+        self._clock = clock
+        self._dirty: set[str] = set()
+        self._wake = asyncio.Event()
+        self._round = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._holding = False
+        self._expired_at = 0.0
+        #: Counters for diagnostics and tests.
+        self.counts: dict[str, int] = {"queued": 0, "sent": 0, "gone": 0, "retry": 0, "failed": 0}
+
+    async def start(self) -> None:
+        await self.store.open()
+        self._dirty.update(self.runtime.connectors)  # what the store already held counts too
+        self.runtime.store.subscribe(self.on_change)
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def on_change(self, event: ChangeEvent) -> None:
+        self._dirty.add(event.source_id)
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._holding:
+            with contextlib.suppress(Exception):
+                await self.runtime.store.release(LEASE, self.runtime.owner)
+        if self.sender is not None:
+            await self.sender.close()
+        if self.fcm is not None:
+            await self.fcm.close()
+        await self.store.close()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad round must not end notifications for good
+                log.exception("notifications: a round failed; trying again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.interval)
+            self._wake.clear()
+
+    async def step(self) -> None:
+        """One round: take the lease, record new notices, send what is due, expire. Rounds
+        never overlap: two would both read the same due messages and send them twice."""
+        async with self._round:
+            await self._step()
+
+    async def _step(self) -> None:
+        self._holding = await self.runtime.store.acquire(LEASE, self.runtime.owner)
+        if not self._holding:
+            return
+        now = self._clock()
+        dirty, self._dirty = self._dirty, set()
+        changes: list[Change] = []
+        for source_id in sorted(dirty):
+            changes.extend(await asyncio.to_thread(self._changes_of, source_id))
+        if changes:
+            queued = await self.store.record_changes(changes, now)
+            self.counts["queued"] += queued
+        await self._deliver(now)
+        if now - self._expired_at >= EXPIRY_EVERY_S:
+            self._expired_at = now
+            gone = await self.store.expire(
+                now - self.config.idle_expiry, done_before=now - DONE_RETENTION_S
+            )
+            if gone:
+                log.info("notifications: %d idle subscriptions expired", gone)
+
+    def _changes_of(self, source_id: str) -> list[Change]:
+        snapshot = self.runtime.live.snapshot(source_id)
+        if snapshot is None:
+            return []
+        connector_type = self.runtime.connector_types.get(snapshot.source_type)
+        if connector_type is None:
+            return []
+        return [to_change(self.config, n) for n in connector_type.notices(snapshot)]
+
+    async def _deliver(self, now: float) -> None:
+        """Send everything due, a batch at a time; at most ``concurrency`` in flight, so
+        memory follows the concurrency, not the audience."""
+        if self.sender is None and self.fcm is None:
+            return
+        batch_size = self.config.concurrency * 32
+        gate = asyncio.Semaphore(self.config.concurrency)
+        while True:
+            batch = await self.store.due(now, batch_size)
+            if not batch:
+                return
+            outcomes = await asyncio.gather(*(self._deliver_one(d, gate) for d in batch))
+            await self._settle(list(zip(batch, outcomes, strict=True)))
+            if len(batch) < batch_size:
+                return
+
+    async def _deliver_one(self, delivery: Delivery, gate: asyncio.Semaphore) -> PushOutcome:
+        sub = delivery.subscription
+        payload: Any = delivery.payloads.get(sub.lang) or next(iter(delivery.payloads.values()))
+        topic = push_topic(delivery.collapse)
+        async with gate:
+            if sub.kind == "fcm":
+                if self.fcm is None:  # FCM was configured when it subscribed, not any more
+                    return PushOutcome("failed")
+                return await self.fcm.send(sub, payload, topic=topic, urgency=delivery.urgency)
+            if self.sender is None:
+                return PushOutcome("failed")
+            return await self.sender.send(
+                sub, orjson.dumps(payload), topic=topic, urgency=delivery.urgency
+            )
+
+    async def _settle(self, results: list[tuple[Delivery, PushOutcome]]) -> None:
+        sent: list[tuple[str, str]] = []
+        failed: list[tuple[str, str]] = []
+        retries: list[tuple[str, str, float]] = []
+        gone: list[str] = []
+        for delivery, outcome in results:
+            pair = (delivery.change_key, delivery.subscription.id)
+            self.counts[outcome.verdict] += 1
+            if outcome.verdict == "sent":
+                sent.append(pair)
+            elif outcome.verdict == "gone":
+                gone.append(delivery.subscription.id)
+            elif outcome.verdict == "retry" and delivery.attempts + 1 < self.config.max_attempts:
+                backoff = self.config.retry_base * 2**delivery.attempts
+                wait = min(max(backoff, outcome.retry_after or 0.0), MAX_RETRY_DELAY_S)
+                retries.append((*pair, self._clock() + wait))
+            else:
+                log.warning(
+                    "notifications: giving up a notification after %d attempts (status %s)",
+                    delivery.attempts + 1,
+                    outcome.status,
+                )
+                failed.append(pair)
+        await self.store.settle(sent=sent, failed=failed, retries=retries, gone=gone)

@@ -1,0 +1,281 @@
+"""/v1/subscriptions: what a subscription may hold, who may read it, and what is refused
+(every refusal a 400 problem naming the field)."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from conftest import DATA
+from push_service import Browser, b64
+from support import runtime_from
+
+from aggregator.api.app import create_app
+from aggregator.notify.storage import MIGRATIONS
+from aggregator.notify.webpush import new_vapid_keys
+
+
+def config(database: Path, *, allow_private: bool, max_topics: int = 50) -> str:
+    return f"""
+server:
+  cors_origins: ["https://app.example"]
+defaults:
+  allow_file_urls: true
+  languages: [fr, en]
+notifications:
+  enabled: true
+  database: {database}
+  vapid_private_key: {new_vapid_keys()[0]}
+  allow_private_push_endpoints: {str(allow_private).lower()}
+  max_topics: {max_topics}
+connectors:
+  - id: caltrain
+    type: gtfs
+    url: file:caltrain-2023-11.gtfs.zip
+"""
+
+
+async def client_for(yaml: str) -> TestClient:
+    runtime = runtime_from(yaml, base_dir=DATA)
+    await runtime.poll_once("caltrain")
+    client = TestClient(TestServer(create_app(runtime, poll=False)))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def strict(tmp_path: Path):
+    """As in production: https push endpoints on public addresses only."""
+    client = await client_for(config(tmp_path / "s.sqlite3", allow_private=False, max_topics=3))
+    yield client
+    await client.close()
+
+
+def webpush(endpoint: str = "https://8.8.8.8/push/abc", **keys: str) -> dict:
+    browser = Browser()
+    return {
+        "type": "webpush",
+        "endpoint": endpoint,
+        "keys": {"p256dh": browser.p256dh, "auth": b64(browser.auth), **keys},
+    }
+
+
+async def refused_field(client: TestClient, body: object) -> str:
+    answer = await client.post("/v1/subscriptions", json=body)
+    assert answer.status == 400, await answer.text()
+    problem = await answer.json()
+    assert problem["code"] == "invalid_parameter"
+    return problem["errors"][0]["parameter"]
+
+
+async def test_create_read_change_delete(strict: TestClient) -> None:
+    # 8.8.8.8 is a literal public address: accepted without any DNS lookup.
+    body = {
+        "target": webpush(),
+        "topics": {"lines": ["caltrain:L1"], "stops": ["caltrain:70021"]},
+        "lang": "fr",
+    }
+    created = await strict.post("/v1/subscriptions", json=body)
+    assert created.status == 201, await created.text()
+    data = (await created.json())["data"]
+    assert set(data) == {"id", "secret", "target", "topics", "lang", "created_at", "expires_at"}
+    auth = {"Authorization": f"Bearer {data['secret']}"}
+    url = f"/v1/subscriptions/{data['id']}"
+
+    read = await strict.get(url, headers=auth)
+    assert read.status == 200
+    view = (await read.json())["data"]
+    assert "secret" not in view
+    assert view["topics"] == {
+        "lines": ["caltrain:L1"],
+        "stops": ["caltrain:70021"],
+        "agenda": False,
+        "categories": [],
+    }
+    changed = await strict.patch(
+        url,
+        json={"topics": {"agenda": True, "categories": ["conseil"]}, "lang": "en"},
+        headers=auth,
+    )
+    assert changed.status == 200, await changed.text()
+    assert (await changed.json())["data"]["topics"]["agenda"] is True
+    assert (await changed.json())["data"]["lang"] == "en"
+
+    # A wrong secret, no secret and an unknown id all get the same 404.
+    for headers, at in (
+        ({"Authorization": "Bearer nope"}, url),
+        ({}, url),
+        (auth, "/v1/subscriptions/unknown"),
+    ):
+        answer = await strict.get(at, headers=headers)
+        assert answer.status == 404
+        assert (await answer.json())["detail"] == "no subscription with this id and secret"
+
+    assert (await strict.delete(url, headers=auth)).status == 204
+    assert (await strict.get(url, headers=auth)).status == 404
+
+
+@pytest.mark.parametrize(
+    ("target", "field"),
+    [
+        (webpush("http://8.8.8.8/push"), "target.endpoint"),  # not https
+        (webpush("https://127.0.0.1/push"), "target.endpoint"),  # loopback
+        (webpush("https://10.1.2.3/push"), "target.endpoint"),  # private
+        (webpush("https://169.254.169.254/latest"), "target.endpoint"),  # link-local metadata
+        (webpush("https://localhost/push"), "target.endpoint"),  # a name resolving inside
+        (webpush("https://" + "a" * 1100), "target.endpoint"),  # over the byte budget
+        (webpush(p256dh=b64(b"\x04" + b"\x00" * 64)), "target.keys.p256dh"),  # not on P-256
+        (webpush(p256dh=b64(b"\x04" * 33)), "target.keys.p256dh"),  # wrong length
+        (webpush(p256dh="not base64!"), "target.keys.p256dh"),
+        (webpush(auth=b64(b"x" * 15)), "target.keys.auth"),
+        ({**webpush(), "type": "carrier-pigeon"}, "target.type"),
+        ({**webpush(), "extra": 1}, "target.extra"),
+    ],
+)
+async def test_bad_targets_are_refused_naming_the_field(
+    strict: TestClient, target: dict, field: str
+) -> None:
+    body = {"target": target, "topics": {"lines": ["caltrain:L1"]}}
+    assert await refused_field(strict, body) == field
+
+
+@pytest.mark.parametrize(
+    ("topics", "field"),
+    [
+        ({"lines": ["caltrain:NOPE"]}, "topics.lines[0]"),
+        ({"lines": ["caltrain:L1", "elsewhere:L1"]}, "topics.lines[1]"),
+        ({"stops": ["caltrain:L1"]}, "topics.stops[0]"),  # a line id is not a stop
+        ({"lines": ["caltrain:L1", "caltrain:L2", "caltrain:L3", "caltrain:L4"]}, "topics.lines"),
+        ({"lines": ["caltrain:" + "x" * 300]}, "topics.lines[0]"),
+        ({"categories": ["conseil"]}, "topics.categories"),  # without agenda
+        ({}, "topics"),
+        ({"agenda": "yes"}, "topics.agenda"),
+        ({"bins": True}, "topics.bins"),
+    ],
+)
+async def test_bad_topics_are_refused_naming_the_field(
+    strict: TestClient, topics: dict, field: str
+) -> None:
+    assert await refused_field(strict, {"target": webpush(), "topics": topics}) == field
+
+
+async def test_bad_bodies_and_languages_are_refused(strict: TestClient) -> None:
+    good = {"target": webpush(), "topics": {"agenda": True}}
+    assert await refused_field(strict, {**good, "lang": "de"}) == "lang"
+    assert await refused_field(strict, {**good, "name": "x"}) == "name"
+    assert await refused_field(strict, [good]) == "body"
+    answer = await strict.post("/v1/subscriptions", data=b"{not json")
+    assert (await answer.json())["errors"][0]["parameter"] == "body"
+    big = {**good, "topics": {"agenda": True, "categories": ["c" * 99] * 400}}
+    answer = await strict.post("/v1/subscriptions", json=big)
+    assert answer.status == 400
+    assert {
+        "parameter": "body",
+        "detail": "is larger than 32768 bytes",
+    }.items() <= (await answer.json())["errors"][0].items()
+    unknown = await strict.post("/v1/subscriptions?verbose=1", json=good)
+    assert unknown.status == 400
+    assert (await unknown.json())["errors"][0]["parameter"] == "verbose"
+
+
+async def test_private_endpoints_only_when_the_operator_allows_them(tmp_path: Path) -> None:
+    client = await client_for(config(tmp_path / "s.sqlite3", allow_private=True))
+    try:
+        body = {"target": webpush("http://127.0.0.1:9/push"), "topics": {"agenda": True}}
+        assert (await client.post("/v1/subscriptions", json=body)).status == 201
+    finally:
+        await client.close()
+
+
+async def test_browsers_may_send_the_preflight_of_a_post(strict: TestClient) -> None:
+    answer = await strict.options(
+        "/v1/subscriptions",
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+    assert answer.status == 204, await answer.text()
+    assert answer.headers["Access-Control-Allow-Methods"] == "GET, HEAD, POST, OPTIONS"
+    assert answer.headers["Access-Control-Allow-Headers"] == "content-type"
+    # Where no route declares a method, it is still refused.
+    elsewhere = await strict.options(
+        "/v1/openapi.json",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "DELETE"},
+    )
+    assert elsewhere.status == 405
+
+
+async def test_subscriptions_survive_a_restart_in_a_versioned_schema(tmp_path: Path) -> None:
+    database = tmp_path / "s.sqlite3"
+    yaml = config(database, allow_private=False)
+    client = await client_for(yaml)
+    body = {"target": webpush(), "topics": {"lines": ["caltrain:L1"]}}
+    data = (await (await client.post("/v1/subscriptions", json=body)).json())["data"]
+    await client.close()
+    with sqlite3.connect(database) as db:
+        versions = [v for (v,) in db.execute("SELECT version FROM schema_migrations")]
+        # Only a hash of the secret is kept.
+        stored = db.execute("SELECT * FROM subscriptions").fetchall()
+    assert versions == list(range(1, len(MIGRATIONS) + 1))
+    assert data["secret"] not in repr(stored)
+    client = await client_for(yaml)
+    try:
+        answer = await client.get(
+            f"/v1/subscriptions/{data['id']}", headers={"Authorization": f"Bearer {data['secret']}"}
+        )
+        assert answer.status == 200
+    finally:
+        await client.close()
+
+
+async def test_disabled_notifications_answer_403(tmp_path: Path) -> None:
+    yaml = config(tmp_path / "s.sqlite3", allow_private=False).replace(
+        "enabled: true", "enabled: false"
+    )
+    client = await client_for(yaml)
+    try:
+        body = {"target": webpush(), "topics": {"agenda": True}}
+        answer = await client.post("/v1/subscriptions", json=body)
+        assert answer.status == 403
+        assert (await answer.json())["detail"] == "notifications are not enabled on this server"
+        assert not (tmp_path / "s.sqlite3").exists()
+    finally:
+        await client.close()
+
+
+def test_vapid_keys_command_prints_a_usable_pair() -> None:
+    from aggregator.notify.webpush import application_server_key
+
+    out = subprocess.run(
+        [sys.executable, "-m", "aggregator.cli", "vapid-keys"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    values = dict(
+        line.split(": ", 1) for line in out.splitlines() if line and not line.startswith("#")
+    )
+    assert application_server_key(values["vapid_private_key"]) == values["application_server_key"]
+
+
+def test_notification_secrets_are_redacted(tmp_path: Path) -> None:
+    from support import config_from
+
+    private = new_vapid_keys()[0]
+    account = '{"private_key": "-----BEGIN PRIVATE KEY-----xyz", "project_id": "p"}'
+    loaded = config_from(
+        f"""
+notifications:
+  database: postgresql://beffroi:s3cret-pass@db.internal/beffroi
+  vapid_private_key: {private}
+  fcm: {{service_account: '{account}'}}
+"""
+    )
+    assert {private, "s3cret-pass", account, "-----BEGIN PRIVATE KEY-----xyz"} <= loaded.secrets
+    assert private not in repr(loaded)
