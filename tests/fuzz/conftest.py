@@ -59,7 +59,14 @@ LOOSE_PARAMETER_SCHEMAS = {
 LOOSE_PARAMETER_SCHEMAS |= {
     label + ".geojson": reason
     for label, reason in LOOSE_PARAMETER_SCHEMAS.items()
-    if label in ("GET /v1/stops", "GET /v1/vehicles")
+    if label
+    in (
+        "GET /v1/stops",
+        "GET /v1/vehicles",
+        "GET /v1/bikes/stations",
+        "GET /v1/parkings",
+        "GET /v1/places",
+    )
 }
 
 
