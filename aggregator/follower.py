@@ -34,8 +34,11 @@ class Follower:
         live: LiveData,
         connectors: Mapping[str, Connector],
         statuses: Mapping[str, SourceStatus],
+        owner: str = "",
     ) -> None:
         self._store = store
+        #: This process as a poller (host:pid:tag): the statuses it writes are not read back.
+        self._owner = owner
         self._live = live
         self._connectors = connectors
         self._statuses = statuses
@@ -57,8 +60,13 @@ class Follower:
 
     def on_status(self, source_id: str, state: dict) -> None:
         status = self._statuses.get(source_id)
-        if status is not None:
-            update_status(status, state)
+        if status is None:
+            return
+        if self._owner and state.get("polled_by") == self._owner:
+            # This process polls the source: its own status is the newest. A state it saved
+            # earlier (when a poll started) arriving after the poll ended would undo it.
+            return
+        update_status(status, state)
 
     def on_change(self, event: ChangeEvent) -> None:
         if event.snapshot is not None or event.source_id not in self._connectors:

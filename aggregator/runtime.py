@@ -148,7 +148,9 @@ class Runtime:
         """Connect the store, adopt what it already holds, and start polling (by role)."""
         await self.store.start()
         if self.store.shared:
-            self.follower = Follower(self.store, self.live, self.connectors, self.statuses)
+            self.follower = Follower(
+                self.store, self.live, self.connectors, self.statuses, owner=self.owner
+            )
             self.follower.attach()
             self.store.on_resync(self.follower.catch_up)  # type: ignore[attr-defined]
             try:
