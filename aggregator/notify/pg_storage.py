@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from aggregator.notify.storage import (
+    SUBSCRIPTION_COLUMNS,
     Change,
     Delivery,
     Subscription,
@@ -61,7 +62,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 #: Any fixed number: the advisory lock migrations hold (one per database).
 _MIGRATION_LOCK = 0x6265_6666_726F_6931 & 0x7FFF_FFFF_FFFF_FFFF
-_COLUMNS = "id, secret_hash, kind, endpoint, p256dh, auth, lang, topics, created_at, used_at"
+_COLUMNS = SUBSCRIPTION_COLUMNS
 
 
 def _subscription(row: Any, offset: int = 0) -> Subscription:
@@ -122,16 +123,7 @@ class PgSubscriptionStore:
             await db.execute(
                 f"INSERT INTO notify_subscriptions ({_COLUMNS}) "
                 "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-                sub.id,
-                sub.secret_hash,
-                sub.kind,
-                sub.endpoint,
-                sub.p256dh,
-                sub.auth,
-                sub.lang,
-                json.dumps(sub.topics),
-                sub.created_at,
-                sub.used_at,
+                *sub.row(),
             )
             await _index_topics(db, sub.id, sub.topics)
 

@@ -81,6 +81,21 @@ class Subscription:
     created_at: float
     used_at: float
 
+    def row(self) -> tuple[Any, ...]:
+        """The values of :data:`SUBSCRIPTION_COLUMNS`, in order (both storage backends)."""
+        return (
+            self.id,
+            self.secret_hash,
+            self.kind,
+            self.endpoint,
+            self.p256dh,
+            self.auth,
+            self.lang,
+            json.dumps(self.topics),
+            self.created_at,
+            self.used_at,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Change:
@@ -117,7 +132,7 @@ def topic_keys(topics: dict[str, Any]) -> list[str]:
     return sorted(set(keys))
 
 
-_SUBSCRIPTION_COLUMNS = (
+SUBSCRIPTION_COLUMNS = (
     "id, secret_hash, kind, endpoint, p256dh, auth, lang, topics, created_at, used_at"
 )
 
@@ -183,19 +198,8 @@ class SubscriptionStore:
     async def add(self, sub: Subscription) -> None:
         def work(db: sqlite3.Connection) -> None:
             db.execute(
-                f"INSERT INTO subscriptions ({_SUBSCRIPTION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    sub.id,
-                    sub.secret_hash,
-                    sub.kind,
-                    sub.endpoint,
-                    sub.p256dh,
-                    sub.auth,
-                    sub.lang,
-                    json.dumps(sub.topics),
-                    sub.created_at,
-                    sub.used_at,
-                ),
+                f"INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                sub.row(),
             )
             _index_topics(db, sub.id, sub.topics)
 
@@ -204,7 +208,7 @@ class SubscriptionStore:
     async def get(self, sub_id: str) -> Subscription | None:
         def work(db: sqlite3.Connection) -> Subscription | None:
             row = db.execute(
-                f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?", (sub_id,)
+                f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?", (sub_id,)
             ).fetchone()
             return _subscription(row) if row else None
 
@@ -291,7 +295,7 @@ class SubscriptionStore:
         def work(db: sqlite3.Connection) -> list[Delivery]:
             rows = db.execute(
                 "SELECT o.change_key, o.attempts, c.collapse, c.urgency, c.payloads, "
-                + ", ".join(f"s.{c.strip()}" for c in _SUBSCRIPTION_COLUMNS.split(","))
+                + ", ".join(f"s.{c.strip()}" for c in SUBSCRIPTION_COLUMNS.split(","))
                 + " FROM outbox o JOIN changes c ON c.key = o.change_key "
                 "JOIN subscriptions s ON s.id = o.subscription_id "
                 "WHERE o.state = 'pending' AND o.due_at <= ? ORDER BY o.due_at LIMIT ?",
