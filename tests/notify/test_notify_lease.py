@@ -40,6 +40,12 @@ server:
         upstream.route("/alerts.pb", Reply(body=alerts_feed(("a1", "L1", {"en": "Delays"}))))
         await eventually(lambda: len(push.messages("eve")) == 1, within=30)
         assert first.notifier is not None and second.notifier is not None
+        # The push service holds the message before the sender has read its answer and
+        # counted it: wait for the count, not only for the message.
+        await eventually(
+            lambda: first.notifier.counts["sent"] + second.notifier.counts["sent"] == 1,
+            within=10,
+        )
         senders = [r for r in (first, second) if r.notifier and r.notifier.counts["sent"]]
         assert len(senders) == 1
         holder = senders[0]
@@ -54,7 +60,8 @@ server:
         other = (first, second)[1 - index]
         upstream.route("/alerts.pb", Reply(body=alerts_feed(("a1", "L1", {"en": "Cancelled"}))))
         await eventually(lambda: len(push.messages("eve")) == 2, within=30)
-        assert other.notifier is not None and other.notifier.counts["sent"] == 1
+        assert other.notifier is not None
+        await eventually(lambda: other.notifier.counts["sent"] == 1, within=10)
         assert push.messages("eve")[1].message["title"] == "L1: Cancelled"
     finally:
         for client in clients:
