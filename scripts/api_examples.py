@@ -5,6 +5,11 @@ demo data (config/demo.yaml, its fixed clock), so the reference never drifts fro
 
 tests/test_openapi.py checks that every route has its example here.
 
+A few routes get a second example: an answer with ``include=references``, and the alerts
+list, which the demo's realtime capture leaves empty, from config/bart-alert.yaml (BART's
+timetable and a real alert of the same day, served at its own fixed clock). Run it with the
+checkout's code first on the path (``PYTHONPATH=.`` when the package is installed elsewhere).
+
 Long lists are cut to their first items and long texts shortened, marked with "…".
 """
 
