@@ -111,6 +111,8 @@ class Route:
     success: int = 200
     #: The security scheme a non-admin route needs (e.g. ``subscriptionSecret``).
     security: str | None = None
+    #: JSON schema of the optional ``references`` member of the envelope (``include=``).
+    references: Mapping[str, Any] | None = None
 
     @property
     def public_json(self) -> bool:
@@ -207,6 +209,7 @@ class ApiRouter:
         body: Mapping[str, Any] | None = None,
         success: int = 200,
         security: str | None = None,
+        references: Mapping[str, Any] | None = None,
     ) -> None:
         key = (method, canonical_path(path))
         if key in self._routes:
@@ -231,6 +234,7 @@ class ApiRouter:
             body,
             success,
             security,
+            references if enveloped else None,
         )
 
     def add_schema(self, name: str, schema: Mapping[str, Any]) -> dict[str, str]:
@@ -293,10 +297,13 @@ class ApiRouter:
                 raise ValueError(f"{route.method} {route.path} declares no response schema")
             body_schema: Any = dict(route.response)
             if route.enveloped:
+                properties = {"data": body_schema, "meta": META_REF}
+                if route.references is not None:  # only when asked for: not required
+                    properties["references"] = dict(route.references)
                 body_schema = {
                     "type": "object",
                     "required": ["data", "meta"],
-                    "properties": {"data": body_schema, "meta": META_REF},
+                    "properties": properties,
                 }
             content = {route.media_type: {"schema": body_schema}}
             success = str(route.success)
