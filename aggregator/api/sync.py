@@ -167,15 +167,20 @@ NOT_LOADED = -1
 class SourceUnion:
     """One state of a list made of one index per source: its identity is that state.
 
-    The same indexes give the same object (see :func:`union`), so :func:`publish` hashes and
-    publishes a state once, as it does for a combined index.
+    The same indexes of the same configured sources give the same object (see :func:`union`),
+    so :func:`publish` hashes and publishes a state once, as it does for a combined index.
     """
 
     def __init__(
-        self, parts: Mapping[str, Any], hashes_of: Callable[[Any], Mapping[str, str]]
+        self,
+        parts: Mapping[str, Any],
+        generation: Mapping[str, int],
+        hashes_of: Callable[[Any], Mapping[str, str]],
     ) -> None:
         #: Source id -> its index (only the sources with a snapshot here).
         self.parts = dict(parts)
+        #: Source id -> snapshot version, NOT_LOADED for a configured source not loaded.
+        self.generation = dict(generation)
         self._hashes_of = hashes_of
         self._hashes: dict[str, str] | None = None
 
@@ -187,9 +192,13 @@ class SourceUnion:
             self._hashes = merged
         return self._hashes
 
-    def same_parts(self, parts: Mapping[str, Any]) -> bool:
-        return self.parts.keys() == parts.keys() and all(
-            self.parts[s] is index for s, index in parts.items()
+    def same_state(self, parts: Mapping[str, Any], generation: Mapping[str, int]) -> bool:
+        # The configured sources count too: a source dropped from the configuration changes
+        # the list (its records become tombstones) though no loaded index changed.
+        return (
+            self.generation == generation
+            and self.parts.keys() == parts.keys()
+            and all(self.parts[s] is index for s, index in parts.items())
         )
 
 
@@ -208,14 +217,14 @@ def union(
     version, index)) of the ``configured`` sources, and the union (to find a record's index).
     """
     parts = {source_id: index for source_id, (_version, index) in loaded.items()}
-    per_owner = _unions.setdefault(owner, {})
-    current = per_owner.get(name)
-    if current is None or not current.same_parts(parts):
-        current = per_owner[name] = SourceUnion(parts, hashes_of)
     generation = {source_id: NOT_LOADED for source_id in configured}
     generation.update({source_id: version for source_id, (version, _) in loaded.items()})
+    per_owner = _unions.setdefault(owner, {})
+    current = per_owner.get(name)
+    if current is None or not current.same_state(parts, generation):
+        current = per_owner[name] = SourceUnion(parts, generation, hashes_of)
     collection = SyncCollection(
-        name=name, version=current, generation=generation, hashes=current.hashes
+        name=name, version=current, generation=current.generation, hashes=current.hashes
     )
     return collection, current
 
