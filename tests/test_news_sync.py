@@ -231,6 +231,24 @@ async def test_a_token_of_a_forgotten_log_asks_for_a_full_resync(served, upstrea
         assert problem["code"] == "sync_expired" and "sync=start" in problem["detail"]
 
 
+async def test_a_process_without_a_feed_others_have_asks_to_retry(served):
+    """While this process lacks a feed whose status knows a snapshot (a process still
+    catching up), a sync is a 503 sync_not_ready with Retry-After, not an answer without
+    that feed's items; once it has it again, nothing changed."""
+    runtime, client = served
+    token = (await sync(client))["token"]
+    snapshot = runtime.live.snapshot("blog")
+    runtime.live.drop("blog")
+    for query in ("sync=start", f"sync={token}"):
+        response = await client.get(f"/v1/news?{query}")
+        assert response.status == 503, query
+        assert response.headers["Retry-After"] == "1"
+        assert (await response.json())["code"] == "sync_not_ready"
+    runtime.live.adopt(snapshot)
+    after = await sync(client, token=token)
+    assert after["changed"] == {} and after["removed"] == []
+
+
 def _caught_up(follower: Runtime, poller: Runtime) -> bool:
     return all(
         (mine := follower.live.snapshot(s)) is not None

@@ -202,6 +202,17 @@ class SourceUnion:
         )
 
 
+def check_loaded(runtime: Runtime, configured: Iterable[str], loaded: Mapping[str, Any]) -> None:
+    """Raise :class:`SyncNotReady` while this process lacks a configured source that has data
+    elsewhere (its status knows a snapshot version): answering without it would skip its
+    records, or tombstone them as filtered out. A source never loaded anywhere is no reason
+    to wait: the list is what the others hold."""
+    for source_id in configured:
+        status = runtime.statuses.get(source_id)
+        if source_id not in loaded and status is not None and status.version:
+            raise SyncNotReady()
+
+
 #: Per owner (a process's LiveData), per list: the union last built.
 _unions: weakref.WeakKeyDictionary[object, dict[str, SourceUnion]] = weakref.WeakKeyDictionary()
 

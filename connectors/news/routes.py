@@ -188,8 +188,7 @@ async def _sync(
 ) -> ApiResult:
     """A sync page (see aggregator.api.sync): the items changed since the token."""
     loaded = _loaded(runtime, configured)
-    if configured and not loaded:
-        raise sync.SyncNotReady()
+    sync.check_loaded(runtime, configured, loaded)
     collection, union = sync.union(
         runtime.live, INDEX_NAME, configured, loaded, NewsIndex.content_hashes
     )

@@ -274,8 +274,7 @@ async def _sync(
     runtime = runtime_of(request)
     configured = place_sources(runtime)
     loaded = _loaded(runtime, configured)
-    if configured and not loaded:
-        raise sync.SyncNotReady()
+    sync.check_loaded(runtime, configured, loaded)
     collection, union = sync.union(
         runtime.live, INDEX_NAME, configured, loaded, PlacesIndex.content_hashes
     )
