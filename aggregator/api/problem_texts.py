@@ -130,8 +130,12 @@ REASONS: Mapping[str, Mapping[str, str]] = {
         "fr": "la période ne peut dépasser 366 jours",
     },
     "not_with_sync": {
-        "en": "cannot be combined with updated_since (a sync is unfiltered)",
-        "fr": "ne peut pas accompagner updated_since (une synchronisation n'est pas filtrée)",
+        "en": "depends on the clock and cannot go with sync (a sync sends what changed)",
+        "fr": "dépend de l'heure et ne peut pas accompagner sync (qui envoie ce qui a changé)",
+    },
+    "sync_json_only": {
+        "en": "is answered in JSON only, not GeoJSON",
+        "fr": "n'est répondu qu'en JSON, pas en GeoJSON",
     },
     "bbox_order": {
         "en": "must be west,south,east,north with west <= east, south <= north",

@@ -1,4 +1,11 @@
-"""``GET /v1/places`` and ``GET /v1/places/{id}``: public places, open now or not."""
+"""``GET /v1/places`` and ``GET /v1/places/{id}``: public places, open now or not.
+
+``sync`` gives a phone keeping places offline what changed since its last sync (see
+:mod:`aggregator.api.sync`): the list is published to its change log as the union of every
+source's places, each hashed as published. Opening states are evaluated at ``meta.at`` in
+the answer, but a place whose state changes with the clock has not changed: ``open_now`` and
+``open_at`` do not go with a sync (the synced ``opening_hours`` is what to evaluate).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
+from aggregator.api import sync
 from aggregator.api.i18n import negotiate_language
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter, NotFound
@@ -17,7 +25,7 @@ from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param, path_param, wants_geojson
 from aggregator.api.schemas import array_of, enum, extend, nullable, obj
 from aggregator.runtime import Runtime, runtime_of
-from connectors.places.geo import feature_collection
+from connectors.places.geo import distance_m, feature_collection
 
 from .connector import CATEGORIES, INDEX_NAME, WHEELCHAIR, build_index
 from .placeindex import PlacesIndex, fold
@@ -28,6 +36,8 @@ MAX_RADIUS_M = 50_000.0
 DEFAULT_RADIUS_M = 2000.0
 #: Parameters that do not change which places a page lists (a cursor stays valid across them).
 _NOT_IN_SCOPE = frozenset({"cursor", "lang", "_", "format"})
+#: And those a sync token is not bound to (it goes on with any page size).
+_NOT_IN_SYNC_SCOPE = _NOT_IN_SCOPE | {"sync", "limit"}
 _STATE = enum(["open", "closed", "unknown"])
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 
@@ -118,13 +128,19 @@ def place_sources(runtime: Runtime) -> list[str]:
     return [s for s, st in runtime.statuses.items() if st.source_type == "places"]
 
 
-def _indexes(runtime: Runtime, sources: list[str]) -> list[PlacesIndex]:
-    found = []
+def _loaded(runtime: Runtime, sources: list[str]) -> dict[str, tuple[int, PlacesIndex]]:
+    """Source id -> (snapshot version, index) of the sources with a snapshot here."""
+    found = {}
     for source_id in sources:
+        snapshot = runtime.live.snapshot(source_id)
         index = runtime.live.index(source_id, INDEX_NAME, build_index)
-        if index is not None:
-            found.append(index)
+        if snapshot is not None and index is not None:
+            found[source_id] = (snapshot.version, index)
     return found
+
+
+def _indexes(runtime: Runtime, sources: list[str]) -> list[PlacesIndex]:
+    return [index for _version, index in _loaded(runtime, sources).values()]
 
 
 def render(index: PlacesIndex, place: Mapping[str, Any], at: datetime, **week: Any) -> dict:
@@ -180,6 +196,15 @@ async def list_places(request: web.Request) -> ApiResult:
     source = params.member("source", sources, "a configured places source")
     if source is not None:
         sources = [source]
+    if "sync" in params:
+        if geojson:
+            raise BadParameter("sync", "sync_json_only")
+        for name in ("open_now", "open_at"):
+            if name in params:
+                raise BadParameter(name, "not_with_sync")
+        where = (lat, lon, radius or DEFAULT_RADIUS_M)
+        filters = (frozenset(wanted) or None, words)
+        return await _sync(request, params, language, sources, where, filters, at, limit)
     scope = "places?" + urlencode(
         sorted((k, v) for k, v in request.query.items() if k not in _NOT_IN_SCOPE)
     )
@@ -234,6 +259,62 @@ async def list_places(request: web.Request) -> ApiResult:
     )
 
 
+async def _sync(
+    request: web.Request,
+    params: QueryParams,
+    language: str,
+    sources: list[str],
+    where: tuple[float | None, float | None, float],
+    filters: tuple[frozenset[str] | None, list[str]],
+    at: datetime,
+    limit: int,
+) -> ApiResult:
+    """A sync page (see aggregator.api.sync): the places changed since the token, evaluated
+    at ``at``; ``where`` and ``filters`` select what the list would (whatever the hours)."""
+    runtime = runtime_of(request)
+    configured = place_sources(runtime)
+    loaded = _loaded(runtime, configured)
+    sync.check_loaded(runtime, configured, loaded)
+    collection, union = sync.union(
+        runtime.live, INDEX_NAME, configured, loaded, PlacesIndex.content_hashes
+    )
+    lat, lon, radius = where
+
+    def matching() -> set[str]:
+        selected: set[str] = set()
+        for source_id in sources:
+            index = union.parts.get(source_id)
+            if index is not None:
+                selected |= index.matching_ids(lat, lon, radius, *filters)
+        return selected
+
+    scope = "places?" + urlencode(
+        sorted((k, v) for k, v in request.query.items() if k not in _NOT_IN_SYNC_SCOPE)
+    )
+    page = await sync.sync_page(
+        runtime, params, collection, scope=scope, matching=matching, limit=limit
+    )
+    changed = []
+    for place_id in page.changed:
+        index = union.parts[place_id.split(":", 1)[0]]
+        place = index.by_id[place_id]
+        item = render(index, place, at)
+        item["distance_m"] = (
+            None
+            if lat is None or lon is None
+            else round(distance_m(lat, lon, place["lat"], place["lon"]), 1)
+        )
+        changed.append(item)
+    return ApiResult(
+        {"changed": changed, "removed": page.removed},
+        sources=sources,
+        language=language,
+        paginated=True,
+        next_cursor=page.next_cursor,
+        meta={"at": at.astimezone(runtime.timezone).isoformat(), "sync_token": page.sync_token},
+    )
+
+
 async def get_place(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     params = QueryParams(request.query)
@@ -255,6 +336,8 @@ def register_place_routes(router: ApiRouter) -> None:
         return
     place_ref = router.add_schema("Place", PLACE_SCHEMA)
     day_ref = router.add_schema("PlaceDay", DAY_SCHEMA)
+    removed_ref = router.add_schema("SyncRemoved", sync.REMOVED_SCHEMA)
+    sync_ref = router.add_schema("PlaceSync", sync.answer_schema(place_ref, removed_ref))
     router.get(
         PATH,
         list_places,
@@ -307,13 +390,14 @@ def register_place_routes(router: ApiRouter) -> None:
                 "Only this places source (a configured source id).",
                 api_schemas.configured(place_sources),
             ),
+            *sync.PARAMS,
             Param(
                 "format",
                 "geojson for an RFC 7946 FeatureCollection.",
                 api_schemas.choice(["json", "geojson"], default="json"),
             ),
         ],
-        response={"type": "array", "items": place_ref},
+        response={"oneOf": [{"type": "array", "items": place_ref}, sync_ref]},
         geojson=router.add_schema(
             "PlaceCollection", api_schemas.point_features(PLACE_SCHEMA, "PlaceCollection")
         ),

@@ -43,9 +43,11 @@ LOOSE_PARAMETER_SCHEMAS = {
     "GET /v1/events.ics": _EVENT_FILTERS,
     "GET /v1/events": f"{_EVENT_FILTERS}; {_PAGED}",
     "GET /v1/places": "lat/lon go together, radius needs them, open_now and open_at exclude "
-    "each other (cross-parameter rules); cursor must be one the server signed",
-    "GET /v1/news": "cursor must be one the server signed; q needs a word that is not a stop "
-    "word; source items must be configured news sources",
+    "each other and sync (cross-parameter rules); cursor and sync must be ones the server "
+    "signed",
+    "GET /v1/news": "cursor and sync must be ones the server signed; q needs a word that is "
+    "not a stop word; source items must be configured news sources; updated_since is declared "
+    "only to be refused with a pointer to sync",
     "GET /v1/stops": "q or lat/lon is required and lat/lon go together (cross-parameter rules); "
     + _PAGED,
     "GET /v1/vehicles": "bbox needs west <= east and south <= north (an order between list "
