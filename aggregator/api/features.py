@@ -249,6 +249,8 @@ def _page(
                 end = min(start + limit, len(matched))
             else:
                 end = int(np.searchsorted(matched, bisect.bisect_left(layer.keys, key)))
+                # Nothing left before (features removed since): the first page, not a dead end.
+                end = end or min(limit, len(matched))
                 start = max(0, end - limit)
         except TypeError:
             raise BadParameter("cursor", "cursor_unknown") from None
@@ -303,9 +305,7 @@ async def list_items(request: web.Request) -> ApiResult:
     if "limit" not in request.query:
         kept.append(("limit", str(limit)))
 
-    def with_cursor(direction: str, i: int) -> str:
-        assert layer is not None
-        key = layer.keys[i]
+    def with_cursor(direction: str, key: Any) -> str:
         cursor = runtime.cursors.encode(
             scope, [direction, list(key) if isinstance(key, tuple) else key]
         )
@@ -321,14 +321,13 @@ async def list_items(request: web.Request) -> ApiResult:
         ),
         _link(here, "collection", "application/json", "The collection"),
     ]
-    if after and len(page):
-        links.append(
-            _link(with_cursor("n", int(page[-1])), "next", GEOJSON_MEDIA_TYPE, "Next page")
-        )
-    if before and len(page):
-        links.append(
-            _link(with_cursor("p", int(page[0])), "prev", GEOJSON_MEDIA_TYPE, "Previous page")
-        )
+    if after and len(page) and layer is not None:
+        following = with_cursor("n", layer.keys[int(page[-1])])
+        links.append(_link(following, "next", GEOJSON_MEDIA_TYPE, "Next page"))
+    if before and layer is not None:
+        # Past the end (features removed since the last page): back from where it was.
+        key = layer.keys[int(page[0])] if len(page) else position[1]
+        links.append(_link(with_cursor("p", key), "prev", GEOJSON_MEDIA_TYPE, "Previous page"))
     return ApiResult(
         {
             "type": "FeatureCollection",
