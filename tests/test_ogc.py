@@ -297,3 +297,42 @@ def test_a_cursor_is_refused_on_another_query(ogc: Features, server: LiveServer)
         server, f"/ogc/collections/caltrain/items?limit=2&bbox=-123,37,-121,38&cursor={cursor}"
     )
     assert status == 400 and problem["detail_code"] == "cursor_other_query"
+
+
+PLACES_ONLY = """
+defaults: {timezone: Europe/Paris, allow_file_urls: true}
+clock: {fixed: "2023-11-07T17:06:00-08:00"}
+server: {response_cache_ttl: 30s}
+connectors:
+  - id: niort-pharmacies
+    type: places
+    url: file:niort-pharmacies-osm.geojson
+    format: geojson
+    id_field: "@id"
+    category: pharmacy
+    fields: {name: name}
+"""
+
+
+@pytest.mark.parametrize("public_url", [None, "https://data.example.org"])
+async def test_links_follow_the_address_asked_unless_a_public_url_is_set(public_url) -> None:
+    """Without catalog.public_url the links are built on the Host asked at: the micro-cache
+    (on by default) must not serve one host's links to another; with it, they are its."""
+    from aiohttp.test_utils import TestClient, TestServer
+    from support import runtime_from
+
+    from aggregator.api.app import create_app
+
+    config = PLACES_ONLY + (f"catalog: {{public_url: '{public_url}'}}\n" if public_url else "")
+    runtime = runtime_from(config, base_dir=Path(__file__).parents[1] / "config" / "demo-data")
+    assert (await runtime.poll_once("niort-pharmacies")).outcome == "changed"
+    async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
+        for host in ("a.example", "b.example", "a.example"):
+            for path in ("/ogc", "/ogc/collections", "/ogc/collections/niort-pharmacies/items"):
+                answer = await client.get(path, headers={"Host": host})
+                assert answer.status == 200
+                body = await answer.json(content_type=None)
+                expected = public_url or f"http://{host}"
+                assert link(body, "self")["href"].startswith(f"{expected}/ogc"), (host, path)
+                shared = answer.headers["Cache-Control"] != "public, max-age=0"
+                assert shared == (public_url is not None), answer.headers["Cache-Control"]

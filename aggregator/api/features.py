@@ -69,8 +69,15 @@ def _link(href: str, rel: str, media_type: str, title: str) -> dict[str, str]:
     return {"href": href, "rel": rel, "type": media_type, "title": title}
 
 
-def _json(data: dict[str, Any], sources: Sequence[str] = ()) -> ApiResult:
-    return ApiResult(data, sources=list(sources), enveloped=False)
+def _max_age(runtime: Runtime) -> int | None:
+    """0 when the links are built on the request's own address (no ``catalog.public_url``):
+    the answer then depends on the Host it was asked at, which the in-process micro-cache
+    does not key on, so it must not keep it. Otherwise as every answer (from the sources)."""
+    return None if runtime.config.catalog.public_url else 0
+
+
+def _json(data: dict[str, Any], runtime: Runtime, sources: Sequence[str] = ()) -> ApiResult:
+    return ApiResult(data, sources=list(sources), enveloped=False, max_age=_max_age(runtime))
 
 
 async def landing_page(request: web.Request) -> ApiResult:
@@ -109,12 +116,14 @@ async def landing_page(request: web.Request) -> ApiResult:
                     "The DCAT-AP catalogue of the sources",
                 ),
             ],
-        }
+        },
+        runtime,
     )
 
 
 async def conformance(_request: web.Request) -> ApiResult:
-    return _json({"conformsTo": list(CONFORMANCE)})
+    # No link in it: the same answer whatever the address it was asked at.
+    return ApiResult({"conformsTo": list(CONFORMANCE)}, enveloped=False)
 
 
 def _collection(runtime: Runtime, base: str, collection: str, kind: Kind) -> dict[str, Any]:
@@ -165,15 +174,15 @@ async def list_collections(request: web.Request) -> ApiResult:
                 for collection, kind in sorted(found.items())
             ],
         },
+        runtime,
         sorted(found),
     )
 
 
 async def get_collection(request: web.Request) -> ApiResult:
     runtime, collection, kind = _runtime_kind(request)
-    return _json(
-        _collection(runtime, public_base(runtime, request), collection, kind), [collection]
-    )
+    base = public_base(runtime, request)
+    return _json(_collection(runtime, base, collection, kind), runtime, [collection])
 
 
 def _bbox(params: QueryParams) -> tuple[float, float, float, float] | None:
@@ -342,6 +351,7 @@ async def list_items(request: web.Request) -> ApiResult:
         content_language=False,
         enveloped=False,
         media_type=GEOJSON_MEDIA_TYPE,
+        max_age=_max_age(runtime),
     )
 
 
@@ -363,6 +373,7 @@ async def get_item(request: web.Request) -> ApiResult:
         content_language=False,
         enveloped=False,
         media_type=GEOJSON_MEDIA_TYPE,
+        max_age=_max_age(runtime),
     )
 
 
