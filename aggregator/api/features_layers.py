@@ -29,8 +29,10 @@ from connectors.events.api import EVENT_TYPES
 from connectors.events.api import INDEX_NAME as EVENT_INDEX
 from connectors.events.index import EventIndex
 from connectors.events.routes import _localized as localized_event
+from connectors.events.schemas import EVENT
 from connectors.gtfs.routes import _with_alerts as stop_with_alerts
 from connectors.gtfs.routes import gtfs_sources
+from connectors.gtfs.schemas import STOP
 from connectors.gtfs.timetable import Timetable
 from connectors.parkings.connector import INDEX_NAME as PARKING_INDEX
 from connectors.parkings.connector import build_index as build_parking_index
@@ -188,7 +190,7 @@ def _stop_layer(runtime: Runtime, source_id: str) -> Layer | None:
         lat = np.asarray(tt.stop_lat, dtype=np.float64)
         lon = np.asarray(tt.stop_lon, dtype=np.float64)
         # A stop without coordinates (a generic node may have none) is not a feature.
-        located = [i for i in np.flatnonzero(np.isfinite(lat) & np.isfinite(lon)).tolist()]
+        located: list[int] = np.flatnonzero(np.isfinite(lat) & np.isfinite(lon)).tolist()
         located.sort(key=lambda i: tt.stop_ids[i])
         ids = [f"{source_id}:{tt.stop_ids[i]}" for i in located]
         rows = np.asarray(located, dtype=np.int64)
@@ -267,20 +269,8 @@ def _events_of(index: EventIndex, source_id: str) -> Layer:
     )
 
 
-def _stop_item_schema() -> Mapping[str, Any]:
-    from connectors.gtfs.schemas import STOP
-
-    return STOP
-
-
-def _event_item_schema() -> Mapping[str, Any]:
-    from connectors.events.schemas import EVENT
-
-    return EVENT
-
-
 KINDS: tuple[Kind, ...] = (
-    Kind("stops", "Stops", _stop_item_schema(), gtfs_sources, _stop_layer),
+    Kind("stops", "Stops", STOP, gtfs_sources, _stop_layer),
     Kind(
         "bike_stations",
         "Bike stations",
@@ -302,7 +292,7 @@ KINDS: tuple[Kind, ...] = (
         place_sources,
         _snapshot_layer(PLACE_INDEX, build_place_index),
     ),
-    Kind("events", "Events", _event_item_schema(), event_sources, _event_layer),
+    Kind("events", "Events", EVENT, event_sources, _event_layer),
 )
 
 
@@ -313,10 +303,6 @@ def collections(runtime: Runtime) -> dict[str, Kind]:
         for source_id in kind.sources(runtime):
             found.setdefault(source_id, kind)
     return found
-
-
-def collection_ids(runtime: Runtime) -> list[str]:
-    return sorted(collections(runtime))
 
 
 def epoch_iso(seconds: float) -> str | None:
