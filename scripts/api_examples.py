@@ -85,6 +85,21 @@ EXAMPLES: list[tuple[str, str, str]] = [
     ("GET", "/v1/openapi.json", "/v1/openapi.json"),
     ("GET", "/v1/catalog", "/v1/catalog"),
     ("GET", "/v1/catalog.ttl", "/v1/catalog.ttl"),
+    ("GET", "/ogc", "/ogc"),
+    ("GET", "/ogc/", "/ogc/"),
+    ("GET", "/ogc/conformance", "/ogc/conformance"),
+    ("GET", "/ogc/collections", "/ogc/collections"),
+    ("GET", "/ogc/collections/{collection_id}", "/ogc/collections/paris-events"),
+    (
+        "GET",
+        "/ogc/collections/{collection_id}/items",
+        "/ogc/collections/lovelo-bikes/items?bbox=1.08,49.43,1.11,49.45&limit=2",
+    ),
+    (
+        "GET",
+        "/ogc/collections/{collection_id}/items/{feature_id}",
+        "/ogc/collections/caltrain/items/caltrain:lawrence",
+    ),
     (
         "GET",
         "/v1/events.ics",
@@ -240,6 +255,8 @@ async def collect() -> list[Shown]:
                 text = "\n".join(
                     lines[:12] + ([f"… {len(lines) - 12} more lines"] if len(lines) > 12 else [])
                 )
+            # Links are absolute: shown at the address the reference's curl examples use.
+            text = text.replace(str(client.make_url("")).rstrip("/"), "http://localhost:8080")
             out.append((method, path, response.status, kind, text, ""))
             for other_method, other_route, other_path, config_name, note in OTHER_CONFIGS:
                 if (other_method, other_route) == (method, route):

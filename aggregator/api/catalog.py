@@ -3,9 +3,10 @@
 Each enabled source is a ``dcat:Dataset`` (title, description, publisher, modification date,
 update frequency, temporal coverage where the data has one) with one ``dcat:Distribution`` per
 endpoint that re-publishes it (access URL, media type, licence, conformance to this API's
-OpenAPI document). The graph is built with rdflib and written as JSON-LD (the default) or
-Turtle (``Accept: text/turtle`` or ``?format=ttl``); the tests validate it against the official
-DCAT-AP 3.0 SHACL shapes with pyshacl.
+OpenAPI document), and for a located source one more: its OGC API - Features collection
+(GeoJSON, conforming to that standard). The graph is built with rdflib and written as
+JSON-LD (the default) or Turtle (``Accept: text/turtle`` or ``?format=ttl``); the tests
+validate it against the official DCAT-AP 3.0 SHACL shapes with pyshacl.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aiohttp import web
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
 
+from aggregator.api.features_layers import collections as ogc_collections
 from aggregator.api.params import QueryParams
 from aggregator.api.routing import ApiRouter, Param
 from aggregator.api.schemas import array_of, choice, obj, ref
@@ -31,6 +33,9 @@ FREQUENCY = Namespace("http://publications.europa.eu/resource/authority/frequenc
 FILE_TYPE = Namespace("http://publications.europa.eu/resource/authority/file-type/")
 LANGUAGE = Namespace("http://publications.europa.eu/resource/authority/language/")
 IANA = Namespace("https://www.iana.org/assignments/media-types/")
+
+#: The standard an OGC collection's distribution conforms to (OGC API - Features - Part 1).
+OGC_API_FEATURES = "http://www.opengis.net/doc/IS/ogcapi-features-1/1.0"
 
 MEDIA_TYPES = {"jsonld": "application/ld+json", "ttl": "text/turtle"}
 RDF_FORMATS = {"jsonld": "json-ld", "ttl": "turtle"}
@@ -127,19 +132,32 @@ def _dataset(
     for path, what in endpoints_of(source):
         distribution = _distribution(graph, base, source, path.replace("{id}", source.id), what)
         graph.add((dataset, DCAT.distribution, distribution))
+    if source.id in ogc_collections(runtime):
+        what = f"OGC API - Features collection {source.id}, as GeoJSON"
+        distribution = _distribution(
+            graph, base, source, f"/ogc/collections/{source.id}/items", what, ogc=True
+        )
+        graph.add((dataset, DCAT.distribution, distribution))
     return dataset
 
 
-def _distribution(graph: Graph, base: str, source: ConnectorConfig, path: str, what: str) -> BNode:
+def _distribution(
+    graph: Graph, base: str, source: ConnectorConfig, path: str, what: str, *, ogc: bool = False
+) -> BNode:
+    """One way the source is re-published; ``ogc``: an OGC API - Features collection's items
+    (GeoJSON, conforming to that standard) rather than a /v1 endpoint."""
     # A blank node per distribution, labelled by what it is so that it is stable.
     node = BNode(hashlib.blake2b(f"{source.id} {path}".encode(), digest_size=8).hexdigest())
     graph.add((node, RDF.type, DCAT.Distribution))
     graph.add((node, DCTERMS.title, Literal(what)))
     graph.add((node, DCAT.accessURL, URIRef(f"{base}{path}")))
-    graph.add((node, DCTERMS["format"], _typed(graph, FILE_TYPE.JSON, DCTERMS.MediaTypeOrExtent)))
-    media_type = _typed(graph, IANA["application/json"], DCTERMS.MediaType)
+    file_type = FILE_TYPE.GEOJSON if ogc else FILE_TYPE.JSON
+    graph.add((node, DCTERMS["format"], _typed(graph, file_type, DCTERMS.MediaTypeOrExtent)))
+    media = "application/geo+json" if ogc else "application/json"
+    media_type = _typed(graph, IANA[media], DCTERMS.MediaType)
     graph.add((node, DCAT.mediaType, media_type))
-    standard = _typed(graph, URIRef(f"{base}/v1/openapi.json"), DCTERMS.Standard)
+    conforms = URIRef(OGC_API_FEATURES if ogc else f"{base}/v1/openapi.json")
+    standard = _typed(graph, conforms, DCTERMS.Standard)
     graph.add((node, DCTERMS.conformsTo, standard))
     if source.licence is not None:
         graph.add((node, DCTERMS.license, _licence(graph, source.licence)))

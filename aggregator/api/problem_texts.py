@@ -157,6 +157,24 @@ REASONS: Mapping[str, Mapping[str, str]] = {
     },
     "no_stop": {"en": "no stop {value}", "fr": "aucun arrêt {value}"},
     "no_place": {"en": "no place {value}", "fr": "aucun lieu {value}"},
+    # OGC API Features (aggregator.api.features).
+    "no_collection": {"en": "no collection {value}", "fr": "aucune collection {value}"},
+    "no_feature": {
+        "en": "no feature {value} in the collection {collection}",
+        "fr": "aucun objet {value} dans la collection {collection}",
+    },
+    "bbox_south_north": {
+        "en": "the south edge (2nd number) must not be north of the north edge",
+        "fr": "le bord sud (2e nombre) ne doit pas être au nord du bord nord",
+    },
+    "datetime_form": {
+        "en": "{value} is not an instant nor an interval start/end ('..' for an open end)",
+        "fr": "{value} n'est ni un instant ni un intervalle début/fin ('..' pour un bout ouvert)",
+    },
+    "datetime_interval": {
+        "en": "{value}: the start must not be after the end, and one end must be given",
+        "fr": "{value} : le début ne doit pas être après la fin, et un bout doit être donné",
+    },
     "no_news_item": {"en": "no news item {value}", "fr": "aucune actualité {value}"},
     "no_searchable_word": {
         "en": "has no searchable word",

@@ -361,8 +361,11 @@ _STATUS_TEXT = {
 
 
 def _operation_id(route: Route) -> str:
-    words = re.findall(r"[A-Za-z0-9]+", canonical_path(route.path))
-    return route.method.lower() + "_" + "_".join(words or ["root"])
+    path = canonical_path(route.path)
+    words = re.findall(r"[A-Za-z0-9]+", path)
+    # /ogc/ (a landing page OGC clients resolve against) is not /ogc: ids must differ.
+    index = "_index" if path.endswith("/") and len(path) > 1 else ""
+    return route.method.lower() + "_" + "_".join(words or ["root"]) + index
 
 
 def wants_geojson(request: web.Request) -> bool:

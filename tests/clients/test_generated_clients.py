@@ -144,6 +144,8 @@ def demo_ids(server: LiveServer) -> dict[str, str]:
         "place_id": get_json(server, "/v1/places?lat=46.3235&lon=-0.4588&limit=1")["data"][0]["id"],
         "item_id": get_json(server, "/v1/news?limit=1")["data"][0]["id"],
         "code": "invalid_parameter",
+        "collection_id": "caltrain",
+        "feature_id": stop,
     }
 
 
