@@ -267,7 +267,7 @@ BAD = [
     ),
     ("/ogc/collections/paris-events/items?datetime=../..", 400, "datetime_interval"),
     ("/ogc/collections/paris-events/items?datetime=2025/2026/2027", 400, "datetime_form"),
-    ("/ogc/collections/caltrain/items?f=json", 400, "unknown_parameter_accepted"),
+    ("/ogc/collections/caltrain/items?f=html", 400, "not_one_of"),
     ("/ogc/collections/caltrain/items?bbox-crs=x", 400, "unknown_parameter"),
     ("/ogc/collections/caltrain/items?cursor=AAAA", 400, "cursor_unknown"),
     ("/ogc/collections/nowhere", 404, "no_collection"),
@@ -288,6 +288,19 @@ def test_bad_requests_are_problems_in_both_languages(
         assert problem["detail_code"] == code and problem["detail_language"] == language
         details.add(problem["detail"])
     assert len(details) == 2  # a text in each language
+
+
+def test_the_json_encoding_asked_the_ogc_way_is_served(server: LiveServer) -> None:
+    """GDAL's OAPIF driver and QGIS, written against pygeoapi and ldproxy, add f=json."""
+
+    def content(answer: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in answer.items() if k not in ("links", "timeStamp")}
+
+    for path in ("/ogc", "/ogc/collections", "/ogc/collections/caltrain/items?limit=2"):
+        plain_status, _media, plain = get(server, path)
+        status, _media, answer = get(server, path + ("&" if "?" in path else "?") + "f=json")
+        assert (status, plain_status) == (200, 200) and content(answer) == content(plain)
+        assert content(answer)
 
 
 def test_a_cursor_is_refused_on_another_query(ogc: Features, server: LiveServer) -> None:

@@ -46,6 +46,8 @@ MAX_LIMIT = 1000
 #: The largest ``limit`` read at all (the standard's own example maximum): beyond, a 400.
 LIMIT_CEILING = 10_000
 OPENAPI_MEDIA_TYPE = "application/vnd.oai.openapi+json;version=3.1"
+#: The f values OGC servers (pygeoapi, ldproxy) take for the JSON encoding, the only one served.
+ENCODINGS = ("json", "geojson")
 _NUMBER = r"-?(0|[1-9][0-9]{0,8})(\.[0-9]+)?"
 _LON, _LAT = api_schemas.degrees(180), api_schemas.degrees(90)
 #: west,south,east,north, or with heights west,south,low,east,north,high (heights ignored:
@@ -80,7 +82,14 @@ def _json(data: dict[str, Any], runtime: Runtime, sources: Sequence[str] = ()) -
     return ApiResult(data, sources=list(sources), enveloped=False, max_age=_max_age(runtime))
 
 
+def _check_encoding(request: web.Request) -> None:
+    """f=json/geojson is the OGC servers' way to ask for the JSON encoding (the only one
+    served); any other value is refused, as any other bad value is."""
+    QueryParams(request.query).choice("f", ENCODINGS, "json")
+
+
 async def landing_page(request: web.Request) -> ApiResult:
+    _check_encoding(request)
     runtime = runtime_of(request)
     base = public_base(runtime, request)
     settings = runtime.config.catalog
@@ -121,7 +130,8 @@ async def landing_page(request: web.Request) -> ApiResult:
     )
 
 
-async def conformance(_request: web.Request) -> ApiResult:
+async def conformance(request: web.Request) -> ApiResult:
+    _check_encoding(request)
     # No link in it: the same answer whatever the address it was asked at.
     return ApiResult({"conformsTo": list(CONFORMANCE)}, enveloped=False)
 
@@ -161,6 +171,7 @@ def _collection(runtime: Runtime, base: str, collection: str, kind: Kind) -> dic
 
 
 async def list_collections(request: web.Request) -> ApiResult:
+    _check_encoding(request)
     runtime = runtime_of(request)
     base = public_base(runtime, request)
     found = collections(runtime)
@@ -180,6 +191,7 @@ async def list_collections(request: web.Request) -> ApiResult:
 
 
 async def get_collection(request: web.Request) -> ApiResult:
+    _check_encoding(request)
     runtime, collection, kind = _runtime_kind(request)
     base = public_base(runtime, request)
     return _json(_collection(runtime, base, collection, kind), runtime, [collection])
@@ -293,6 +305,7 @@ def _context(request: web.Request, runtime: Runtime) -> Context:
 
 
 async def list_items(request: web.Request) -> ApiResult:
+    _check_encoding(request)
     runtime, collection, kind = _runtime_kind(request)
     params = QueryParams(request.query)
     asked = params.integer("limit", DEFAULT_LIMIT, minimum=1, maximum=LIMIT_CEILING)
@@ -356,6 +369,7 @@ async def list_items(request: web.Request) -> ApiResult:
 
 
 async def get_item(request: web.Request) -> ApiResult:
+    _check_encoding(request)
     runtime, collection, kind = _runtime_kind(request)
     feature_id = request.match_info["feature_id"]
     layer = kind.layer(runtime, collection)
@@ -388,12 +402,20 @@ def register_features(router: ApiRouter) -> None:
         location="path",
         required=True,
     )
+    # pygeoapi, ldproxy and the clients written against them (GDAL's OAPIF driver, QGIS) add
+    # f=json to ask for the JSON encoding: accepted, the only encodings served being JSON ones.
+    encoding_param = Param(
+        "f",
+        "The encoding, as OGC servers name it: JSON only (f=json or geojson), the default.",
+        {"type": "string", "enum": list(ENCODINGS)},
+    )
     common = {"tags": tags, "enveloped": False}
     router.get(
         ROOT,
         landing_page,
         summary="OGC API Features: the landing page",
         response=refs["OgcLandingPage"],
+        params=[encoding_param],
         **common,
     )
     router.get(
@@ -403,6 +425,7 @@ def register_features(router: ApiRouter) -> None:
         description="The same document as /ogc: clients (OWSLib, QGIS) add a slash to the "
         "landing page's address before resolving conformance and collections against it.",
         response=refs["OgcLandingPage"],
+        params=[encoding_param],
         **common,
     )
     router.get(
@@ -410,6 +433,7 @@ def register_features(router: ApiRouter) -> None:
         conformance,
         summary="OGC API Features: the conformance classes implemented (Core, GeoJSON)",
         response=refs["OgcConformance"],
+        params=[encoding_param],
         **common,
     )
     router.get(
@@ -417,13 +441,14 @@ def register_features(router: ApiRouter) -> None:
         list_collections,
         summary="OGC API Features: the collections, one per located source",
         response=refs["OgcCollections"],
+        params=[encoding_param],
         **common,
     )
     router.get(
         ROOT + "/collections/{collection_id}",
         get_collection,
         summary="OGC API Features: one collection, its extent and licence",
-        params=[collection_param],
+        params=[collection_param, encoding_param],
         response=refs["OgcCollection"],
         errors=[404],
         **common,
@@ -461,6 +486,7 @@ def register_features(router: ApiRouter) -> None:
                 "Set by the next and prev links: do not build it.",
                 api_schemas.CURSOR,
             ),
+            encoding_param,
         ],
         response=refs["OgcFeatureCollection"],
         media_type=GEOJSON_MEDIA_TYPE,
@@ -480,6 +506,7 @@ def register_features(router: ApiRouter) -> None:
                 location="path",
                 required=True,
             ),
+            encoding_param,
         ],
         response=refs["OgcFeatureAnswer"],
         media_type=GEOJSON_MEDIA_TYPE,
