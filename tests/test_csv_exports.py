@@ -186,6 +186,19 @@ async def test_format_csv_on_the_json_list_is_a_303_to_its_export(client):
         assert answer.headers["X-Content-Type-Options"] == "nosniff"  # the conventions apply
         followed = await client.get(f"{path}?{asked}")
         assert followed.status == 200 and followed.content_type == "text/csv"
+    # The list checks the whole request first (its problem, not a redirect to one), then
+    # leaves out what an export does not take.
+    paged = await client.get("/v1/events?format=csv&limit=5&q=Paris", allow_redirects=False)
+    assert paged.status == 303 and paged.headers["Location"] == "/v1/events.csv?q=Paris"
+    for bad in (
+        "format=csv&limit=500",
+        "format=csv&fields=nothing",
+        "format=csv&cursor=x",
+        "format=xls",
+    ):
+        refused = await client.get(f"/v1/events?{bad}", allow_redirects=False)
+        assert refused.status == 400, bad
+        assert refused.content_type == "application/problem+json"
     plain = await client.get("/v1/events?format=json&limit=1")
     assert plain.status == 200 and plain.content_type == "application/json"
 

@@ -37,12 +37,15 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from yarl import URL
 
+from aggregator.api.fields import item_fields, select_fields
+from aggregator.api.params import QueryParams
 from aggregator.api.problems import ApiError
 from aggregator.api.rendering import GZIP_MIN_BYTES, _cache_control, accepts_gzip, etag_matches
 from aggregator.api.results import ApiResult
 from aggregator.config.licences import licence_url
 
 if TYPE_CHECKING:
+    from aggregator.api.routing import ApiRouter
     from aggregator.runtime import Runtime
 
 Handler = Callable[[web.Request], Awaitable[Any]]
@@ -72,20 +75,19 @@ class Column:
 
     name: str
     value: Callable[[Mapping[str, Any]], Any]
-    description: str = ""
 
 
-def field(name: str, key: str | None = None, description: str = "") -> Column:
+def field(name: str, key: str | None = None) -> Column:
     """The column ``name`` holding the record's ``key`` (default: ``name``)."""
     key = key or name
 
     def read(record: Mapping[str, Any]) -> Any:
         return record.get(key)
 
-    return Column(name, read, description)
+    return Column(name, read)
 
 
-def nested(name: str, *keys: str, description: str = "") -> Column:
+def nested(name: str, *keys: str) -> Column:
     """The column ``name`` holding ``record[k1][k2]...`` (empty when any level is missing)."""
 
     def read(record: Mapping[str, Any]) -> Any:
@@ -96,7 +98,7 @@ def nested(name: str, *keys: str, description: str = "") -> Column:
             value = value.get(key)
         return value
 
-    return Column(name, read, description)
+    return Column(name, read)
 
 
 def neutralised(text: str) -> str:
@@ -151,20 +153,18 @@ def source_terms(runtime: Runtime, source_ids: Iterable[str]) -> dict[str, Terms
 
 
 #: The last two columns of every export: the terms of the row's sources (one, or two for an
-#: event merged from two sources), joined with :data:`LIST_SEPARATOR` when there are two.
+#: event merged from two sources), joined with :data:`LIST_SEPARATOR` when they differ. The
+#: licence is an SPDX id (ODbL-1.0, etalab-2.0...) or a URL; the attribution is whom to
+#: credit, as the source's configuration words it.
 LICENCE_COLUMNS = (
-    Column(
-        "licence",
-        lambda record: [t.licence for t in record[_TERMS] if t.licence],
-        "the licence of the row's source: an SPDX id (ODbL-1.0, etalab-2.0...) or a URL",
-    ),
-    Column(
-        "attribution",
-        lambda record: [t.attribution for t in record[_TERMS] if t.attribution],
-        "whom to credit, as the source's configuration words it",
-    ),
+    Column("licence", lambda record: _distinct(t.licence for t in record[_TERMS])),
+    Column("attribution", lambda record: _distinct(t.attribution for t in record[_TERMS])),
 )
 _TERMS = "__terms__"
+
+
+def _distinct(values: Iterable[str | None]) -> list[str]:
+    return list(dict.fromkeys(v for v in values if v))
 
 
 def write_csv(
@@ -245,22 +245,35 @@ def _add_links(response: web.Response, used_terms: Sequence[Terms]) -> None:
 
 
 def export_location(request: web.Request) -> str:
-    """Where ``format=csv`` on a JSON list redirects: its CSV twin, with the same query
-    (``format`` aside): the twin refuses what it does not take (``limit``...) by name."""
-    query = [(k, v) for k, v in request.query.items() if k != "format"]
-    return str(URL(request.path + ".csv").with_query(query))
+    """Where ``format=csv`` on a JSON list redirects: its CSV twin with the same filters. The
+    parameters an export does not take (``limit``, ``cursor``, ``fields``, ``sync``: it holds
+    every row and column) are left out, once the list has checked them."""
+    kept = [(k, v) for k, v in request.query.items() if k not in NOT_IN_EXPORT]
+    return str(URL(request.path + ".csv").with_query(kept))
 
 
-def see_csv(handler: Handler) -> Handler:
+def see_csv(handler: Handler, router: ApiRouter, formats: tuple[str, ...]) -> Handler:
     """``handler`` of a JSON list, answering ``format=csv`` with a 303 to its CSV twin.
 
-    A response, not a raised redirect: the conventions middleware then gives it the CORS
-    and security headers, so a browser's cross-origin fetch may follow it.
+    The list first checks the whole request as it would answer it (every filter, ``limit``,
+    ``cursor``, ``fields``): a request the JSON list refuses is refused here too, with the
+    same problem, rather than sent on. The answer is a response, not a raised redirect, so the
+    conventions middleware gives it the CORS and security headers a browser's fetch needs.
     """
 
     async def json_or_see_csv(request: web.Request) -> Any:
-        if request.query.get("format") == "csv":
-            return web.Response(status=303, headers={"Location": export_location(request)})
-        return await handler(request)
+        if QueryParams(request.query).choice("format", formats, "json") != "csv":
+            return await handler(request)
+        as_json = request.clone(rel_url=request.rel_url.with_query(_without_format(request)))
+        result = await handler(as_json)
+        resource = request.match_info.route.resource
+        route = router.lookup("GET", resource.canonical) if resource is not None else None
+        if isinstance(result, ApiResult) and route is not None and "fields" in request.query:
+            select_fields(result, as_json.query, item_fields(router, route))
+        return web.Response(status=303, headers={"Location": export_location(request)})
 
     return json_or_see_csv
+
+
+def _without_format(request: web.Request) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in request.query.items() if k != "format"]

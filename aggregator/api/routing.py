@@ -201,8 +201,9 @@ class ApiRouter:
                     "licence columns: docs/OPEN-DATA.md.",
                 },
             )
-            handler = see_csv(handler)
             choices.append("csv")
+            formats = (*choices, "geojson") if geojson is not None else tuple(choices)
+            handler = see_csv(handler, self, formats)
             text = f"json (the default), or csv: a 303 to {twin}{CSV_SUFFIX} with the same query."
             declaration["errors"] = [*declaration.get("errors", (400,)), 303]
         if geojson is not None:
