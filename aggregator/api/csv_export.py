@@ -190,7 +190,8 @@ def write_csv(
         writer.writerow([cell(column.value(with_terms)) for column in columns])
         if buffer.tell() > MAX_BYTES:  # characters: at most as many as the UTF-8 bytes
             raise ExportTooLarge()
-    body = buffer.getvalue().encode("utf-8")
+    # "replace": a lone surrogate (not UTF-8) from a decoder's escape becomes "?", not a 500.
+    body = buffer.getvalue().encode("utf-8", "replace")
     if len(body) > MAX_BYTES:
         raise ExportTooLarge()
     return body, list(used)

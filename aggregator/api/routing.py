@@ -204,7 +204,7 @@ class ApiRouter:
             choices.append("csv")
             formats = (*choices, "geojson") if geojson is not None else tuple(choices)
             handler = see_csv(handler, self, formats)
-            text = f"json (the default), or csv: a 303 to {twin}{CSV_SUFFIX} with the same query."
+            text = f"json (the default), or csv: a 303 to {twin}{CSV_SUFFIX} with the same filters."
             declaration["errors"] = [*declaration.get("errors", (400,)), 303]
         if geojson is not None:
             text += (
