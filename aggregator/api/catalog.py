@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 from aiohttp import web
@@ -52,10 +53,25 @@ ENDPOINTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("/v1/alerts", "Service alerts"),
         ("/v1/vehicles", "Vehicle positions"),
     ),
-    "gbfs": (("/v1/bikes/stations", "Bike-share stations and their availability"),),
-    "bike_stations": (("/v1/bikes/stations", "Bike-share stations and their availability"),),
-    "parkings": (("/v1/parkings", "Car parks and their free spaces"),),
+    "gbfs": (
+        ("/v1/bikes/stations", "Bike-share stations and their availability"),
+        ("/v1/bikes/stations.csv", "Bike-share stations and their availability, as CSV"),
+    ),
+    "bike_stations": (
+        ("/v1/bikes/stations", "Bike-share stations and their availability"),
+        ("/v1/bikes/stations.csv", "Bike-share stations and their availability, as CSV"),
+    ),
+    "parkings": (
+        ("/v1/parkings", "Car parks and their free spaces"),
+        ("/v1/parkings.csv", "Car parks and their free spaces, as CSV"),
+    ),
+    "places": (
+        ("/v1/places", "Public places and their opening hours"),
+        ("/v1/places.csv", "Public places and their opening hours, as CSV"),
+    ),
 }
+#: The media type and EU file type of a distribution, by its path's suffix (JSON otherwise).
+FORMATS = {".csv": ("text/csv", FILE_TYPE.CSV)}
 EVENT_TYPES = frozenset({"ics", "openagenda", "opendatasoft"})
 
 
@@ -67,6 +83,7 @@ def endpoints_of(source: ConnectorConfig) -> tuple[tuple[str, str], ...]:
         return (
             (f"/v1/{channel}", f"{channel.capitalize()}: occurrences, filters, sync"),
             (f"/v1/{channel}.ics", f"{channel.capitalize()} as a calendar to subscribe to"),
+            (f"/v1/{channel}.csv", f"{channel.capitalize()} as CSV"),
         )
     return (("/v1/sources/{id}/records", "The source's records, as mapped"),)
 
@@ -151,10 +168,13 @@ def _distribution(
     graph.add((node, RDF.type, DCAT.Distribution))
     graph.add((node, DCTERMS.title, Literal(what)))
     graph.add((node, DCAT.accessURL, URIRef(f"{base}{path}")))
-    file_type = FILE_TYPE.GEOJSON if ogc else FILE_TYPE.JSON
+    if ogc:
+        mime, file_type = "application/geo+json", FILE_TYPE.GEOJSON
+    else:
+        default = ("application/json", FILE_TYPE.JSON)
+        mime, file_type = FORMATS.get(PurePosixPath(path).suffix, default)
     graph.add((node, DCTERMS["format"], _typed(graph, file_type, DCTERMS.MediaTypeOrExtent)))
-    media = "application/geo+json" if ogc else "application/json"
-    media_type = _typed(graph, IANA[media], DCTERMS.MediaType)
+    media_type = _typed(graph, IANA[mime], DCTERMS.MediaType)
     graph.add((node, DCAT.mediaType, media_type))
     conforms = URIRef(OGC_API_FEATURES if ogc else f"{base}/v1/openapi.json")
     standard = _typed(graph, conforms, DCTERMS.Standard)

@@ -101,6 +101,12 @@ REASONS: Mapping[str, Mapping[str, str]] = {
         "en": "is not accepted by a calendar export (it holds every match)",
         "fr": "n'est pas accepté par un export de calendrier (il contient tout)",
     },
+    "export_too_large": {
+        "en": "this export would hold more than {maximum} rows or {megabytes} MB, the most one "
+        "file holds; narrow the filters (from/to, category, source, a radius)",
+        "fr": "cet export dépasserait {maximum} lignes ou {megabytes} Mo, le maximum d'un "
+        "fichier ; restreignez les filtres (from/to, category, source, un rayon)",
+    },
     "sync_not_sortable": {
         "en": "a sync is in change order; it cannot be sorted",
         "fr": "une synchronisation suit l'ordre des changements ; elle ne se trie pas",
@@ -324,6 +330,12 @@ TYPE_DESCRIPTIONS: Mapping[str, Mapping[str, str]] = {
         "en": "The request conflicts with this process's role (not a poller, another holds "
         "the source, no config file).",
         "fr": "La requête ne convient pas au rôle de ce processus.",
+    },
+    "export_too_large": {
+        "en": "A CSV export holds the whole filtered set, up to a bound (in detail): narrow "
+        "the filters, or page through the JSON list with its cursor.",
+        "fr": "Un export CSV contient tout l'ensemble filtré, jusqu'à une limite (dans detail) : "
+        "restreignez les filtres, ou parcourez la liste JSON avec son curseur.",
     },
     "error": {
         "en": "An HTTP error the other types do not cover; see status and detail.",

@@ -113,11 +113,12 @@ def _at_least_since_success(age: float | None, source: dict[str, Any] | None) ->
     return max(age or 0.0, float(source["age_s"]))
 
 
-async def list_bike_stations(request: web.Request) -> ApiResult:
-    runtime = runtime_of(request)
-    query = NearQuery.read(
+def read_query(request: web.Request) -> NearQuery:
+    """The list's filters, checked: what the JSON list, its GeoJSON and its CSV export
+    (connectors/bikes/csv_export.py) select by."""
+    return NearQuery.read(
         QueryParams(request.query),
-        sources=bike_sources(runtime),
+        sources=bike_sources(runtime_of(request)),
         kind="bike",
         default_radius=500.0,
         max_radius=MAX_RADIUS_M,
@@ -125,6 +126,14 @@ async def list_bike_stations(request: web.Request) -> ApiResult:
         geojson=wants_geojson(request),
         scope=query_scope(PATH, request.query),
     )
+
+
+def stations(
+    request: web.Request, query: NearQuery
+) -> tuple[list[tuple[float, dict[str, Any]]], dict[str, Any]]:
+    """Every station the query selects, with its distance, in no particular order; and each
+    feed's age (``meta.feeds``)."""
+    runtime = runtime_of(request)
     now = runtime.clock.now()
     judged = answer_freshness(request, runtime)
     found: list[tuple[float, dict[str, Any]]] = []
@@ -152,6 +161,13 @@ async def list_bike_stations(request: web.Request) -> ApiResult:
             return entry
 
         found += query.nearest(index, fresh)
+    return found, feeds
+
+
+async def list_bike_stations(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    query = read_query(request)
+    found, feeds = stations(request, query)
     return query.answer(found, runtime.cursors, {"feeds": feeds})
 
 
@@ -159,6 +175,8 @@ def register_bike_routes(router: ApiRouter) -> None:
     """Declare the endpoint once, whichever bike source type asks first."""
     if router.lookup("GET", PATH) is not None:
         return
+    from .csv_export import bike_stations_csv
+
     station_ref = router.add_schema("BikeStation", STATION_SCHEMA)
     router.get(
         PATH,
@@ -178,6 +196,7 @@ def register_bike_routes(router: ApiRouter) -> None:
             "BikeStationCollection",
             api_schemas.point_features(STATION_SCHEMA, "BikeStationCollection"),
         ),
+        csv=bike_stations_csv,
         description=(
             "Every source of type gbfs or bike_stations together. A station's freshness "
             "follows its own last_reported, judged against the source's max_age (else its "

@@ -61,11 +61,12 @@ def parking_sources(runtime: Runtime) -> list[str]:
     return [s for s, st in runtime.statuses.items() if st.source_type == "parkings"]
 
 
-async def list_parkings(request: web.Request) -> ApiResult:
-    runtime = runtime_of(request)
-    query = NearQuery.read(
+def read_query(request: web.Request) -> NearQuery:
+    """The list's filters, checked: what the JSON list, its GeoJSON and its CSV export
+    (connectors/parkings/csv_export.py) select by."""
+    return NearQuery.read(
         QueryParams(request.query),
-        sources=parking_sources(runtime),
+        sources=parking_sources(runtime_of(request)),
         kind="parkings",
         default_radius=1000.0,
         max_radius=MAX_RADIUS_M,
@@ -73,6 +74,10 @@ async def list_parkings(request: web.Request) -> ApiResult:
         geojson=wants_geojson(request),
         scope=query_scope(PATH, request.query),
     )
+
+
+def car_parks(runtime: Runtime, query: NearQuery) -> list[tuple[float, dict[str, Any]]]:
+    """Every car park the query selects, with its distance, in no particular order."""
     now = runtime.clock.now()
     found: list[tuple[float, dict[str, Any]]] = []
     for source_id in query.sources:
@@ -87,12 +92,20 @@ async def list_parkings(request: web.Request) -> ApiResult:
             return entry
 
         found += query.nearest(index, fresh)
-    return query.answer(found, runtime.cursors)
+    return found
+
+
+async def list_parkings(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    query = read_query(request)
+    return query.answer(car_parks(runtime, query), runtime.cursors)
 
 
 def register_parking_routes(router: ApiRouter) -> None:
     if router.lookup("GET", PATH) is not None:
         return
+    from .csv_export import parkings_csv
+
     parking_ref = router.add_schema("Parking", PARKING_SCHEMA)
     router.get(
         PATH,
@@ -111,4 +124,5 @@ def register_parking_routes(router: ApiRouter) -> None:
         geojson=router.add_schema(
             "ParkingCollection", api_schemas.point_features(PARKING_SCHEMA, "ParkingCollection")
         ),
+        csv=parkings_csv,
     )

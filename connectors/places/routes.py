@@ -9,7 +9,9 @@ the answer, but a place whose state changes with the clock has not changed: ``op
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -28,6 +30,7 @@ from aggregator.runtime import Runtime, runtime_of
 from connectors.places.geo import distance_m, feature_collection
 
 from .connector import CATEGORIES, INDEX_NAME, WHEELCHAIR, build_index
+from .csv_export import places_csv
 from .placeindex import PlacesIndex, fold
 
 PATH = "/v1/places"
@@ -165,81 +168,120 @@ def render(index: PlacesIndex, place: Mapping[str, Any], at: datetime, **week: A
 _CATEGORY_ITEM = api_schemas.one_of(CATEGORIES)
 
 
+@dataclass(frozen=True)
+class PlaceQuery:
+    """The filters of a places list, checked: what the JSON list, its GeoJSON and its CSV
+    export (connectors/places/csv_export.py) all select by."""
+
+    lat: float | None
+    lon: float | None
+    radius_m: float
+    categories: frozenset[str] | None
+    words: list[str]
+    #: Only the places open at ``at`` (open_now, or open_at).
+    only_open: bool
+    at: datetime
+    sources: list[str]
+    #: What a cursor of this list belongs to.
+    scope: str
+
+    @classmethod
+    def read(cls, request: web.Request, runtime: Runtime) -> PlaceQuery:
+        params = QueryParams(request.query)
+        lat = params.number("lat", minimum=-90.0, maximum=90.0)
+        lon = params.number("lon", minimum=-180.0, maximum=180.0)
+        if (lat is None) != (lon is None):
+            raise BadParameter("lat" if lat is None else "lon", "lat_lon_together")
+        radius = params.number("radius", DEFAULT_RADIUS_M, minimum=1.0, maximum=MAX_RADIUS_M)
+        if lat is None and "radius" in params:
+            raise BadParameter("radius", "radius_needs_point")
+        wanted = params.csv("category", max_items=len(CATEGORIES))
+        for category in wanted:
+            if category not in CATEGORIES:
+                raise BadParameter(
+                    "category", "not_one_of", value=repr(category), choices=", ".join(CATEGORIES)
+                )
+        text = params.string("q")
+        now = runtime.clock.now()
+        if "open_at" in params and "open_now" in params:
+            raise BadParameter("open_at", "open_now_or_open_at")
+        open_at = params.datetime("open_at", now, runtime.timezone) if "open_at" in params else None
+        only_open = params.boolean("open_now", False) or open_at is not None
+        sources = place_sources(runtime)
+        source = params.member("source", sources, "a configured places source")
+        scope = "places?" + urlencode(
+            sorted((k, v) for k, v in request.query.items() if k not in _NOT_IN_SCOPE)
+        )
+        return cls(
+            lat,
+            lon,
+            radius or DEFAULT_RADIUS_M,
+            frozenset(wanted) or None,
+            fold(text).split() if text else [],
+            only_open,
+            open_at or now,
+            [source] if source is not None else sources,
+            scope,
+        )
+
+    def search(
+        self, runtime: Runtime, after: list[Any] | None, limit: int
+    ) -> list[tuple[tuple[float, str], PlacesIndex, Mapping[str, Any]]]:
+        """Up to ``limit + 1`` matches of every source after ``after``, nearest first (see
+        :meth:`PlacesIndex.search`), each with its index."""
+        hits: list[tuple[tuple[float, str], PlacesIndex, Mapping[str, Any]]] = []
+        for index in _indexes(runtime, self.sources):
+            found = index.search(
+                self.lat,
+                self.lon,
+                self.radius_m,
+                categories=self.categories,
+                words=self.words,
+                open_at=self.at if self.only_open else None,
+                after=after,
+                limit=limit,
+            )
+            hits += [(key, index, place) for key, place in found]
+        hits.sort(key=lambda hit: hit[0])
+        return hits
+
+
 async def list_places(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     params = QueryParams(request.query)
     language = negotiate_language(request, runtime.languages)
-    lat = params.number("lat", minimum=-90.0, maximum=90.0)
-    lon = params.number("lon", minimum=-180.0, maximum=180.0)
-    if (lat is None) != (lon is None):
-        raise BadParameter("lat" if lat is None else "lon", "lat_lon_together")
-    radius = params.number("radius", DEFAULT_RADIUS_M, minimum=1.0, maximum=MAX_RADIUS_M)
-    if lat is None and "radius" in params:
-        raise BadParameter("radius", "radius_needs_point")
-    wanted = params.csv("category", max_items=len(CATEGORIES))
-    for category in wanted:
-        if category not in CATEGORIES:
-            raise BadParameter(
-                "category", "not_one_of", value=repr(category), choices=", ".join(CATEGORIES)
-            )
-    text = params.string("q")
-    words = fold(text).split() if text else []
-    now = runtime.clock.now()
-    if "open_at" in params and "open_now" in params:
-        raise BadParameter("open_at", "open_now_or_open_at")
-    open_at = params.datetime("open_at", now, runtime.timezone) if "open_at" in params else None
-    only_open = params.boolean("open_now", False) or open_at is not None
-    at = open_at or now
+    query = PlaceQuery.read(request, runtime)
     limit = params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT)
     geojson = wants_geojson(request)
-    sources = place_sources(runtime)
-    source = params.member("source", sources, "a configured places source")
-    if source is not None:
-        sources = [source]
     if "sync" in params:
         if geojson:
             raise BadParameter("sync", "sync_json_only")
         for name in ("open_now", "open_at"):
             if name in params:
                 raise BadParameter(name, "not_with_sync")
-        where = (lat, lon, radius or DEFAULT_RADIUS_M)
-        filters = (frozenset(wanted) or None, words)
-        return await _sync(request, params, language, sources, where, filters, at, limit)
-    scope = "places?" + urlencode(
-        sorted((k, v) for k, v in request.query.items() if k not in _NOT_IN_SCOPE)
-    )
+        where = (query.lat, query.lon, query.radius_m)
+        filters = (query.categories, query.words)
+        return await _sync(request, params, language, query.sources, where, filters, query.at, limit)
     after: list[Any] | None = None
     cursor = params.string("cursor")
     if cursor is not None:
-        position = runtime.cursors.decode(scope, cursor)
+        position = runtime.cursors.decode(query.scope, cursor)
         if not (isinstance(position, list) and len(position) == 3):
             raise BadParameter("cursor", "cursor_unknown")
         # "Open now" pages are asked at different instants: the cursor keeps the first one.
-        after, at = position[:2], datetime.fromisoformat(position[2])
-    categories = frozenset(wanted) or None
-    hits: list[tuple[tuple[float, str], PlacesIndex, Mapping[str, Any]]] = []
-    for index in _indexes(runtime, sources):
-        found = index.search(
-            lat,
-            lon,
-            radius or DEFAULT_RADIUS_M,
-            categories=categories,
-            words=words,
-            open_at=at if only_open else None,
-            after=after,
-            limit=limit,
-        )
-        hits += [(key, index, place) for key, place in found]
-    hits.sort(key=lambda hit: hit[0])
+        after = position[:2]
+        query = dataclasses.replace(query, at=datetime.fromisoformat(position[2]))
+    at, sources = query.at, query.sources
+    hits = query.search(runtime, after, limit)
     page = hits[:limit]
     data = []
     for key, index, place in page:
         item = render(index, place, at)
-        item["distance_m"] = key[0] if lat is not None else None
+        item["distance_m"] = key[0] if query.lat is not None else None
         data.append(item)
     next_cursor = None
     if len(hits) > limit and page:
-        next_cursor = runtime.cursors.encode(scope, [*page[-1][0], at.isoformat()])
+        next_cursor = runtime.cursors.encode(query.scope, [*page[-1][0], at.isoformat()])
     meta = {"at": at.astimezone(runtime.timezone).isoformat()}
     if geojson:
         return ApiResult(
@@ -401,6 +443,7 @@ def register_place_routes(router: ApiRouter) -> None:
         geojson=router.add_schema(
             "PlaceCollection", api_schemas.point_features(PLACE_SCHEMA, "PlaceCollection")
         ),
+        csv=places_csv,
     )
     detail = router.add_schema(
         "PlaceDetail",

@@ -41,6 +41,8 @@ ARGUMENTS: dict[str, dict[str, Any]] = {
     "/v1/bikes/stations.geojson": RIVE_DROITE,
     "/v1/parkings": RIVE_DROITE,
     "/v1/parkings.geojson": RIVE_DROITE,
+    "/v1/bikes/stations.csv": RIVE_DROITE,
+    "/v1/parkings.csv": RIVE_DROITE,
     "/v1/waste/collections": {"lat": 44.8452, "lon": -0.5909},
 }
 

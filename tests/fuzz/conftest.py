@@ -71,6 +71,15 @@ LOOSE_PARAMETER_SCHEMAS |= {
     )
 }
 
+# A CSV export (its list's path plus .csv) takes the list's filters, not its paging: the
+# cross-parameter rules stay, the cursor and fields ones go.
+LOOSE_PARAMETER_SCHEMAS |= {
+    "GET /v1/agenda.csv": _EVENT_FILTERS,
+    "GET /v1/events.csv": _EVENT_FILTERS,
+    "GET /v1/places.csv": "lat/lon go together, radius needs them, open_now and open_at exclude "
+    "each other (cross-parameter rules)",
+}
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the positive-acceptance fuzz of loosely documented operations as known failures."""
