@@ -261,7 +261,9 @@ async def list_places(request: web.Request) -> ApiResult:
                 raise BadParameter(name, "not_with_sync")
         where = (query.lat, query.lon, query.radius_m)
         filters = (query.categories, query.words)
-        return await _sync(request, params, language, query.sources, where, filters, query.at, limit)
+        return await _sync(
+            request, params, language, query.sources, where, filters, query.at, limit
+        )
     after: list[Any] | None = None
     cursor = params.string("cursor")
     if cursor is not None:
