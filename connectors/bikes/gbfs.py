@@ -26,7 +26,6 @@ import struct
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -38,7 +37,7 @@ from aggregator.connector import Connector
 from aggregator.fetch import Fetcher
 from aggregator.fetch_errors import FetchError
 from aggregator.fetch_result import FetchResult, Validators
-from aggregator.model import ParseResult, Snapshot
+from aggregator.model import ParseResult
 from aggregator.origins import UrlFromBody
 
 from . import gbfs_files as files
@@ -332,12 +331,3 @@ class GbfsConnector(BikeSource, Connector[GbfsConfig]):
                 "feed_last_updated": last_updated.isoformat() if last_updated else None,
             },
         )
-
-    @classmethod
-    def records(cls, snapshot: Snapshot) -> list[dict[str, Any]]:
-        network: BikeNetwork = snapshot.data
-        return network.stations
-
-    @classmethod
-    def live_status(cls, snapshot: Snapshot, now: datetime) -> Mapping[str, Any]:
-        return cls.feed_status(snapshot, now)
