@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from aggregator.config.types import format_duration
-from aggregator.fetch_body import drain, read_capped, read_file
+from aggregator.fetch_body import drain_redirect, read_capped, read_file_url
 from aggregator.fetch_errors import (
     FetchError,
     LocalFileError,
@@ -200,7 +200,7 @@ class Fetcher:
                     url=shown,
                 )
             return await asyncio.to_thread(
-                read_file, url, shown, max_bytes, validators, base_dir, redactor
+                read_file_url, url, shown, max_bytes, validators, base_dir, redactor
             )
         if scheme not in ("http", "https"):
             raise FetchError(f"unsupported URL scheme {scheme!r}", url=shown)
@@ -310,7 +310,7 @@ class Fetcher:
                 location = response.headers.get("Location")
                 if status in REDIRECT_STATUSES and location:
                     target = redirect_target(target, location, shown, redactor)
-                    await drain(response)
+                    await drain_redirect(response)
                     continue
                 if not 200 <= status < 300:
                     return _Answer(

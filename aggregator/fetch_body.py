@@ -15,7 +15,8 @@ from aggregator.fetch_result import FetchResult, Validators, fetch_result
 from aggregator.redact import Redactor
 
 __all__ = [
-    "MAX_REDIRECT_BODY", "body_too_large", "drain", "human_bytes", "read_capped", "read_file",
+    "MAX_REDIRECT_BODY", "body_too_large", "drain_redirect", "human_bytes", "read_capped",
+    "read_file_url",
 ]  # fmt: skip
 
 #: A redirect's body is read (and dropped) up to this size so its connection can be reused.
@@ -54,7 +55,7 @@ async def read_capped(response: httpx.Response, max_bytes: int, shown: str) -> b
     return b"".join(chunks)
 
 
-async def drain(response: httpx.Response) -> None:
+async def drain_redirect(response: httpx.Response) -> None:
     """Read a small redirect body to its end, so the connection goes back to the pool; a big
     one is left unread (the connection is then closed, which is all it costs)."""
     size = 0
@@ -64,7 +65,7 @@ async def drain(response: httpx.Response) -> None:
             return
 
 
-def read_file(
+def read_file_url(
     url: str,
     shown: str,
     max_bytes: int,
@@ -72,6 +73,7 @@ def read_file(
     base_dir: Path | None,
     redactor: Redactor,
 ) -> FetchResult:
+    """A ``file:`` URL's content within ``max_bytes``; its mtime and size are its validator."""
     started = time.monotonic()
     parts = urlsplit(url)
     if parts.netloc not in ("", "localhost"):
