@@ -13,10 +13,11 @@ from aggregator.api.messages import (
     EXPLANATIONS,
     HINTS,
     MESSAGE_LANGUAGES,
+    PROBLEM_DETAILS,
+    PROBLEM_TITLES,
     UNAVAILABLE,
     WASTE_EXPLANATIONS,
 )
-from aggregator.api.problem_texts import PROBLEM_TITLES, REASONS, TYPE_DESCRIPTIONS
 from aggregator.api.routing import canonical_path
 
 CONFIG_DIR = Path(__file__).parents[1] / "config"
@@ -196,10 +197,9 @@ def test_every_server_text_exists_in_french_and_english():
         EXPLANATIONS,
         UNAVAILABLE,
         HINTS,
-        WASTE_EXPLANATIONS,
         PROBLEM_TITLES,
-        REASONS,
-        TYPE_DESCRIPTIONS,
+        PROBLEM_DETAILS,
+        WASTE_EXPLANATIONS,
     ):
         for code, texts in catalogue.items():
             assert set(texts) == set(MESSAGE_LANGUAGES), code

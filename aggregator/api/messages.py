@@ -1,5 +1,4 @@
-"""The server's own texts, each under a stable code, in French and English, and how a text is
-looked up in the answer's language (the texts of problems are in :mod:`.problem_texts`).
+"""The server's own texts, each under a stable code, in French and English.
 
 A client shows ``message`` to people and branches on ``code``, which never changes. The texts
 are written here, not in the handlers, so every one of them exists in both languages (a test
@@ -96,6 +95,57 @@ HINTS: Mapping[str, Mapping[str, str]] = {
         "window with the {parameter} parameter (up to {maximum}).",
         "fr": "Moins de départs que demandé dans cette période : demandez une période plus "
         "longue avec le paramètre {parameter} (jusqu'à {maximum}).",
+    },
+}
+
+#: The ``title`` of each problem ``code``.
+PROBLEM_TITLES: Mapping[str, Mapping[str, str]] = {
+    "invalid_parameter": {"en": "Invalid parameter", "fr": "Paramètre invalide"},
+    "not_found": {"en": "Not found", "fr": "Introuvable"},
+    "method_not_allowed": {"en": "Method not allowed", "fr": "Méthode non autorisée"},
+    "unauthorized": {
+        "en": "Missing or wrong admin token",
+        "fr": "Jeton d'administration absent ou faux",
+    },
+    "forbidden": {"en": "Forbidden", "fr": "Interdit"},
+    "not_ready": {"en": "Not ready", "fr": "Pas prêt"},
+    "internal_error": {"en": "Internal error", "fr": "Erreur interne"},
+    "rate_limited": {"en": "Too many requests", "fr": "Trop de requêtes"},
+    "too_many_streams": {"en": "Too many streams", "fr": "Trop de flux"},
+    "admin_throttled": {
+        "en": "Too many failed authentications",
+        "fr": "Trop d'authentifications échouées",
+    },
+    "invalid_config": {"en": "Invalid configuration", "fr": "Configuration invalide"},
+    "conflict": {"en": "Conflict", "fr": "Conflit"},
+    "sync_expired": {"en": "Sync expired", "fr": "Synchronisation expirée"},
+    "sync_not_ready": {"en": "Not ready", "fr": "Pas prêt"},
+    "error": {"en": "Error", "fr": "Erreur"},
+}
+
+#: Problem ``detail`` texts the server writes without data of a source in them.
+PROBLEM_DETAILS: Mapping[str, Mapping[str, str]] = {
+    "no_endpoint": {
+        "en": "no endpoint at {path}",
+        "fr": "aucun point d'accès à {path}",
+    },
+    "method_not_allowed": {
+        "en": "{method} is not supported here; allowed: {allowed}",
+        "fr": "{method} n'est pas accepté ici ; acceptées : {allowed}",
+    },
+    "sync_expired": {
+        "en": "this sync token is older than what the server remembers; "
+        "start again with sync=start",
+        "fr": "ce jeton de synchronisation est plus ancien que ce dont le serveur se souvient ; "
+        "recommencez avec sync=start",
+    },
+    "sync_not_ready": {
+        "en": "this server is still catching up with the latest data; retry in a moment",
+        "fr": "ce serveur rattrape encore les dernières données ; réessayez dans un instant",
+    },
+    "internal_error": {
+        "en": "the server failed to answer; incident {incident} is in its log",
+        "fr": "le serveur n'a pas pu répondre ; l'incident {incident} est dans son journal",
     },
 }
 

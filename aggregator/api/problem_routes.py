@@ -9,8 +9,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from aggregator.api.i18n import negotiate_language
-from aggregator.api.messages import message, text_language
-from aggregator.api.problem_texts import PROBLEM_TITLES, TYPE_DESCRIPTIONS
+from aggregator.api.messages import PROBLEM_TITLES, message, text_language
+from aggregator.api.problem_texts import TYPE_DESCRIPTIONS
 from aggregator.api.problems import TYPE_PATH, NotFound
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param

@@ -1,7 +1,6 @@
-"""The texts of problems: each ``detail`` under a stable code, in French and English, and the
-``title`` and a description of each problem ``type`` (served at ``/problems/{code}``, where a
-problem's ``type`` points). They are looked up like every server text
-(:func:`aggregator.api.messages.message`).
+"""The texts of problems: each ``detail`` under a stable code, in French and English, and a
+description of each problem ``type`` (served at ``/problems/{code}``, where a problem's
+``type`` points).
 
 Handlers raise a problem with a code of :data:`REASONS` and the fields its text names (a
 parameter's value, a source id); the text is written in the answer's language when the
@@ -12,31 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from aggregator.api.messages import PROBLEM_DETAILS
+
 #: Why a request failed (``detail``, and ``errors[].detail`` of a bad parameter).
 REASONS: Mapping[str, Mapping[str, str]] = {
-    # Written by the server itself (routing, sync, failures).
-    "no_endpoint": {
-        "en": "no endpoint at {path}",
-        "fr": "aucun point d'accès à {path}",
-    },
-    "method_not_allowed": {
-        "en": "{method} is not supported here; allowed: {allowed}",
-        "fr": "{method} n'est pas accepté ici ; acceptées : {allowed}",
-    },
-    "sync_expired": {
-        "en": "this sync token is older than what the server remembers; "
-        "start again with sync=start",
-        "fr": "ce jeton de synchronisation est plus ancien que ce dont le serveur se souvient ; "
-        "recommencez avec sync=start",
-    },
-    "sync_not_ready": {
-        "en": "this server is still catching up with the latest data; retry in a moment",
-        "fr": "ce serveur rattrape encore les dernières données ; réessayez dans un instant",
-    },
-    "internal_error": {
-        "en": "the server failed to answer; incident {incident} is in its log",
-        "fr": "le serveur n'a pas pu répondre ; l'incident {incident} est dans son journal",
-    },
+    **PROBLEM_DETAILS,
     # Query parameters (params.py and the routes).
     "too_long": {
         "en": "is longer than {maximum} characters",
@@ -328,29 +307,4 @@ TYPE_DESCRIPTIONS: Mapping[str, Mapping[str, str]] = {
         "en": "An HTTP error the other types do not cover; see status and detail.",
         "fr": "Une erreur HTTP que les autres types ne couvrent pas ; voir status et detail.",
     },
-}
-
-#: The ``title`` of each problem ``code``.
-PROBLEM_TITLES: Mapping[str, Mapping[str, str]] = {
-    "invalid_parameter": {"en": "Invalid parameter", "fr": "Paramètre invalide"},
-    "not_found": {"en": "Not found", "fr": "Introuvable"},
-    "method_not_allowed": {"en": "Method not allowed", "fr": "Méthode non autorisée"},
-    "unauthorized": {
-        "en": "Missing or wrong admin token",
-        "fr": "Jeton d'administration absent ou faux",
-    },
-    "forbidden": {"en": "Forbidden", "fr": "Interdit"},
-    "not_ready": {"en": "Not ready", "fr": "Pas prêt"},
-    "internal_error": {"en": "Internal error", "fr": "Erreur interne"},
-    "rate_limited": {"en": "Too many requests", "fr": "Trop de requêtes"},
-    "too_many_streams": {"en": "Too many streams", "fr": "Trop de flux"},
-    "admin_throttled": {
-        "en": "Too many failed authentications",
-        "fr": "Trop d'authentifications échouées",
-    },
-    "invalid_config": {"en": "Invalid configuration", "fr": "Configuration invalide"},
-    "conflict": {"en": "Conflict", "fr": "Conflit"},
-    "sync_expired": {"en": "Sync expired", "fr": "Synchronisation expirée"},
-    "sync_not_ready": {"en": "Not ready", "fr": "Pas prêt"},
-    "error": {"en": "Error", "fr": "Erreur"},
 }

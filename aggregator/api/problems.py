@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from aggregator.api.messages import message, text_language
-from aggregator.api.problem_texts import PROBLEM_TITLES, REASONS
+from aggregator.api.messages import PROBLEM_TITLES, message, text_language
+from aggregator.api.problem_texts import REASONS
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 #: Where each problem ``type`` is described, on this server itself: a URI reference the client
