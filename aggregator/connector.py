@@ -25,7 +25,8 @@ from zoneinfo import ZoneInfo
 
 from aggregator.clock import Clock
 from aggregator.config.models import ConnectorConfig, UrlConnectorConfig
-from aggregator.fetch import Fetcher, FetchResult, Validators
+from aggregator.fetch import Fetcher
+from aggregator.fetch_result import FetchResult, Validators
 from aggregator.freshness import ContentStale
 from aggregator.model import ParseResult, Snapshot
 from aggregator.redact import Redactor

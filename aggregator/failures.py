@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from aggregator.fetch import (
+from aggregator.fetch_errors import (
     BodyTooLarge,
     FetchError,
     LocalFileError,

@@ -19,7 +19,8 @@ from typing import Any
 
 from aggregator.connector import Connector, DependencyNotReady
 from aggregator.failures import UNEXPECTED, Failure, FailureCode, failure_of_fetch
-from aggregator.fetch import FetchError, Validators
+from aggregator.fetch_errors import FetchError
+from aggregator.fetch_result import Validators
 from aggregator.mapping import NothingMapped
 from aggregator.metrics import Metrics, error_kind
 from aggregator.model import Snapshot

@@ -26,7 +26,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from benchlib import header, median, percentile, table
 
-from aggregator.fetch import Fetcher, FetchResult
+from aggregator.fetch import Fetcher
+from aggregator.fetch_result import FetchResult
 
 SMALL = b"x" * 1024
 LARGE = b"y" * 1_000_000

@@ -64,7 +64,7 @@ from connectors.gtfs import Timetable, compile_feed
 from connectors.gtfs_rt import RealtimeFeed, RealtimeState, decode_feed, realtime_departures
 from connectors.gtfs_rt.connector import GtfsRtConfig, GtfsRtConnector, RealtimeData, frame
 from connectors.gtfs_rt.decode import read_header
-from connectors.gtfs_rt.state import build_part
+from connectors.gtfs_rt.part import build_part
 from connectors.gtfs_rt.wire import decode_updates
 
 DAY = dt.date(2026, 11, 26)

@@ -12,18 +12,17 @@ import httpx
 import pytest
 from upstream_server import Reply
 
-from aggregator.fetch import (
-    MAX_RETRY_WAIT,
+from aggregator.fetch import MAX_RETRY_WAIT, retry_after_seconds
+from aggregator.fetch_body import human_bytes
+from aggregator.fetch_errors import (
     BodyTooLarge,
     FetchError,
     LocalFileError,
     UpstreamHTTPError,
     UpstreamTimeout,
     UpstreamUnreachable,
-    Validators,
-    human_bytes,
-    retry_after_seconds,
 )
+from aggregator.fetch_result import Validators
 from aggregator.redact import Redactor
 
 KB = 1000

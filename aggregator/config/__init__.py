@@ -11,7 +11,8 @@ Connector types describe their own keys by subclassing :class:`ConnectorConfig` 
 :class:`UrlConnectorConfig`); the loader validates each entry with the model of its ``type``.
 """
 
-from aggregator.config.loader import ConfigError, ConfigIssue, load_config, parse_config
+from aggregator.config.issues import ConfigError, ConfigIssue
+from aggregator.config.loader import load_config, parse_config
 from aggregator.config.models import (
     BeffroiConfig,
     ClockConfig,

@@ -43,7 +43,8 @@ from connectors.gtfs.timetable import Timetable
 from connectors.gtfs_rt.connector import RealtimeData
 from connectors.gtfs_rt.decode import FeedHeader
 from connectors.gtfs_rt.model import AlertRealtime, InformedEntity, TranslatedText
-from connectors.gtfs_rt.state import RealtimeState, SourcePart
+from connectors.gtfs_rt.part import SourcePart
+from connectors.gtfs_rt.state import RealtimeState
 from connectors.linecap import DEFAULT_MAX_LINE_BYTES
 from connectors.records import csv_rows, json_rows
 

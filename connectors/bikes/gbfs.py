@@ -26,7 +26,6 @@ import struct
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -35,8 +34,10 @@ from pydantic import AfterValidator, Field, model_validator
 from aggregator.config.models import ConnectorConfig, check_source_url
 from aggregator.config.types import Duration, Schedule
 from aggregator.connector import Connector
-from aggregator.fetch import Fetcher, FetchError, FetchResult, Validators
-from aggregator.model import ParseResult, Snapshot
+from aggregator.fetch import Fetcher
+from aggregator.fetch_errors import FetchError
+from aggregator.fetch_result import FetchResult, Validators
+from aggregator.model import ParseResult
 from aggregator.origins import UrlFromBody
 
 from . import gbfs_files as files
@@ -330,12 +331,3 @@ class GbfsConnector(BikeSource, Connector[GbfsConfig]):
                 "feed_last_updated": last_updated.isoformat() if last_updated else None,
             },
         )
-
-    @classmethod
-    def records(cls, snapshot: Snapshot) -> list[dict[str, Any]]:
-        network: BikeNetwork = snapshot.data
-        return network.stations
-
-    @classmethod
-    def live_status(cls, snapshot: Snapshot, now: datetime) -> Mapping[str, Any]:
-        return cls.feed_status(snapshot, now)

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 from aggregator.config.types import Duration, Schedule
 from aggregator.connector import UrlConnector
-from aggregator.model import ParseResult, Snapshot
+from aggregator.model import ParseResult
 from connectors.places.documents import document_rows
 from connectors.places.mapped import Kind, MappedPlacesConfig, PlaceMapper
 
@@ -93,12 +93,3 @@ class BikeStationsConnector(BikeSource, UrlConnector[BikeStationsConfig]):
                 "feed_last_updated": last_updated.isoformat() if last_updated else None,
             },
         )
-
-    @classmethod
-    def records(cls, snapshot: Snapshot) -> list[dict[str, Any]]:
-        network: BikeNetwork = snapshot.data
-        return network.stations
-
-    @classmethod
-    def live_status(cls, snapshot: Snapshot, now: datetime) -> Mapping[str, Any]:
-        return cls.feed_status(snapshot, now)

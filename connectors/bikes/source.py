@@ -1,4 +1,4 @@
-"""What every bike source type shares: its index, its endpoint and its feed freshness."""
+"""What every bike source type shares: its records, index, endpoint and feed freshness."""
 
 from __future__ import annotations
 
@@ -38,7 +38,12 @@ class BikeSource:
         register_bike_routes(router)
 
     @classmethod
-    def feed_status(cls, snapshot: Snapshot, now: datetime) -> Mapping[str, Any]:
+    def records(cls, snapshot: Snapshot) -> list[dict[str, Any]]:
+        network: BikeNetwork = snapshot.data
+        return network.stations
+
+    @classmethod
+    def live_status(cls, snapshot: Snapshot, now: datetime) -> Mapping[str, Any]:
         """The publisher's own freshness, added to the source's status."""
         network: BikeNetwork = snapshot.data
         age = network.feed_age_s(now)

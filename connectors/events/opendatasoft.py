@@ -33,7 +33,9 @@ from pydantic import AfterValidator, Field, model_validator
 
 from aggregator.config.models import ConnectorConfig, check_source_url
 from aggregator.connector import Connector
-from aggregator.fetch import Fetcher, FetchError, FetchResult, Validators
+from aggregator.fetch import Fetcher
+from aggregator.fetch_errors import FetchError
+from aggregator.fetch_result import FetchResult, Validators
 from aggregator.mapping import FieldSpec, MappingProblem, RecordMapping
 from aggregator.model import ParseResult
 from connectors.events.api import EventSourceType

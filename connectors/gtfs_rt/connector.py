@@ -26,7 +26,8 @@ from pydantic import AfterValidator, Field
 from aggregator.config.models import ConnectorConfig, check_source_url
 from aggregator.config.types import Duration, Schedule
 from aggregator.connector import Connector, DependencyNotReady
-from aggregator.fetch import Fetcher, FetchResult, Validators
+from aggregator.fetch import Fetcher
+from aggregator.fetch_result import FetchResult, Validators
 from aggregator.freshness import ContentStale, StaleReason, describe_age
 from aggregator.model import ParseResult, Snapshot
 from aggregator.notify.notice import Notice

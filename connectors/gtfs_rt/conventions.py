@@ -19,8 +19,6 @@ None: unmatched. Several: ambiguous. Both are counted, never guessed.
 from __future__ import annotations
 
 import bisect
-import datetime as dt
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
 from .descriptors import AmbiguousDescriptor
 from .locate import lookups
-from .matching import MatchError, RunMatch, run_span
+from .matching import MatchError, RunMatch, active_runs, run_span
 
 if TYPE_CHECKING:
     from connectors.gtfs import Timetable
@@ -139,21 +137,7 @@ class TripIdConvention:
         ]
         if not runs:
             raise MatchError("no static run fits the trip id")
-        if start_date is not None:
-            days = [start_date]
-        else:
-            when = reference()
-            if when is None:
-                raise MatchError("no start_date and no timestamp to infer the service day")
-            zone = tt.zones[look.run_agency[runs[0]]]
-            local = dt.datetime.fromtimestamp(when, zone).date().toordinal()
-            days = list(range(local - math.ceil(tt.time_max / 86400), local + 1))
-        active = [
-            (run, day)
-            for day in days
-            for run in runs
-            if look.is_active(tt, look.trip_service[int(tt.run_trip[run])], day)
-        ]
+        active = active_runs(tt, runs, start_date, reference)
         if not active:
             raise MatchError("no static run fitting the trip id runs that day")
         if len(active) > 1:

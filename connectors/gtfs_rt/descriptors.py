@@ -17,14 +17,12 @@ counted as unmatched — never guessed:
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .locate import lookups
-from .matching import MatchError, RunMatch, run_span
+from .matching import MatchError, RunMatch, active_runs, run_span
 
 if TYPE_CHECKING:
     from connectors.gtfs import Timetable
@@ -91,23 +89,7 @@ def resolve_route_start(
     runs = [r for d in directions for r in index.get((route, d, start_time), ())]
     if not runs:
         raise MatchError(f"no run of route {route_id!r} leaves at {_hms(start_time)}")
-    look = lookups(tt)
-    if start_date is not None:
-        days = [start_date]
-    else:
-        when = reference()
-        if when is None:
-            raise MatchError("no start_date and no timestamp to infer the service day")
-        agency = look.run_agency[runs[0]]
-        local = dt.datetime.fromtimestamp(when, tt.zones[agency]).date().toordinal()
-        back = math.ceil(tt.time_max / 86400)
-        days = list(range(local - back, local + 1))
-    found = [
-        (run, day)
-        for day in days
-        for run in runs
-        if look.is_active(tt, look.trip_service[int(tt.run_trip[run])], day)
-    ]
+    found = active_runs(tt, runs, start_date, reference)
     if not found:
         raise MatchError(f"no run of route {route_id!r} at {_hms(start_time)} runs that day")
     if len(found) > 1:
@@ -116,7 +98,7 @@ def resolve_route_start(
         )
     run, day = found[0]
     trip = int(tt.run_trip[run])
-    return RunMatch(run, trip, day, tt.service_day_origin(look.run_agency[run], day))
+    return RunMatch(run, trip, day, tt.service_day_origin(lookups(tt).run_agency[run], day))
 
 
 def day_before_fits(

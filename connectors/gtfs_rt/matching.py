@@ -158,6 +158,34 @@ def resolve_run(
     return RunMatch(run, trip, day, tt.service_day_origin(agency, day))
 
 
+def active_runs(
+    tt: Timetable,
+    runs: list[int],
+    start_date: int | None,
+    reference: Callable[[], float | None],
+) -> list[tuple[int, int]]:
+    """The (run, service day) pairs among ``runs`` that run: on ``start_date``, or without one
+    on any service day still under way at the reference instant; raises MatchError when
+    there is neither a date nor a reference. ``runs`` must not be empty."""
+    look = lookups(tt)
+    if start_date is not None:
+        days = [start_date]
+    else:
+        when = reference()
+        if when is None:
+            raise MatchError("no start_date and no timestamp to infer the service day")
+        agency = look.run_agency[runs[0]]
+        local = dt.datetime.fromtimestamp(when, tt.zones[agency]).date().toordinal()
+        back = math.ceil(tt.time_max / 86400)
+        days = list(range(local - back, local + 1))
+    return [
+        (run, day)
+        for day in days
+        for run in runs
+        if look.is_active(tt, look.trip_service[int(tt.run_trip[run])], day)
+    ]
+
+
 def resolve_dated(tt: Timetable, trips: list[int], ordinals: list[int]) -> list[RunMatch | None]:
     """:func:`resolve_run` for many descriptors at once, where the answer needs no reference.
 

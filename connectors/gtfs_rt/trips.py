@@ -161,7 +161,7 @@ def build_trip(
     """Resolve and apply one TripUpdate; None when unmatched or unsupported (counted).
 
     With a ``builder``, a scheduled trip's calls are only queued: they cannot be read until
-    ``builder.finish()`` (what :func:`~.state.build_part` does once for a whole feed).
+    ``builder.finish()`` (what :func:`~.part.build_part` does once for a whole feed).
     Without one, the trip is complete on return. ``wire``: ``tu`` decoded from the message
     bytes (see :mod:`.wire`), if available: its fields are then read from there.
 

@@ -36,7 +36,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from aggregator.config.models import UrlConnectorConfig, check_source_url
 from aggregator.config.types import Schedule
 from aggregator.connector import UrlConnector
-from aggregator.fetch import Fetcher, FetchError, FetchResult, Validators
+from aggregator.fetch import Fetcher
+from aggregator.fetch_errors import FetchError
+from aggregator.fetch_result import FetchResult, Validators
 from aggregator.mapping import compile_path, lookup
 from aggregator.model import ParseResult, Snapshot
 from connectors.events.text import fold

@@ -138,7 +138,7 @@ def test_a_refused_upstream_url_has_its_own_public_class():
     """A redirect or body URL refused by the origin rules names neither the URL nor the
     address in public: only its class."""
     from aggregator.failures import failure_of_fetch
-    from aggregator.fetch import RefusedURL
+    from aggregator.fetch_errors import RefusedURL
 
     failure = failure_of_fetch(
         RefusedURL("redirect to an internal address 10.0.0.7 refused", url="http://x/")

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 from upstream_server import Reply, Upstream
 
-from aggregator.fetch import Fetcher, FetchError, RefusedURL
+from aggregator.fetch import Fetcher
+from aggregator.fetch_errors import FetchError, RefusedURL
 from aggregator.origins import is_public_address
 
 from .origins_support import (

@@ -21,7 +21,8 @@ from aiohttp import ClientResponse, ClientSession, TCPConnector, web
 from support import eventually, runtime_from
 
 from aggregator.api.app import create_app
-from aggregator.api.stream import HUB, MAX_STOPS, StreamHub
+from aggregator.api.stream import MAX_STOPS
+from aggregator.api.stream_hub import HUB, StreamHub
 from aggregator.serving import HTTP_LIMITS
 
 DATA = Path(__file__).parents[2] / "config" / "demo-data"

@@ -13,7 +13,8 @@ import pytest
 from upstream_server import Reply
 
 from aggregator.config import ConfigError
-from aggregator.fetch import Fetcher, RefusedURL
+from aggregator.fetch import Fetcher
+from aggregator.fetch_errors import RefusedURL
 from aggregator.origins import UrlFromBody
 
 from .origins_support import (
