@@ -49,23 +49,23 @@ def _notifier(runtime: Runtime) -> Any:
     notifier = runtime.notifier
     if notifier is None:
         # As the admin API when it has no token: the route exists, this server refuses it.
-        raise ApiError(403, "Forbidden", "notifications are not enabled on this server")
+        raise ApiError(403, "Forbidden", "notifications_disabled")
     return notifier
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise BadParameter("body", f"is larger than {MAX_BODY_BYTES} bytes")
+        raise BadParameter("body", "body_too_large", maximum=MAX_BODY_BYTES)
     # Whole (a single read() may return part of it); aiohttp refuses past client_max_size.
     raw = await request.read()
     if len(raw) > MAX_BODY_BYTES:
-        raise BadParameter("body", f"is larger than {MAX_BODY_BYTES} bytes")
+        raise BadParameter("body", "body_too_large", maximum=MAX_BODY_BYTES)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise BadParameter("body", "is not JSON") from None
+        raise BadParameter("body", "body_not_json") from None
     if not isinstance(body, dict):
-        raise BadParameter("body", "must be a JSON object")
+        raise BadParameter("body", "not_an_object")
     return body
 
 
@@ -106,7 +106,7 @@ async def create_subscription(request: web.Request) -> ApiResult:
     for key in body:
         if key not in ("target", "topics", "lang"):
             raise BadParameter(
-                str(key)[:MAX_ID_BYTES], "unknown field; accepted: target, topics, lang"
+                str(key)[:MAX_ID_BYTES], "unknown_body_field", accepted="target, topics, lang"
             )
     classifier = None if config.allow_private_push_endpoints else is_public_address
     target = await check_target(body.get("target"), classifier, fcm=config.fcm is not None)
@@ -141,7 +141,7 @@ async def _authorised(request: web.Request) -> tuple[Runtime, Any, Subscription]
     matches = hmac.compare_digest(secret_hash(given), expected)
     if sub is None or scheme.lower() != "bearer" or not matches:
         # The same answer for an unknown id and a wrong secret: no oracle of ids.
-        raise NotFound("no subscription with this id and secret")
+        raise NotFound("no_subscription")
     return runtime, notifier, sub
 
 
@@ -159,7 +159,9 @@ async def update_subscription(request: web.Request) -> ApiResult:
     body = await _body(request)
     for key in body:
         if key not in ("topics", "lang"):
-            raise BadParameter(str(key)[:MAX_ID_BYTES], "unknown field; accepted: topics, lang")
+            raise BadParameter(
+                str(key)[:MAX_ID_BYTES], "unknown_body_field", accepted="topics, lang"
+            )
     topics = (
         check_topics(body["topics"], config.max_topics, _exists(runtime))
         if "topics" in body

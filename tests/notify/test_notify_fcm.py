@@ -81,5 +81,5 @@ async def test_fcm_targets_are_refused_when_fcm_is_not_configured(tmp_path, upst
         problem = await answer.json()
         assert {
             "parameter": "target.type",
-            "detail": "fcm is not configured on this server",
+            "code": "fcm_not_configured",
         }.items() <= problem["errors"][0].items()
