@@ -17,10 +17,8 @@ from aggregator.runtime import RUNTIME
 
 @pytest.fixture
 async def google():
-    fake = FakeGoogle()
-    await fake.start()
-    yield fake
-    await fake.close()
+    async with FakeGoogle() as fake:
+        yield fake
 
 
 async def test_alerts_reach_fcm_tokens_and_unregistered_ones_are_removed(

@@ -56,12 +56,7 @@ async def strict(tmp_path: Path):
 
 
 def webpush(endpoint: str = "https://8.8.8.8/push/abc", **keys: str) -> dict:
-    browser = Browser()
-    return {
-        "type": "webpush",
-        "endpoint": endpoint,
-        "keys": {"p256dh": browser.p256dh, "auth": b64(browser.auth), **keys},
-    }
+    return Browser().target(endpoint, **keys)
 
 
 async def refused_field(client: TestClient, body: object) -> str:
