@@ -45,8 +45,10 @@ EXPIRY_EVERY_S = 600.0
 DONE_RETENTION_S = 7 * 86400.0
 #: Version of the payload format (docs/NOTIFICATIONS.md).
 PAYLOAD_VERSION = 1
-#: How long stopping waits for the batch being sent to be answered and recorded.
-STOP_GRACE_S = 15.0
+#: How long stopping waits for the batch being sent to be answered and recorded (a batch
+#: takes well under a second when the push services answer; kept short for container grace
+#: periods, which also cover the API's own shutdown).
+STOP_GRACE_S = 5.0
 
 
 def database_location(config: NotificationsConfig, base_dir: Path | None) -> str:
