@@ -17,22 +17,18 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import jwt
+from local_server import LocalServer
 
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 
 
-class FakeGoogle:
+class FakeGoogle(LocalServer):
     def __init__(self, project: str = "demo-city") -> None:
+        super().__init__()
         self.project = project
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.issued: list[str] = []
         self.messages: list[dict[str, Any]] = []
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def service_account(self) -> str:
         pem = self.key.private_bytes(
@@ -48,23 +44,13 @@ class FakeGoogle:
                 "private_key": pem,
                 "client_email": f"beffroi@{self.project}.iam.gserviceaccount.com",
                 "client_id": "1",
-                "token_uri": f"{self.base_url}/token",
+                "token_uri": self.url("/token"),
             }
         )
 
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/token", self._token)
-        app.router.add_post("/v1/projects/{project}/messages:send", self._send)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/token", self._token)
+        router.add_post("/v1/projects/{project}/messages:send", self._send)
 
     async def _token(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -78,7 +64,7 @@ class FakeGoogle:
                 str(form["assertion"]),
                 certs=public,
                 # What Google's endpoint expects, whatever URL the assertion is posted to.
-                audience=[GOOGLE_TOKEN_AUDIENCE, f"{self.base_url}/token"],
+                audience=[GOOGLE_TOKEN_AUDIENCE, self.url("/token")],
             )
         except ValueError as exc:
             return web.json_response({"error": "invalid_grant", "detail": str(exc)}, status=400)

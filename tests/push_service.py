@@ -21,6 +21,7 @@ import http_ece
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from local_server import LocalServer
 from py_vapid.jwt import decode as decode_jwt
 
 
@@ -45,6 +46,15 @@ class Browser:
             )
         )
 
+    def target(self, endpoint: str, **keys: str) -> dict[str, Any]:
+        """The subscription's ``target``, as PushSubscription.toJSON() gives it; ``keys``
+        replace its keys (to send bad ones)."""
+        return {
+            "type": "webpush",
+            "endpoint": endpoint,
+            "keys": {"p256dh": self.p256dh, "auth": b64(self.auth), **keys},
+        }
+
 
 @dataclass
 class Received:
@@ -54,45 +64,30 @@ class Received:
     message: dict[str, Any]
 
 
-class PushService:
+class PushService(LocalServer):
     def __init__(self, vapid_public_key: str) -> None:
+        super().__init__()
         self.vapid_public_key = vapid_public_key
         self.browsers: dict[str, Browser] = {}
         self.received: list[Received] = []
         self.refused: list[tuple[str, int]] = []
         #: path → statuses to answer before accepting (a 429 then a 201, say).
         self.script: dict[str, list[tuple[int, dict[str, str]]]] = {}
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     def subscribe(self, name: str) -> tuple[str, Browser]:
         browser = Browser()
         self.browsers[f"/push/{name}"] = browser
-        return f"http://127.0.0.1:{self.port}/push/{name}", browser
+        return self.url(f"/push/{name}"), browser
 
     def target(self, name: str) -> dict[str, Any]:
         endpoint, browser = self.subscribe(name)
-        return {
-            "type": "webpush",
-            "endpoint": endpoint,
-            "keys": {"p256dh": browser.p256dh, "auth": b64(browser.auth)},
-        }
+        return browser.target(endpoint)
 
     def messages(self, name: str) -> list[Received]:
         return [r for r in self.received if r.path == f"/push/{name}"]
 
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/push/{name}", self._push)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/push/{name}", self._push)
 
     async def _push(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -111,7 +106,7 @@ class PushService:
         if scheme.lower() != "vapid" or fields.get("k") != self.vapid_public_key:
             return web.Response(status=401, text="missing or unknown VAPID key")
         claims = decode_jwt(fields["t"], fields["k"])  # raises on a bad signature
-        origin = f"http://127.0.0.1:{self.port}"
+        origin = self.base_url
         if claims.get("aud") != origin or int(claims.get("exp", 0)) <= time.time():
             return web.Response(status=403, text=f"bad VAPID claims {claims}")
         if request.headers.get("Content-Encoding") != "aes128gcm":

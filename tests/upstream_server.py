@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from local_server import LocalServer
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDictProxy
 
 
@@ -97,14 +98,13 @@ class ReceivedRequest(Mapping[str, str]):
         return f"<ReceivedRequest {self.method} {self.path} {dict(self.headers)!r}>"
 
 
-class Upstream:
+class Upstream(LocalServer):
     """A real HTTP server on 127.0.0.1 whose answers each test scripts per path."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._routes: dict[str, list[Reply]] = {}
         self._received: defaultdict[str, list[ReceivedRequest]] = defaultdict(list)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     def route(self, path: str, replies: Reply | Sequence[Reply]) -> None:
         """Script ``path``: the replies are served in order, the last one repeating."""
@@ -114,28 +114,14 @@ class Upstream:
             raise ValueError("a route needs at least one reply")
         self._routes[path] = replies
 
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
     def hits(self, path: str) -> int:
         return len(self._received[path])
 
     def requests(self, path: str) -> list[ReceivedRequest]:
         return list(self._received[path])
 
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        # A short shutdown grace: handlers still sleeping in a `delay` are cancelled, not awaited.
-        self._runner = web.AppRunner(app, shutdown_timeout=0.1, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_route("*", "/{tail:.*}", self._handle)
 
     def _next_reply(self, path: str) -> Reply:
         replies = self._routes.get(path)

@@ -259,6 +259,95 @@ REASONS: Mapping[str, Mapping[str, str]] = {
         "en": "no problem type {value}",
         "fr": "aucun type de problème {value}",
     },
+    # Subscriptions (aggregator/notify): the request body, field by field.
+    "notifications_disabled": {
+        "en": "notifications are not enabled on this server",
+        "fr": "les notifications ne sont pas activées sur ce serveur",
+    },
+    "no_subscription": {
+        "en": "no subscription with this id and secret",
+        "fr": "aucun abonnement avec cet identifiant et ce secret",
+    },
+    "body_too_large": {
+        "en": "is larger than {maximum} bytes",
+        "fr": "dépasse {maximum} octets",
+    },
+    "body_not_json": {"en": "is not JSON", "fr": "n'est pas du JSON"},
+    "not_an_object": {"en": "must be a JSON object", "fr": "doit être un objet JSON"},
+    "unknown_body_field": {
+        "en": "unknown field; accepted: {accepted}",
+        "fr": "champ inconnu ; acceptés : {accepted}",
+    },
+    "not_a_string": {
+        "en": "must be a non-empty string",
+        "fr": "doit être une chaîne non vide",
+    },
+    "too_many_bytes": {
+        "en": "is longer than {maximum} bytes",
+        "fr": "dépasse {maximum} octets",
+    },
+    "not_base64url": {
+        "en": "is not base64url (A-Z a-z 0-9 - _)",
+        "fr": "n'est pas du base64url (A-Z a-z 0-9 - _)",
+    },
+    "base64url_truncated": {
+        "en": "is not base64url: no encoding has this length",
+        "fr": "n'est pas du base64url : aucun encodage n'a cette longueur",
+    },
+    "wrong_byte_count": {
+        "en": "must decode to {expected} bytes, not {actual}",
+        "fr": "doit se décoder en {expected} octets, pas {actual}",
+    },
+    "not_a_p256_point": {
+        "en": "is not a point of the P-256 curve",
+        "fr": "n'est pas un point de la courbe P-256",
+    },
+    "not_a_url": {"en": "is not a URL", "fr": "n'est pas une URL"},
+    "not_https": {"en": "must be an https URL", "fr": "doit être une URL https"},
+    "url_with_credentials": {
+        "en": "may not carry credentials",
+        "fr": "ne doit pas contenir d'identifiants",
+    },
+    "host_unresolved": {
+        "en": "its host {host} does not resolve",
+        "fr": "son hôte {host} ne se résout pas",
+    },
+    "host_not_public": {
+        "en": "its host resolves to a private, loopback or reserved address",
+        "fr": "son hôte se résout en une adresse privée, locale ou réservée",
+    },
+    "fcm_not_configured": {
+        "en": "fcm is not configured on this server",
+        "fr": "fcm n'est pas configuré sur ce serveur",
+    },
+    "not_an_fcm_token": {
+        "en": "is not an FCM registration token",
+        "fr": "n'est pas un jeton d'enregistrement FCM",
+    },
+    "not_a_string_array": {
+        "en": "must be an array of strings",
+        "fr": "doit être un tableau de chaînes",
+    },
+    "too_many_topics": {
+        "en": "at most {maximum} topics in all",
+        "fr": "au plus {maximum} sujets en tout",
+    },
+    "not_a_loaded_line": {
+        "en": "{value} is not a line of a loaded feed",
+        "fr": "{value} n'est une ligne d'aucun flux chargé",
+    },
+    "not_a_loaded_stop": {
+        "en": "{value} is not a stop of a loaded feed",
+        "fr": "{value} n'est un arrêt d'aucun flux chargé",
+    },
+    "categories_need_agenda": {
+        "en": "only with agenda: true",
+        "fr": "seulement avec agenda: true",
+    },
+    "follow_a_topic": {
+        "en": "follow at least one line, stop or the agenda",
+        "fr": "suivez au moins une ligne, un arrêt ou l'agenda",
+    },
 }
 
 #: What each problem ``type`` means and what to do about it (``/problems/{code}``).
@@ -276,30 +365,34 @@ TYPE_DESCRIPTIONS: Mapping[str, Mapping[str, str]] = {
         "réessayez après Retry-After.",
     },
     "invalid_parameter": {
-        "en": "A query or path parameter is missing, malformed or unknown; errors[] names "
-        "each one and why. Fix the request; retrying it unchanged fails again.",
-        "fr": "Un paramètre de requête ou de chemin manque, est mal formé ou inconnu ; "
-        "errors[] nomme chacun et dit pourquoi. Corrigez la requête.",
+        "en": "A query or path parameter, or a field of the request body, is missing, "
+        "malformed or unknown; errors[] names each one and why. Fix the request; retrying it "
+        "unchanged fails again.",
+        "fr": "Un paramètre de requête ou de chemin, ou un champ du corps de la requête, "
+        "manque, est mal formé ou inconnu ; errors[] nomme chacun et dit pourquoi. Corrigez "
+        "la requête.",
     },
     "not_found": {
-        "en": "What the request names (an endpoint, a stop, a line, an event) does not exist "
-        "in the data served now.",
-        "fr": "Ce que la requête nomme (point d'accès, arrêt, ligne, événement) n'existe pas "
-        "dans les données servies.",
+        "en": "What the request names (an endpoint, a stop, a line, an event, a subscription "
+        "with its secret) does not exist in the data served now.",
+        "fr": "Ce que la requête nomme (point d'accès, arrêt, ligne, événement, abonnement "
+        "avec son secret) n'existe pas dans les données servies.",
     },
     "method_not_allowed": {
-        "en": "The API is read-only: GET, HEAD and OPTIONS (admin: POST where documented).",
-        "fr": "L'API est en lecture seule : GET, HEAD et OPTIONS (admin : POST où c'est dit).",
+        "en": "The API is read-only: GET, HEAD and OPTIONS (admin and subscriptions: POST, "
+        "PATCH, DELETE where documented; Allow lists what a path takes).",
+        "fr": "L'API est en lecture seule : GET, HEAD et OPTIONS (administration et "
+        "abonnements : POST, PATCH, DELETE où c'est dit ; Allow liste ce qu'un chemin accepte).",
     },
     "unauthorized": {
         "en": "The admin endpoints need Authorization: Bearer with the server's admin token.",
         "fr": "Les points d'accès d'administration demandent Authorization: Bearer et le jeton.",
     },
     "forbidden": {
-        "en": "The request is refused: an origin or header CORS does not allow, or a "
-        "disabled admin API.",
-        "fr": "La requête est refusée : origine ou en-tête non autorisés par CORS, ou API "
-        "d'administration désactivée.",
+        "en": "The request is refused: an origin or header CORS does not allow, a "
+        "disabled admin API, or notifications not enabled on this server.",
+        "fr": "La requête est refusée : origine ou en-tête non autorisés par CORS, API "
+        "d'administration désactivée, ou notifications non activées sur ce serveur.",
     },
     "not_ready": {
         "en": "The server cannot answer now (its sources are loading, or it is full); "

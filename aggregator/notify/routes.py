@@ -28,6 +28,7 @@ from aggregator.notify.validation import (
     MAX_FCM_TOKEN_BYTES,
     MAX_ID_BYTES,
     TARGET_TYPES,
+    _known_keys,
     check_lang,
     check_target,
     check_topics,
@@ -49,23 +50,23 @@ def _notifier(runtime: Runtime) -> Any:
     notifier = runtime.notifier
     if notifier is None:
         # As the admin API when it has no token: the route exists, this server refuses it.
-        raise ApiError(403, "Forbidden", "notifications are not enabled on this server")
+        raise ApiError(403, "Forbidden", "notifications_disabled")
     return notifier
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise BadParameter("body", f"is larger than {MAX_BODY_BYTES} bytes")
+        raise BadParameter("body", "body_too_large", maximum=MAX_BODY_BYTES)
     # Whole (a single read() may return part of it); aiohttp refuses past client_max_size.
     raw = await request.read()
     if len(raw) > MAX_BODY_BYTES:
-        raise BadParameter("body", f"is larger than {MAX_BODY_BYTES} bytes")
+        raise BadParameter("body", "body_too_large", maximum=MAX_BODY_BYTES)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise BadParameter("body", "is not JSON") from None
+        raise BadParameter("body", "body_not_json") from None
     if not isinstance(body, dict):
-        raise BadParameter("body", "must be a JSON object")
+        raise BadParameter("body", "not_an_object")
     return body
 
 
@@ -103,11 +104,7 @@ async def create_subscription(request: web.Request) -> ApiResult:
     notifier = _notifier(runtime)
     config = runtime.config.notifications
     body = await _body(request)
-    for key in body:
-        if key not in ("target", "topics", "lang"):
-            raise BadParameter(
-                str(key)[:MAX_ID_BYTES], "unknown field; accepted: target, topics, lang"
-            )
+    _known_keys(body, "", ("target", "topics", "lang"))
     classifier = None if config.allow_private_push_endpoints else is_public_address
     target = await check_target(body.get("target"), classifier, fcm=config.fcm is not None)
     topics = check_topics(body.get("topics"), config.max_topics, _exists(runtime))
@@ -141,7 +138,7 @@ async def _authorised(request: web.Request) -> tuple[Runtime, Any, Subscription]
     matches = hmac.compare_digest(secret_hash(given), expected)
     if sub is None or scheme.lower() != "bearer" or not matches:
         # The same answer for an unknown id and a wrong secret: no oracle of ids.
-        raise NotFound("no subscription with this id and secret")
+        raise NotFound("no_subscription")
     return runtime, notifier, sub
 
 
@@ -157,9 +154,7 @@ async def update_subscription(request: web.Request) -> ApiResult:
     runtime, notifier, sub = await _authorised(request)
     config = runtime.config.notifications
     body = await _body(request)
-    for key in body:
-        if key not in ("topics", "lang"):
-            raise BadParameter(str(key)[:MAX_ID_BYTES], "unknown field; accepted: topics, lang")
+    _known_keys(body, "", ("topics", "lang"))
     topics = (
         check_topics(body["topics"], config.max_topics, _exists(runtime))
         if "topics" in body
@@ -248,13 +243,20 @@ def register_subscription_routes(router: ApiRouter) -> None:
             title="NewSubscription",
         ),
     )
-    subscription_id = path_param("subscription_id", "The id answered at creation.")
-    auth_note = " Needs Authorization: Bearer <secret>; a wrong secret is a 404."
+    # What the four operations share; the three on one subscription also share its path,
+    # its secret and their documentation of it.
+    common: dict[str, Any] = {"tags": ["notifications"], "errors": [400, 403, 404]}
+    by_id: dict[str, Any] = {
+        **common,
+        "description": "Needs Authorization: Bearer <secret>; a wrong secret is a 404.",
+        "security": "subscriptionSecret",
+        "params": [path_param("subscription_id", "The id answered at creation.")],
+    }
+    path = "/v1/subscriptions/{subscription_id}"
     router.post(
         "/v1/subscriptions",
         create_subscription,
         summary="Follow lines, stops or the agenda by Web Push (answers an id and a secret)",
-        tags=["notifications"],
         body=s.obj(
             {"target": target_in, "topics": topics, "lang": _LANG},
             ["target", "topics"],
@@ -262,41 +264,29 @@ def register_subscription_routes(router: ApiRouter) -> None:
         ),
         response=created,
         success=201,
-        errors=[400, 403, 404],
+        **common,
     )
     router.get(
-        "/v1/subscriptions/{subscription_id}",
+        path,
         get_subscription,
         summary="A subscription (reading it keeps it from expiring)",
-        description=auth_note.strip(),
-        security="subscriptionSecret",
-        tags=["notifications"],
-        params=[subscription_id],
         response=view,
-        errors=[400, 403, 404],
+        **by_id,
     )
     router.add(
         "PATCH",
-        "/v1/subscriptions/{subscription_id}",
+        path,
         update_subscription,
         summary="Change a subscription's topics or language",
-        description=auth_note.strip(),
-        security="subscriptionSecret",
-        tags=["notifications"],
-        params=[subscription_id],
         body=s.obj({"topics": topics, "lang": _LANG}, title="SubscriptionChange"),
         response=view,
-        errors=[400, 403, 404],
+        **by_id,
     )
     router.add(
         "DELETE",
-        "/v1/subscriptions/{subscription_id}",
+        path,
         delete_subscription,
         summary="Stop notifications: the subscription and what was queued for it are deleted",
-        description=auth_note.strip(),
-        security="subscriptionSecret",
-        tags=["notifications"],
-        params=[subscription_id],
         success=204,
-        errors=[400, 403, 404],
+        **by_id,
     )

@@ -45,6 +45,10 @@ EXPIRY_EVERY_S = 600.0
 DONE_RETENTION_S = 7 * 86400.0
 #: Version of the payload format (docs/NOTIFICATIONS.md).
 PAYLOAD_VERSION = 1
+#: How long stopping waits for the batch being sent to be answered and recorded (a batch
+#: takes well under a second when the push services answer; kept short for container grace
+#: periods, which also cover the API's own shutdown).
+STOP_GRACE_S = 5.0
 
 
 def database_location(config: NotificationsConfig, base_dir: Path | None) -> str:
@@ -126,8 +130,9 @@ class Notifier:
         self._round = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._holding = False
+        self._stopping = False
         self._expired_at = 0.0
-        #: Counters for diagnostics and tests.
+        #: Outcomes recorded in the store, for diagnostics and tests.
         self.counts: dict[str, int] = {"queued": 0, "sent": 0, "gone": 0, "retry": 0, "failed": 0}
 
     async def start(self) -> None:
@@ -145,6 +150,13 @@ class Notifier:
 
     async def stop(self) -> None:
         if self._task is not None:
+            # A round ends after the batch in flight, whose outcomes are recorded: cancelled
+            # between a push service's acceptance and that record, a message would be sent
+            # again after a restart. Past the grace, it is cancelled all the same.
+            self._stopping = True
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STOP_GRACE_S), self._round:
+                    pass
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
@@ -218,7 +230,7 @@ class Notifier:
                 return
             outcomes = await asyncio.gather(*(self._deliver_one(d, gate) for d in batch))
             await self._settle(list(zip(batch, outcomes, strict=True)))
-            if len(batch) < batch_size:
+            if len(batch) < batch_size or self._stopping:
                 return
 
     async def _deliver_one(self, delivery: Delivery, gate: asyncio.Semaphore) -> PushOutcome:
@@ -243,7 +255,6 @@ class Notifier:
         gone: list[str] = []
         for delivery, outcome in results:
             pair = (delivery.change_key, delivery.subscription.id)
-            self.counts[outcome.verdict] += 1
             if outcome.verdict == "sent":
                 sent.append(pair)
             elif outcome.verdict == "gone":
@@ -260,3 +271,6 @@ class Notifier:
                 )
                 failed.append(pair)
         await self.store.settle(sent=sent, failed=failed, retries=retries, gone=gone)
+        # Counted once recorded: a reader of the counts then finds the store agreeing.
+        for _, outcome in results:
+            self.counts[outcome.verdict] += 1

@@ -32,6 +32,8 @@ TARGET_TYPES = ("webpush", "fcm")
 MAX_FCM_TOKEN_BYTES = 1024
 _FCM_TOKEN = re.compile(r"[A-Za-z0-9_:.-]+")
 TOPIC_KINDS = ("lines", "stops")
+#: The most characters of a client's value a problem quotes back.
+_SHOWN_CHARS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +44,16 @@ class Target:
     auth: str
 
 
+def shown(value: Any) -> str:
+    """A value the client sent, as a problem quotes it (as the query parameters' problems
+    do), cut to a bounded length: a body may hold a long one."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
+
+
 def _object(value: Any, field: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise BadParameter(field, "must be a JSON object")
+        raise BadParameter(field, "not_an_object")
     return value
 
 
@@ -52,14 +61,14 @@ def _known_keys(value: Mapping[str, Any], field: str, known: Sequence[str]) -> N
     for key in value:
         if key not in known:
             where = f"{field}.{key}" if field else str(key)[:MAX_ID_BYTES]
-            raise BadParameter(where, f"unknown field; accepted: {', '.join(known)}")
+            raise BadParameter(where, "unknown_body_field", accepted=", ".join(known))
 
 
 def _string(value: Any, field: str, max_bytes: int) -> str:
     if not isinstance(value, str) or not value:
-        raise BadParameter(field, "must be a non-empty string")
+        raise BadParameter(field, "not_a_string")
     if len(value.encode()) > max_bytes:
-        raise BadParameter(field, f"is longer than {max_bytes} bytes")
+        raise BadParameter(field, "too_many_bytes", maximum=max_bytes)
     return value
 
 
@@ -67,13 +76,13 @@ def b64url_bytes(value: Any, field: str, size: int) -> bytes:
     """``value`` decoded from base64url (padding optional); exactly ``size`` bytes."""
     text = _string(value, field, 4 * size)
     if not _B64URL.fullmatch(text):
-        raise BadParameter(field, "is not base64url (A-Z a-z 0-9 - _)")
+        raise BadParameter(field, "not_base64url")
     try:
         raw = base64.urlsafe_b64decode(text.rstrip("=") + "=" * (-len(text.rstrip("=")) % 4))
     except (binascii.Error, ValueError):
-        raise BadParameter(field, "is not base64url") from None
+        raise BadParameter(field, "base64url_truncated") from None
     if len(raw) != size:
-        raise BadParameter(field, f"must decode to {size} bytes, not {len(raw)}")
+        raise BadParameter(field, "wrong_byte_count", expected=size, actual=len(raw))
     return raw
 
 
@@ -84,7 +93,7 @@ def check_keys(keys: Any, field: str) -> tuple[str, str]:
     try:  # an uncompressed point (0x04 || x || y) that lies on P-256
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), p256dh)
     except ValueError:
-        raise BadParameter(f"{field}.p256dh", "is not a point of the P-256 curve") from None
+        raise BadParameter(f"{field}.p256dh", "not_a_p256_point") from None
     b64url_bytes(keys.get("auth"), f"{field}.auth", 16)
     return str(keys["p256dh"]).rstrip("="), str(keys["auth"]).rstrip("=")
 
@@ -96,12 +105,12 @@ async def check_endpoint(value: Any, field: str, is_public: AddressClassifier | 
     try:
         url = httpx.URL(endpoint)
     except (httpx.InvalidURL, ValueError):
-        raise BadParameter(field, "is not a URL") from None
+        raise BadParameter(field, "not_a_url") from None
     allowed = ("https",) if is_public is not None else ("https", "http")
     if url.scheme not in allowed or not url.host:
-        raise BadParameter(field, "must be an https URL")
+        raise BadParameter(field, "not_https")
     if url.userinfo:
-        raise BadParameter(field, "may not carry credentials")
+        raise BadParameter(field, "url_with_credentials")
     if is_public is None:
         return endpoint
     port = url.port or 443
@@ -110,12 +119,10 @@ async def check_endpoint(value: Any, field: str, is_public: AddressClassifier | 
             url.host, port, type=socket.SOCK_STREAM
         )
     except (OSError, UnicodeError):
-        raise BadParameter(field, f"its host {url.host!r} does not resolve") from None
+        raise BadParameter(field, "host_unresolved", host=repr(url.host)) from None
     for *_, address in found:
         if not is_public(str(address[0]), port):
-            raise BadParameter(
-                field, "its host resolves to a private, loopback or reserved address"
-            )
+            raise BadParameter(field, "host_not_public")
     return endpoint
 
 
@@ -125,14 +132,16 @@ async def check_target(
     target = _object(value, "target")
     kind = target.get("type", "webpush")
     if kind not in TARGET_TYPES:
-        raise BadParameter("target.type", f"must be one of: {', '.join(TARGET_TYPES)}")
+        raise BadParameter(
+            "target.type", "not_one_of", value=shown(kind), choices=", ".join(TARGET_TYPES)
+        )
     if kind == "fcm":
         if not fcm:
-            raise BadParameter("target.type", "fcm is not configured on this server")
+            raise BadParameter("target.type", "fcm_not_configured")
         _known_keys(target, "target", ("type", "token"))
         token = _string(target.get("token"), "target.token", MAX_FCM_TOKEN_BYTES)
         if not _FCM_TOKEN.fullmatch(token):
-            raise BadParameter("target.token", "is not an FCM registration token")
+            raise BadParameter("target.token", "not_an_fcm_token")
         return Target(kind, token, "", "")
     _known_keys(target, "target", ("type", "endpoint", "keys"))
     endpoint = await check_endpoint(target.get("endpoint"), "target.endpoint", is_public)
@@ -142,7 +151,9 @@ async def check_target(
 
 def check_lang(value: Any) -> str:
     if value not in MESSAGE_LANGUAGES:
-        raise BadParameter("lang", f"must be one of: {', '.join(MESSAGE_LANGUAGES)}")
+        raise BadParameter(
+            "lang", "not_one_of", value=shown(value), choices=", ".join(MESSAGE_LANGUAGES)
+        )
     return str(value)
 
 
@@ -156,26 +167,28 @@ def check_topics(value: Any, max_topics: int, exists: Any) -> dict[str, Any]:
     for key, kind in (("lines", "line"), ("stops", "stop"), ("categories", "category")):
         items = topics.get(key, [])
         if not isinstance(items, list):
-            raise BadParameter(f"topics.{key}", "must be an array of strings")
+            raise BadParameter(f"topics.{key}", "not_a_string_array")
         total += len(items)
         if total > max_topics:
-            raise BadParameter(f"topics.{key}", f"at most {max_topics} topics in all")
+            raise BadParameter(f"topics.{key}", "too_many_topics", maximum=max_topics)
         seen: list[str] = []
         for index, item in enumerate(items):
             field = f"topics.{key}[{index}]"
             budget = MAX_CATEGORY_BYTES if kind == "category" else MAX_ID_BYTES
             text = _string(item, field, budget)
-            if kind != "category" and not exists(kind, text):
-                raise BadParameter(field, f"{text!r} is not a {kind} of a loaded feed")
+            if kind == "line" and not exists(kind, text):
+                raise BadParameter(field, "not_a_loaded_line", value=repr(text))
+            if kind == "stop" and not exists(kind, text):
+                raise BadParameter(field, "not_a_loaded_stop", value=repr(text))
             if text not in seen:
                 seen.append(text)
         out[key] = seen
     agenda = topics.get("agenda", False)
     if not isinstance(agenda, bool):
-        raise BadParameter("topics.agenda", "must be true or false")
+        raise BadParameter("topics.agenda", "not_a_boolean", value=shown(agenda))
     out["agenda"] = agenda
     if out["categories"] and not agenda:
-        raise BadParameter("topics.categories", "only with agenda: true")
+        raise BadParameter("topics.categories", "categories_need_agenda")
     if not (out["lines"] or out["stops"] or agenda):
-        raise BadParameter("topics", "follow at least one line, stop or the agenda")
+        raise BadParameter("topics", "follow_a_topic")
     return out

@@ -46,21 +46,17 @@ def vapid() -> tuple[str, str]:
 
 @pytest.fixture
 async def push(vapid: tuple[str, str]):
-    service = PushService(vapid[1])
-    await service.start()
-    yield service
-    await service.close()
+    async with PushService(vapid[1]) as service:
+        yield service
 
 
 @pytest.fixture
-async def upstream():
-    server = Upstream()
+def upstream(upstream: Upstream) -> Upstream:
+    """The shared scriptable upstream, serving the demo capture's realtime feeds."""
     for kind in ("trip-updates", "vehicle-positions"):
-        server.route(f"/{kind}.pb", Reply.file(DATA / f"{CAPTURE}-{kind}.pb"))
-    server.route("/alerts.pb", Reply(body=alerts_feed()))
-    await server.start()
-    yield server
-    await server.close()
+        upstream.route(f"/{kind}.pb", Reply.file(DATA / f"{CAPTURE}-{kind}.pb"))
+    upstream.route("/alerts.pb", Reply(body=alerts_feed()))
+    return upstream
 
 
 def notify_config(

@@ -17,10 +17,8 @@ from aggregator.runtime import RUNTIME
 
 @pytest.fixture
 async def google():
-    fake = FakeGoogle()
-    await fake.start()
-    yield fake
-    await fake.close()
+    async with FakeGoogle() as fake:
+        yield fake
 
 
 async def test_alerts_reach_fcm_tokens_and_unregistered_ones_are_removed(
@@ -81,5 +79,5 @@ async def test_fcm_targets_are_refused_when_fcm_is_not_configured(tmp_path, upst
         problem = await answer.json()
         assert {
             "parameter": "target.type",
-            "detail": "fcm is not configured on this server",
+            "code": "fcm_not_configured",
         }.items() <= problem["errors"][0].items()

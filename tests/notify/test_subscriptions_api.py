@@ -56,12 +56,7 @@ async def strict(tmp_path: Path):
 
 
 def webpush(endpoint: str = "https://8.8.8.8/push/abc", **keys: str) -> dict:
-    browser = Browser()
-    return {
-        "type": "webpush",
-        "endpoint": endpoint,
-        "keys": {"p256dh": browser.p256dh, "auth": b64(browser.auth), **keys},
-    }
+    return Browser().target(endpoint, **keys)
 
 
 async def refused_field(client: TestClient, body: object) -> str:
@@ -113,7 +108,7 @@ async def test_create_read_change_delete(strict: TestClient) -> None:
     ):
         answer = await strict.get(at, headers=headers)
         assert answer.status == 404
-        assert (await answer.json())["detail"] == "no subscription with this id and secret"
+        assert (await answer.json())["detail_code"] == "no_subscription"
 
     assert (await strict.delete(url, headers=auth)).status == 204
     assert (await strict.get(url, headers=auth)).status == 404
@@ -175,11 +170,117 @@ async def test_bad_bodies_and_languages_are_refused(strict: TestClient) -> None:
     assert answer.status == 400
     assert {
         "parameter": "body",
-        "detail": "is larger than 32768 bytes",
+        "code": "body_too_large",
     }.items() <= (await answer.json())["errors"][0].items()
     unknown = await strict.post("/v1/subscriptions?verbose=1", json=good)
     assert unknown.status == 400
     assert (await unknown.json())["errors"][0]["parameter"] == "verbose"
+
+
+async def test_refusals_are_written_in_the_asked_language_and_name_the_field(
+    strict: TestClient,
+) -> None:
+    """Accept-Language, and ?lang= over it, choose the language of the detail; the field it
+    names and the code a client branches on are the same in both."""
+    body = {"target": webpush(), "topics": {"lines": ["caltrain:NOPE"]}}
+    answers = {}
+    for name, query, header in (
+        ("en", "", "en-US,en;q=0.9"),
+        ("fr-header", "", "fr-BE,fr;q=0.9"),
+        ("fr-query", "?lang=fr", "en"),
+    ):
+        answer = await strict.post(
+            f"/v1/subscriptions{query}", json=body, headers={"Accept-Language": header}
+        )
+        assert answer.status == 400, await answer.text()
+        answers[name] = await answer.json()
+    assert (
+        answers["en"]["detail"] == "topics.lines[0]: 'caltrain:NOPE' is not a line of a loaded feed"
+    )
+    for name in ("fr-header", "fr-query"):
+        problem = answers[name]
+        assert (
+            problem["detail"]
+            == "topics.lines[0]: 'caltrain:NOPE' n'est une ligne d'aucun flux chargé"
+        )
+        assert (problem["detail_code"], problem["detail_language"]) == ("not_a_loaded_line", "fr")
+        assert problem["title"] != answers["en"]["title"]
+        error = problem["errors"][0]
+        assert error["parameter"] == "topics.lines[0]"
+        assert error["code"] == answers["en"]["errors"][0]["code"] == "not_a_loaded_line"
+        assert error["detail"] == "'caltrain:NOPE' n'est une ligne d'aucun flux chargé"
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "code", "french"),
+    [
+        (
+            {"target": webpush("http://8.8.8.8/push"), "topics": {"agenda": True}},
+            "target.endpoint",
+            "not_https",
+            "doit être une URL https",
+        ),
+        (
+            {"target": webpush(auth=b64(b"x" * 15)), "topics": {"agenda": True}},
+            "target.keys.auth",
+            "wrong_byte_count",
+            "doit se décoder en 16 octets, pas 15",
+        ),
+        (
+            {"target": webpush(), "topics": {"agenda": True}, "lang": "de"},
+            "lang",
+            "not_one_of",
+            "'de' ne fait pas partie de : en, fr",
+        ),
+        (
+            {"target": webpush(), "topics": {"agenda": True}, "name": "x"},
+            "name",
+            "unknown_body_field",
+            "champ inconnu ; acceptés : target, topics, lang",
+        ),
+        (
+            {"target": webpush(), "topics": {"categories": ["conseil"]}},
+            "topics.categories",
+            "categories_need_agenda",
+            "seulement avec agenda: true",
+        ),
+        (
+            {"target": webpush(), "topics": {"agenda": "yes"}},
+            "topics.agenda",
+            "not_a_boolean",
+            "'yes' n'est pas un booléen (true ou false)",
+        ),
+    ],
+)
+async def test_each_kind_of_refusal_is_written_in_french(
+    strict: TestClient, body: dict, field: str, code: str, french: str
+) -> None:
+    answer = await strict.post("/v1/subscriptions?lang=fr", json=body)
+    assert answer.status == 400, await answer.text()
+    problem = await answer.json()
+    assert problem["detail"] == f"{field}: {french}"
+    assert {"parameter": field, "code": code, "detail": french}.items() <= problem["errors"][
+        0
+    ].items()
+
+
+async def test_a_long_value_is_quoted_back_cut_short(strict: TestClient) -> None:
+    body = {"target": webpush(), "topics": {"agenda": True}, "lang": "x" * 5000}
+    answer = await strict.post("/v1/subscriptions", json=body, headers={"Accept-Language": "en"})
+    detail = (await answer.json())["errors"][0]["detail"]
+    assert detail.startswith("'xxx") and "…" in detail and len(detail) < 120
+
+
+async def test_an_unknown_subscription_is_answered_in_the_asked_language(
+    strict: TestClient,
+) -> None:
+    answer = await strict.get(
+        "/v1/subscriptions/unknown?lang=fr", headers={"Authorization": "Bearer nope"}
+    )
+    assert answer.status == 404
+    problem = await answer.json()
+    assert problem["detail"] == "aucun abonnement avec cet identifiant et ce secret"
+    assert problem["detail_code"] == "no_subscription"
 
 
 async def test_private_endpoints_only_when_the_operator_allows_them(tmp_path: Path) -> None:
@@ -243,7 +344,7 @@ async def test_disabled_notifications_answer_403(tmp_path: Path) -> None:
         body = {"target": webpush(), "topics": {"agenda": True}}
         answer = await client.post("/v1/subscriptions", json=body)
         assert answer.status == 403
-        assert (await answer.json())["detail"] == "notifications are not enabled on this server"
+        assert (await answer.json())["detail_code"] == "notifications_disabled"
         assert not (tmp_path / "s.sqlite3").exists()
     finally:
         await client.close()
