@@ -167,6 +167,14 @@ class Notifier:
 
     async def stop(self) -> None:
         if self._task is not None:
+            # A round in flight settles what it sent first: cancelled between a push and its
+            # record, the message would go again after a restart. Bounded: a round stuck on
+            # push services longer than a request timeout is cancelled anyway.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.push_timeout + 5.0):
+                    await self._round.acquire()
+                    self._round.release()
+                    self._task.cancel()
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
@@ -322,9 +330,10 @@ class Notifier:
         failed: list[tuple[str, str]] = []
         retries: list[tuple[str, str, float]] = []
         gone: list[str] = []
+        verdicts: list[str] = []
         for delivery, outcome in results:
             pair = (delivery.change_key, delivery.subscription.id)
-            self.counts[outcome.verdict] += 1
+            verdicts.append(outcome.verdict)
             if outcome.verdict == "sent":
                 sent.append(pair)
             elif outcome.verdict == "gone":
@@ -341,3 +350,6 @@ class Notifier:
                 )
                 failed.append(pair)
         await self.store.settle(sent=sent, failed=failed, retries=retries, gone=gone)
+        # Counted once stored: whoever reads the counts finds the store saying the same.
+        for verdict in verdicts:
+            self.counts[verdict] += 1
