@@ -43,6 +43,18 @@ def trip_updates(*cancelled: str) -> bytes:
     return message.SerializeToString()
 
 
+def skipped_stop(trip_id: str, stop_sequence: int) -> bytes:
+    """The real trip updates capture, plus one stop of a trip of the capture's day SKIPPED."""
+    message = pb.FeedMessage()
+    message.ParseFromString((DATA / f"{CAPTURE}-trip-updates.pb").read_bytes())
+    update = message.entity.add(id=f"skip-{trip_id}").trip_update
+    update.trip.trip_id = trip_id
+    update.trip.start_date = "20231107"
+    stop = update.stop_time_update.add(stop_sequence=stop_sequence)
+    stop.schedule_relationship = pb.TripUpdate.StopTimeUpdate.SKIPPED
+    return message.SerializeToString()
+
+
 def make_runtime(yaml_text: str, clock: MovedClock) -> Runtime:
     return Runtime(config_from(yaml_text, base_dir=DATA), CONNECTOR_TYPES, clock=clock)  # type: ignore[arg-type]
 
@@ -134,6 +146,46 @@ async def test_a_cancelled_trip_already_run_is_not_told(database: str, upstream,
         assert runtime.notifier is not None
         await runtime.notifier.step()
         assert push.messages("dan") == []
+
+
+async def test_a_skipped_stop_is_told_to_the_followers_of_that_stop(
+    database: str, upstream, push, vapid
+) -> None:
+    """Train 135 runs but skips Palo Alto (20:44): the station's followers hear of it from
+    19:44; the line's followers and another stop's do not."""
+    upstream.route("/trip-updates.pb", Reply(body=skipped_stop(TRIP, 8)))
+    clock = MovedClock(START)
+    runtime = make_runtime(notify_config(upstream, database, vapid[0]), clock)
+    async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
+        await runtime.poll_once("caltrain")
+        for name, topics in (
+            ("gil", {"stops": ["caltrain:palo_alto"]}),
+            ("hal", {"lines": ["caltrain:L1"]}),
+            ("ivy", {"stops": ["caltrain:menlo_park"]}),
+        ):
+            answer = await client.post(
+                "/v1/subscriptions",
+                json={"target": push.target(name), "topics": topics, "lang": "fr"},
+            )
+            assert answer.status == 201, await answer.text()
+        await runtime.poll_once("caltrain-rt")
+        notifier = runtime.notifier
+        assert notifier is not None
+        clock.at = datetime.fromisoformat("2023-11-07T19:43:59-08:00")
+        await notifier.step()
+        assert push.received == []
+        clock.at = datetime.fromisoformat("2023-11-07T19:44:00-08:00")
+        await eventually(lambda: len(push.messages("gil")) == 1)
+        message = push.messages("gil")[0].message
+        assert message["kind"] == "cancellation"
+        assert message["id"] == "skipped:caltrain:135:2023-11-07:70171"
+        assert message["title"] == (
+            "L1 : train 135 de 20:11 ne s'arrête pas à Palo Alto Caltrain Station"
+        )
+        await runtime.poll_once("caltrain-rt")
+        await notifier.step()
+        assert len(push.messages("gil")) == 1
+        assert push.messages("hal") == push.messages("ivy") == []
 
 
 async def test_lille_disruptions_mapped_into_alerts_reach_the_followers_of_a_line(
