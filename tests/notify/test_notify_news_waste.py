@@ -12,12 +12,14 @@ import re
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import MovedClock
 from support import CONNECTOR_TYPES, config_from, eventually, runtime_from
 from upstream_server import Reply
 
 from aggregator.api.app import create_app
+from aggregator.config import ConfigError
 from aggregator.runtime import Runtime
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -171,9 +173,13 @@ connectors:
         )
 
 
-def waste_runtime(upstream, database: str, vapid_private: str, clock: MovedClock) -> Runtime:
+def waste_runtime(
+    upstream, database: str, vapid_private: str, clock: MovedClock, at: str | None = None
+) -> Runtime:
+    reminder = f"  waste_reminder_at: {at}\n" if at else ""
     yaml_text = (
         notifications(database, vapid_private)
+        + reminder
         + f"""
 defaults: {{timezone: Europe/Paris, languages: [fr, en]}}
 connectors:
@@ -255,3 +261,24 @@ async def test_waste_reminders_the_evening_before_each_collection(
         friday = push.messages("ann")[1]
         assert friday.message["title"] == "Demain : ordures ménagères"
         assert friday.headers["topic"] == push.messages("ann")[0].headers["topic"]
+
+
+async def test_the_reminder_time_is_configurable(database: str, upstream, push, vapid) -> None:
+    upstream.route("/zones.json", Reply.file(ZONES))
+    clock = MovedClock(datetime.fromisoformat("2026-04-09T17:59:00+02:00"))  # a Thursday
+    runtime = waste_runtime(upstream, database, vapid[0], clock, at='"18:00"')
+    async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
+        await runtime.poll_once("bdx")
+        await subscribe(client, push, "joe", {"waste": INSIDE}, lang="en")
+        assert runtime.notifier is not None
+        await runtime.notifier.step()
+        assert push.received == []
+        clock.at = datetime.fromisoformat("2026-04-09T18:00:00+02:00")
+        await eventually(lambda: len(push.messages("joe")) == 1)
+        assert push.messages("joe")[0].message["title"] == "Tomorrow: household waste"
+
+
+def test_an_unquoted_reminder_time_is_refused_naming_it() -> None:
+    """YAML 1.1 reads 19:00 unquoted as the number 1140 (minutes in base 60)."""
+    with pytest.raises(ConfigError, match=r"waste_reminder_at.*quote it"):
+        config_from("notifications: {enabled: true, waste_reminder_at: 19:00}\nconnectors: []")
