@@ -135,6 +135,7 @@ class Notifier:
         self._round = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._holding = False
+        self._stopping = False
         self._expired_at = 0.0
         #: When each source's time-dependent notices next change (data clock, POSIX s).
         self._timed_at: dict[str, float] = {}
@@ -167,15 +168,16 @@ class Notifier:
 
     async def stop(self) -> None:
         if self._task is not None:
-            # A round in flight settles what it sent first: cancelled between a push and its
-            # record, the message would go again after a restart. Bounded: a round stuck on
-            # push services longer than a request timeout is cancelled anyway.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.config.push_timeout + 5.0):
-                    await self._round.acquire()
-                    self._round.release()
-                    self._task.cancel()
-            self._task.cancel()
+            # Asked to end, the loop finishes the round in flight (settling what it sent:
+            # cut between a push and its record, the message would go again after a restart)
+            # and leaves. Not by cancelling its wait: wait_for returns, swallowing the
+            # cancellation, when the wake event is set at that moment (Python 3.11). A round
+            # stuck on push services longer than a request timeout is cancelled.
+            self._stopping = True
+            self._wake.set()
+            done, _ = await asyncio.wait({self._task}, timeout=self.config.push_timeout + 5.0)
+            if not done:
+                self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         if self._holding:
@@ -188,7 +190,7 @@ class Notifier:
         await self.store.close()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             wait = self.config.interval
             try:
                 await self.step()
