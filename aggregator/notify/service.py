@@ -229,7 +229,12 @@ class Notifier:
         timed = {s for s, at in self._timed_at.items() if at <= data_now.timestamp()}
         changes: list[Change] = []
         for source_id in sorted(dirty | timed):
-            changes.extend(await asyncio.to_thread(self._changes_of, source_id, data_now))
+            found, next_at = await asyncio.to_thread(self._changes_of, source_id, data_now)
+            changes.extend(found)
+            if next_at is None:
+                self._timed_at.pop(source_id, None)
+            else:
+                self._timed_at[source_id] = next_at
         changes.extend(await self._reminders(dirty, data_now))
         if changes:
             queued = await self.store.record_changes(changes, now)
@@ -243,20 +248,19 @@ class Notifier:
             if gone:
                 log.info("notifications: %d idle subscriptions expired", gone)
 
-    def _changes_of(self, source_id: str, data_now: datetime) -> list[Change]:
-        self._timed_at.pop(source_id, None)
+    def _changes_of(self, source_id: str, data_now: datetime) -> tuple[list[Change], float | None]:
+        """The source's notices at ``data_now`` as changes, and when its time-dependent ones
+        next change (None: not by time alone). Runs on a worker thread."""
         snapshot = self.runtime.live.snapshot(source_id)
         if snapshot is None:
-            return []
+            return [], None
         connector_type = self.runtime.connector_types.get(snapshot.source_type)
         if connector_type is None:
-            return []
+            return [], None
         notices = list(connector_type.notices(snapshot))
         timed = connector_type.timed_notices(snapshot, data_now)
         notices += timed.notices
-        if timed.next_at is not None:
-            self._timed_at[source_id] = timed.next_at
-        return [to_change(self.config, n) for n in notices]
+        return [to_change(self.config, n) for n in notices], timed.next_at
 
     async def _reminders(self, dirty: set[str], data_now: datetime) -> list[Change]:
         """Reminders of the followed zone sets (waste collections): looked at when their
