@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from zoneinfo import ZoneInfo
@@ -33,7 +33,7 @@ from aggregator.redact import Redactor
 
 if TYPE_CHECKING:
     from aggregator.api.routing import ApiRouter
-    from aggregator.notify.notice import Notice
+    from aggregator.notify.notice import Notice, TimedNotices
 
 ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)
 
@@ -128,6 +128,44 @@ class Connector(Generic[ConfigT]):
         """What subscribers of notifications should know about this snapshot (active alerts,
         agenda items...), every one keyed by its content; none by default."""
         return ()
+
+    @classmethod
+    def timed_notices(cls, snapshot: Snapshot, now: datetime) -> TimedNotices:
+        """Notices that depend on the time as well as the data (a cancelled trip becomes news
+        an hour before it was due), at ``now`` (the data's clock), with when to ask again;
+        none by default. The notifier asks after every change of the source and at
+        ``next_at``, so a notice enters its window even when the feed says nothing new."""
+        from aggregator.notify.notice import TimedNotices
+
+        return TimedNotices([], None)
+
+    @classmethod
+    def topic_key(cls, snapshot: Snapshot, kind: str, value: str) -> str | None:
+        """The canonical form of ``value`` when it names a ``kind`` this snapshot knows, which
+        notifications may then follow (``news_category``: a category of its items, folded;
+        ``news_source``: any value, when the type is a news source); None by default."""
+        return None
+
+    @classmethod
+    def zones_at(cls, live: Any, source_id: str, lat: float, lon: float) -> list[str]:
+        """The zones of ``source_id`` (native ids) covering a point, which notifications may
+        follow (waste collection zones); ``live`` is the runtime's live data. None by default."""
+        return []
+
+    @classmethod
+    def zone_reminders(
+        cls,
+        snapshot: Snapshot,
+        zone_sets: Sequence[Sequence[str]],
+        now: datetime,
+        timezone: ZoneInfo,
+        at: time,
+    ) -> TimedNotices:
+        """Reminders due at ``now`` for the followed ``zone_sets`` (each the zones one
+        followed point lies in), ``at`` being the local time they go out; none by default."""
+        from aggregator.notify.notice import TimedNotices
+
+        return TimedNotices([], None)
 
     @classmethod
     def has_topic(cls, snapshot: Snapshot, kind: str, native_id: str) -> bool:

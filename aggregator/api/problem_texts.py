@@ -155,6 +155,32 @@ REASONS: Mapping[str, Mapping[str, str]] = {
         "en": "follow at least one stop (stops=) or line (lines=)",
         "fr": "suivez au moins un arrêt (stops=) ou une ligne (lines=)",
     },
+    # Notification topics: news and waste (aggregator/notify/topics.py).
+    "topic_not_a_list": {
+        "en": "must be an array of strings",
+        "fr": "doit être un tableau de chaînes",
+    },
+    "topic_not_a_string": {"en": "must be a string", "fr": "doit être une chaîne"},
+    "news_category_unknown": {
+        "en": "{value} is not a category of the news served here",
+        "fr": "{value} n'est pas une catégorie des actualités servies ici",
+    },
+    "news_source_unknown": {
+        "en": "{value} is not a loaded news source",
+        "fr": "{value} n'est pas une source d'actualités chargée",
+    },
+    "news_pairs_too_many": {
+        "en": "categories × sources make more than {maximum} topics",
+        "fr": "catégories × sources font plus de {maximum} sujets",
+    },
+    "waste_point_expected": {
+        "en": "must be a point: an object with lat and lon",
+        "fr": "doit être un point : un objet avec lat et lon",
+    },
+    "waste_outside_zones": {
+        "en": "the point is in none of the waste collection zones served here",
+        "fr": "le point n'est dans aucune des zones de collecte des déchets servies ici",
+    },
     # Things that do not exist.
     "no_source": {"en": "no source {source} is configured", "fr": "aucune source {source} ici"},
     "no_records_view": {
@@ -345,8 +371,10 @@ REASONS: Mapping[str, Mapping[str, str]] = {
         "fr": "seulement avec agenda: true",
     },
     "follow_a_topic": {
-        "en": "follow at least one line, stop or the agenda",
-        "fr": "suivez au moins une ligne, un arrêt ou l'agenda",
+        "en": "follow at least one line, stop, the agenda, a news category or source, or a "
+        "waste collection point",
+        "fr": "suivez au moins une ligne, un arrêt, l'agenda, une catégorie ou une source "
+        "d'actualités, ou un point de collecte des déchets",
     },
 }
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+from datetime import time
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aggregator.config.types import Duration
 
@@ -17,6 +20,8 @@ class DeepLinks(BaseModel):
     stop: str = ""
     alert: str = ""
     event: str = ""
+    #: A news item (``{id}``: its id in ``/v1/news``).
+    news: str = ""
 
 
 class FcmConfig(BaseModel):
@@ -63,8 +68,22 @@ class NotificationsConfig(BaseModel):
     retry_base: Duration = 2.0
     #: How often the sender looks for new changes and due retries.
     interval: Duration = 1.0
+    #: When waste collection reminders go out: this local time (``defaults.timezone``) on the
+    #: evening before each collection.
+    #: Quoted in YAML ("19:00"): unquoted, YAML 1.1 reads 19:00 as the number 1140.
+    waste_reminder_at: time = time(19, 0)
     #: Timeout of one request to a push service.
     push_timeout: Duration = 10.0
     #: Accept push endpoints on loopback/private addresses and plain http: for tests and
     #: development with a local push service only, never in production.
     allow_private_push_endpoints: bool = False
+
+    @field_validator("waste_reminder_at", mode="before")
+    @classmethod
+    def _local_time(cls, value: object) -> object:
+        if isinstance(value, time):
+            return value
+        if not isinstance(value, str) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f'{value!r} is not a local time HH:MM (quote it: "19:00")')
+        hours, minutes = value.split(":")
+        return time(int(hours), int(minutes))

@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 import orjson
 
-NoticeKind = Literal["alert", "agenda"]
+NoticeKind = Literal["alert", "agenda", "cancellation", "news", "waste"]
 #: What a deep link points to (a template of ``notifications.deep_links``).
-LinkKind = Literal["line", "stop", "alert", "event"]
+LinkKind = Literal["line", "stop", "alert", "event", "news"]
 #: The longest title and body a notification carries (a lock screen shows less).
 MAX_TITLE = 80
 MAX_BODY = 240
@@ -27,7 +27,8 @@ MAX_BODY = 240
 class Notice:
     key: str
     kind: NoticeKind
-    #: Topic index keys (``line:<id>``, ``stop:<id>``, ``agenda``, ``agenda:<category>``).
+    #: Topic index keys (``line:<id>``, ``stop:<id>``, ``agenda``, ``agenda:<category>``,
+    #: ``news:<category>``, ``news@<source>``, ``news@<source>:<category>``, ``waste:<zones>``).
     topics: tuple[str, ...]
     #: Stable across content versions (an alert's id): a newer version replaces the older
     #: one on the push service and on the device.
@@ -38,6 +39,18 @@ class Notice:
     link: tuple[LinkKind, str] | None
     #: The id of the alert or agenda item, as the API names it.
     subject: str
+    #: Queued too for whoever follows its topics after it was first recorded, once each
+    #: (reminders; see :class:`aggregator.notify.storage.Change`).
+    late_subscribers: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TimedNotices:
+    """Notices that hold at one instant (a cancelled trip within the hour), and when that set
+    may next change with time alone (POSIX seconds on the data's clock; None: not by time)."""
+
+    notices: list[Notice]
+    next_at: float | None
 
 
 def content_key(prefix: str, content: Any) -> str:

@@ -169,6 +169,15 @@ class PgSubscriptionStore:
         )
         return _count(status)
 
+    async def followed_topics(self, prefix: str) -> list[str]:
+        """The topic keys starting with ``prefix`` that some subscription follows."""
+        rows = await self.pool.fetch(
+            "SELECT DISTINCT topic FROM notify_subscription_topics "
+            "WHERE starts_with(topic, $1) ORDER BY topic",
+            prefix,
+        )
+        return [row[0] for row in rows]
+
     async def count(self) -> int:
         return int(await self.pool.fetchval("SELECT count(*) FROM notify_subscriptions"))
 
@@ -185,7 +194,7 @@ class PgSubscriptionStore:
                     change.urgency,
                     json.dumps(change.payloads),
                 )
-                if inserted is None:
+                if inserted is None and not change.late_subscribers:
                     continue
                 status = await db.execute(
                     "INSERT INTO notify_outbox (change_key, subscription_id, due_at) "

@@ -22,6 +22,12 @@ from aggregator.api.problems import ApiError, BadParameter, NotFound
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, path_param
 from aggregator.notify.storage import Subscription
+from aggregator.notify.topics import (
+    MAX_NEWS_CATEGORY_CHARS,
+    MAX_NEWS_SOURCES,
+    MAX_SOURCE_ID_CHARS,
+    check_extra_topics,
+)
 from aggregator.notify.validation import (
     MAX_CATEGORY_BYTES,
     MAX_ENDPOINT_BYTES,
@@ -82,6 +88,15 @@ def _exists(runtime: Runtime) -> Any:
     return exists
 
 
+def _extra_topics(runtime: Runtime) -> Any:
+    """The check of the news and waste topics against the live data (topics.py)."""
+
+    def check(topics: Any, budget: int) -> dict[str, Any]:
+        return check_extra_topics(topics, runtime, budget)
+
+    return check
+
+
 def _view(sub: Subscription, idle_expiry: float) -> dict[str, Any]:
     return {
         "id": sub.id,
@@ -107,7 +122,9 @@ async def create_subscription(request: web.Request) -> ApiResult:
     _known_keys(body, "", ("target", "topics", "lang"))
     classifier = None if config.allow_private_push_endpoints else is_public_address
     target = await check_target(body.get("target"), classifier, fcm=config.fcm is not None)
-    topics = check_topics(body.get("topics"), config.max_topics, _exists(runtime))
+    topics = check_topics(
+        body.get("topics"), config.max_topics, _exists(runtime), _extra_topics(runtime)
+    )
     lang = check_lang(body.get("lang", "en"))
     secret = secrets.token_urlsafe(32)
     now = time.time()
@@ -124,6 +141,7 @@ async def create_subscription(request: web.Request) -> ApiResult:
         used_at=now,
     )
     await notifier.store.add(sub)
+    notifier.topics_changed()  # a waste reminder due this evening reaches it too
     data = {**_view(sub, config.idle_expiry), "secret": secret}
     return ApiResult(data, status=201, cacheable=False)
 
@@ -156,13 +174,14 @@ async def update_subscription(request: web.Request) -> ApiResult:
     body = await _body(request)
     _known_keys(body, "", ("topics", "lang"))
     topics = (
-        check_topics(body["topics"], config.max_topics, _exists(runtime))
+        check_topics(body["topics"], config.max_topics, _exists(runtime), _extra_topics(runtime))
         if "topics" in body
         else sub.topics
     )
     lang = check_lang(body["lang"]) if "lang" in body else sub.lang
     now = time.time()
     await notifier.store.update(sub.id, lang=lang, topics=topics, used_at=now)
+    notifier.topics_changed()
     updated = await notifier.store.get(sub.id)
     assert updated is not None
     return ApiResult(_view(updated, config.idle_expiry), cacheable=False)
@@ -183,6 +202,35 @@ _TOPICS = s.obj(
         "categories": s.array_of(
             {"type": "string", "maxLength": MAX_CATEGORY_BYTES},
             description="only these agenda categories (keys of /v1/categories)",
+        ),
+        # News and waste topics (aggregator/notify/topics.py).
+        "news": s.array_of(
+            {"type": "string", "minLength": 1, "maxLength": MAX_NEWS_CATEGORY_CHARS},
+            description="news categories (as in /v1/news items' categories; case and accents "
+            "ignored, answered folded): a new item in one of them is pushed",
+        ),
+        "news_sources": s.array_of(
+            {"type": "string", "minLength": 1, "maxLength": MAX_SOURCE_ID_CHARS},
+            maxItems=MAX_NEWS_SOURCES,
+            description="only news of these news sources; alone, every new item of them",
+        ),
+        "waste": s.nullable(
+            s.obj(
+                {
+                    "lat": s.LATITUDE,
+                    "lon": s.LONGITUDE,
+                    "zones": s.array_of(
+                        {"type": "string", "description": "source:zone id"},
+                        readOnly=True,
+                        description="the collection zones covering the point, looked up when "
+                        "the subscription was made or changed (answered, not sent)",
+                    ),
+                },
+                ["lat", "lon"],
+                title="WastePoint",
+                description="remind the evening before each collection at this point (the "
+                "point must lie in a collection zone, see /v1/waste/collections)",
+            )
         ),
     },
     title="SubscriptionTopics",
@@ -256,7 +304,8 @@ def register_subscription_routes(router: ApiRouter) -> None:
     router.post(
         "/v1/subscriptions",
         create_subscription,
-        summary="Follow lines, stops or the agenda by Web Push (answers an id and a secret)",
+        summary="Follow lines, stops, the agenda, news or bin days by push (answers an id "
+        "and a secret)",
         body=s.obj(
             {"target": target_in, "topics": topics, "lang": _LANG},
             ["target", "topics"],

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -25,6 +26,7 @@ from aggregator.config.notifications import NotificationsConfig
 from aggregator.model import ChangeEvent
 from aggregator.notify.notice import Notice
 from aggregator.notify.storage import Change, Delivery, open_store
+from aggregator.notify.topics import WASTE_PREFIX, parse_zone_set
 from aggregator.notify.webpush import PushOutcome, WebPushSender
 
 if TYPE_CHECKING:
@@ -45,10 +47,6 @@ EXPIRY_EVERY_S = 600.0
 DONE_RETENTION_S = 7 * 86400.0
 #: Version of the payload format (docs/NOTIFICATIONS.md).
 PAYLOAD_VERSION = 1
-#: How long stopping waits for the batch being sent to be answered and recorded (a batch
-#: takes well under a second when the push services answer; kept short for container grace
-#: periods, which also cover the API's own shutdown).
-STOP_GRACE_S = 5.0
 
 
 def database_location(config: NotificationsConfig, base_dir: Path | None) -> str:
@@ -83,7 +81,14 @@ def to_change(config: NotificationsConfig, notice: Notice) -> Change:
         }
         for language, (title, body) in notice.texts.items()
     }
-    return Change(notice.key, notice.topics, notice.collapse, notice.urgency, payloads)
+    return Change(
+        notice.key,
+        notice.topics,
+        notice.collapse,
+        notice.urgency,
+        payloads,
+        late_subscribers=notice.late_subscribers,
+    )
 
 
 def push_topic(collapse: str) -> str:
@@ -132,7 +137,14 @@ class Notifier:
         self._holding = False
         self._stopping = False
         self._expired_at = 0.0
-        #: Outcomes recorded in the store, for diagnostics and tests.
+        #: When each source's time-dependent notices next change (data clock, POSIX s).
+        self._timed_at: dict[str, float] = {}
+        #: When the followed zone sets' reminders next fall due (data clock), and whether the
+        #: followed zone sets changed since they were last looked at.
+        self._reminders_at = 0.0
+        self._zones_changed = True
+        self._reminder_sources: set[str] = set()
+        #: Counters for diagnostics and tests.
         self.counts: dict[str, int] = {"queued": 0, "sent": 0, "gone": 0, "retry": 0, "failed": 0}
 
     async def start(self) -> None:
@@ -148,16 +160,24 @@ class Notifier:
     def wake(self) -> None:
         self._wake.set()
 
+    def topics_changed(self) -> None:
+        """A subscription was made or changed: a reminder already due this evening reaches
+        a point followed from now on (its change is recorded once; see ``_reminders``)."""
+        self._zones_changed = True
+        self._wake.set()
+
     async def stop(self) -> None:
         if self._task is not None:
-            # A round ends after the batch in flight, whose outcomes are recorded: cancelled
-            # between a push service's acceptance and that record, a message would be sent
-            # again after a restart. Past the grace, it is cancelled all the same.
+            # Asked to end, the loop finishes the round in flight (settling what it sent:
+            # cut between a push and its record, the message would go again after a restart)
+            # and leaves. Not by cancelling its wait: wait_for returns, swallowing the
+            # cancellation, when the wake event is set at that moment (Python 3.11). A round
+            # stuck on push services longer than a request timeout is cancelled.
             self._stopping = True
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(STOP_GRACE_S), self._round:
-                    pass
-            self._task.cancel()
+            self._wake.set()
+            done, _ = await asyncio.wait({self._task}, timeout=self.config.push_timeout + 5.0)
+            if not done:
+                self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         if self._holding:
@@ -170,16 +190,28 @@ class Notifier:
         await self.store.close()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
+            wait = self.config.interval
             try:
                 await self.step()
+                wait = self._wait()
             except asyncio.CancelledError:
                 raise
             except Exception:  # one bad round must not end notifications for good
                 log.exception("notifications: a round failed; trying again")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.config.interval)
+                await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
+
+    def _wait(self) -> float:
+        """Seconds until the next round: the interval, or sooner when a time-dependent notice
+        (a cancellation entering its hour, an evening reminder) falls due before. Every due
+        time is after the data's "now" once a round held the lease, so this never spins."""
+        if not self._holding:
+            return self.config.interval
+        due = [*self._timed_at.values(), self._reminders_at]
+        soonest = min(due) - self.runtime.clock.now().timestamp()
+        return max(0.0, min(self.config.interval, soonest))
 
     async def step(self) -> None:
         """One round: take the lease, record new notices, send what is due, expire. Rounds
@@ -192,10 +224,18 @@ class Notifier:
         if not self._holding:
             return
         now = self._clock()
+        data_now = self.runtime.clock.now()
         dirty, self._dirty = self._dirty, set()
+        timed = {s for s, at in self._timed_at.items() if at <= data_now.timestamp()}
         changes: list[Change] = []
-        for source_id in sorted(dirty):
-            changes.extend(await asyncio.to_thread(self._changes_of, source_id))
+        for source_id in sorted(dirty | timed):
+            found, next_at = await asyncio.to_thread(self._changes_of, source_id, data_now)
+            changes.extend(found)
+            if next_at is None:
+                self._timed_at.pop(source_id, None)
+            else:
+                self._timed_at[source_id] = next_at
+        changes.extend(await self._reminders(dirty, data_now))
         if changes:
             queued = await self.store.record_changes(changes, now)
             self.counts["queued"] += queued
@@ -208,14 +248,57 @@ class Notifier:
             if gone:
                 log.info("notifications: %d idle subscriptions expired", gone)
 
-    def _changes_of(self, source_id: str) -> list[Change]:
+    def _changes_of(self, source_id: str, data_now: datetime) -> tuple[list[Change], float | None]:
+        """The source's notices at ``data_now`` as changes, and when its time-dependent ones
+        next change (None: not by time alone). Runs on a worker thread."""
         snapshot = self.runtime.live.snapshot(source_id)
         if snapshot is None:
-            return []
+            return [], None
         connector_type = self.runtime.connector_types.get(snapshot.source_type)
         if connector_type is None:
+            return [], None
+        notices = list(connector_type.notices(snapshot))
+        timed = connector_type.timed_notices(snapshot, data_now)
+        notices += timed.notices
+        return [to_change(self.config, n) for n in notices], timed.next_at
+
+    async def _reminders(self, dirty: set[str], data_now: datetime) -> list[Change]:
+        """Reminders of the followed zone sets (waste collections): looked at when their
+        evening time comes, when a source they come from changed, or when a subscription
+        changed; only the sets someone follows are computed."""
+        due = data_now.timestamp() >= self._reminders_at
+        if not (due or self._zones_changed or dirty & self._reminder_sources):
             return []
-        return [to_change(self.config, n) for n in connector_type.notices(snapshot)]
+        self._zones_changed = False
+        by_source: dict[str, list[list[str]]] = {}
+        for topic in await self.store.followed_topics(WASTE_PREFIX):
+            parsed = parse_zone_set(topic)
+            if parsed is not None:
+                by_source.setdefault(parsed[0], []).append(parsed[1])
+        self._reminder_sources = set(by_source)
+        # With nobody to remind, look again in a day (or when someone subscribes).
+        next_at = data_now.timestamp() + 86400.0
+        changes: list[Change] = []
+        for source_id, zone_sets in sorted(by_source.items()):
+            snapshot = self.runtime.live.snapshot(source_id)
+            connector_type = (
+                self.runtime.connector_types.get(snapshot.source_type) if snapshot else None
+            )
+            if snapshot is None or connector_type is None:
+                continue
+            timed = await asyncio.to_thread(
+                connector_type.zone_reminders,
+                snapshot,
+                zone_sets,
+                data_now,
+                self.runtime.timezone,
+                self.config.waste_reminder_at,
+            )
+            changes += [to_change(self.config, n) for n in timed.notices]
+            if timed.next_at is not None:
+                next_at = min(next_at, timed.next_at)
+        self._reminders_at = next_at
+        return changes
 
     async def _deliver(self, now: float) -> None:
         """Send everything due, a batch at a time; at most ``concurrency`` in flight, so
@@ -230,6 +313,7 @@ class Notifier:
                 return
             outcomes = await asyncio.gather(*(self._deliver_one(d, gate) for d in batch))
             await self._settle(list(zip(batch, outcomes, strict=True)))
+            # Asked to stop: the batch just settled is the last one (the rest stays due).
             if len(batch) < batch_size or self._stopping:
                 return
 
@@ -253,8 +337,10 @@ class Notifier:
         failed: list[tuple[str, str]] = []
         retries: list[tuple[str, str, float]] = []
         gone: list[str] = []
+        verdicts: list[str] = []
         for delivery, outcome in results:
             pair = (delivery.change_key, delivery.subscription.id)
+            verdicts.append(outcome.verdict)
             if outcome.verdict == "sent":
                 sent.append(pair)
             elif outcome.verdict == "gone":
@@ -271,6 +357,6 @@ class Notifier:
                 )
                 failed.append(pair)
         await self.store.settle(sent=sent, failed=failed, retries=retries, gone=gone)
-        # Counted once recorded: a reader of the counts then finds the store agreeing.
-        for _, outcome in results:
-            self.counts[outcome.verdict] += 1
+        # Counted once stored: whoever reads the counts finds the store saying the same.
+        for verdict in verdicts:
+            self.counts[verdict] += 1

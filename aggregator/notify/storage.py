@@ -107,6 +107,10 @@ class Change:
     collapse: str
     urgency: str
     payloads: dict[str, dict[str, Any]]
+    #: Also queue it for subscribers who arrived after it was first recorded (each still gets
+    #: it once, by the outbox's key): a reminder is worth sending to whoever follows its
+    #: topic while it holds; an alert in force before someone subscribed is not news to them.
+    late_subscribers: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +127,16 @@ class Delivery:
 
 def topic_keys(topics: dict[str, Any]) -> list[str]:
     """The index keys a subscription is found under: ``line:<id>``, ``stop:<id>``, ``agenda``
-    (every agenda item) or ``agenda:<category>`` (only those)."""
+    (every agenda item) or ``agenda:<category>`` (only those), and the news and waste keys
+    of :func:`aggregator.notify.topics.extra_topic_keys`."""
+    from aggregator.notify.topics import extra_topic_keys
+
     keys = [f"line:{i}" for i in topics.get("lines", ())]
     keys += [f"stop:{i}" for i in topics.get("stops", ())]
     if topics.get("agenda"):
         categories = topics.get("categories") or []
         keys += [f"agenda:{c}" for c in categories] if categories else ["agenda"]
+    keys += extra_topic_keys(topics)
     return sorted(set(keys))
 
 
@@ -255,6 +263,21 @@ class SubscriptionStore:
 
         return await self._run(work)
 
+    async def followed_topics(self, prefix: str) -> list[str]:
+        """The topic keys starting with ``prefix`` (ASCII) that some subscription follows."""
+        # A range on the primary key (binary collation): the index, not a scan.
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+        def work(db: sqlite3.Connection) -> list[str]:
+            rows = db.execute(
+                "SELECT DISTINCT topic FROM subscription_topics "
+                "WHERE topic >= ? AND topic < ? ORDER BY topic",
+                (prefix, end),
+            ).fetchall()
+            return [row[0] for row in rows]
+
+        return await self._run(work)
+
     async def count(self) -> int:
         return await self._run(
             lambda db: db.execute("SELECT count(*) FROM subscriptions").fetchone()[0]
@@ -265,7 +288,8 @@ class SubscriptionStore:
     async def record_changes(self, changes: Iterable[Change], now: float) -> int:
         """Record the changes not seen before and queue them for every subscriber of their
         topics at that moment; how many notifications were queued. A change already recorded
-        (this process before a restart, or another one) queues nothing."""
+        (this process before a restart, or another one) queues nothing, unless it takes
+        ``late_subscribers`` (then only those it was never queued for)."""
         batch = list(changes)
 
         def work(db: sqlite3.Connection) -> int:
@@ -276,7 +300,7 @@ class SubscriptionStore:
                     "VALUES (?,?,?,?,?)",
                     (change.key, now, change.collapse, change.urgency, json.dumps(change.payloads)),
                 ).rowcount
-                if not inserted:
+                if not inserted and not change.late_subscribers:
                     continue
                 marks = ",".join("?" * len(change.topics))
                 queued += db.execute(

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from aggregator.api.messages import MESSAGE_LANGUAGES
 from aggregator.api.problems import BadParameter
+from aggregator.notify.topics import EXTRA_TOPIC_FIELDS, follows_extra
 from aggregator.origins import AddressClassifier
 
 MAX_ENDPOINT_BYTES = 1024
@@ -157,11 +158,12 @@ def check_lang(value: Any) -> str:
     return str(value)
 
 
-def check_topics(value: Any, max_topics: int, exists: Any) -> dict[str, Any]:
+def check_topics(value: Any, max_topics: int, exists: Any, extra: Any = None) -> dict[str, Any]:
     """Topics as stored: ``{lines, stops, agenda, categories}``; ``exists(kind, id)`` says
-    whether a line or stop id is one the live data knows."""
+    whether a line or stop id is one the live data knows. ``extra(topics, budget)`` checks
+    the news and waste topics (:mod:`aggregator.notify.topics`) within the topics left."""
     topics = _object(value, "topics")
-    _known_keys(topics, "topics", ("lines", "stops", "agenda", "categories"))
+    _known_keys(topics, "topics", ("lines", "stops", "agenda", "categories", *EXTRA_TOPIC_FIELDS))
     out: dict[str, Any] = {"lines": [], "stops": [], "agenda": False, "categories": []}
     total = 0
     for key, kind in (("lines", "line"), ("stops", "stop"), ("categories", "category")):
@@ -189,6 +191,9 @@ def check_topics(value: Any, max_topics: int, exists: Any) -> dict[str, Any]:
     out["agenda"] = agenda
     if out["categories"] and not agenda:
         raise BadParameter("topics.categories", "categories_need_agenda")
-    if not (out["lines"] or out["stops"] or agenda):
+    # News and waste topics (aggregator/notify/topics.py), within what is left of the budget.
+    if extra is not None:
+        out.update(extra(topics, max_topics - total))
+    if not (out["lines"] or out["stops"] or agenda or follows_extra(out)):
         raise BadParameter("topics", "follow_a_topic")
     return out

@@ -39,6 +39,7 @@ from aggregator.config.types import ByteSize, Schedule
 from aggregator.connector import DependencyNotReady, UrlConnector
 from aggregator.mapping import FieldSpec, MappingProblem, RecordMapping, compile_path, map_rows
 from aggregator.model import ParseResult, Snapshot
+from aggregator.notify.notice import Notice
 from connectors.gtfs.timetable import Timetable
 from connectors.gtfs_rt.connector import RealtimeData
 from connectors.gtfs_rt.decode import FeedHeader
@@ -324,3 +325,11 @@ class MappedAlertsConnector(UrlConnector[MappedAlertsConfig]):
     @classmethod
     def records(cls, snapshot: Snapshot) -> None:
         return None
+
+    @classmethod
+    def notices(cls, snapshot: Snapshot) -> list[Notice]:
+        """Its alerts as notices, exactly as a GTFS-realtime feed's: followers of a line or
+        stop they name are told of each new or changed one."""
+        from connectors.gtfs_rt.notices import alert_notices
+
+        return alert_notices(snapshot.data)

@@ -30,7 +30,7 @@ from aggregator.fetch import Fetcher
 from aggregator.fetch_result import FetchResult, Validators
 from aggregator.freshness import ContentStale, StaleReason, describe_age
 from aggregator.model import ParseResult, Snapshot
-from aggregator.notify.notice import Notice
+from aggregator.notify.notice import Notice, TimedNotices
 from connectors.gtfs.timetable import Timetable
 
 from .conventions import TripIdConventionConfig
@@ -282,6 +282,12 @@ class GtfsRtConnector(Connector[GtfsRtConfig]):
         from .notices import alert_notices
 
         return alert_notices(snapshot.data)
+
+    @classmethod
+    def timed_notices(cls, snapshot: Snapshot, now: datetime) -> TimedNotices:
+        from .cancellations import cancellation_notices
+
+        return cancellation_notices(snapshot.data, now)
 
     @classmethod
     def register_routes(cls, router: Any) -> None:

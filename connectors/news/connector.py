@@ -29,6 +29,7 @@ from aggregator.config.models import UrlConnectorConfig
 from aggregator.config.types import Schedule
 from aggregator.connector import UrlConnector
 from aggregator.model import ParseResult, Snapshot
+from aggregator.notify.notice import Notice
 from connectors.events.text import description_pair, fold, html_to_text, sanitize_html
 
 from .feeds import (
@@ -206,6 +207,24 @@ class NewsConnector(UrlConnector[NewsConfig]):
     @classmethod
     def records(cls, snapshot: Snapshot) -> list[dict[str, Any]]:
         return snapshot.data["items"]
+
+    @classmethod
+    def notices(cls, snapshot: Snapshot) -> list[Notice]:
+        from .notices import news_notices
+
+        return news_notices(snapshot.source_id, snapshot.data["items"])
+
+    @classmethod
+    def topic_key(cls, snapshot: Snapshot, kind: str, value: str) -> str | None:
+        if kind == "news_source":
+            return snapshot.source_id
+        if kind != "news_category":
+            return None
+        folded = fold(value.strip())
+        for record in snapshot.data["items"]:
+            if any(fold(c.strip()) == folded for c in record["categories"]):
+                return folded
+        return None
 
     @classmethod
     def index_builders(cls) -> Mapping[str, Callable[[Snapshot], Any]]:

@@ -25,9 +25,11 @@ import csv
 import hashlib
 import io
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import shapely.geometry
@@ -41,6 +43,7 @@ from aggregator.fetch_errors import FetchError
 from aggregator.fetch_result import FetchResult, Validators
 from aggregator.mapping import compile_path, lookup
 from aggregator.model import ParseResult, Snapshot
+from aggregator.notify.notice import TimedNotices
 from connectors.events.text import fold
 from connectors.places.documents import DocumentFormat, document_rows
 
@@ -382,6 +385,24 @@ class WasteConnector(UrlConnector[WasteConfig]):
     @classmethod
     def index_builders(cls) -> Mapping[str, Callable[[Snapshot], Any]]:
         return {INDEX_NAME: build_index}
+
+    @classmethod
+    def zones_at(cls, live: Any, source_id: str, lat: float, lon: float) -> list[str]:
+        index = live.index(source_id, INDEX_NAME, build_index)
+        return index.at(lat, lon) if index is not None else []
+
+    @classmethod
+    def zone_reminders(
+        cls,
+        snapshot: Snapshot,
+        zone_sets: Sequence[Sequence[str]],
+        now: datetime,
+        timezone: ZoneInfo,
+        at: dt_time,
+    ) -> TimedNotices:
+        from .reminders import reminder_notices
+
+        return reminder_notices(snapshot.source_id, snapshot.data, zone_sets, now, timezone, at)
 
     @classmethod
     def register_routes(cls, router: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from google.transit import gtfs_realtime_pb2 as pb
 from push_service import PushService
 from upstream_server import Reply, Upstream
 
+from aggregator.clock import Clock
 from aggregator.notify.webpush import application_server_key, new_vapid_keys
 
 DATA = Path(__file__).parents[2] / "config" / "demo-data"
@@ -35,6 +37,18 @@ def alerts_feed(
             alert.header_text.translation.add(text=text, language=language)
             alert.description_text.translation.add(text=f"{text} (details)", language=language)
     return message.SerializeToString()
+
+
+class MovedClock(Clock):
+    """The data's clock, moved by the test (``clock.at = ...``): time-driven notifications
+    (cancellations entering their hour, evening reminders) without waiting for the hour."""
+
+    def __init__(self, at: datetime) -> None:
+        super().__init__(fixed=at)
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
 
 
 @pytest.fixture

@@ -90,6 +90,9 @@ async def test_create_read_change_delete(strict: TestClient) -> None:
         "stops": ["caltrain:70021"],
         "agenda": False,
         "categories": [],
+        "news": [],
+        "news_sources": [],
+        "waste": None,
     }
     changed = await strict.patch(
         url,
