@@ -9,13 +9,14 @@ from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
 from aggregator.api.answer_freshness import answer_freshness
+from aggregator.api.communes import COMMUNE_FIELD, add_commune_schema, wanted_commune
 from aggregator.api.pagination import MAX_LIMIT, query_scope
 from aggregator.api.params import QueryParams
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, wants_geojson
 from aggregator.runtime import Runtime, runtime_of
 from connectors.places.geo import PlaceIndex
-from connectors.places.query import NearQuery, near_query_params
+from connectors.places.query import NearQuery, index_communes, near_query_params
 
 from .model import BikeNetwork
 from .source import INDEX_NAME, build_index
@@ -46,6 +47,7 @@ STATION_SCHEMA: dict[str, Any] = {
         "is_installed": {"type": ["boolean", "null"]},
         "last_reported": {"type": ["string", "null"], "format": "date-time"},
         "alert_ids": {"type": "array", "items": {"type": "string"}},
+        "commune": COMMUNE_FIELD,
         "distance_m": {"type": "number"},
         "freshness": api_schemas.obj(
             {
@@ -65,7 +67,7 @@ STATION_SCHEMA: dict[str, Any] = {
             title="BikeStationFreshness",
         ),
     },
-    "required": ["id", "source", "lat", "lon", "distance_m", "freshness"],
+    "required": ["id", "source", "lat", "lon", "distance_m", "freshness", "commune"],
 }
 
 
@@ -115,8 +117,9 @@ def _at_least_since_success(age: float | None, source: dict[str, Any] | None) ->
 
 async def list_bike_stations(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
+    params = QueryParams(request.query)
     query = NearQuery.read(
-        QueryParams(request.query),
+        params,
         sources=bike_sources(runtime),
         kind="bike",
         default_radius=500.0,
@@ -124,6 +127,7 @@ async def list_bike_stations(request: web.Request) -> ApiResult:
         max_limit=MAX_LIMIT,
         geojson=wants_geojson(request),
         scope=query_scope(PATH, request.query),
+        commune=wanted_commune(params, runtime),
     )
     now = runtime.clock.now()
     judged = answer_freshness(request, runtime)
@@ -151,7 +155,7 @@ async def list_bike_stations(request: web.Request) -> ApiResult:
             entry["freshness"] = _freshness(entry, network, now, source)
             return entry
 
-        found += query.nearest(index, fresh)
+        found += query.nearest(index, fresh, index_communes(runtime, "bikes", source_id, index))
     return query.answer(found, runtime.cursors, {"feeds": feeds})
 
 
@@ -159,6 +163,7 @@ def register_bike_routes(router: ApiRouter) -> None:
     """Declare the endpoint once, whichever bike source type asks first."""
     if router.lookup("GET", PATH) is not None:
         return
+    add_commune_schema(router)
     station_ref = router.add_schema("BikeStation", STATION_SCHEMA)
     router.get(
         PATH,

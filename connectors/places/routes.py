@@ -10,12 +10,19 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
+from aggregator.api.communes import (
+    COMMUNE_FIELD,
+    COMMUNE_PARAM,
+    add_commune_schema,
+    wanted_commune,
+)
 from aggregator.api.i18n import negotiate_language
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter, NotFound
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param, path_param, wants_geojson
 from aggregator.api.schemas import array_of, enum, extend, nullable, obj
+from aggregator.communes import RecordCommunes, record_points
 from aggregator.runtime import Runtime, runtime_of
 from connectors.places.geo import feature_collection
 
@@ -82,6 +89,7 @@ PLACE_SCHEMA = obj(
                 description="When the state changes next (null: never within a year).",
             )
         ),
+        "commune": COMMUNE_FIELD,
         "distance_m": {"type": ["number", "null"]},
     },
     [
@@ -96,6 +104,7 @@ PLACE_SCHEMA = obj(
         "opening_hours",
         "open_now",
         "next_change",
+        "commune",
     ],
     title="Place",
     description="A public place with its opening hours evaluated at the asked instant.",
@@ -118,16 +127,27 @@ def place_sources(runtime: Runtime) -> list[str]:
     return [s for s, st in runtime.statuses.items() if st.source_type == "places"]
 
 
-def _indexes(runtime: Runtime, sources: list[str]) -> list[PlacesIndex]:
+def _indexes(runtime: Runtime, sources: list[str]) -> list[tuple[PlacesIndex, RecordCommunes]]:
+    """Each loaded source's index, with the commune of each of its places."""
     found = []
     for source_id in sources:
         index = runtime.live.index(source_id, INDEX_NAME, build_index)
         if index is not None:
-            found.append(index)
+            places = index.by_name
+            communes = runtime.communes.of(
+                f"places:{source_id}", index, lambda places=places: record_points(places)
+            )
+            found.append((index, communes))
     return found
 
 
-def render(index: PlacesIndex, place: Mapping[str, Any], at: datetime, **week: Any) -> dict:
+def render(
+    index: PlacesIndex,
+    place: Mapping[str, Any],
+    at: datetime,
+    communes: RecordCommunes,
+    **week: Any,
+) -> dict:
     """The public shape of a stored place, evaluated at ``at``."""
     return {
         "id": place["id"],
@@ -142,6 +162,7 @@ def render(index: PlacesIndex, place: Mapping[str, Any], at: datetime, **week: A
         "description": place.get("description"),
         "contact": {k: place.get(k) for k in ("phone", "website", "email")},
         "accessibility": {"wheelchair": place.get("wheelchair", "unknown")},
+        "commune": communes.of(place["id"]),
         **index.opening(place["id"], at, **week),
     }
 
@@ -192,8 +213,9 @@ async def list_places(request: web.Request) -> ApiResult:
         # "Open now" pages are asked at different instants: the cursor keeps the first one.
         after, at = position[:2], datetime.fromisoformat(position[2])
     categories = frozenset(wanted) or None
-    hits: list[tuple[tuple[float, str], PlacesIndex, Mapping[str, Any]]] = []
-    for index in _indexes(runtime, sources):
+    commune = wanted_commune(params, runtime)
+    hits: list[tuple[tuple[float, str], PlacesIndex, RecordCommunes, Mapping[str, Any]]] = []
+    for index, communes in _indexes(runtime, sources):
         found = index.search(
             lat,
             lon,
@@ -203,13 +225,14 @@ async def list_places(request: web.Request) -> ApiResult:
             open_at=at if only_open else None,
             after=after,
             limit=limit,
+            ids=None if commune is None else communes.keys_in(commune),
         )
-        hits += [(key, index, place) for key, place in found]
+        hits += [(key, index, communes, place) for key, place in found]
     hits.sort(key=lambda hit: hit[0])
     page = hits[:limit]
     data = []
-    for key, index, place in page:
-        item = render(index, place, at)
+    for key, index, communes, place in page:
+        item = render(index, place, at, communes)
         item["distance_m"] = key[0] if lat is not None else None
         data.append(item)
     next_cursor = None
@@ -242,10 +265,10 @@ async def get_place(request: web.Request) -> ApiResult:
     source_id = place_id.split(":", 1)[0]
     at = params.datetime("at", runtime.clock.now(), runtime.timezone)
     if source_id in place_sources(runtime):
-        for index in _indexes(runtime, [source_id]):
+        for index, communes in _indexes(runtime, [source_id]):
             place = index.by_id.get(place_id)
             if place is not None:
-                data = render(index, place, at, week=True, language=language)
+                data = render(index, place, at, communes, week=True, language=language)
                 return ApiResult(data, sources=[source_id], language=language)
     raise NotFound("no_place", value=repr(place_id))
 
@@ -253,6 +276,7 @@ async def get_place(request: web.Request) -> ApiResult:
 def register_place_routes(router: ApiRouter) -> None:
     if router.lookup("GET", PATH) is not None:
         return
+    add_commune_schema(router)
     place_ref = router.add_schema("Place", PLACE_SCHEMA)
     day_ref = router.add_schema("PlaceDay", DAY_SCHEMA)
     router.get(
@@ -307,6 +331,7 @@ def register_place_routes(router: ApiRouter) -> None:
                 "Only this places source (a configured source id).",
                 api_schemas.configured(place_sources),
             ),
+            COMMUNE_PARAM,
             Param(
                 "format",
                 "geojson for an RFC 7946 FeatureCollection.",
