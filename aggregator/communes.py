@@ -30,6 +30,7 @@ from shapely.strtree import STRtree
 
 if TYPE_CHECKING:
     from aggregator.live import LiveData
+    from aggregator.model import Snapshot
 
 #: The name of the combined index of every ``communes`` source (see LiveData.combine).
 INDEX_NAME = "communes"
@@ -188,15 +189,41 @@ class CommuneTags:
         return tags
 
 
+def _coordinate(record: Mapping[str, Any], name: str) -> float:
+    value = record.get(name)
+    if value is None and isinstance(record.get("location"), Mapping):
+        value = record["location"].get(name)  # an event's place
+    return (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else np.nan
+    )
+
+
+def record_coordinates(records: Sequence[Mapping[str, Any]]) -> tuple[Any, Any] | None:
+    """(lons, lats) of records with ``lat``/``lon`` (NaN where missing), None if none has."""
+    lons = np.array([_coordinate(r, "lon") for r in records], dtype=np.float64)
+    lats = np.array([_coordinate(r, "lat") for r in records], dtype=np.float64)
+    located = ~(np.isnan(lons) | np.isnan(lats))
+    return (lons, lats) if located.any() else None
+
+
 def record_points(records: Sequence[Mapping[str, Any]]) -> Points:
     """(ids, lons, lats) of records with ``id``/``lat``/``lon`` (NaN where missing)."""
-
-    def coordinate(record: Mapping[str, Any], name: str) -> float:
-        value = record.get(name)
-        return float(value) if isinstance(value, int | float) else np.nan
-
     return (
         [r["id"] for r in records],
-        np.array([coordinate(r, "lon") for r in records], dtype=np.float64),
-        np.array([coordinate(r, "lat") for r in records], dtype=np.float64),
+        np.array([_coordinate(r, "lon") for r in records], dtype=np.float64),
+        np.array([_coordinate(r, "lat") for r in records], dtype=np.float64),
     )
+
+
+def coverage(
+    tags: CommuneTags, source_id: str, snapshot: Snapshot, kind: Any
+) -> list[tuple[str, str]]:
+    """(code, name) of the communes a source's current snapshot touches, sorted by code;
+    ``kind``: its connector type (whose ``located_points`` says where its records are)."""
+
+    def points() -> Points:
+        located = kind.located_points(snapshot)
+        return ((), *(located if located is not None else ((), ())))
+
+    found = tags.of(f"coverage:{source_id}", snapshot, points)
+    return [(code, found.index.names[found.index.position[code]]) for code in found.codes()]

@@ -32,7 +32,7 @@ from aggregator.connector import UrlConnector
 from aggregator.mapping import compile_path, lookup
 from aggregator.model import ParseResult, Snapshot
 from connectors.places.documents import DocumentFormat, document_rows
-from connectors.waste.zones import ZoneGeometryError, zone_polygon
+from connectors.waste.zones import ZoneGeometryError, surface_points, zone_polygon
 
 TYPE_NAME = "communes"
 #: Issues kept word for word (a broken file of 35,000 communes must not fill the status).
@@ -93,6 +93,12 @@ class CommunesConnector(UrlConnector[CommunesConfig]):
     @classmethod
     def records(cls, snapshot: Snapshot) -> list[dict[str, Any]]:
         return list(snapshot.data["communes"].values())
+
+    @classmethod
+    def located_points(cls, snapshot: Snapshot) -> tuple[Any, Any]:
+        """A point inside each commune: the communes source covers its own communes."""
+        polygons = [shapely.geometry.shape(g) for g in snapshot.data["geometries"].values()]
+        return surface_points(polygons)
 
     @classmethod
     def combined_indexes(cls) -> Mapping[str, tuple[frozenset[str], Any]]:

@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-import numpy as np
-import shapely
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
@@ -23,7 +21,7 @@ from aggregator.runtime import Runtime, runtime_of
 
 from .connector import INDEX_NAME, build_index
 from .schedule import STREAMS, CollectionRule, next_by_stream
-from .zones import ZoneIndex
+from .zones import ZoneIndex, surface_points
 
 PATH = "/v1/waste/collections"
 
@@ -85,8 +83,7 @@ def zone_communes(runtime: Runtime, source_id: str, index: ZoneIndex) -> RecordC
     polygon, unlike a centroid), once per snapshot and commune set."""
 
     def points() -> tuple[Sequence[str], Any, Any]:
-        inside = shapely.point_on_surface(np.asarray(index.polygons, dtype=object))
-        return index.ids, shapely.get_x(inside), shapely.get_y(inside)
+        return index.ids, *surface_points(index.polygons)
 
     return runtime.communes.of(f"waste:{source_id}", index, points)
 
