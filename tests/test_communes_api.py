@@ -329,3 +329,11 @@ async def test_the_catalogue_states_each_datasets_communes(demo):
     assert (niort, RDF.type, DCTERMS.Location) in graph
     assert str(graph.value(niort, SKOS.prefLabel)) == "Niort"
     assert str(graph.value(niort, DCTERMS.identifier)) == "79191"
+
+
+async def test_the_communes_are_served_as_the_sources_records(demo):
+    """/v1/sources/communes/records lists the communes by id: code and name."""
+    body = await get(demo, "/v1/sources/communes/records?limit=100")
+    records = {r["id"]: r for r in body["data"]}
+    assert len(records) == 33
+    assert records["communes:76540"] == {"id": "communes:76540", "code": "76540", "name": "Rouen"}

@@ -92,7 +92,11 @@ class CommunesConnector(UrlConnector[CommunesConfig]):
 
     @classmethod
     def records(cls, snapshot: Snapshot) -> list[dict[str, Any]]:
-        return list(snapshot.data["communes"].values())
+        """The communes as records (``/v1/sources/{id}/records``): id, code, name."""
+        return [
+            {"id": f"{snapshot.source_id}:{code}", **commune}
+            for code, commune in snapshot.data["communes"].items()
+        ]
 
     @classmethod
     def located_points(cls, snapshot: Snapshot) -> tuple[Any, Any]:

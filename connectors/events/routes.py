@@ -159,8 +159,8 @@ def _in_commune(query: EventQuery, runtime: Runtime, index: EventIndex) -> Event
     return EventQuery(**{**query.__dict__, "within": within})
 
 
-def _commune_of(runtime: Runtime, index: EventIndex, record: Mapping[str, Any]) -> Any:
-    return _communes(runtime, index).at(index.by_id[record["id"]])
+def _commune_of(communes: RecordCommunes, index: EventIndex, record: Mapping[str, Any]) -> Any:
+    return communes.at(index.by_id[record["id"]])
 
 
 async def _list(request: web.Request, channel: str | None) -> ApiResult:
@@ -187,10 +187,11 @@ async def _list(request: web.Request, channel: str | None) -> ApiResult:
         return _localized(record, language, runtime)
 
     data = []
+    communes = _communes(runtime, index)
     for record, distance in page.items:
         # Localised once per index (snapshot) and language; a copy before adding a key.
         item = dict(index.localized(record, language, fallbacks, render))
-        item["commune"] = _commune_of(runtime, index, record)
+        item["commune"] = _commune_of(communes, index, record)
         if distance is not None:
             item["distance_m"] = round(distance, 1)
         data.append(item)
@@ -240,11 +241,12 @@ async def _sync(
         return _localized(record, language, runtime)
 
     changed = []
+    communes = _communes(runtime, index)
     for rid in page.changed:
         record = index.get(rid)
         assert record is not None  # the sync page lists ids of this index
         item = dict(index.localized(record, language, runtime.languages, render))
-        item["commune"] = _commune_of(runtime, index, record)
+        item["commune"] = _commune_of(communes, index, record)
         changed.append(item)
     return ApiResult(
         {"changed": changed, "removed": page.removed},
@@ -274,7 +276,7 @@ async def get_event(request: web.Request) -> ApiResult:
     if record is None:
         raise NotFound("no_event", value=repr(event_id))
     data = _localized(record, language, runtime)
-    data["commune"] = _commune_of(runtime, index, record)
+    data["commune"] = _commune_of(_communes(runtime, index), index, record)
     data["other_occurrences"] = [
         {"id": other["id"], "start": other["start"], "end": other["end"], "status": other["status"]}
         for other in index.occurrences_of(record["event_id"])
