@@ -5,6 +5,11 @@ demo data (config/demo.yaml, its fixed clock), so the reference never drifts fro
 
 tests/test_openapi.py checks that every route has its example here.
 
+A few routes get a second example: an answer with ``include=references``, and the alerts
+list, which the demo's realtime capture leaves empty, from config/bart-alert.yaml (BART's
+timetable and a real alert of the same day, served at its own fixed clock). Run it with the
+checkout's code first on the path (``PYTHONPATH=.`` when the package is installed elsewhere).
+
 Long lists are cut to their first items and long texts shortened, marked with "…".
 """
 
@@ -35,6 +40,11 @@ EXAMPLES: list[tuple[str, str, str]] = [
     ("GET", "/v1/stops.geojson", "/v1/stops.geojson?q=gare%20fluviale%20levis"),
     ("GET", "/v1/stops/{stop_id}", "/v1/stops/caltrain:lawrence"),
     ("GET", "/v1/stops/{stop_id}/departures", "/v1/stops/caltrain:lawrence/departures?limit=2"),
+    (
+        "GET",
+        "/v1/stops/{stop_id}/departures",
+        "/v1/stops/caltrain:lawrence/departures?limit=3&include=references",
+    ),
     ("GET", "/v1/departures", "/v1/departures?lat=37.7764&lon=-122.3949&radius=300&per_stop=2"),
     ("GET", "/v1/lines", "/v1/lines?feed=stq"),
     ("GET", "/v1/lines/{line_id}", "/v1/lines/stq:quebec"),
@@ -42,6 +52,7 @@ EXAMPLES: list[tuple[str, str, str]] = [
     ("GET", "/v1/trips/{trip_id}", "/v1/trips/caltrain:310"),
     ("GET", "/v1/alerts", "/v1/alerts?lang=en"),
     ("GET", "/v1/vehicles", "/v1/vehicles?line=caltrain:L1"),
+    ("GET", "/v1/vehicles", "/v1/vehicles?line=caltrain:L1&include=references"),
     ("GET", "/v1/vehicles.geojson", "/v1/vehicles.geojson?line=caltrain:L1"),
     ("GET", "/v1/bikes/stations", "/v1/bikes/stations?lat=49.4402&lon=1.0944&limit=2"),
     (
@@ -74,12 +85,40 @@ EXAMPLES: list[tuple[str, str, str]] = [
     ("GET", "/v1/openapi.json", "/v1/openapi.json"),
     ("GET", "/v1/catalog", "/v1/catalog"),
     ("GET", "/v1/catalog.ttl", "/v1/catalog.ttl"),
+    ("GET", "/ogc", "/ogc"),
+    ("GET", "/ogc/", "/ogc/"),
+    ("GET", "/ogc/conformance", "/ogc/conformance"),
+    ("GET", "/ogc/collections", "/ogc/collections"),
+    ("GET", "/ogc/collections/{collection_id}", "/ogc/collections/paris-events"),
+    (
+        "GET",
+        "/ogc/collections/{collection_id}/items",
+        "/ogc/collections/lovelo-bikes/items?bbox=1.08,49.43,1.11,49.45&limit=2",
+    ),
+    (
+        "GET",
+        "/ogc/collections/{collection_id}/items/{feature_id}",
+        "/ogc/collections/caltrain/items/caltrain:lawrence",
+    ),
     (
         "GET",
         "/v1/events.ics",
         "/v1/events.ics?q=brasserie&from=2023-11-01T00:00:00Z&to=2024-11-01T00:00:00Z",
     ),
     ("GET", "/v1/agenda.ics", "/v1/agenda.ics"),
+    (
+        "GET",
+        "/v1/events.csv",
+        "/v1/events.csv?q=brasserie&from=2023-11-01T00:00:00Z&to=2024-11-01T00:00:00Z",
+    ),
+    ("GET", "/v1/agenda.csv", "/v1/agenda.csv"),
+    ("GET", "/v1/places.csv", "/v1/places.csv?lat=46.3235&lon=-0.4588&radius=300"),
+    (
+        "GET",
+        "/v1/bikes/stations.csv",
+        "/v1/bikes/stations.csv?lat=49.4402&lon=1.0944&radius=300",
+    ),
+    ("GET", "/v1/parkings.csv", "/v1/parkings.csv?lat=50.6366&lon=3.0706"),
     ("GET", "/problems/{code}", "/problems/invalid_parameter?lang=en"),
     ("GET", "/", "/"),
     ("POST", "/v1/subscriptions", "/v1/subscriptions"),
@@ -89,6 +128,20 @@ EXAMPLES: list[tuple[str, str, str]] = [
     ("GET", "/v1/admin/sources/{source_id}", "/v1/admin/sources/stq"),
     ("POST", "/v1/admin/sources/{source_id}/refresh", "/v1/admin/sources/stq/refresh"),
     ("POST", "/v1/admin/reload", "/v1/admin/reload"),
+]
+#: Examples answered by another configuration than the demo's, shown after the demo's example
+#: of the same route: (method, route, path, configuration file, where the answer comes from).
+OTHER_CONFIGS: list[tuple[str, str, str, str, str]] = [
+    (
+        "GET",
+        "/v1/alerts",
+        "/v1/alerts?lang=en",
+        "bart-alert.yaml",
+        "The demo's Caltrain alerts capture holds no alert. This one is a real alert: BART's "
+        "alerts feed as captured on 2019-08-07 at 17:45Z, served with BART's timetable of "
+        "that day by `config/bart-alert.yaml` (its clock fixed at the capture; "
+        "`beffroi serve -c config/bart-alert.yaml`).",
+    ),
 ]
 #: The JSON bodies of the examples that send one. The endpoint and keys are what a browser's
 #: PushSubscription.toJSON() gives (a real P-256 point and auth secret).
@@ -127,7 +180,36 @@ def shorten(value: Any, depth: int = 0) -> Any:
     return value
 
 
-async def collect() -> list[tuple[str, str, int, str, str]]:
+#: One example as shown: method, path, status, media type, body text, a note before it.
+Shown = tuple[str, str, int, str, str, str]
+
+
+async def collect_other(config_name: str, paths: list[str]) -> list[tuple[int, str, str]]:
+    """(status, media type, body text) of GET ``paths`` on another configuration."""
+    from aggregator.api.app import create_app
+    from aggregator.config import load_config
+    from aggregator.registry import config_models, discover_connector_types
+    from aggregator.runtime import Runtime
+
+    types = discover_connector_types()
+    config = load_config(ROOT / "config" / config_name, connector_types=config_models(types))
+    runtime = Runtime(config, types)
+    await runtime.start(poll=False)
+    for source_id in runtime.connectors:
+        await runtime.poll_once(source_id)
+    await runtime.live.settled()
+    out = []
+    async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
+        for path in paths:
+            response = await client.get(path)
+            body = await response.read()
+            text = orjson.dumps(shorten(orjson.loads(body)), option=orjson.OPT_INDENT_2).decode()
+            out.append((response.status, response.content_type, text))
+    await runtime.stop()
+    return out
+
+
+async def collect() -> list[Shown]:
     sys.path.insert(0, str(ROOT / "tests"))
     from aggregator.api.app import create_app
     from aggregator.config import load_config
@@ -153,10 +235,10 @@ async def collect() -> list[tuple[str, str, int, str, str]]:
     for source_id in runtime.connectors:
         await runtime.poll_once(source_id)
     await runtime.live.settled()
-    out = []
+    out: list[Shown] = []
     async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
         subscription: dict[str, str] = {}
-        for method, _route, path in EXAMPLES:
+        for method, route, path in EXAMPLES:
             body = BODIES.get((method, path))
             headers = {"Authorization": f"Bearer {TOKEN}"} if "/admin/" in path else {}
             if path == "@first-event":
@@ -170,7 +252,7 @@ async def collect() -> list[tuple[str, str, int, str, str]]:
                     text = ""
                     while text.count("\n\n") < 3:  # the retry field, a board, alerts
                         text += (await response.content.readline()).decode()
-                    out.append((method, path, response.status, response.content_type, text))
+                    out.append((method, path, response.status, response.content_type, text, ""))
                 continue
             response = await client.request(method, path, headers=headers, json=body)
             if path == "/v1/subscriptions" and response.status == 201:
@@ -186,13 +268,19 @@ async def collect() -> list[tuple[str, str, int, str, str]]:
                 text = "\n".join(
                     lines[:12] + ([f"… {len(lines) - 12} more lines"] if len(lines) > 12 else [])
                 )
-            out.append((method, path, response.status, kind, text))
+            # Links are absolute: shown at the address the reference's curl examples use.
+            text = text.replace(str(client.make_url("")).rstrip("/"), "http://localhost:8080")
+            out.append((method, path, response.status, kind, text, ""))
+            for other_method, other_route, other_path, config_name, note in OTHER_CONFIGS:
+                if (other_method, other_route) == (method, route):
+                    [(status, kind, text)] = await collect_other(config_name, [other_path])
+                    out.append((other_method, other_path, status, kind, text, note))
     await runtime.stop()
     scratch.cleanup()
     return out
 
 
-def render(examples: list[tuple[str, str, int, str, str]]) -> str:
+def render(examples: list[Shown]) -> str:
     parts = [
         START,
         "",
@@ -200,7 +288,7 @@ def render(examples: list[tuple[str, str, int, str, str]]) -> str:
         "fixed at 2023-11-07T17:06 in California). Lists are cut to two items.",
         "",
     ]
-    for method, path, status, kind, text in examples:
+    for method, path, status, kind, text, note in examples:
         fence = "json" if kind.endswith("json") else "text"
         auth = ' -H "Authorization: Bearer $BEFFROI_ADMIN_TOKEN"' if "/admin/" in path else ""
         if path.startswith("/v1/subscriptions/"):
@@ -211,9 +299,10 @@ def render(examples: list[tuple[str, str, int, str, str]]) -> str:
         )
         if body is not None:
             flag += " -H 'Content-Type: application/json' -d '" + orjson.dumps(body).decode() + "'"
+        parts += [f"### `{method} {path.split('?')[0]}`", ""]
+        if note:
+            parts += [note, ""]
         parts += [
-            f"### `{method} {path.split('?')[0]}`",
-            "",
             "```sh",
             f"curl -s{flag}{auth} 'localhost:8080{path}'",
             "```",

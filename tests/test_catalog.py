@@ -72,7 +72,8 @@ async def test_each_dataset_says_licence_period_frequency_and_where_it_is_served
     assert str(graph.value(period, DCAT.endDate)) == "2024-06-01"
     assert str(graph.value(caltrain, DCTERMS.accrualPeriodicity)).endswith("/frequency/HOURLY")
     urls = {str(graph.value(d, DCAT.accessURL)) for d in graph.objects(caltrain, DCAT.distribution)}
-    assert {url.split("/", 3)[3] for url in urls} == {"v1/stops", "v1/lines"}
+    paths = {url.split("/", 3)[3] for url in urls}
+    assert paths == {"v1/stops", "v1/lines", "ogc/collections/caltrain/items"}
     licences = {
         str(graph.value(d, DCTERMS.license)) for d in graph.objects(caltrain, DCAT.distribution)
     }
@@ -83,3 +84,21 @@ async def test_an_unknown_format_is_a_clear_400(client):
     answer = await client.get("/v1/catalog?format=rdfxml&lang=en")
     assert answer.status == 400
     assert "'rdfxml' is not one of: jsonld, ttl" in (await answer.json(content_type=None))["detail"]
+
+
+async def test_each_located_source_has_its_ogc_collection_as_a_distribution(client):
+    """A GeoJSON distribution conforming to OGC API - Features per collection /ogc lists."""
+    graph = Graph().parse(data=(await fetch(client, "?format=ttl"))[1], format="turtle")
+    collections = (await (await client.get("/ogc/collections")).json())["collections"]
+    assert collections
+    ogc = {}
+    for distribution in graph.subjects(RDF.type, DCAT.Distribution):
+        if str(graph.value(distribution, DCAT.mediaType)).endswith("application/geo+json"):
+            url = str(graph.value(distribution, DCAT.accessURL))
+            ogc[url.split("/")[-2]] = distribution
+    assert sorted(ogc) == sorted(c["id"] for c in collections)
+    for distribution in ogc.values():
+        assert str(graph.value(distribution, DCTERMS.conformsTo)) == (
+            "http://www.opengis.net/doc/IS/ogcapi-features-1/1.0"
+        )
+        assert str(graph.value(distribution, DCTERMS["format"])).endswith("/file-type/GEOJSON")

@@ -52,3 +52,36 @@ async def test_tombstones_are_bounded_in_count_and_age(store):
     await store.publish_changes("c", {}, {"c": "3"}, 9000.0, retention_s=60.0)
     view = await store.read_changes("c", 0)
     assert view.removed == [] and view.floor == 5
+
+
+class _Feed(dict):
+    """A stand-in for one source's index: what a union reads of it is its content hashes
+    (a dict subclass, so that two feeds are two objects a weak reference can follow)."""
+
+
+async def test_a_process_missing_a_source_cannot_tombstone_its_records(store):
+    """A list made of one index per source (news, places) names every configured source in
+    its generation, an unloaded one as NOT_LOADED: a process still loading source b cannot
+    publish the list without b over a log that has b's records."""
+    from aggregator.api import sync
+
+    a, b = _Feed({"a:1": "h1"}), _Feed({"b:1": "h2", "b:2": "h3"})
+
+    class Owner:  # one per process: each keeps its own last union
+        pass
+
+    loaded, loading = Owner(), Owner()
+    full, _ = sync.union(loaded, "news", ["a", "b"], {"a": (3, a), "b": (7, b)}, dict)
+    await sync.publish(store, full)
+    partial, union = sync.union(loading, "news", ["a", "b"], {"a": (3, a)}, dict)
+    assert set(union.parts) == {"a"} and partial.generation == {"a": 3, "b": sync.NOT_LOADED}
+    await sync.publish(store, partial)
+    view = await store.read_changes("news", 0)
+    assert view.removed == [] and {rid for _, rid, _ in view.changed} == {"a:1", "b:1", "b:2"}
+    # A source dropped from the configuration is gone from the generation: its records go.
+    dropped, _ = sync.union(loading, "news", ["a"], {"a": (3, a)}, dict)
+    await sync.publish(store, dropped)
+    assert sorted(rid for _, rid in (await store.read_changes("news", 0)).removed) == [
+        "b:1",
+        "b:2",
+    ]

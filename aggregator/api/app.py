@@ -16,6 +16,7 @@ from aggregator.api.admin_throttle import ADMIN_FAILURES_KEY, AdminFailures
 from aggregator.api.catalog import register_catalog
 from aggregator.api.conventions import conventions_middleware
 from aggregator.api.core_routes import OPENAPI_KEY, register_core_routes
+from aggregator.api.features import register_features
 from aggregator.api.home import register_home
 from aggregator.api.openapi import OpenApiDocument
 from aggregator.api.operator import operator_guard
@@ -86,6 +87,7 @@ def build_router(runtime: Runtime) -> ApiRouter:
     register_subscription_routes(router)
     for connector_type in runtime.connector_types.values():
         connector_type.register_routes(router)
+    register_features(router)  # after the connectors: its schemas refer to theirs
     return router
 
 

@@ -4,9 +4,10 @@ Each enabled source is a ``dcat:Dataset`` (title, description, publisher, modifi
 update frequency, temporal coverage where the data has one, spatial coverage as the communes
 its records are in) with one ``dcat:Distribution`` per
 endpoint that re-publishes it (access URL, media type, licence, conformance to this API's
-OpenAPI document). The graph is built with rdflib and written as JSON-LD (the default) or
-Turtle (``Accept: text/turtle`` or ``?format=ttl``); the tests validate it against the official
-DCAT-AP 3.0 SHACL shapes with pyshacl.
+OpenAPI document), and for a located source one more: its OGC API - Features collection
+(GeoJSON, conforming to that standard). The graph is built with rdflib and written as
+JSON-LD (the default) or Turtle (``Accept: text/turtle`` or ``?format=ttl``); the tests
+validate it against the official DCAT-AP 3.0 SHACL shapes with pyshacl.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 from aiohttp import web
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
 
+from aggregator.api.features_layers import collections as ogc_collections
 from aggregator.api.params import QueryParams
 from aggregator.api.routing import ApiRouter, Param
 from aggregator.api.schemas import array_of, choice, obj, ref
@@ -34,6 +37,9 @@ FILE_TYPE = Namespace("http://publications.europa.eu/resource/authority/file-typ
 LANGUAGE = Namespace("http://publications.europa.eu/resource/authority/language/")
 IANA = Namespace("https://www.iana.org/assignments/media-types/")
 INSEE_COMMUNE = Namespace("http://id.insee.fr/geo/commune/")
+
+#: The standard an OGC collection's distribution conforms to (OGC API - Features - Part 1).
+OGC_API_FEATURES = "http://www.opengis.net/doc/IS/ogcapi-features-1/1.0"
 
 MEDIA_TYPES = {"jsonld": "application/ld+json", "ttl": "text/turtle"}
 RDF_FORMATS = {"jsonld": "json-ld", "ttl": "turtle"}
@@ -50,10 +56,25 @@ ENDPOINTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("/v1/alerts", "Service alerts"),
         ("/v1/vehicles", "Vehicle positions"),
     ),
-    "gbfs": (("/v1/bikes/stations", "Bike-share stations and their availability"),),
-    "bike_stations": (("/v1/bikes/stations", "Bike-share stations and their availability"),),
-    "parkings": (("/v1/parkings", "Car parks and their free spaces"),),
+    "gbfs": (
+        ("/v1/bikes/stations", "Bike-share stations and their availability"),
+        ("/v1/bikes/stations.csv", "Bike-share stations and their availability, as CSV"),
+    ),
+    "bike_stations": (
+        ("/v1/bikes/stations", "Bike-share stations and their availability"),
+        ("/v1/bikes/stations.csv", "Bike-share stations and their availability, as CSV"),
+    ),
+    "parkings": (
+        ("/v1/parkings", "Car parks and their free spaces"),
+        ("/v1/parkings.csv", "Car parks and their free spaces, as CSV"),
+    ),
+    "places": (
+        ("/v1/places", "Public places and their opening hours"),
+        ("/v1/places.csv", "Public places and their opening hours, as CSV"),
+    ),
 }
+#: The media type and EU file type of a distribution, by its path's suffix (JSON otherwise).
+FORMATS = {".csv": ("text/csv", FILE_TYPE.CSV)}
 EVENT_TYPES = frozenset({"ics", "openagenda", "opendatasoft"})
 
 
@@ -65,6 +86,7 @@ def endpoints_of(source: ConnectorConfig) -> tuple[tuple[str, str], ...]:
         return (
             (f"/v1/{channel}", f"{channel.capitalize()}: occurrences, filters, sync"),
             (f"/v1/{channel}.ics", f"{channel.capitalize()} as a calendar to subscribe to"),
+            (f"/v1/{channel}.csv", f"{channel.capitalize()} as CSV"),
         )
     return (("/v1/sources/{id}/records", "The source's records, as mapped"),)
 
@@ -132,19 +154,35 @@ def _dataset(
     for path, what in endpoints_of(source):
         distribution = _distribution(graph, base, source, path.replace("{id}", source.id), what)
         graph.add((dataset, DCAT.distribution, distribution))
+    if source.id in ogc_collections(runtime):
+        what = f"OGC API - Features collection {source.id}, as GeoJSON"
+        distribution = _distribution(
+            graph, base, source, f"/ogc/collections/{source.id}/items", what, ogc=True
+        )
+        graph.add((dataset, DCAT.distribution, distribution))
     return dataset
 
 
-def _distribution(graph: Graph, base: str, source: ConnectorConfig, path: str, what: str) -> BNode:
+def _distribution(
+    graph: Graph, base: str, source: ConnectorConfig, path: str, what: str, *, ogc: bool = False
+) -> BNode:
+    """One way the source is re-published; ``ogc``: an OGC API - Features collection's items
+    (GeoJSON, conforming to that standard) rather than a /v1 endpoint."""
     # A blank node per distribution, labelled by what it is so that it is stable.
     node = BNode(hashlib.blake2b(f"{source.id} {path}".encode(), digest_size=8).hexdigest())
     graph.add((node, RDF.type, DCAT.Distribution))
     graph.add((node, DCTERMS.title, Literal(what)))
     graph.add((node, DCAT.accessURL, URIRef(f"{base}{path}")))
-    graph.add((node, DCTERMS["format"], _typed(graph, FILE_TYPE.JSON, DCTERMS.MediaTypeOrExtent)))
-    media_type = _typed(graph, IANA["application/json"], DCTERMS.MediaType)
+    if ogc:
+        mime, file_type = "application/geo+json", FILE_TYPE.GEOJSON
+    else:
+        default = ("application/json", FILE_TYPE.JSON)
+        mime, file_type = FORMATS.get(PurePosixPath(path).suffix, default)
+    graph.add((node, DCTERMS["format"], _typed(graph, file_type, DCTERMS.MediaTypeOrExtent)))
+    media_type = _typed(graph, IANA[mime], DCTERMS.MediaType)
     graph.add((node, DCAT.mediaType, media_type))
-    standard = _typed(graph, URIRef(f"{base}/v1/openapi.json"), DCTERMS.Standard)
+    conforms = URIRef(OGC_API_FEATURES if ogc else f"{base}/v1/openapi.json")
+    standard = _typed(graph, conforms, DCTERMS.Standard)
     graph.add((node, DCTERMS.conformsTo, standard))
     if source.licence is not None:
         graph.add((node, DCTERMS.license, _licence(graph, source.licence)))

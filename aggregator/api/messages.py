@@ -120,6 +120,7 @@ PROBLEM_TITLES: Mapping[str, Mapping[str, str]] = {
     "conflict": {"en": "Conflict", "fr": "Conflit"},
     "sync_expired": {"en": "Sync expired", "fr": "Synchronisation expirée"},
     "sync_not_ready": {"en": "Not ready", "fr": "Pas prêt"},
+    "export_too_large": {"en": "Export too large", "fr": "Export trop grand"},
     "error": {"en": "Error", "fr": "Erreur"},
 }
 

@@ -105,6 +105,12 @@ REASONS: Mapping[str, Mapping[str, str]] = {
         "en": "is not accepted by a calendar export (it holds every match)",
         "fr": "n'est pas accepté par un export de calendrier (il contient tout)",
     },
+    "export_too_large": {
+        "en": "this export would hold more than {maximum} rows or {megabytes} MB, the most one "
+        "file holds; narrow the filters (from/to, category, source, a radius)",
+        "fr": "cet export dépasserait {maximum} lignes ou {megabytes} Mo, le maximum d'un "
+        "fichier ; restreignez les filtres (from/to, category, source, un rayon)",
+    },
     "sync_not_sortable": {
         "en": "a sync is in change order; it cannot be sorted",
         "fr": "une synchronisation suit l'ordre des changements ; elle ne se trie pas",
@@ -134,8 +140,12 @@ REASONS: Mapping[str, Mapping[str, str]] = {
         "fr": "la période ne peut dépasser 366 jours",
     },
     "not_with_sync": {
-        "en": "cannot be combined with updated_since (a sync is unfiltered)",
-        "fr": "ne peut pas accompagner updated_since (une synchronisation n'est pas filtrée)",
+        "en": "depends on the clock and cannot go with sync (a sync sends what changed)",
+        "fr": "dépend de l'heure et ne peut pas accompagner sync (qui envoie ce qui a changé)",
+    },
+    "sync_json_only": {
+        "en": "is answered in JSON only, not GeoJSON",
+        "fr": "n'est répondu qu'en JSON, pas en GeoJSON",
     },
     "bbox_order": {
         "en": "must be west,south,east,north with west <= east, south <= north",
@@ -157,6 +167,24 @@ REASONS: Mapping[str, Mapping[str, str]] = {
     },
     "no_stop": {"en": "no stop {value}", "fr": "aucun arrêt {value}"},
     "no_place": {"en": "no place {value}", "fr": "aucun lieu {value}"},
+    # OGC API Features (aggregator.api.features).
+    "no_collection": {"en": "no collection {value}", "fr": "aucune collection {value}"},
+    "no_feature": {
+        "en": "no feature {value} in the collection {collection}",
+        "fr": "aucun objet {value} dans la collection {collection}",
+    },
+    "bbox_south_north": {
+        "en": "the south edge (2nd number) must not be north of the north edge",
+        "fr": "le bord sud (2e nombre) ne doit pas être au nord du bord nord",
+    },
+    "datetime_form": {
+        "en": "{value} is not an instant nor an interval start/end ('..' for an open end)",
+        "fr": "{value} n'est ni un instant ni un intervalle début/fin ('..' pour un bout ouvert)",
+    },
+    "datetime_interval": {
+        "en": "{value}: the start must not be after the end, and one end must be given",
+        "fr": "{value} : le début ne doit pas être après la fin, et un bout doit être donné",
+    },
     "no_news_item": {"en": "no news item {value}", "fr": "aucune actualité {value}"},
     "no_searchable_word": {
         "en": "has no searchable word",
@@ -306,6 +334,12 @@ TYPE_DESCRIPTIONS: Mapping[str, Mapping[str, str]] = {
         "en": "The request conflicts with this process's role (not a poller, another holds "
         "the source, no config file).",
         "fr": "La requête ne convient pas au rôle de ce processus.",
+    },
+    "export_too_large": {
+        "en": "A CSV export holds the whole filtered set, up to a bound (in detail): narrow "
+        "the filters, or page through the JSON list with its cursor.",
+        "fr": "Un export CSV contient tout l'ensemble filtré, jusqu'à une limite (dans detail) : "
+        "restreignez les filtres, ou parcourez la liste JSON avec son curseur.",
     },
     "error": {
         "en": "An HTTP error the other types do not cover; see status and detail.",

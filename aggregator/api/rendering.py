@@ -59,6 +59,7 @@ class Rendered:
 def render(request: web.Request, result: ApiResult, sources: SourceInfo) -> Rendered:
     now = datetime.now(UTC)
     data_bytes = dumps(result.data)
+    references = b"" if result.references is None else dumps(result.references)
     freshness = {}
     judged = answer_freshness(request, sources)  # what the handler's data was built on
     for source_id in result.sources:
@@ -92,11 +93,14 @@ def render(request: web.Request, result: ApiResult, sources: SourceInfo) -> Rend
         digest = hashlib.sha256(data_bytes)
         digest.update(b"\0" + (result.language or "").encode())
         digest.update(b"\0" + (result.next_cursor or "").encode())
+        if references:  # the names behind the ids may change while the ids do not
+            digest.update(b"\0" + references)
         etag = digest.hexdigest()[:24]
         headers["ETag"] = f'W/"{etag}"'
 
     if result.enveloped:
-        body = b'{"data":' + data_bytes + b',"meta":' + orjson.dumps(meta) + b"}"
+        more = b',"references":' + references if references else b""
+        body = b'{"data":' + data_bytes + more + b',"meta":' + orjson.dumps(meta) + b"}"
     else:
         # A bare object (e.g. GeoJSON) carries meta as one more member.
         if not (isinstance(result.data, dict) and result.data):

@@ -34,3 +34,6 @@ class ApiResult:
     #: carries ``meta`` as a foreign member instead), with ``media_type``.
     enveloped: bool = True
     media_type: str = "application/json"
+    #: The ``references`` member beside ``data`` (``include=references``: each line and stop
+    #: the items name by id, once); None leaves it out.
+    references: dict[str, Any] | None = None

@@ -34,6 +34,9 @@ _PATTERN = re.compile(r"\{(\w+):[^}]+\}")
 #: between two shapes is something none of them can type).
 GEOJSON_SUFFIX = ".geojson"
 GEOJSON_MEDIA_TYPE = "application/geo+json"
+#: A list's CSV export is its own operation too, at the list's path plus this suffix
+#: (aggregator.api.csv_export); ``format=csv`` on the list answers a 303 to it.
+CSV_SUFFIX = ".csv"
 
 
 def canonical_path(path: str) -> str:
@@ -111,6 +114,8 @@ class Route:
     success: int = 200
     #: The security scheme a non-admin route needs (e.g. ``subscriptionSecret``).
     security: str | None = None
+    #: JSON schema of the optional ``references`` member of the envelope (``include=``).
+    references: Mapping[str, Any] | None = None
 
     @property
     def public_json(self) -> bool:
@@ -135,6 +140,7 @@ class ApiRouter:
         handler: Handler,
         *,
         geojson: Mapping[str, Any] | None = None,
+        csv: Handler | None = None,
         **declaration: Any,
     ) -> None:
         """Declare a GET route (HEAD is served by it too).
@@ -144,37 +150,70 @@ class ApiRouter:
         handler tells the two apart with :func:`wants_geojson`. ``?format=geojson`` on the JSON
         route still answers the GeoJSON, for the clients written before the split, but the
         document lists only ``format=json`` there: one operation, one body shape.
+
+        With ``csv`` (the handler of its export), the list also answers as CSV at
+        ``path + CSV_SUFFIX``, with the same parameters but the paging ones
+        (``csv_export.NOT_IN_EXPORT``); ``?format=csv`` on the JSON route answers a 303 to it.
         """
-        if geojson is None:
+        if geojson is None and csv is None:
             self.add("GET", path, handler, **declaration)
             return
+        from aggregator.api.csv_export import CSV_MEDIA_TYPE, NOT_IN_EXPORT, see_csv
+
         params = [p for p in declaration.pop("params", ()) if p.name != "format"]
         summary = declaration.pop("summary")
         response = declaration.pop("response")
         twin = canonical_path(path)
-        # Declared first: aiohttp tries routes in order, and /v1/lines/{line_id} would also
-        # match /v1/lines/x.geojson.
-        self.add(
-            "GET",
-            path + GEOJSON_SUFFIX,
-            handler,
-            summary=f"{summary}, as GeoJSON",
-            params=params,
-            response=geojson,
-            media_type=GEOJSON_MEDIA_TYPE,
-            enveloped=False,
-            **{
-                **declaration,
-                "description": f"What GET {twin} answers, as an RFC 7946 FeatureCollection; "
-                "meta is one more member of it.",
-            },
-        )
-        legacy = Param(
-            "format",
-            f"json (the default). format=geojson is still accepted from older clients and "
-            f"answers what {twin}{GEOJSON_SUFFIX} does: use that route.",
-            {"type": "string", "enum": ["json"], "default": "json"},
-        )
+        description = declaration.pop("description", "")
+        if geojson is not None:
+            # Declared first: aiohttp tries routes in order, and /v1/lines/{line_id} would
+            # also match /v1/lines/x.geojson.
+            self.add(
+                "GET",
+                path + GEOJSON_SUFFIX,
+                handler,
+                summary=f"{summary}, as GeoJSON",
+                params=params,
+                response=geojson,
+                media_type=GEOJSON_MEDIA_TYPE,
+                enveloped=False,
+                **{
+                    **declaration,
+                    "description": f"What GET {twin} answers, as an RFC 7946 FeatureCollection; "
+                    "meta is one more member of it.",
+                },
+            )
+        choices = ["json"]
+        text = "json (the default)."
+        if csv is not None:
+            self.add(
+                "GET",
+                path + CSV_SUFFIX,
+                csv,
+                summary=f"{summary}, as a CSV export",
+                params=[p for p in params if p.name not in NOT_IN_EXPORT],
+                response={"type": "string"},
+                media_type=CSV_MEDIA_TYPE,
+                enveloped=False,
+                **{
+                    **declaration,
+                    "description": f"What GET {twin} lists, with its filters, as one RFC 4180 "
+                    "CSV file (UTF-8, a header row): the whole filtered set in the list's order, "
+                    "no paging; over the bound, an export_too_large problem. Columns and the "
+                    "licence columns: docs/OPEN-DATA.md.",
+                },
+            )
+            choices.append("csv")
+            formats = (*choices, "geojson") if geojson is not None else tuple(choices)
+            handler = see_csv(handler, self, formats)
+            text = f"json (the default), or csv: a 303 to {twin}{CSV_SUFFIX} with the same filters."
+            declaration["errors"] = [*declaration.get("errors", (400,)), 303]
+        if geojson is not None:
+            text += (
+                f" format=geojson is still accepted from older clients and answers what "
+                f"{twin}{GEOJSON_SUFFIX} does: use that route."
+            )
+        legacy = Param("format", text, {"type": "string", "enum": choices, "default": "json"})
         self.add(
             "GET",
             path,
@@ -182,6 +221,7 @@ class ApiRouter:
             summary=summary,
             params=[*params, legacy],
             response=response,
+            description=description,
             **declaration,
         )
 
@@ -207,6 +247,7 @@ class ApiRouter:
         body: Mapping[str, Any] | None = None,
         success: int = 200,
         security: str | None = None,
+        references: Mapping[str, Any] | None = None,
     ) -> None:
         key = (method, canonical_path(path))
         if key in self._routes:
@@ -231,6 +272,7 @@ class ApiRouter:
             body,
             success,
             security,
+            references if enveloped else None,
         )
 
     def add_schema(self, name: str, schema: Mapping[str, Any]) -> dict[str, str]:
@@ -293,17 +335,20 @@ class ApiRouter:
                 raise ValueError(f"{route.method} {route.path} declares no response schema")
             body_schema: Any = dict(route.response)
             if route.enveloped:
+                properties = {"data": body_schema, "meta": META_REF}
+                if route.references is not None:  # only when asked for: not required
+                    properties["references"] = dict(route.references)
                 body_schema = {
                     "type": "object",
                     "required": ["data", "meta"],
-                    "properties": {"data": body_schema, "meta": META_REF},
+                    "properties": properties,
                 }
             content = {route.media_type: {"schema": body_schema}}
             success = str(route.success)
             responses = {
                 success: {"description": _STATUS_TEXT.get(route.success, "OK"), "content": content}
             }
-        if route.enveloped and route.method == "GET":
+        if route.method == "GET" and (route.enveloped or route.path.endswith(CSV_SUFFIX)):
             responses["304"] = {"description": "Not modified (the ETag still matches)"}
         for status in route.errors:
             if status == 303:  # a representation served by another operation (no body here)
@@ -354,8 +399,11 @@ _STATUS_TEXT = {
 
 
 def _operation_id(route: Route) -> str:
-    words = re.findall(r"[A-Za-z0-9]+", canonical_path(route.path))
-    return route.method.lower() + "_" + "_".join(words or ["root"])
+    path = canonical_path(route.path)
+    words = re.findall(r"[A-Za-z0-9]+", path)
+    # /ogc/ (a landing page OGC clients resolve against) is not /ogc: ids must differ.
+    index = "_index" if path.endswith("/") and len(path) > 1 else ""
+    return route.method.lower() + "_" + "_".join(words or ["root"]) + index
 
 
 def wants_geojson(request: web.Request) -> bool:

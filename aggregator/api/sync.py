@@ -42,17 +42,22 @@ Plugging a list in (a few lines in its route)::
                      meta={"sync_token": page.sync_token}, ...)
 
 and add ``*sync.PARAMS`` to the route's parameters and :func:`answer_schema` to its answer.
+
+A list made of one index per source (news feeds, places sources) gets its collection from
+:func:`union` instead: the per-source indexes, each with its records' :func:`content_hashes`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from redis.exceptions import RedisError
 
 from aggregator.api import schemas as api_schemas
@@ -134,6 +139,105 @@ async def publish(store: Store, collection: SyncCollection) -> None:
 
 class _Nothing:
     """A placeholder no collection version is."""
+
+
+# -- lists made of one index per source -------------------------------------------------
+
+
+def content_hashes(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Record id -> a digest of the record's content (its JSON with sorted keys).
+
+    What a list publishes to its change log: a record whose digest is the same is unchanged,
+    whatever the bytes or the poll it came from.
+    """
+    return {
+        record["id"]: hashlib.blake2b(
+            orjson.dumps(record, option=orjson.OPT_SORT_KEYS), digest_size=12
+        ).hexdigest()
+        for record in records
+    }
+
+
+#: A configured source with no snapshot in this process: it takes part in a union's
+#: generation with this version, so a process still loading it cannot publish the list
+#: without it over the log of a process that has it (that would tombstone all its records).
+NOT_LOADED = -1
+
+
+class SourceUnion:
+    """One state of a list made of one index per source: its identity is that state.
+
+    The same indexes of the same configured sources give the same object (see :func:`union`),
+    so :func:`publish` hashes and publishes a state once, as it does for a combined index.
+    """
+
+    def __init__(
+        self,
+        parts: Mapping[str, Any],
+        generation: Mapping[str, int],
+        hashes_of: Callable[[Any], Mapping[str, str]],
+    ) -> None:
+        #: Source id -> its index (only the sources with a snapshot here).
+        self.parts = dict(parts)
+        #: Source id -> snapshot version, NOT_LOADED for a configured source not loaded.
+        self.generation = dict(generation)
+        self._hashes_of = hashes_of
+        self._hashes: dict[str, str] | None = None
+
+    def hashes(self) -> dict[str, str]:
+        if self._hashes is None:
+            merged: dict[str, str] = {}
+            for index in self.parts.values():
+                merged.update(self._hashes_of(index))
+            self._hashes = merged
+        return self._hashes
+
+    def same_state(self, parts: Mapping[str, Any], generation: Mapping[str, int]) -> bool:
+        # The configured sources count too: a source dropped from the configuration changes
+        # the list (its records become tombstones) though no loaded index changed.
+        return (
+            self.generation == generation
+            and self.parts.keys() == parts.keys()
+            and all(self.parts[s] is index for s, index in parts.items())
+        )
+
+
+def check_loaded(runtime: Runtime, configured: Iterable[str], loaded: Mapping[str, Any]) -> None:
+    """Raise :class:`SyncNotReady` while this process lacks a configured source that has data
+    elsewhere (its status knows a snapshot version): answering without it would skip its
+    records, or tombstone them as filtered out. A source never loaded anywhere is no reason
+    to wait: the list is what the others hold."""
+    for source_id in configured:
+        status = runtime.statuses.get(source_id)
+        if source_id not in loaded and status is not None and status.version:
+            raise SyncNotReady()
+
+
+#: Per owner (a process's LiveData), per list: the union last built.
+_unions: weakref.WeakKeyDictionary[object, dict[str, SourceUnion]] = weakref.WeakKeyDictionary()
+
+
+def union(
+    owner: object,
+    name: str,
+    configured: Iterable[str],
+    loaded: Mapping[str, tuple[int, Any]],
+    hashes_of: Callable[[Any], Mapping[str, str]],
+) -> tuple[SyncCollection, SourceUnion]:
+    """The collection ``name`` of the per-source indexes ``loaded`` (source id -> (snapshot
+    version, index)) of the ``configured`` sources, and the union (to find a record's index).
+    """
+    parts = {source_id: index for source_id, (_version, index) in loaded.items()}
+    generation = {source_id: NOT_LOADED for source_id in configured}
+    generation.update({source_id: version for source_id, (version, _) in loaded.items()})
+    per_owner = _unions.setdefault(owner, {})
+    current = per_owner.get(name)
+    if current is None or not current.same_state(parts, generation):
+        current = per_owner[name] = SourceUnion(parts, generation, hashes_of)
+    collection = SyncCollection(
+        name=name, version=current, generation=current.generation, hashes=current.hashes
+    )
+    return collection, current
 
 
 # -- reading ---------------------------------------------------------------------------

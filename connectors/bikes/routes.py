@@ -115,10 +115,12 @@ def _at_least_since_success(age: float | None, source: dict[str, Any] | None) ->
     return max(age or 0.0, float(source["age_s"]))
 
 
-async def list_bike_stations(request: web.Request) -> ApiResult:
+def read_query(request: web.Request) -> NearQuery:
+    """The list's filters, checked: what the JSON list, its GeoJSON and its CSV export
+    (connectors/bikes/csv_export.py) select by."""
     runtime = runtime_of(request)
     params = QueryParams(request.query)
-    query = NearQuery.read(
+    return NearQuery.read(
         params,
         sources=bike_sources(runtime),
         kind="bike",
@@ -129,6 +131,14 @@ async def list_bike_stations(request: web.Request) -> ApiResult:
         scope=query_scope(PATH, request.query),
         commune=wanted_commune(params, runtime),
     )
+
+
+def stations(
+    request: web.Request, query: NearQuery
+) -> tuple[list[tuple[float, dict[str, Any]]], dict[str, Any]]:
+    """Every station the query selects, with its distance, in no particular order; and each
+    feed's age (``meta.feeds``)."""
+    runtime = runtime_of(request)
     now = runtime.clock.now()
     judged = answer_freshness(request, runtime)
     found: list[tuple[float, dict[str, Any]]] = []
@@ -156,6 +166,13 @@ async def list_bike_stations(request: web.Request) -> ApiResult:
             return entry
 
         found += query.nearest(index, fresh, index_communes(runtime, "bikes", source_id, index))
+    return found, feeds
+
+
+async def list_bike_stations(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    query = read_query(request)
+    found, feeds = stations(request, query)
     return query.answer(found, runtime.cursors, {"feeds": feeds})
 
 
@@ -163,6 +180,8 @@ def register_bike_routes(router: ApiRouter) -> None:
     """Declare the endpoint once, whichever bike source type asks first."""
     if router.lookup("GET", PATH) is not None:
         return
+    from .csv_export import bike_stations_csv
+
     add_commune_schema(router)
     station_ref = router.add_schema("BikeStation", STATION_SCHEMA)
     router.get(
@@ -183,6 +202,7 @@ def register_bike_routes(router: ApiRouter) -> None:
             "BikeStationCollection",
             api_schemas.point_features(STATION_SCHEMA, "BikeStationCollection"),
         ),
+        csv=bike_stations_csv,
         description=(
             "Every source of type gbfs or bike_stations together. A station's freshness "
             "follows its own last_reported, judged against the source's max_age (else its "

@@ -23,6 +23,7 @@ from aggregator.runtime import Runtime, runtime_of
 
 from . import schemas
 from .api import EVENT_TYPES, INDEX_NAME
+from .csv_export import agenda_csv, events_csv
 from .ics_export import agenda_calendar, events_calendar
 from .index import EventIndex, EventQuery
 from .model import ACCESSIBILITY_CODES, CHANNELS
@@ -387,6 +388,7 @@ def register_event_routes(router: ApiRouter) -> None:
         tags=["events"],
         params=[*listing, CHANNEL],
         response=answer,
+        csv=events_csv,
     )
     router.get(
         "/v1/agenda",
@@ -395,6 +397,7 @@ def register_event_routes(router: ApiRouter) -> None:
         tags=["events"],
         params=listing,
         response=answer,
+        csv=agenda_csv,
     )
     calendar_params = [*FILTERS, LANG]
     for path, handler, what in (

@@ -35,6 +35,7 @@ from connectors.places.geo import distance_m, feature_collection
 from . import schemas
 from .departures import board_rows
 from .geometry import line_geojson
+from .references import INCLUDE, References, wants_references
 from .timetable import Timetable
 from .trip_detail import get_trip
 from .views import (
@@ -360,16 +361,26 @@ def _boards(request: web.Request, runtime: Runtime, params: QueryParams) -> Boar
     )
 
 
-def _board_result(data: Any, sources: Iterable[str], boards: Boards) -> ApiResult:
+def _board_result(
+    data: Any, sources: Iterable[str], boards: Boards, references: References | None = None
+) -> ApiResult:
     """A board answer: its explanations are in the negotiated language (``meta.language``,
     ``Vary``, the ETag say so), its stop names and headsigns in the feed's: no
-    ``Content-Language``."""
+    ``Content-Language``. With ``references``, the items name lines and stops by id."""
+    extra: dict[str, Any] = {}
+    if references is not None:
+        if isinstance(data, list):
+            data = [references.board(board) for board in data]
+        else:
+            data = references.board(data)
+        extra["references"] = references.json()
     return ApiResult(
         data,
         sources=sorted(sources),
         meta=boards.meta(),
         language=boards.language,
         content_language=False,
+        **extra,
     )
 
 
@@ -399,10 +410,12 @@ async def stop_departures(request: web.Request) -> ApiResult:
     limit = params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT)
     group = params.choice("group", ("none", "line_direction"), "none")
     per_group = params.integer("per_group", 2, minimum=1, maximum=10)
+    references = References(runtime) if wants_references(params) else None
     boards = _boards(request, runtime, params)
     data: dict[str, Any] = {"stop": stop_json(feed, tt, stop, lines=False)}
     if group == "none":
-        data |= boards.board(feed, tt, stop, limit)
+        # Departures to rewrite by reference are read as dicts, not pre-serialised bytes.
+        data |= boards.board(feed, tt, stop, limit, read=references is not None)
     else:
         # Enough of the next hours to find the next few of every line and direction.
         boards.duration_s = max(boards.duration_s, 3 * 3600)
@@ -410,7 +423,7 @@ async def stop_departures(request: web.Request) -> ApiResult:
         boards.short = False  # GROUPING_LIMIT is a bound of ours, not what the app asked
         data["groups"] = _grouped(board["departures"], per_group)
         data["explanation"] = board["explanation"]
-    return _board_result(data, boards.sources, boards)
+    return _board_result(data, boards.sources, boards, references)
 
 
 async def nearby_departures(request: web.Request) -> ApiResult:
@@ -421,6 +434,7 @@ async def nearby_departures(request: web.Request) -> ApiResult:
     radius = params.number("radius", 400.0, minimum=1.0, maximum=MAX_RADIUS_M) or 400.0
     max_stops = params.integer("stops", 5, minimum=1, maximum=20)
     per_stop = params.integer("per_stop", 5, minimum=1, maximum=20)
+    references = References(runtime) if wants_references(params) else None
     boards = _boards(request, runtime, params)
     feeds = _feeds(runtime, params)
     nearest: list[tuple[float, str, Timetable, int]] = []
@@ -437,7 +451,7 @@ async def nearby_departures(request: web.Request) -> ApiResult:
     found = []
     for away, feed, tt, stop in nearest[:max_stops]:
         entry = {"stop": stop_json(feed, tt, stop) | {"distance_m": round(away, 1)}}
-        entry |= boards.board(feed, tt, stop, per_stop)
+        entry |= boards.board(feed, tt, stop, per_stop, read=references is not None)
         found.append(entry)
     # The sources the answer rests on: the feeds with a stop here (and their realtime), or
     # every loaded feed when none has (they all said "nothing here"); and the configured
@@ -447,7 +461,7 @@ async def nearby_departures(request: web.Request) -> ApiResult:
     feed = params.string("feed")
     configured = {feed} if feed is not None else set(gtfs_sources(runtime))
     used = boards.sources or set(feeds)
-    return _board_result(found, used | (configured - set(feeds)), boards)
+    return _board_result(found, used | (configured - set(feeds)), boards, references)
 
 
 CURSOR = Param(
@@ -558,8 +572,10 @@ def register_transit_routes(router: ApiRouter) -> None:
                 "Departures per line and direction (1-10, default 2).",
                 api_schemas.integer(1, 10, default=2),
             ),
+            INCLUDE,
         ],
         response=refs["Board"],
+        references=refs["References"],
         errors=[400, 404],
     )
     router.get(
@@ -588,8 +604,10 @@ def register_transit_routes(router: ApiRouter) -> None:
             lines,
             INCLUDE_CANCELLED,
             feed,
+            INCLUDE,
         ],
         response={"type": "array", "items": refs["NearbyBoard"]},
+        references=refs["References"],
     )
     router.get(
         "/v1/trips/{trip_id}",
@@ -609,8 +627,10 @@ def register_transit_routes(router: ApiRouter) -> None:
                 "Service date (YYYY-MM-DD, years 1900-2200; default: the one running nearest now).",
                 api_schemas.DATE,
             ),
+            INCLUDE,
         ],
         response=refs["Trip"],
+        references=refs["References"],
         errors=[400, 404],
     )
     router.get(

@@ -10,6 +10,7 @@ from aggregator.api.schemas import array_of, enum, extend, nullable, obj, ref
 from connectors.gtfs_rt.vehicles import STOP_STATUSES
 
 from .modes import MODES
+from .references import SCHEMA as REFERENCES
 from .views import LOCATION_TYPES
 
 DATE_TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
@@ -17,6 +18,17 @@ TIME_OR_NULL: dict[str, Any] = {"type": ["string", "null"], "format": "date-time
 TEXT_OR_NULL: dict[str, Any] = {"type": ["string", "null"]}
 INT_OR_NULL: dict[str, Any] = {"type": ["integer", "null"]}
 COLOR: dict[str, Any] = {"type": ["string", "null"], "pattern": "^#[0-9A-F]{6}$"}
+#: What include=references puts in place of a whole line or stop (connectors/gtfs/references.py).
+LINE_ID = {
+    "type": ["string", "null"],
+    "description": "With include=references, instead of line: its key in references.lines.",
+}
+STOP_ID = {
+    "type": "string",
+    "description": "With include=references, instead of stop: its key in references.stops.",
+}
+BY_REFERENCE = " Absent with include=references (see line_id / stop_id)."
+
 ALERT_IDS = array_of(
     {"type": "string"}, description="Ids of the alerts active now that name it (/v1/alerts)."
 )
@@ -80,6 +92,10 @@ STOP = obj(
         "platform_code": TEXT_OR_NULL,
         "wheelchair_boarding": {"type": ["boolean", "null"]},
         "lines": array_of(ref("LineSummary")),
+        "line_ids": array_of(
+            {"type": "string"},
+            description="With include=references, instead of lines: keys in references.lines.",
+        ),
         "alert_ids": ALERT_IDS,
         "distance_m": {"type": "number"},
         # In /v1/stops and /v1/stops/{id} (the stops of a line or a board leave it out).
@@ -176,9 +192,11 @@ DEPARTURE = obj(
             {"id": {"type": "string"}, "name": {"type": "string"}},
             ["id", "name"],
             title="DepartureStop",
-            description="The platform (or stop) the vehicle leaves from.",
+            description="The platform (or stop) the vehicle leaves from." + BY_REFERENCE,
         ),
+        "stop_id": STOP_ID,
         "line": nullable(ref("LineSummary")),
+        "line_id": LINE_ID,
         "trip_id": {"type": "string"},
         "headsign": TEXT_OR_NULL,
         "direction_id": INT_OR_NULL,
@@ -205,8 +223,9 @@ DEPARTURE = obj(
             )
         ),
     },
-    ["stop", "line", "trip_id", "service_date", "scheduled_time", "status"],
+    ["trip_id", "service_date", "scheduled_time", "status"],
     title="Departure",
+    description="stop and line are given whole, or by id with include=references.",
 )
 
 EXPLANATION = obj(
@@ -230,11 +249,12 @@ BOARD = obj(
             obj(
                 {
                     "line": nullable(ref("LineSummary")),
+                    "line_id": LINE_ID,
                     "direction_id": INT_OR_NULL,
                     "headsign": TEXT_OR_NULL,
                     "departures": array_of(ref("Departure")),
                 },
-                ["line", "direction_id", "headsign", "departures"],
+                ["direction_id", "headsign", "departures"],
                 title="DepartureGroup",
             ),
             description="With group=line_direction, instead of departures.",
@@ -283,7 +303,9 @@ CALL = obj(
             },
             ["id", "name", "lat", "lon"],
             title="CallStop",
+            description="Absent with include=references (see stop_id).",
         ),
+        "stop_id": STOP_ID,
         "stop_sequence": {"type": "integer"},
         "scheduled_arrival": DATE_TIME,
         "scheduled_departure": DATE_TIME,
@@ -298,7 +320,6 @@ CALL = obj(
         },
     },
     [
-        "stop",
         "stop_sequence",
         "scheduled_arrival",
         "scheduled_departure",
@@ -316,6 +337,7 @@ TRIP = obj(
     {
         "id": {"type": "string"},
         "line": ref("LineSummary"),
+        "line_id": LINE_ID,
         "headsign": TEXT_OR_NULL,
         "direction_id": INT_OR_NULL,
         "service_date": {"type": "string", "format": "date"},
@@ -343,7 +365,6 @@ TRIP = obj(
     },
     [
         "id",
-        "line",
         "service_date",
         "runs_on_date",
         "realtime",
@@ -358,6 +379,7 @@ TRIP = obj(
 )
 
 ALL = {
+    "References": REFERENCES,
     "LineMode": enum(MODES, "From the GTFS route_type (basic and extended codes)."),
     "LocationType": enum(LOCATION_TYPES.values(), "From the GTFS location_type."),
     "DepartureStatus": enum(DEPARTURE_STATUSES),

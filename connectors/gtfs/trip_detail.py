@@ -18,6 +18,7 @@ from connectors.gtfs_rt.views import (
     usable_realtime,
 )
 
+from .references import References, wants_references
 from .timetable import Timetable
 from .views import line_summary, split_id, timetables
 
@@ -106,6 +107,7 @@ def _iso(posix: float | None, zone: dt.tzinfo) -> str | None:
 async def get_trip(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     params = QueryParams(request.query)
+    references = References(runtime) if wants_references(params) else None
     trip_id = request.match_info["trip_id"]
     feed, native = split_id(trip_id, "trip")
     tt = timetables(runtime).get(feed)
@@ -182,9 +184,14 @@ async def get_trip(request: web.Request) -> ApiResult:
         "timezone": tt.agency_timezones[agency],
         "calls": calls,
     }
+    extra: dict[str, Any] = {}
+    if references is not None:
+        data = references.trip(data)
+        extra["references"] = references.json()
     # meta.now is the instant the calls were judged passed against, as on boards.
     return ApiResult(
         data,
+        **extra,
         sources=[feed, *realtime_sources(runtime, feed)],
         meta={
             "now": clock.astimezone(zone).isoformat(timespec="seconds"),

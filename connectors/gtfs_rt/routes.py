@@ -16,6 +16,7 @@ from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param, wants_geojson
 from aggregator.runtime import Runtime, runtime_of
+from connectors.gtfs.references import INCLUDE, References, wants_references
 from connectors.gtfs.views import split_id, timetables
 from connectors.places.geo import feature_collection
 
@@ -91,6 +92,7 @@ async def list_alerts(request: web.Request) -> ApiResult:
     now = runtime.clock.now()
     active_at = params.datetime("active_at", now, runtime.timezone)
     language = negotiate_language(request, runtime.languages)
+    references = References(runtime) if wants_references(params) else None
     preferred = [language, *runtime.languages]
     data: list[dict[str, Any]] = []
     for feed, live in _live(runtime).items():
@@ -105,12 +107,17 @@ async def list_alerts(request: web.Request) -> ApiResult:
         data.extend(alert_json(feed, tt, alert, preferred) for alert in alerts)
     data.sort(key=lambda alert: alert["id"])
     page = _page(request, params, data)
+    items, extra = page.items, {}
+    if references is not None:  # the page's alerts only: references are per answer
+        items = [references.alert(alert) for alert in items]
+        extra["references"] = references.json()
     return ApiResult(
-        page.items,
+        items,
         sources=_realtime_sources(runtime, alerts=True),
         language=language,
         content_language=all_in(language, page.items),
         **_paging(page),
+        **extra,
     )
 
 
@@ -136,6 +143,7 @@ async def list_vehicles(request: web.Request) -> ApiResult:
     line = _wanted(params.string("line"), "line")
     trip = _wanted(params.string("trip"), "trip")
     box = _bbox(params)
+    references = References(runtime) if wants_references(params) else None
     geojson = wants_geojson(request)
     now = runtime.clock.now().timestamp()
     data: list[dict[str, Any]] = []
@@ -163,15 +171,20 @@ async def list_vehicles(request: web.Request) -> ApiResult:
             data.append(vehicle_json(feed, live.data.timetable, vehicle))
     data.sort(key=lambda vehicle: vehicle["id"])
     page = _page(request, params, data)
+    items, extra = page.items, {}
+    if references is not None:
+        items = [references.vehicle(vehicle) for vehicle in items]
+        extra["references"] = references.json()
     if geojson:
+        # A FeatureCollection has no envelope: references is one more member, as meta is.
         return ApiResult(
-            feature_collection(page.items),
+            feature_collection(items) | extra,
             sources=sources,
             enveloped=False,
             media_type="application/geo+json",
             **_paging(page),
         )
-    return ApiResult(page.items, sources=sources, **_paging(page))
+    return ApiResult(items, sources=sources, **_paging(page), **extra)
 
 
 PAGE_PARAMS = [
@@ -218,8 +231,10 @@ def register_realtime_routes(router: ApiRouter) -> None:
                 api_schemas.language,
             ),
             *PAGE_PARAMS,
+            INCLUDE,
         ],
         response={"type": "array", "items": refs["Alert"]},
+        references=refs["References"],
     )
     router.get(
         "/v1/vehicles",
@@ -240,7 +255,9 @@ def register_realtime_routes(router: ApiRouter) -> None:
                 {"type": "string", "maxLength": MAX_PARAM_LENGTH, "pattern": BBOX.pattern},
             ),
             *PAGE_PARAMS,
+            INCLUDE,
         ],
         response={"type": "array", "items": refs["Vehicle"]},
+        references=refs["References"],
         geojson=refs["VehicleCollection"],
     )

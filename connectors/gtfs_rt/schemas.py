@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aggregator.api.schemas import array_of, enum, nullable, obj, point_features, ref
+from connectors.gtfs.references import SCHEMA as REFERENCES
 
 from .alerts import CAUSES, EFFECTS, SEVERITIES
 from .vehicles import OCCUPANCIES
@@ -26,7 +27,15 @@ ALERT = obj(
         "active_periods": array_of(
             obj({"start": TIME_OR_NULL, "end": TIME_OR_NULL}, ["start", "end"], title="Period")
         ),
-        "lines": array_of(ref("LineSummary")),
+        "lines": array_of(ref("LineSummary"), description="Absent with include=references."),
+        "line_ids": array_of(
+            {"type": "string"},
+            description="With include=references, instead of lines: keys in references.lines.",
+        ),
+        "stop_ids": array_of(
+            {"type": "string"},
+            description="With include=references, instead of stops: keys in references.stops.",
+        ),
         "stops": array_of(
             obj(
                 {"id": {"type": "string"}, "name": {"type": "string"}},
@@ -59,8 +68,6 @@ ALERT = obj(
         "header",
         "effect",
         "active_periods",
-        "lines",
-        "stops",
         "trips",
         "agencies",
         "text_languages",
@@ -73,6 +80,10 @@ VEHICLE = obj(
         "id": {"type": "string"},
         "label": TEXT_OR_NULL,
         "line": nullable(ref("LineSummary")),
+        "line_id": {
+            "type": ["string", "null"],
+            "description": "With include=references, instead of line: its key in references.lines.",
+        },
         "trip_id": TEXT_OR_NULL,
         "service_date": TEXT_OR_NULL,
         "direction_id": {"type": ["integer", "null"]},
@@ -86,12 +97,17 @@ VEHICLE = obj(
         "occupancy_percentage": {"type": ["integer", "null"]},
         "timestamp": TIME_OR_NULL,
     },
-    ["id", "lat", "lon", "line", "trip_id", "timestamp"],
+    ["id", "lat", "lon", "trip_id", "timestamp"],
     title="Vehicle",
 )
+
+VEHICLE_COLLECTION = point_features(VEHICLE, "VehicleCollection")
+# With include=references, one more member beside meta (as the JSON answer's envelope has it).
+VEHICLE_COLLECTION["properties"]["references"] = ref("References")
 
 ALL = {
     "Alert": ALERT,
     "Vehicle": VEHICLE,
-    "VehicleCollection": point_features(VEHICLE, "VehicleCollection"),
+    "VehicleCollection": VEHICLE_COLLECTION,
+    "References": REFERENCES,
 }

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
+from aggregator.api import sync
 from aggregator.config.models import UrlConnectorConfig
 from aggregator.config.types import Schedule
 from aggregator.connector import UrlConnector
@@ -114,15 +115,33 @@ def sort_key(record: Mapping[str, Any]) -> tuple[str, str]:
     return (record.get("published") or "", record["id"])
 
 
-def build_index(snapshot: Snapshot) -> list[tuple[dict[str, Any], frozenset[str], frozenset[str]]]:
-    """Each item with its folded search words and category keys, computed once per snapshot."""
-    from connectors.events.text import search_terms
+class NewsIndex:
+    """One feed's items ready to serve, built once per snapshot: each item with its folded
+    search words and category keys (newest first), the items by id, their content hashes."""
 
-    out = []
-    for record in snapshot.data["items"]:
-        words = frozenset(search_terms(f"{record['title'] or ''} {record['summary'] or ''}"))
-        out.append((record, words, frozenset(fold(c) for c in record["categories"])))
-    return out
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        from connectors.events.text import search_terms
+
+        self.entries: list[tuple[dict[str, Any], frozenset[str], frozenset[str]]] = []
+        for record in records:
+            words = frozenset(search_terms(f"{record['title'] or ''} {record['summary'] or ''}"))
+            categories = frozenset(fold(c) for c in record["categories"])
+            self.entries.append((record, words, categories))
+        self.by_id: dict[str, dict[str, Any]] = {record["id"]: record for record in records}
+        self._hashes: dict[str, str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def content_hashes(self) -> dict[str, str]:
+        """Item id -> content hash, for the sync change log (computed once per snapshot)."""
+        if self._hashes is None:
+            self._hashes = sync.content_hashes(self.by_id.values())
+        return self._hashes
+
+
+def build_index(snapshot: Snapshot) -> NewsIndex:
+    return NewsIndex(snapshot.data["items"])
 
 
 class NewsConnector(UrlConnector[NewsConfig]):

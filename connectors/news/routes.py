@@ -1,9 +1,9 @@
 """``GET /v1/news`` (newest first, filtered, paged) and ``GET /v1/news/{id}``.
 
-Sync (``updated_since``): another module provides the generic change feed; when it lands,
-``list_news`` hands a request carrying ``updated_since`` to it (see ``SYNC_HOOK`` below) with
-:func:`news_records` as the data. Until then the parameter is not declared, so it is refused
-like any unknown parameter rather than silently ignored.
+``sync`` gives a phone keeping the news offline what changed since its last sync (see
+:mod:`aggregator.api.sync`): the news list is published to its change log as the union of
+every feed's items, each by its content hash. ``updated_since`` is refused with a pointer
+to ``sync``, as on the events lists.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
+from aggregator.api import sync
 from aggregator.api.i18n import negotiate_language
 from aggregator.api.pagination import paginate
 from aggregator.api.params import QueryParams
@@ -23,7 +24,7 @@ from aggregator.api.routing import ApiRouter, Param
 from aggregator.runtime import Runtime, runtime_of
 from connectors.events.text import fold, search_terms
 
-from .connector import INDEX_NAME, build_index
+from .connector import INDEX_NAME, NewsIndex, build_index
 
 PATH = "/v1/news"
 MAX_LIMIT = 100
@@ -64,13 +65,22 @@ def news_sources(runtime: Runtime) -> list[str]:
     return [s for s, st in runtime.statuses.items() if st.source_type == "news"]
 
 
+def _loaded(runtime: Runtime, sources: list[str]) -> dict[str, tuple[int, NewsIndex]]:
+    """Source id -> (snapshot version, index) of the sources with a snapshot here."""
+    found = {}
+    for source_id in sources:
+        snapshot = runtime.live.snapshot(source_id)
+        index = runtime.live.index(source_id, INDEX_NAME, build_index)
+        if snapshot is not None and index is not None:
+            found[source_id] = (snapshot.version, index)
+    return found
+
+
 def news_records(runtime: Runtime, sources: list[str]) -> list[Any]:
     """(record, words, categories) of every item of ``sources``, newest first."""
     entries: list[Any] = []
-    for source_id in sources:
-        index = runtime.live.index(source_id, INDEX_NAME, build_index)
-        if index is not None:
-            entries.extend(index)
+    for _version, index in _loaded(runtime, sources).values():
+        entries.extend(index.entries)
     entries.sort(key=lambda e: _position(e[0]))
     return entries
 
@@ -89,48 +99,65 @@ def _summary(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k != "content_html"}
 
 
+class _Filters:
+    """What ``source``, ``q``, ``category`` and ``since`` select, checked."""
+
+    def __init__(self, params: QueryParams, runtime: Runtime, configured: list[str]) -> None:
+        self.wanted = params.csv("source")
+        for source_id in self.wanted:
+            if source_id not in configured:
+                raise BadParameter("source", "not_configured_source", value=repr(source_id))
+        self.sources = self.wanted or configured
+        self.text = params.string("q")
+        self.words = set(search_terms(self.text)) if self.text else set()
+        if self.text is not None and not self.words:
+            raise BadParameter("q", "no_searchable_word")
+        self.categories = {fold(c.strip()) for c in params.csv("category")}
+        self.since = None
+        if "since" in params:
+            self.since = params.datetime("since", runtime.clock.now(), runtime.timezone)
+        self._since_utc = self.since.timestamp() if self.since else None
+
+    def key(self, sources: list[str]) -> str:
+        """What a cursor or a sync token of these filters is bound to."""
+        return "|".join(
+            [
+                ",".join(sorted(sources)),
+                self.text or "",
+                ",".join(sorted(self.categories)),
+                self.since.isoformat() if self.since else "",
+            ]
+        )
+
+    def match(
+        self, record: dict[str, Any], words: frozenset[str], categories: frozenset[str]
+    ) -> bool:
+        if self.words and not all(any(w.startswith(q) for w in words) for q in self.words):
+            return False
+        if self.categories and not self.categories & categories:
+            return False
+        return self._since_utc is None or (
+            record["published"] is not None and _epoch(record["published"]) >= self._since_utc
+        )
+
+
 async def list_news(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     params = QueryParams(request.query)
     language = negotiate_language(request, runtime.languages)
     configured = news_sources(runtime)
-    # SYNC_HOOK: the generic sync-token module answers `updated_since` here, over
-    # news_records(runtime, configured), once it exists.
-    wanted = params.csv("source")
-    for source_id in wanted:
-        if source_id not in configured:
-            raise BadParameter("source", "not_configured_source", value=repr(source_id))
-    sources = wanted or configured
-    text = params.string("q")
-    words = set(search_terms(text)) if text else set()
-    if text is not None and not words:
-        raise BadParameter("q", "no_searchable_word")
-    categories = {fold(c.strip()) for c in params.csv("category")}
-    since = None
-    if "since" in params:
-        since = params.datetime("since", runtime.clock.now(), runtime.timezone)
+    if "updated_since" in params:
+        raise BadParameter("updated_since", "updated_since_replaced")
+    filters = _Filters(params, runtime, configured)
     limit = params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT)
-    scope = "|".join(
-        [
-            "news",
-            ",".join(sorted(sources)),
-            text or "",
-            ",".join(sorted(categories)),
-            since.isoformat() if since else "",
-        ]
-    )
-    matching = []
-    since_utc = since.timestamp() if since else None
-    for record, item_words, item_categories in news_records(runtime, sources):
-        if words and not all(any(w.startswith(q) for w in item_words) for q in words):
-            continue
-        if categories and not categories & item_categories:
-            continue
-        if since_utc is not None and (
-            record["published"] is None or _epoch(record["published"]) < since_utc
-        ):
-            continue
-        matching.append(record)
+    if "sync" in params:
+        return await _sync(runtime, params, language, configured, filters, limit)
+    scope = "news|" + filters.key(filters.sources)
+    matching = [
+        record
+        for record, words, categories in news_records(runtime, filters.sources)
+        if filters.match(record, words, categories)
+    ]
     page = paginate(
         matching,
         key=_position,
@@ -141,12 +168,58 @@ async def list_news(request: web.Request) -> ApiResult:
     )
     return ApiResult(
         [_summary(r) for r in page.items],
-        sources=sources,
+        sources=filters.sources,
         language=language,
         paginated=True,
         next_cursor=page.next_cursor,
         meta={"total": len(matching)},
         # Items are in the feed's own language, whatever was asked.
+        content_language=False,
+    )
+
+
+async def _sync(
+    runtime: Runtime,
+    params: QueryParams,
+    language: str,
+    configured: list[str],
+    filters: _Filters,
+    limit: int,
+) -> ApiResult:
+    """A sync page (see aggregator.api.sync): the items changed since the token."""
+    loaded = _loaded(runtime, configured)
+    sync.check_loaded(runtime, configured, loaded)
+    collection, union = sync.union(
+        runtime.live, INDEX_NAME, configured, loaded, NewsIndex.content_hashes
+    )
+
+    def matching() -> set[str]:
+        selected = set()
+        for source_id in filters.sources:
+            index = union.parts.get(source_id)
+            for record, words, categories in index.entries if index is not None else ():
+                if filters.match(record, words, categories):
+                    selected.add(record["id"])
+        return selected
+
+    page = await sync.sync_page(
+        runtime,
+        params,
+        collection,
+        # Bound to the sources asked, not to the configured ones: a feed added to the
+        # configuration joins a sync of every feed as new items, not as another query.
+        scope="news|" + filters.key(filters.wanted),
+        matching=matching,
+        limit=limit,
+    )
+    changed = [_summary(union.parts[rid.split(":", 1)[0]].by_id[rid]) for rid in page.changed]
+    return ApiResult(
+        {"changed": changed, "removed": page.removed},
+        sources=filters.sources,
+        language=language,
+        paginated=True,
+        next_cursor=page.next_cursor,
+        meta={"sync_token": page.sync_token},
         content_language=False,
     )
 
@@ -159,16 +232,16 @@ async def get_news_item(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     item_id = request.match_info["item_id"]
     source_id = item_id.split(":", 1)[0]
-    sources = news_sources(runtime)
-    if source_id in sources:
-        for record, _words, _categories in news_records(runtime, [source_id]):
-            if record["id"] == item_id:
-                return ApiResult(
-                    dict(record),
-                    sources=[source_id],
-                    language=negotiate_language(request, runtime.languages),
-                    content_language=False,
-                )
+    if source_id in news_sources(runtime):
+        index = runtime.live.index(source_id, INDEX_NAME, build_index)
+        record = index.by_id.get(item_id) if index is not None else None
+        if record is not None:
+            return ApiResult(
+                dict(record),
+                sources=[source_id],
+                language=negotiate_language(request, runtime.languages),
+                content_language=False,
+            )
     raise NotFound("no_news_item", value=repr(item_id))
 
 
@@ -177,6 +250,8 @@ def register_news_routes(router: ApiRouter) -> None:
         return
     item_ref = router.add_schema("NewsItem", NEWS_ITEM_SCHEMA)
     detail_ref = router.add_schema("NewsItemDetail", NEWS_DETAIL_SCHEMA)
+    removed_ref = router.add_schema("SyncRemoved", sync.REMOVED_SCHEMA)
+    sync_ref = router.add_schema("NewsSync", sync.answer_schema(item_ref, removed_ref))
     router.get(
         PATH,
         list_news,
@@ -213,8 +288,14 @@ def register_news_routes(router: ApiRouter) -> None:
                 "The meta.next_cursor of the previous page (for the same filters).",
                 api_schemas.CURSOR,
             ),
+            *sync.PARAMS,
+            Param(
+                "updated_since",
+                "Replaced by sync: any value is refused (400) with a pointer to sync.",
+                api_schemas.TEXT,
+            ),
         ],
-        response={"type": "array", "items": item_ref},
+        response={"oneOf": [{"type": "array", "items": item_ref}, sync_ref]},
     )
     router.get(
         PATH + "/{item_id:.+}",

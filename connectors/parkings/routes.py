@@ -63,10 +63,12 @@ def parking_sources(runtime: Runtime) -> list[str]:
     return [s for s, st in runtime.statuses.items() if st.source_type == "parkings"]
 
 
-async def list_parkings(request: web.Request) -> ApiResult:
+def read_query(request: web.Request) -> NearQuery:
+    """The list's filters, checked: what the JSON list, its GeoJSON and its CSV export
+    (connectors/parkings/csv_export.py) select by."""
     runtime = runtime_of(request)
     params = QueryParams(request.query)
-    query = NearQuery.read(
+    return NearQuery.read(
         params,
         sources=parking_sources(runtime),
         kind="parkings",
@@ -77,6 +79,10 @@ async def list_parkings(request: web.Request) -> ApiResult:
         scope=query_scope(PATH, request.query),
         commune=wanted_commune(params, runtime),
     )
+
+
+def car_parks(runtime: Runtime, query: NearQuery) -> list[tuple[float, dict[str, Any]]]:
+    """Every car park the query selects, with its distance, in no particular order."""
     now = runtime.clock.now()
     found: list[tuple[float, dict[str, Any]]] = []
     for source_id in query.sources:
@@ -91,12 +97,20 @@ async def list_parkings(request: web.Request) -> ApiResult:
             return entry
 
         found += query.nearest(index, fresh, index_communes(runtime, "parkings", source_id, index))
-    return query.answer(found, runtime.cursors)
+    return found
+
+
+async def list_parkings(request: web.Request) -> ApiResult:
+    runtime = runtime_of(request)
+    query = read_query(request)
+    return query.answer(car_parks(runtime, query), runtime.cursors)
 
 
 def register_parking_routes(router: ApiRouter) -> None:
     if router.lookup("GET", PATH) is not None:
         return
+    from .csv_export import parkings_csv
+
     add_commune_schema(router)
     parking_ref = router.add_schema("Parking", PARKING_SCHEMA)
     router.get(
@@ -116,4 +130,5 @@ def register_parking_routes(router: ApiRouter) -> None:
         geojson=router.add_schema(
             "ParkingCollection", api_schemas.point_features(PARKING_SCHEMA, "ParkingCollection")
         ),
+        csv=parkings_csv,
     )

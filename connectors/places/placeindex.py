@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+from aggregator.api import sync
 from connectors.places.geo import PlaceIndex
 from connectors.places.hours import Hours, HoursCalendar, HoursState
 
@@ -57,9 +58,32 @@ class PlacesIndex:
             words = (place.get(name) for name in _TEXT_FIELDS)
             self.text[place["id"]] = fold(" ".join(w for w in words if isinstance(w, str)))
         self.by_name = sorted(places, key=lambda p: p["id"])
+        self._hashes: dict[str, str] | None = None
 
     def __len__(self) -> int:
         return len(self.by_id)
+
+    def content_hashes(self) -> dict[str, str]:
+        """Place id -> hash of the place as published (not of its state now), for the sync
+        change log; computed once per snapshot."""
+        if self._hashes is None:
+            self._hashes = sync.content_hashes(self.by_id.values())
+        return self._hashes
+
+    def matching_ids(
+        self,
+        lat: float | None,
+        lon: float | None,
+        radius_m: float,
+        categories: frozenset[str] | None,
+        words: Sequence[str],
+    ) -> set[str]:
+        """Ids of the places the filters select, whatever their opening hours."""
+        return {
+            place["id"]
+            for _away, place in self.candidates(lat, lon, radius_m)
+            if self.matches(place, categories, words)
+        }
 
     def candidates(
         self, lat: float | None, lon: float | None, radius_m: float

@@ -129,6 +129,13 @@ class NearQuery:
             found.append((away, decorate(entry)))
         return found
 
+    @staticmethod
+    def ordered(
+        found: Sequence[tuple[float, dict[str, Any]]],
+    ) -> list[tuple[float, dict[str, Any]]]:
+        """The list's order: nearest first, then by id (what its pages and exports follow)."""
+        return sorted(found, key=_rank)
+
     def answer(
         self,
         found: Sequence[tuple[float, dict[str, Any]]],
@@ -138,12 +145,9 @@ class NearQuery:
         """The page of every source's places nearest first, as JSON or GeoJSON, with
         ``meta.next_cursor`` and ``meta.total`` (the places in range)."""
 
-        def rank(item: tuple[float, dict[str, Any]]) -> tuple[float, str]:
-            return item[0], item[1]["id"]
-
         page = page_of(
-            sorted(found, key=rank),
-            key=rank,
+            self.ordered(found),
+            key=_rank,
             limit=self.limit,
             cursor=self.cursor,
             codec=codec,
@@ -162,6 +166,10 @@ class NearQuery:
                 **paging,
             )
         return ApiResult(places, sources=self.sources, meta=meta, **paging)
+
+
+def _rank(item: tuple[float, dict[str, Any]]) -> tuple[float, str]:
+    return item[0], item[1]["id"]
 
 
 def index_communes(

@@ -1,8 +1,17 @@
-"""``GET /v1/places`` and ``GET /v1/places/{id}``: public places, open now or not."""
+"""``GET /v1/places`` and ``GET /v1/places/{id}``: public places, open now or not.
+
+``sync`` gives a phone keeping places offline what changed since its last sync (see
+:mod:`aggregator.api.sync`): the list is published to its change log as the union of every
+source's places, each hashed as published. Opening states are evaluated at ``meta.at`` in
+the answer, but a place whose state changes with the clock has not changed: ``open_now`` and
+``open_at`` do not go with a sync (the synced ``opening_hours`` is what to evaluate).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -10,6 +19,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
+from aggregator.api import sync
 from aggregator.api.communes import (
     COMMUNE_FIELD,
     COMMUNE_PARAM,
@@ -24,9 +34,10 @@ from aggregator.api.routing import ApiRouter, Param, path_param, wants_geojson
 from aggregator.api.schemas import array_of, enum, extend, nullable, obj
 from aggregator.communes import RecordCommunes, record_points
 from aggregator.runtime import Runtime, runtime_of
-from connectors.places.geo import feature_collection
+from connectors.places.geo import distance_m, feature_collection
 
 from .connector import CATEGORIES, INDEX_NAME, WHEELCHAIR, build_index
+from .csv_export import places_csv
 from .placeindex import PlacesIndex, fold
 
 PATH = "/v1/places"
@@ -35,6 +46,8 @@ MAX_RADIUS_M = 50_000.0
 DEFAULT_RADIUS_M = 2000.0
 #: Parameters that do not change which places a page lists (a cursor stays valid across them).
 _NOT_IN_SCOPE = frozenset({"cursor", "lang", "_", "format"})
+#: And those a sync token is not bound to (it goes on with any page size).
+_NOT_IN_SYNC_SCOPE = _NOT_IN_SCOPE | {"sync", "limit"}
 _STATE = enum(["open", "closed", "unknown"])
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 
@@ -127,26 +140,30 @@ def place_sources(runtime: Runtime) -> list[str]:
     return [s for s, st in runtime.statuses.items() if st.source_type == "places"]
 
 
-def _indexes(runtime: Runtime, sources: list[str]) -> list[tuple[PlacesIndex, RecordCommunes]]:
-    """Each loaded source's index, with the commune of each of its places."""
-    found = []
+def _loaded(runtime: Runtime, sources: list[str]) -> dict[str, tuple[int, PlacesIndex]]:
+    """Source id -> (snapshot version, index) of the sources with a snapshot here."""
+    found = {}
     for source_id in sources:
+        snapshot = runtime.live.snapshot(source_id)
         index = runtime.live.index(source_id, INDEX_NAME, build_index)
-        if index is not None:
-            places = index.by_name
-            communes = runtime.communes.of(
-                f"places:{source_id}", index, lambda places=places: record_points(places)
-            )
-            found.append((index, communes))
+        if snapshot is not None and index is not None:
+            found[source_id] = (snapshot.version, index)
     return found
 
 
+def _indexes(runtime: Runtime, sources: list[str]) -> list[PlacesIndex]:
+    return [index for _version, index in _loaded(runtime, sources).values()]
+
+
+def place_communes(runtime: Runtime, index: PlacesIndex) -> RecordCommunes:
+    """The commune of each place of ``index`` (looked up once per index and commune set)."""
+    places = index.by_name
+    name = f"places:{places[0]['source']}" if places else "places:"
+    return runtime.communes.of(name, index, lambda: record_points(places))
+
+
 def render(
-    index: PlacesIndex,
-    place: Mapping[str, Any],
-    at: datetime,
-    communes: RecordCommunes,
-    **week: Any,
+    index: PlacesIndex, place: Mapping[str, Any], at: datetime, runtime: Runtime, **week: Any
 ) -> dict:
     """The public shape of a stored place, evaluated at ``at``."""
     return {
@@ -162,7 +179,7 @@ def render(
         "description": place.get("description"),
         "contact": {k: place.get(k) for k in ("phone", "website", "email")},
         "accessibility": {"wheelchair": place.get("wheelchair", "unknown")},
-        "commune": communes.of(place["id"]),
+        "commune": place_communes(runtime, index).of(place["id"]),
         **index.opening(place["id"], at, **week),
     }
 
@@ -170,74 +187,130 @@ def render(
 _CATEGORY_ITEM = api_schemas.one_of(CATEGORIES)
 
 
+@dataclass(frozen=True)
+class PlaceQuery:
+    """The filters of a places list, checked: what the JSON list, its GeoJSON and its CSV
+    export (connectors/places/csv_export.py) all select by."""
+
+    lat: float | None
+    lon: float | None
+    radius_m: float
+    categories: frozenset[str] | None
+    words: list[str]
+    #: Only the places open at ``at`` (open_now, or open_at).
+    only_open: bool
+    at: datetime
+    sources: list[str]
+    #: What a cursor of this list belongs to.
+    scope: str
+    #: Only the places in this commune (an INSEE code the communes know).
+    commune: str | None = None
+
+    @classmethod
+    def read(cls, request: web.Request, runtime: Runtime) -> PlaceQuery:
+        params = QueryParams(request.query)
+        lat = params.number("lat", minimum=-90.0, maximum=90.0)
+        lon = params.number("lon", minimum=-180.0, maximum=180.0)
+        if (lat is None) != (lon is None):
+            raise BadParameter("lat" if lat is None else "lon", "lat_lon_together")
+        radius = params.number("radius", DEFAULT_RADIUS_M, minimum=1.0, maximum=MAX_RADIUS_M)
+        if lat is None and "radius" in params:
+            raise BadParameter("radius", "radius_needs_point")
+        wanted = params.csv("category", max_items=len(CATEGORIES))
+        for category in wanted:
+            if category not in CATEGORIES:
+                raise BadParameter(
+                    "category", "not_one_of", value=repr(category), choices=", ".join(CATEGORIES)
+                )
+        text = params.string("q")
+        now = runtime.clock.now()
+        if "open_at" in params and "open_now" in params:
+            raise BadParameter("open_at", "open_now_or_open_at")
+        open_at = params.datetime("open_at", now, runtime.timezone) if "open_at" in params else None
+        only_open = params.boolean("open_now", False) or open_at is not None
+        sources = place_sources(runtime)
+        source = params.member("source", sources, "a configured places source")
+        scope = "places?" + urlencode(
+            sorted((k, v) for k, v in request.query.items() if k not in _NOT_IN_SCOPE)
+        )
+        return cls(
+            lat,
+            lon,
+            radius or DEFAULT_RADIUS_M,
+            frozenset(wanted) or None,
+            fold(text).split() if text else [],
+            only_open,
+            open_at or now,
+            [source] if source is not None else sources,
+            scope,
+            wanted_commune(params, runtime),
+        )
+
+    def search(
+        self, runtime: Runtime, after: list[Any] | None, limit: int
+    ) -> list[tuple[tuple[float, str], PlacesIndex, Mapping[str, Any]]]:
+        """Up to ``limit + 1`` matches of every source after ``after``, nearest first (see
+        :meth:`PlacesIndex.search`), each with its index."""
+        hits: list[tuple[tuple[float, str], PlacesIndex, Mapping[str, Any]]] = []
+        for index in _indexes(runtime, self.sources):
+            found = index.search(
+                self.lat,
+                self.lon,
+                self.radius_m,
+                categories=self.categories,
+                words=self.words,
+                open_at=self.at if self.only_open else None,
+                after=after,
+                limit=limit,
+                ids=(
+                    None
+                    if self.commune is None
+                    else place_communes(runtime, index).keys_in(self.commune)
+                ),
+            )
+            hits += [(key, index, place) for key, place in found]
+        hits.sort(key=lambda hit: hit[0])
+        return hits
+
+
 async def list_places(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     params = QueryParams(request.query)
     language = negotiate_language(request, runtime.languages)
-    lat = params.number("lat", minimum=-90.0, maximum=90.0)
-    lon = params.number("lon", minimum=-180.0, maximum=180.0)
-    if (lat is None) != (lon is None):
-        raise BadParameter("lat" if lat is None else "lon", "lat_lon_together")
-    radius = params.number("radius", DEFAULT_RADIUS_M, minimum=1.0, maximum=MAX_RADIUS_M)
-    if lat is None and "radius" in params:
-        raise BadParameter("radius", "radius_needs_point")
-    wanted = params.csv("category", max_items=len(CATEGORIES))
-    for category in wanted:
-        if category not in CATEGORIES:
-            raise BadParameter(
-                "category", "not_one_of", value=repr(category), choices=", ".join(CATEGORIES)
-            )
-    text = params.string("q")
-    words = fold(text).split() if text else []
-    now = runtime.clock.now()
-    if "open_at" in params and "open_now" in params:
-        raise BadParameter("open_at", "open_now_or_open_at")
-    open_at = params.datetime("open_at", now, runtime.timezone) if "open_at" in params else None
-    only_open = params.boolean("open_now", False) or open_at is not None
-    at = open_at or now
+    query = PlaceQuery.read(request, runtime)
     limit = params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT)
     geojson = wants_geojson(request)
-    sources = place_sources(runtime)
-    source = params.member("source", sources, "a configured places source")
-    if source is not None:
-        sources = [source]
-    scope = "places?" + urlencode(
-        sorted((k, v) for k, v in request.query.items() if k not in _NOT_IN_SCOPE)
-    )
+    if "sync" in params:
+        if geojson:
+            raise BadParameter("sync", "sync_json_only")
+        for name in ("open_now", "open_at"):
+            if name in params:
+                raise BadParameter(name, "not_with_sync")
+        where = (query.lat, query.lon, query.radius_m)
+        filters = (query.categories, query.words)
+        return await _sync(
+            request, params, language, query.sources, where, filters, query.at, limit, query.commune
+        )
     after: list[Any] | None = None
     cursor = params.string("cursor")
     if cursor is not None:
-        position = runtime.cursors.decode(scope, cursor)
+        position = runtime.cursors.decode(query.scope, cursor)
         if not (isinstance(position, list) and len(position) == 3):
             raise BadParameter("cursor", "cursor_unknown")
         # "Open now" pages are asked at different instants: the cursor keeps the first one.
-        after, at = position[:2], datetime.fromisoformat(position[2])
-    categories = frozenset(wanted) or None
-    commune = wanted_commune(params, runtime)
-    hits: list[tuple[tuple[float, str], PlacesIndex, RecordCommunes, Mapping[str, Any]]] = []
-    for index, communes in _indexes(runtime, sources):
-        found = index.search(
-            lat,
-            lon,
-            radius or DEFAULT_RADIUS_M,
-            categories=categories,
-            words=words,
-            open_at=at if only_open else None,
-            after=after,
-            limit=limit,
-            ids=None if commune is None else communes.keys_in(commune),
-        )
-        hits += [(key, index, communes, place) for key, place in found]
-    hits.sort(key=lambda hit: hit[0])
+        after = position[:2]
+        query = dataclasses.replace(query, at=datetime.fromisoformat(position[2]))
+    at, sources = query.at, query.sources
+    hits = query.search(runtime, after, limit)
     page = hits[:limit]
     data = []
-    for key, index, communes, place in page:
-        item = render(index, place, at, communes)
-        item["distance_m"] = key[0] if lat is not None else None
+    for key, index, place in page:
+        item = render(index, place, at, runtime)
+        item["distance_m"] = key[0] if query.lat is not None else None
         data.append(item)
     next_cursor = None
     if len(hits) > limit and page:
-        next_cursor = runtime.cursors.encode(scope, [*page[-1][0], at.isoformat()])
+        next_cursor = runtime.cursors.encode(query.scope, [*page[-1][0], at.isoformat()])
     meta = {"at": at.astimezone(runtime.timezone).isoformat()}
     if geojson:
         return ApiResult(
@@ -257,6 +330,66 @@ async def list_places(request: web.Request) -> ApiResult:
     )
 
 
+async def _sync(
+    request: web.Request,
+    params: QueryParams,
+    language: str,
+    sources: list[str],
+    where: tuple[float | None, float | None, float],
+    filters: tuple[frozenset[str] | None, list[str]],
+    at: datetime,
+    limit: int,
+    commune: str | None = None,
+) -> ApiResult:
+    """A sync page (see aggregator.api.sync): the places changed since the token, evaluated
+    at ``at``; ``where`` and ``filters`` select what the list would (whatever the hours)."""
+    runtime = runtime_of(request)
+    configured = place_sources(runtime)
+    loaded = _loaded(runtime, configured)
+    sync.check_loaded(runtime, configured, loaded)
+    collection, union = sync.union(
+        runtime.live, INDEX_NAME, configured, loaded, PlacesIndex.content_hashes
+    )
+    lat, lon, radius = where
+
+    def matching() -> set[str]:
+        selected: set[str] = set()
+        for source_id in sources:
+            index = union.parts.get(source_id)
+            if index is not None:
+                found = index.matching_ids(lat, lon, radius, *filters)
+                if commune is not None:
+                    found = found & place_communes(runtime, index).keys_in(commune)
+                selected |= found
+        return selected
+
+    scope = "places?" + urlencode(
+        sorted((k, v) for k, v in request.query.items() if k not in _NOT_IN_SYNC_SCOPE)
+    )
+    page = await sync.sync_page(
+        runtime, params, collection, scope=scope, matching=matching, limit=limit
+    )
+    changed = []
+    for place_id in page.changed:
+        index = union.parts[place_id.split(":", 1)[0]]
+        place = index.by_id[place_id]
+        item = render(index, place, at, runtime)
+        item["distance_m"] = (
+            None
+            if lat is None or lon is None
+            else round(distance_m(lat, lon, place["lat"], place["lon"]), 1)
+        )
+        changed.append(item)
+    return ApiResult(
+        {"changed": changed, "removed": page.removed},
+        sources=sources,
+        language=language,
+        paginated=True,
+        next_cursor=page.next_cursor,
+        meta={"at": at.astimezone(runtime.timezone).isoformat(), "sync_token": page.sync_token},
+    )
+
+
 async def get_place(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     params = QueryParams(request.query)
@@ -265,10 +398,10 @@ async def get_place(request: web.Request) -> ApiResult:
     source_id = place_id.split(":", 1)[0]
     at = params.datetime("at", runtime.clock.now(), runtime.timezone)
     if source_id in place_sources(runtime):
-        for index, communes in _indexes(runtime, [source_id]):
+        for index in _indexes(runtime, [source_id]):
             place = index.by_id.get(place_id)
             if place is not None:
-                data = render(index, place, at, communes, week=True, language=language)
+                data = render(index, place, at, runtime, week=True, language=language)
                 return ApiResult(data, sources=[source_id], language=language)
     raise NotFound("no_place", value=repr(place_id))
 
@@ -279,6 +412,8 @@ def register_place_routes(router: ApiRouter) -> None:
     add_commune_schema(router)
     place_ref = router.add_schema("Place", PLACE_SCHEMA)
     day_ref = router.add_schema("PlaceDay", DAY_SCHEMA)
+    removed_ref = router.add_schema("SyncRemoved", sync.REMOVED_SCHEMA)
+    sync_ref = router.add_schema("PlaceSync", sync.answer_schema(place_ref, removed_ref))
     router.get(
         PATH,
         list_places,
@@ -331,6 +466,7 @@ def register_place_routes(router: ApiRouter) -> None:
                 "Only this places source (a configured source id).",
                 api_schemas.configured(place_sources),
             ),
+            *sync.PARAMS,
             COMMUNE_PARAM,
             Param(
                 "format",
@@ -338,10 +474,11 @@ def register_place_routes(router: ApiRouter) -> None:
                 api_schemas.choice(["json", "geojson"], default="json"),
             ),
         ],
-        response={"type": "array", "items": place_ref},
+        response={"oneOf": [{"type": "array", "items": place_ref}, sync_ref]},
         geojson=router.add_schema(
             "PlaceCollection", api_schemas.point_features(PLACE_SCHEMA, "PlaceCollection")
         ),
+        csv=places_csv,
     )
     detail = router.add_schema(
         "PlaceDetail",

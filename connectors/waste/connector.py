@@ -11,8 +11,9 @@ Bordeaux Métropole publishes one zone per stream with its weekdays in the zone'
 
 Other councils give zones alone, with the rules in the YAML (``rules``, by zone id), in a
 CSV (``rules_csv``: zone, stream, weekdays, every_weeks, reference_date), or an ICS per zone
-(``ics``, by zone id; each event's SUMMARY/CATEGORIES word picks its stream through
-``ics_streams``). ``holiday_shifts`` moves or cancels single dates for every zone.
+(``ics``, by zone id; each event's SUMMARY/CATEGORIES words pick its streams through
+``ics_streams``, every matching word adding its stream). ``holiday_shifts`` moves or
+cancels single dates for every zone.
 
 A zone whose geometry is missing or invalid is dropped and named in the source's issues;
 the other zones keep serving. An ICS that fails to load costs its zone those dates only.
@@ -353,14 +354,17 @@ class WasteConnector(UrlConnector[WasteConfig]):
                 continue
             words = " ".join([*record.get("title", {}).values(), *record.get("categories", [])])
             folded = fold(words)
-            stream = next((s for k, s in keys.items() if k and k in folded), None)
-            if stream is None:
-                stream = next((s for s in STREAMS if s in folded), None)
-            if stream is None:
+            # One event may be several streams' day ("Yard Waste/Garbage Day"): each word
+            # that matches adds its stream.
+            streams = {s for k, s in keys.items() if k and k in folded}
+            if not streams:
+                streams = {s for s in STREAMS if s in folded}
+            if not streams:
                 unmatched.add(words.strip()[:60])
-                stream = "other"
+                streams = {"other"}
             day = datetime.fromisoformat(record["start"]).astimezone(self.context.timezone).date()
-            dates.setdefault(stream, set()).add(day.isoformat())
+            for stream in streams:
+                dates.setdefault(stream, set()).add(day.isoformat())
         issues = [f"zone {zone_id!r} ICS: {issue}" for issue in expanded.issues[:5]]
         if unmatched:
             issues.append(

@@ -30,7 +30,21 @@ export function departureLine(departure: Schemas["Departure"]): string {
     departure.status;
   const name = departure.line?.short_name ?? departure.line?.long_name ?? "";
   const delay = departure.delay_s ?? 0;
-  return `${name} ${departure.headsign ?? ""} ${departure.stop.name} ${status} ${delay}`;
+  return `${name} ${departure.headsign ?? ""} ${departure.stop?.name ?? ""} ${status} ${delay}`;
+}
+
+// include=references: departures name their line and platform by id; the answer's
+// references member holds each once.
+export function boardByReference(board: Json<"/v1/stops/{stop_id}/departures">): string[] {
+  const references: Schemas["References"] | undefined = board.references;
+  return (board.data.departures ?? []).map((departure) => {
+    const line = departure.line_id ? references?.lines[departure.line_id] : undefined;
+    const stop = departure.stop_id ? references?.stops[departure.stop_id] : undefined;
+    const mode: Schemas["LineSummary"]["mode"] | undefined = line?.mode;
+    // @ts-expect-error a referenced stop's latitude is a number, not a string
+    const wrong: string | undefined = stop?.lat;
+    return `${line?.short_name ?? ""} ${mode ?? ""} ${stop?.name ?? ""} ${wrong ?? ""}`;
+  });
 }
 
 export function emptyBoard(board: Json<"/v1/stops/{stop_id}/departures">): string | null {
@@ -94,8 +108,8 @@ export function homeScreen(home: Json<"/v1/home">): string[] {
 export function tripView(trip: Json<"/v1/trips/{trip_id}">): string[] {
   const status: Schemas["Trip"]["status"] = trip.data.status;
   const calls = trip.data.calls.map((call) => {
-    const stop: { id: string; name: string; lat: number; lon: number } = call.stop;
-    return `${stop.name} ${call.status} ${call.passed ?? false}`;
+    const stop: { id: string; name: string; lat: number; lon: number } | undefined = call.stop;
+    return `${stop?.name ?? call.stop_id} ${call.status} ${call.passed ?? false}`;
   });
   const vehicle = trip.data.vehicle;
   return [status, ...calls, vehicle ? `${vehicle.lat},${vehicle.lon} ${vehicle.status}` : ""];

@@ -41,6 +41,8 @@ ARGUMENTS: dict[str, dict[str, Any]] = {
     "/v1/bikes/stations.geojson": RIVE_DROITE,
     "/v1/parkings": RIVE_DROITE,
     "/v1/parkings.geojson": RIVE_DROITE,
+    "/v1/bikes/stations.csv": RIVE_DROITE,
+    "/v1/parkings.csv": RIVE_DROITE,
     "/v1/waste/collections": {"lat": 44.8452, "lon": -0.5909},
 }
 
@@ -53,9 +55,20 @@ MORE_QUERIES: dict[str, list[dict[str, Any]]] = {
         {"source": "paris-events", "from": PARIS_2025[0].isoformat(), "to": "2025-12-31"},
         {"sync": "start"},
     ],
-    "/v1/stops/{stop_id}/departures": [{"group": "line_direction"}],
-    "/v1/departures": [{**FOURTH_AND_KING, "at": "2023-11-08T03:00:00-08:00", "duration": 60}],
+    "/v1/stops/{stop_id}/departures": [
+        {"group": "line_direction"},
+        {"include": "references"},
+        {"group": "line_direction", "include": "references"},
+    ],
+    "/v1/departures": [
+        {**FOURTH_AND_KING, "at": "2023-11-08T03:00:00-08:00", "duration": 60},
+        {**FOURTH_AND_KING, "include": "references"},
+    ],
     "/v1/sources/{source_id}/records": [{"limit": 3}],
+    "/v1/trips/{trip_id}": [{"include": "references"}],
+    "/v1/vehicles": [{"include": "references"}],
+    "/v1/vehicles.geojson": [{"include": "references"}],
+    "/v1/alerts": [{"include": "references"}],
 }
 
 
@@ -133,6 +146,8 @@ def demo_ids(server: LiveServer) -> dict[str, str]:
         "place_id": get_json(server, "/v1/places?lat=46.3235&lon=-0.4588&limit=1")["data"][0]["id"],
         "item_id": get_json(server, "/v1/news?limit=1")["data"][0]["id"],
         "code": "invalid_parameter",
+        "collection_id": "caltrain",
+        "feature_id": stop,
     }
 
 
@@ -241,6 +256,17 @@ def test_detail_answers_are_their_own_models(
     departure = board.data.departures[0]
     assert departure.status.value in {"on_time", "delayed", "early", "scheduled"}
     assert departure.line.mode.value == "rail"
+    by_reference = import_module(f"{transit}.get_v1_stops_stop_id_departures").sync(
+        demo_ids["stop_id"],
+        client=client,
+        limit=3,
+        include=python_client.models.GetV1StopsStopIdDeparturesInclude.REFERENCES,
+    )
+    first = by_reference.data.departures[0]
+    assert first.line_id == departure.line.id and first.stop_id == departure.stop.id
+    assert type(by_reference.references).__name__ == "References"
+    assert by_reference.references.lines[first.line_id].mode.value == "rail"
+    assert by_reference.references.stops[first.stop_id].name == departure.stop.name
     home = import_module(f"{PACKAGE}.api.home.get_v1_home").sync(client=client, **FOURTH_AND_KING)
     assert type(home.data.departures.items[0]).__name__ == "NearbyBoard"
     assert len(home.meta.weekend) == 2

@@ -45,9 +45,11 @@ LOOSE_PARAMETER_SCHEMAS = {
     "GET /v1/events.ics": _EVENT_FILTERS,
     "GET /v1/events": f"{_EVENT_FILTERS}; {_PAGED}; {_COMMUNE}",
     "GET /v1/places": "lat/lon go together, radius needs them, open_now and open_at exclude "
-    "each other (cross-parameter rules); cursor must be one the server signed; " + _COMMUNE,
-    "GET /v1/news": "cursor must be one the server signed; q needs a word that is not a stop "
-    "word; source items must be configured news sources",
+    "each other and sync (cross-parameter rules); cursor and sync must be ones the server "
+    "signed; " + _COMMUNE,
+    "GET /v1/news": "cursor and sync must be ones the server signed; q needs a word that is "
+    "not a stop word; source items must be configured news sources; updated_since is declared "
+    "only to be refused with a pointer to sync",
     "GET /v1/stops": "q, lat/lon or commune is required and lat/lon go together "
     f"(cross-parameter rules); {_PAGED}; {_COMMUNE}",
     "GET /v1/vehicles": "bbox needs west <= east and south <= north (an order between list "
@@ -69,6 +71,15 @@ LOOSE_PARAMETER_SCHEMAS |= {
         "GET /v1/parkings",
         "GET /v1/places",
     )
+}
+
+# A CSV export (its list's path plus .csv) takes the list's filters, not its paging: the
+# cross-parameter rules stay, the cursor and fields ones go.
+LOOSE_PARAMETER_SCHEMAS |= {
+    "GET /v1/agenda.csv": _EVENT_FILTERS,
+    "GET /v1/events.csv": _EVENT_FILTERS,
+    "GET /v1/places.csv": "lat/lon go together, radius needs them, open_now and open_at exclude "
+    "each other (cross-parameter rules)",
 }
 
 

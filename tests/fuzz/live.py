@@ -125,9 +125,10 @@ def demo_data_dir(target: Path) -> Path:
     return target
 
 
-async def loaded_runtime(base_dir: Path) -> Runtime:
-    """A runtime on the demo config whose every source was polled once and indexed."""
-    runtime = runtime_from(DEMO_CONFIG, base_dir=base_dir)
+async def loaded_runtime(base_dir: Path, config: str = DEMO_CONFIG) -> Runtime:
+    """A runtime on the demo config (or ``config``) whose every source was polled once and
+    indexed."""
+    runtime = runtime_from(config, base_dir=base_dir)
     for source_id in runtime.connectors:
         outcome = await runtime.poll_once(source_id)
         if outcome.outcome != "changed":
@@ -139,8 +140,9 @@ async def loaded_runtime(base_dir: Path) -> Runtime:
 class LiveServer:
     """Serves the demo runtime over real TCP on a free port of 127.0.0.1, from its own thread."""
 
-    def __init__(self, base_dir: Path) -> None:
+    def __init__(self, base_dir: Path, config: str = DEMO_CONFIG) -> None:
         self._base_dir = base_dir
+        self._config = config
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
@@ -156,7 +158,7 @@ class LiveServer:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
     async def _start(self) -> None:
-        self.runtime = await loaded_runtime(self._base_dir)
+        self.runtime = await loaded_runtime(self._base_dir, self._config)
         # The same HTTP limits as `beffroi serve`.
         self._runner = web.AppRunner(create_app(self.runtime, poll=False), **HTTP_LIMITS)
         await self._runner.setup()

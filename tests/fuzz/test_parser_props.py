@@ -19,7 +19,14 @@ from pydantic_core import PydanticCustomError
 from aggregator.clock import Clock
 from aggregator.config.types import parse_byte_size, parse_duration, parse_schedule
 from aggregator.connector import ConnectorContext
-from aggregator.mapping import FieldSpec, MappingProblem, RecordMapping, compile_path, lookup
+from aggregator.mapping import (
+    FieldSpec,
+    MappingProblem,
+    NothingMapped,
+    RecordMapping,
+    compile_path,
+    lookup,
+)
 from aggregator.model import ParseResult
 from aggregator.redact import Redactor
 from connectors.events.ics import IcsConfig, IcsConnector
@@ -280,9 +287,10 @@ MUTATIONS = st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_
 def test_json_records_parse_any_bytes_to_records_or_feed_error(
     document: bytes, mutations: list[tuple[int, int]], keep: int
 ) -> None:
-    """json_records on any (garbled, truncated) body: records with issues, or FeedError."""
+    """json_records on any (garbled, truncated) body: records with issues, FeedError, or
+    NothingMapped (rows of which not one maps: a failed poll that keeps the last good data)."""
     payload = _garble(document, mutations)[: max(keep, len(document) // 2)]
-    _assert_issues_or_error(json_connector().parse, payload, (FeedError,))
+    _assert_issues_or_error(json_connector().parse, payload, (FeedError, NothingMapped))
 
 
 CSV_CELL = st.one_of(
@@ -320,8 +328,8 @@ def test_csv_records_parse_any_table_to_records_or_feed_error(
 @PROPS
 @given(st.binary(max_size=300))
 def test_csv_records_parse_random_bytes_to_records_or_feed_error(payload: bytes) -> None:
-    """csv_records on random bytes: records with issues, or FeedError."""
-    _assert_issues_or_error(csv_connector().parse, payload, (FeedError,))
+    """csv_records on random bytes: records with issues, FeedError, or NothingMapped."""
+    _assert_issues_or_error(csv_connector().parse, payload, (FeedError, NothingMapped))
 
 
 # --------------------------------------------------------------------------- gtfs zips
