@@ -7,6 +7,8 @@ catalogue's spatial coverage."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -337,3 +339,25 @@ async def test_the_communes_are_served_as_the_sources_records(demo):
     records = {r["id"]: r for r in body["data"]}
     assert len(records) == 33
     assert records["communes:76540"] == {"id": "communes:76540", "code": "76540", "name": "Rouen"}
+
+
+async def csv_rows(client, path: str) -> list[dict]:
+    response = await client.get(path)
+    assert response.status == 200, await response.text()
+    return list(csv.DictReader(io.StringIO(await response.text())))
+
+
+async def test_the_csv_exports_take_the_commune_filter(demo):
+    """events.csv, places.csv, bikes/stations.csv: the rows of the commune asked, only."""
+    rows = await csv_rows(demo, f"/v1/events.csv?{EVENT_WINDOW}&commune=75056")
+    every = await csv_rows(demo, f"/v1/events.csv?{EVENT_WINDOW}")
+    listed = await get(demo, f"/v1/events?{EVENT_WINDOW}&limit=100&commune=75056")
+    assert [r["id"] for r in rows] == [e["id"] for e in listed["data"]]
+    assert len(rows) < len(every)
+    places = await csv_rows(demo, "/v1/places.csv?commune=79003")
+    json_places = (await get(demo, "/v1/places?limit=100&commune=79003"))["data"]
+    assert {r["id"] for r in places} == {p["id"] for p in json_places}
+    near = "lat=49.4431&lon=1.0993&radius=4000"
+    bikes = await csv_rows(demo, f"/v1/bikes/stations.csv?{near}&commune=76681")
+    json_bikes = (await get(demo, f"/v1/bikes/stations?{near}&commune=76681&limit=100"))["data"]
+    assert {r["id"] for r in bikes} == {b["id"] for b in json_bikes}

@@ -76,10 +76,12 @@ LOOSE_PARAMETER_SCHEMAS |= {
 # A CSV export (its list's path plus .csv) takes the list's filters, not its paging: the
 # cross-parameter rules stay, the cursor and fields ones go.
 LOOSE_PARAMETER_SCHEMAS |= {
-    "GET /v1/agenda.csv": _EVENT_FILTERS,
-    "GET /v1/events.csv": _EVENT_FILTERS,
+    "GET /v1/agenda.csv": f"{_EVENT_FILTERS}; {_COMMUNE}",
+    "GET /v1/events.csv": f"{_EVENT_FILTERS}; {_COMMUNE}",
     "GET /v1/places.csv": "lat/lon go together, radius needs them, open_now and open_at exclude "
-    "each other (cross-parameter rules)",
+    "each other (cross-parameter rules); " + _COMMUNE,
+    "GET /v1/bikes/stations.csv": _COMMUNE,
+    "GET /v1/parkings.csv": _COMMUNE,
 }
 
 
