@@ -112,6 +112,19 @@ class Connector(Generic[ConfigT]):
         return snapshot.data if isinstance(snapshot.data, list) else None
 
     @classmethod
+    def located_points(cls, snapshot: Snapshot) -> tuple[Any, Any] | None:
+        """(longitudes, latitudes) of the snapshot's located records, for the communes its
+        data covers (the catalogue's spatial coverage); None when it has no places.
+
+        By default, the ``lat``/``lon`` (or ``location.lat``/``location.lon``) of
+        :meth:`records`; types whose data is not a list of records say it themselves.
+        """
+        from aggregator.communes import record_coordinates
+
+        records = cls.records(snapshot)
+        return None if records is None else record_coordinates(records)
+
+    @classmethod
     def live_status(cls, snapshot: Snapshot, now: datetime) -> Mapping[str, Any]:
         """Figures that change with time alone, added to the source's status when it is read."""
         return {}

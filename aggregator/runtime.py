@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from aggregator import __version__
 from aggregator.api.pagination import CursorCodec
 from aggregator.clock import Clock
+from aggregator.communes import CommuneTags
 from aggregator.config.models import BeffroiConfig, ConnectorConfig
 from aggregator.connector import Connector, ConnectorContext
 from aggregator.fetch import Fetcher
@@ -84,6 +85,8 @@ class Runtime:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.store_ok = True
         self.live = LiveData()
+        #: The commune of each located record, looked up once per snapshot and commune set.
+        self.communes = CommuneTags(self.live)
         self.cursors = CursorCodec(config.server.cursor_secret)
         self.timezone = config.defaults.tzinfo
         self.languages = tuple(config.defaults.languages)

@@ -35,7 +35,7 @@ def test_check_accepts_the_demo_config():
     """The bundled demo config is valid."""
     result = beffroi("check", "-c", str(DEMO))
     assert result.returncode == 0, result.stderr
-    assert "valid, 10 source(s) enabled" in result.stdout
+    assert "valid, 11 source(s) enabled" in result.stdout
     assert "lovelo-stations: json_records, refresh every 10m" in result.stdout
 
 
@@ -118,8 +118,8 @@ def test_fetch_unknown_source_is_an_error():
     result = beffroi("fetch", "-c", str(DEMO), "nope")
     assert result.returncode == 2
     assert (
-        "sources: lovelo-stations, lovelo-bikes, caltrain, caltrain-rt, stq, paris-events, machbar"
-        in result.stderr
+        "sources: communes, lovelo-stations, lovelo-bikes, caltrain, caltrain-rt, stq, "
+        "paris-events, machbar" in result.stderr
     )
 
 

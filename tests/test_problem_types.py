@@ -28,6 +28,8 @@ FAILING = [
     ("GET", "/v1/stops?limit=lots"),
     ("GET", "/v1/stops?limt=5"),
     ("GET", "/v1/stops?lang=xx"),
+    ("GET", "/v1/places?commune=00000"),
+    ("GET", "/v1/places?commune=lille"),
     ("GET", "/v1/stops/caltrain:nowhere"),
     ("GET", "/v1/stops/nocolon"),
     ("GET", "/v1/lines/caltrain:nothing"),

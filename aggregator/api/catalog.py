@@ -1,7 +1,8 @@
 """``/v1/catalog``: the sources as a DCAT-AP catalogue, for data portals to harvest.
 
 Each enabled source is a ``dcat:Dataset`` (title, description, publisher, modification date,
-update frequency, temporal coverage where the data has one) with one ``dcat:Distribution`` per
+update frequency, temporal coverage where the data has one, spatial coverage as the communes
+its records are in) with one ``dcat:Distribution`` per
 endpoint that re-publishes it (access URL, media type, licence, conformance to this API's
 OpenAPI document), and for a located source one more: its OGC API - Features collection
 (GeoJSON, conforming to that standard). The graph is built with rdflib and written as
@@ -19,12 +20,13 @@ from typing import Any
 
 from aiohttp import web
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
-from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
+from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
 
 from aggregator.api.features_layers import collections as ogc_collections
 from aggregator.api.params import QueryParams
 from aggregator.api.routing import ApiRouter, Param
 from aggregator.api.schemas import array_of, choice, obj, ref
+from aggregator.communes import coverage
 from aggregator.config.licences import licence_url
 from aggregator.config.models import ConnectorConfig
 from aggregator.runtime import Runtime, runtime_of
@@ -34,6 +36,7 @@ FREQUENCY = Namespace("http://publications.europa.eu/resource/authority/frequenc
 FILE_TYPE = Namespace("http://publications.europa.eu/resource/authority/file-type/")
 LANGUAGE = Namespace("http://publications.europa.eu/resource/authority/language/")
 IANA = Namespace("https://www.iana.org/assignments/media-types/")
+INSEE_COMMUNE = Namespace("http://id.insee.fr/geo/commune/")
 
 #: The standard an OGC collection's distribution conforms to (OGC API - Features - Part 1).
 OGC_API_FEATURES = "http://www.opengis.net/doc/IS/ogcapi-features-1/1.0"
@@ -146,6 +149,8 @@ def _dataset(
     period = _period(status.stats)
     if period is not None:
         graph.add((dataset, DCTERMS.temporal, _temporal(graph, *period)))
+    for code, name in _communes_covered(runtime, source.id):
+        graph.add((dataset, DCTERMS.spatial, _commune(graph, code, name)))
     for path, what in endpoints_of(source):
         distribution = _distribution(graph, base, source, path.replace("{id}", source.id), what)
         graph.add((dataset, DCAT.distribution, distribution))
@@ -198,6 +203,24 @@ def _licence(graph: Graph, licence: str) -> URIRef:
     node = _typed(graph, URIRef(url), DCTERMS.LicenseDocument)
     if url != licence:
         graph.add((node, DCTERMS.identifier, Literal(licence)))
+    return node
+
+
+def _communes_covered(runtime: Runtime, source_id: str) -> list[tuple[str, str]]:
+    """The communes the source's records are in (looked up once per snapshot version)."""
+    snapshot = runtime.live.snapshot(source_id)
+    if snapshot is None:
+        return []
+    kind = runtime.connector_types[snapshot.source_type]
+    return coverage(runtime.communes, source_id, snapshot, kind)
+
+
+def _commune(graph: Graph, code: str, name: str) -> URIRef:
+    # The INSEE's URI of the commune in its geographic code (COG) as linked data: DCAT-AP's
+    # named-place lists (EU Places, GeoNames) do not identify every commune by its code.
+    node = _typed(graph, INSEE_COMMUNE[code], DCTERMS.Location)
+    graph.add((node, DCTERMS.identifier, Literal(code)))
+    graph.add((node, SKOS.prefLabel, Literal(name, lang="fr")))
     return node
 
 

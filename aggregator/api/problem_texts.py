@@ -40,6 +40,10 @@ REASONS: Mapping[str, Mapping[str, str]] = {
         "en": "{value} is not a configured source of this kind",
         "fr": "{value} n'est pas une source de ce type configurée ici",
     },
+    "unknown_commune": {
+        "en": "{value} is not the INSEE code of a commune this server knows",
+        "fr": "{value} n'est le code INSEE d'aucune commune connue de ce serveur",
+    },
     "bad_form": {
         "en": "{value} does not have the expected form: {expected}",
         "fr": "{value} n'a pas la forme attendue : {expected}",

@@ -9,13 +9,14 @@ from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
 from aggregator.api.answer_freshness import answer_freshness
+from aggregator.api.communes import COMMUNE_FIELD, add_commune_schema, wanted_commune
 from aggregator.api.pagination import MAX_LIMIT, query_scope
 from aggregator.api.params import QueryParams
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, wants_geojson
 from aggregator.runtime import Runtime, runtime_of
 from connectors.places.geo import PlaceIndex
-from connectors.places.query import NearQuery, near_query_params
+from connectors.places.query import NearQuery, index_communes, near_query_params
 
 from .model import BikeNetwork
 from .source import INDEX_NAME, build_index
@@ -46,6 +47,7 @@ STATION_SCHEMA: dict[str, Any] = {
         "is_installed": {"type": ["boolean", "null"]},
         "last_reported": {"type": ["string", "null"], "format": "date-time"},
         "alert_ids": {"type": "array", "items": {"type": "string"}},
+        "commune": COMMUNE_FIELD,
         "distance_m": {"type": "number"},
         "freshness": api_schemas.obj(
             {
@@ -65,7 +67,7 @@ STATION_SCHEMA: dict[str, Any] = {
             title="BikeStationFreshness",
         ),
     },
-    "required": ["id", "source", "lat", "lon", "distance_m", "freshness"],
+    "required": ["id", "source", "lat", "lon", "distance_m", "freshness", "commune"],
 }
 
 
@@ -116,15 +118,18 @@ def _at_least_since_success(age: float | None, source: dict[str, Any] | None) ->
 def read_query(request: web.Request) -> NearQuery:
     """The list's filters, checked: what the JSON list, its GeoJSON and its CSV export
     (connectors/bikes/csv_export.py) select by."""
+    runtime = runtime_of(request)
+    params = QueryParams(request.query)
     return NearQuery.read(
-        QueryParams(request.query),
-        sources=bike_sources(runtime_of(request)),
+        params,
+        sources=bike_sources(runtime),
         kind="bike",
         default_radius=500.0,
         max_radius=MAX_RADIUS_M,
         max_limit=MAX_LIMIT,
         geojson=wants_geojson(request),
         scope=query_scope(PATH, request.query),
+        commune=wanted_commune(params, runtime),
     )
 
 
@@ -160,7 +165,7 @@ def stations(
             entry["freshness"] = _freshness(entry, network, now, source)
             return entry
 
-        found += query.nearest(index, fresh)
+        found += query.nearest(index, fresh, index_communes(runtime, "bikes", source_id, index))
     return found, feeds
 
 
@@ -177,6 +182,7 @@ def register_bike_routes(router: ApiRouter) -> None:
         return
     from .csv_export import bike_stations_csv
 
+    add_commune_schema(router)
     station_ref = router.add_schema("BikeStation", STATION_SCHEMA)
     router.get(
         PATH,

@@ -77,7 +77,7 @@ def _sources_of(record: Mapping[str, Any]) -> list[str]:
 
 async def _export(request: web.Request, channel: str | None, name: str) -> web.Response:
     # The JSON list's own filters, checks and localisation: one definition of both answers.
-    from .routes import _all_in, _event_sources, _index, _localized, _query
+    from .routes import _all_in, _event_sources, _in_commune, _index, _localized, _query
 
     runtime = runtime_of(request)
     language = negotiate_language(request, runtime.languages)
@@ -87,6 +87,7 @@ async def _export(request: web.Request, channel: str | None, name: str) -> web.R
     records: list[dict[str, Any]] = []
     if index is not None:
         # One page of one more than an export holds: its total says whether it is too large.
+        query = _in_commune(query, runtime, index)
         page = index.query(dataclasses.replace(query, limit=MAX_ROWS + 1, after=None))
         if page.total > MAX_ROWS:
             raise ExportTooLarge()

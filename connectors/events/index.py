@@ -70,6 +70,10 @@ class EventQuery:
     sort: str = "start"  # or "distance" (needs lat/lon)
     after: tuple[Any, ...] | None = None
     limit: int = 20
+    #: Only occurrences in this commune (INSEE code): ``within`` is its mask over this
+    #: index's positions (see connectors.events.routes), built from the commune tags.
+    commune: str | None = None
+    within: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -455,6 +459,8 @@ class EventIndex:
         if query.sources:
             codes = [self.source_names.index(s) for s in query.sources if s in self.source_names]
             candidates = candidates[np.isin(self.source[candidates], codes)]
+        if query.within is not None:
+            candidates = candidates[query.within[candidates]]
         if query.free is not None:
             candidates = candidates[self.free[candidates] == int(query.free)]
         if query.accessibility:

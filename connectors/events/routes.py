@@ -10,6 +10,7 @@ from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
 from aggregator.api import sync
+from aggregator.api.communes import COMMUNE_PARAM, add_commune_schema, wanted_commune
 from aggregator.api.fields import FIELDS
 from aggregator.api.i18n import localize_record, localize_tagged, negotiate_language
 from aggregator.api.pagination import MAX_LIMIT
@@ -17,6 +18,7 @@ from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter, NotFound
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param
+from aggregator.communes import RecordCommunes
 from aggregator.runtime import Runtime, runtime_of
 
 from . import schemas
@@ -121,6 +123,7 @@ def _query(
         radius_m=radius,
         sort=sort,
         limit=params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT),
+        commune=wanted_commune(params, runtime),
     )
     scope = "|".join(
         str(part)
@@ -138,9 +141,27 @@ def _query(
             query.lon,
             query.radius_m,
             query.sort,
+            query.commune,
         )
     )
     return query, scope
+
+
+def _communes(runtime: Runtime, index: EventIndex) -> RecordCommunes:
+    """The commune of each occurrence of ``index``, by position (once per index)."""
+    return runtime.communes.of("events", index, lambda: ((), index.lon, index.lat))
+
+
+def _in_commune(query: EventQuery, runtime: Runtime, index: EventIndex) -> EventQuery:
+    """``query`` restricted to its commune's occurrences, when it names one."""
+    if query.commune is None:
+        return query
+    within = _communes(runtime, index).mask(query.commune)
+    return EventQuery(**{**query.__dict__, "within": within})
+
+
+def _commune_of(communes: RecordCommunes, index: EventIndex, record: Mapping[str, Any]) -> Any:
+    return communes.at(index.by_id[record["id"]])
 
 
 async def _list(request: web.Request, channel: str | None) -> ApiResult:
@@ -160,16 +181,18 @@ async def _list(request: web.Request, channel: str | None) -> ApiResult:
         query = EventQuery(**{**query.__dict__, "after": tuple(position)})
     if index is None:
         return ApiResult([], sources=sources, language=language, paginated=True)
-    page = index.query(query)
+    page = index.query(_in_commune(query, runtime, index))
     fallbacks = runtime.languages
 
     def render(record: Any) -> dict[str, Any]:
         return _localized(record, language, runtime)
 
     data = []
+    communes = _communes(runtime, index)
     for record, distance in page.items:
         # Localised once per index (snapshot) and language; a copy before adding a key.
         item = dict(index.localized(record, language, fallbacks, render))
+        item["commune"] = _commune_of(communes, index, record)
         if distance is not None:
             item["distance_m"] = round(distance, 1)
         data.append(item)
@@ -199,6 +222,7 @@ async def _sync(
     query, scope = _query(params, runtime, channel, sync=True)
     if index is None:
         raise sync.SyncNotReady()
+    query = _in_commune(query, runtime, index)
     collection = sync.SyncCollection(
         name=INDEX_NAME,
         version=index,
@@ -217,10 +241,14 @@ async def _sync(
     def render(record: Any) -> dict[str, Any]:
         return _localized(record, language, runtime)
 
-    changed = [
-        index.localized(index.get(rid), language, runtime.languages, render)  # type: ignore[arg-type]
-        for rid in page.changed
-    ]
+    changed = []
+    communes = _communes(runtime, index)
+    for rid in page.changed:
+        record = index.get(rid)
+        assert record is not None  # the sync page lists ids of this index
+        item = dict(index.localized(record, language, runtime.languages, render))
+        item["commune"] = _commune_of(communes, index, record)
+        changed.append(item)
     return ApiResult(
         {"changed": changed, "removed": page.removed},
         sources=sources,
@@ -249,6 +277,7 @@ async def get_event(request: web.Request) -> ApiResult:
     if record is None:
         raise NotFound("no_event", value=repr(event_id))
     data = _localized(record, language, runtime)
+    data["commune"] = _commune_of(_communes(runtime, index), index, record)
     data["other_occurrences"] = [
         {"id": other["id"], "start": other["start"], "end": other["end"], "status": other["status"]}
         for other in index.occurrences_of(record["event_id"])
@@ -322,6 +351,7 @@ LANG = Param(
 def register_event_routes(router: ApiRouter) -> None:
     if router.lookup("GET", "/v1/events") is not None:
         return  # another event type registered them already
+    add_commune_schema(router)
     refs = {name: router.add_schema(name, schema) for name, schema in schemas.ALL.items()}
     listing = [
         *FILTERS,
@@ -348,6 +378,7 @@ def register_event_routes(router: ApiRouter) -> None:
         ),
         LANG,
         FIELDS,
+        COMMUNE_PARAM,
     ]
     answer = {"oneOf": [{"type": "array", "items": refs["Event"]}, refs["EventSync"]]}
     router.get(

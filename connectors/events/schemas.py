@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aggregator.api import sync
+from aggregator.api.communes import COMMUNE_FIELD
 from aggregator.api.schemas import array_of, dictionary, enum, extend, obj, ref
 
 from .model import ACCESSIBILITY_CODES, ATTENDANCE_MODES, CHANNELS, LOCATION_KEYS, STATUSES
@@ -114,6 +115,7 @@ EVENT = obj(
         "updated_at": TIME_OR_NULL,
         "sources": array_of(ref("EventProvenance")),
         "distance_m": {"type": ["number", "null"]},
+        "commune": COMMUNE_FIELD,
         "text_languages": dictionary(
             {"type": "string"},
             "The language each translated text is actually in, by field name "
@@ -121,7 +123,7 @@ EVENT = obj(
             "is answered in it whatever was asked.",
         ),
     },
-    ["id", "event_id", "source", "channel", "title", "start", "status"],
+    ["id", "event_id", "source", "channel", "title", "start", "status", "commune"],
     title="Event",
     description="One occurrence; translated texts are in the negotiated language.",
 )

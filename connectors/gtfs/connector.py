@@ -176,6 +176,12 @@ class GtfsConnector(UrlConnector[GtfsConfig]):
         return None
 
     @classmethod
+    def located_points(cls, snapshot: Snapshot) -> tuple[Any, Any]:
+        """Where its stops are (the communes a timetable covers are its stops')."""
+        timetable: Timetable = snapshot.data
+        return timetable.stop_lon, timetable.stop_lat
+
+    @classmethod
     def content_staleness(cls, snapshot: Snapshot, now: dt.datetime) -> ContentStale | None:
         """Expired once its last service day is over in the agency's zone: every board would
         then explain ``outside_feed_validity``. A feed whose service has not begun yet is not

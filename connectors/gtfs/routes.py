@@ -7,9 +7,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
+from aggregator.api.communes import COMMUNE_PARAM, add_commune_schema, wanted_commune
 from aggregator.api.fields import FIELDS
 from aggregator.api.i18n import negotiate_language
 from aggregator.api.messages import HINTS, message
@@ -18,6 +20,7 @@ from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param, wants_geojson
+from aggregator.communes import RecordCommunes
 from aggregator.config.types import parse_duration
 from aggregator.runtime import Runtime, runtime_of
 from connectors.gtfs_rt.merge import realtime_departures
@@ -97,11 +100,17 @@ def _feeds(runtime: Runtime, params: QueryParams) -> dict[str, Timetable]:
     return {feed: loaded[feed]} if feed in loaded else {}
 
 
+def stop_communes(runtime: Runtime, feed: str, tt: Timetable) -> RecordCommunes:
+    """The commune of each stop of a timetable, by stop index (once per timetable)."""
+    return runtime.communes.of(f"stops:{feed}", tt, lambda: ((), tt.stop_lon, tt.stop_lat))
+
+
 async def list_stops(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     params = QueryParams(request.query)
     query = params.string("q")
-    point = _point(params, required=query is None)
+    commune = wanted_commune(params, runtime)
+    point = _point(params, required=query is None and commune is None)
     radius = params.number("radius", 500.0, minimum=1.0, maximum=MAX_RADIUS_M) or 500.0
     limit = params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT)
     geojson = wants_geojson(request)
@@ -111,10 +120,13 @@ async def list_stops(request: web.Request) -> ApiResult:
     found: list[tuple[tuple[float, float], str, str, Timetable, int, float | None]] = []
     truncated = False
     for feed, tt in feeds.items():
+        inside = None if commune is None else stop_communes(runtime, feed, tt).mask(commune)
         if query is not None:
             hits = tt.search_stops(query, limit=MAX_STOP_MATCHES)
             truncated |= len(hits) >= MAX_STOP_MATCHES
             for stop, score in hits:
+                if inside is not None and not inside[stop]:
+                    continue
                 rank, away = (-score, 0.0), None
                 if point is not None:
                     away = distance_m(*point, float(tt.stop_lat[stop]), float(tt.stop_lon[stop]))
@@ -122,12 +134,20 @@ async def list_stops(request: web.Request) -> ApiResult:
                         continue
                     rank = (-score, away)
                 found.append((rank, f"{feed}:{tt.stop_ids[stop]}", feed, tt, stop, away))
-        else:
-            assert point is not None
+        elif point is not None:
             near = tt.nearest_stops(point[0], point[1], radius_m=radius, limit=MAX_STOP_MATCHES)
             truncated |= len(near) >= MAX_STOP_MATCHES
             for stop, away in near:
+                if inside is not None and not inside[stop]:
+                    continue
                 found.append(((away, 0.0), f"{feed}:{tt.stop_ids[stop]}", feed, tt, stop, away))
+        else:
+            # A commune alone: its stops and stations (as near a point would list), by id.
+            assert inside is not None
+            wanted = inside & np.isin(tt.stop_location_type, (0, 1))
+            for stop in np.flatnonzero(wanted)[:MAX_STOP_MATCHES].tolist():
+                found.append(((0.0, 0.0), f"{feed}:{tt.stop_ids[stop]}", feed, tt, stop, None))
+            truncated |= int(wanted.sum()) > MAX_STOP_MATCHES
 
     def rank(item: tuple[Any, ...]) -> tuple[float, float, str]:
         return item[0][0], item[0][1], item[1]
@@ -189,6 +209,7 @@ def _alert_ids(
 def _with_alerts(runtime: Runtime, feed: str, tt: Timetable, stop: int) -> dict[str, Any]:
     entry = stop_json(feed, tt, stop)
     entry["alert_ids"] = _alert_ids(runtime, feed, tt, stop=stop)
+    entry["commune"] = stop_communes(runtime, feed, tt).at(stop)
     return entry
 
 
@@ -456,6 +477,7 @@ INCLUDE_CANCELLED = Param(
 
 
 def register_transit_routes(router: ApiRouter) -> None:
+    add_commune_schema(router)
     refs = {name: router.add_schema(name, schema) for name, schema in schemas.ALL.items()}
     feed = Param(
         "feed",
@@ -498,7 +520,7 @@ def register_transit_routes(router: ApiRouter) -> None:
             Param(
                 "q",
                 "Name search: case- and accent-insensitive, word prefixes. Without q, lat and "
-                "lon are required.",
+                "lon are required, or commune.",
                 api_schemas.TEXT,
             ),
             lat,
@@ -512,6 +534,7 @@ def register_transit_routes(router: ApiRouter) -> None:
             CURSOR,
             FIELDS,
             feed,
+            COMMUNE_PARAM,
         ],
         response={"type": "array", "items": refs["Stop"]},
         geojson=router.add_schema(

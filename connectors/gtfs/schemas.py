@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aggregator.api.communes import COMMUNE_FIELD
 from aggregator.api.messages import EXPLANATIONS
 from aggregator.api.schemas import array_of, enum, extend, nullable, obj, ref
 from connectors.gtfs_rt.vehicles import STOP_STATUSES
@@ -97,6 +98,8 @@ STOP = obj(
         ),
         "alert_ids": ALERT_IDS,
         "distance_m": {"type": "number"},
+        # In /v1/stops and /v1/stops/{id} (the stops of a line or a board leave it out).
+        "commune": COMMUNE_FIELD,
     },
     ["id", "name", "lat", "lon", "location_type", "parent_station"],
     title="Stop",

@@ -8,13 +8,14 @@ from typing import Any
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
+from aggregator.api.communes import COMMUNE_FIELD, add_commune_schema, wanted_commune
 from aggregator.api.pagination import MAX_LIMIT, query_scope
 from aggregator.api.params import QueryParams
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, wants_geojson
 from aggregator.runtime import Runtime, runtime_of
 from connectors.places.geo import PlaceIndex
-from connectors.places.query import NearQuery, near_query_params
+from connectors.places.query import NearQuery, index_communes, near_query_params
 
 from .connector import INDEX_NAME, STATES, build_index
 
@@ -37,6 +38,7 @@ PARKING_SCHEMA: dict[str, Any] = {
         "free_spaces": {"type": ["integer", "null"]},
         "state": api_schemas.enum(STATES),
         "last_updated": {"type": ["string", "null"], "format": "date-time"},
+        "commune": COMMUNE_FIELD,
         "distance_m": {"type": "number"},
         "freshness": api_schemas.obj(
             {"age_s": {"type": ["number", "null"]}, "stale": {"type": "boolean"}},
@@ -44,7 +46,7 @@ PARKING_SCHEMA: dict[str, Any] = {
             title="ParkingFreshness",
         ),
     },
-    "required": ["id", "source", "lat", "lon", "state", "distance_m", "freshness"],
+    "required": ["id", "source", "lat", "lon", "state", "distance_m", "freshness", "commune"],
 }
 
 
@@ -64,15 +66,18 @@ def parking_sources(runtime: Runtime) -> list[str]:
 def read_query(request: web.Request) -> NearQuery:
     """The list's filters, checked: what the JSON list, its GeoJSON and its CSV export
     (connectors/parkings/csv_export.py) select by."""
+    runtime = runtime_of(request)
+    params = QueryParams(request.query)
     return NearQuery.read(
-        QueryParams(request.query),
-        sources=parking_sources(runtime_of(request)),
+        params,
+        sources=parking_sources(runtime),
         kind="parkings",
         default_radius=1000.0,
         max_radius=MAX_RADIUS_M,
         max_limit=MAX_LIMIT,
         geojson=wants_geojson(request),
         scope=query_scope(PATH, request.query),
+        commune=wanted_commune(params, runtime),
     )
 
 
@@ -91,7 +96,7 @@ def car_parks(runtime: Runtime, query: NearQuery) -> list[tuple[float, dict[str,
             entry["freshness"] = _freshness(entry, max_age_s, now)
             return entry
 
-        found += query.nearest(index, fresh)
+        found += query.nearest(index, fresh, index_communes(runtime, "parkings", source_id, index))
     return found
 
 
@@ -106,6 +111,7 @@ def register_parking_routes(router: ApiRouter) -> None:
         return
     from .csv_export import parkings_csv
 
+    add_commune_schema(router)
     parking_ref = router.add_schema("Parking", PARKING_SCHEMA)
     router.get(
         PATH,

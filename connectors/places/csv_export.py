@@ -65,7 +65,7 @@ async def places_csv(request: web.Request) -> web.Response:
     evaluated_at = query.at.astimezone(runtime.timezone).isoformat()
     records = []
     for key, index, place in hits:
-        item: dict[str, Any] = render(index, place, query.at)
+        item: dict[str, Any] = render(index, place, query.at, runtime)
         item["distance_m"] = key[0] if query.lat is not None else None
         item["evaluated_at"] = evaluated_at
         records.append(item)

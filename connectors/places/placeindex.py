@@ -9,7 +9,7 @@ per distinct value met, not a parse per place.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -127,11 +127,13 @@ class PlacesIndex:
         open_at: datetime | None = None,
         after: Sequence[Any] | None = None,
         limit: int = 20,
+        ids: Container[str] | None = None,
     ) -> list[tuple[tuple[float, str], Mapping[str, Any]]]:
         """Up to ``limit + 1`` matches after the cursor position ``after``, each with its
         sort key ``(distance rounded to 0.1 m, id)`` (0 without a point), nearest first.
 
-        The one extra tells the caller a next page exists. Places at the same rounded
+        ``ids``: only these places (those of a commune). The one extra tells the caller a
+        next page exists. Places at the same rounded
         distance as the last one are all returned, since their order is by id.
         """
         memo: dict[int, HoursState] = {}
@@ -140,6 +142,8 @@ class PlacesIndex:
         for away, place in self.candidates(lat, lon, radius_m):
             key = (round(away, 1) if away is not None else 0.0, place["id"])
             if after is not None and list(key) <= list(after):
+                continue
+            if ids is not None and place["id"] not in ids:
                 continue
             if not self.matches(place, categories, words):
                 continue

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aggregator.api import schemas as api_schemas
+from aggregator.api.communes import COMMUNE_PARAM, with_commune
 from aggregator.api.fields import FIELDS
 from aggregator.api.pagination import CursorCodec, page_of
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import Param
+from aggregator.communes import RecordCommunes, record_points
 
 from .geo import PlaceIndex, feature_collection
 
@@ -55,6 +57,7 @@ def near_query_params(
             f"Only this {source_kind} source (a configured source id).",
             api_schemas.configured(sources),
         ),
+        COMMUNE_PARAM,
     ]
 
 
@@ -72,6 +75,8 @@ class NearQuery:
     cursor: str | None = None
     #: What the cursors of this answer belong to (see ``pagination.query_scope``).
     scope: str = ""
+    #: Only places in this commune (an INSEE code the communes know).
+    commune: str | None = None
 
     @classmethod
     def read(
@@ -85,6 +90,7 @@ class NearQuery:
         max_limit: int,
         geojson: bool,
         scope: str = "",
+        commune: str | None = None,
     ) -> NearQuery:
         lat = params.number("lat", minimum=-90.0, maximum=90.0)
         lon = params.number("lon", minimum=-180.0, maximum=180.0)
@@ -96,12 +102,18 @@ class NearQuery:
         if wanted is not None:
             sources = [wanted]
         cursor = params.string("cursor")
-        return cls(lat, lon, radius or default_radius, limit, geojson, sources, cursor, scope)
+        return cls(
+            lat, lon, radius or default_radius, limit, geojson, sources, cursor, scope, commune
+        )
 
     def nearest(
-        self, index: PlaceIndex, decorate: Callable[[dict[str, Any]], dict[str, Any]]
+        self,
+        index: PlaceIndex,
+        decorate: Callable[[dict[str, Any]], dict[str, Any]],
+        communes: RecordCommunes,
     ) -> list[tuple[float, dict[str, Any]]]:
-        """This index's places in range, each copied with its distance and ``decorate``d.
+        """This index's places in range (and in the commune asked), each copied with its
+        distance and commune, and ``decorate``d.
 
         All of them, not the first ``limit``: the answer pages through them and counts them.
         """
@@ -109,7 +121,10 @@ class NearQuery:
         for away, place in index.nearest(
             self.lat, self.lon, radius_m=self.radius_m, limit=len(index)
         ):
-            entry = dict(place)
+            commune = communes.of(place["id"])
+            if self.commune is not None and (commune is None or commune["code"] != self.commune):
+                continue
+            entry = with_commune(dict(place), commune)
             entry["distance_m"] = round(away, 1)
             found.append((away, decorate(entry)))
         return found
@@ -155,3 +170,10 @@ class NearQuery:
 
 def _rank(item: tuple[float, dict[str, Any]]) -> tuple[float, str]:
     return item[0], item[1]["id"]
+
+
+def index_communes(
+    runtime: Runtime, kind: str, source_id: str, index: PlaceIndex
+) -> RecordCommunes:
+    """The commune of each place of ``index`` (looked up once per index and commune set)."""
+    return runtime.communes.of(f"{kind}:{source_id}", index, lambda: record_points(index.records))

@@ -20,12 +20,19 @@ from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
 from aggregator.api import sync
+from aggregator.api.communes import (
+    COMMUNE_FIELD,
+    COMMUNE_PARAM,
+    add_commune_schema,
+    wanted_commune,
+)
 from aggregator.api.i18n import negotiate_language
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter, NotFound
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param, path_param, wants_geojson
 from aggregator.api.schemas import array_of, enum, extend, nullable, obj
+from aggregator.communes import RecordCommunes, record_points
 from aggregator.runtime import Runtime, runtime_of
 from connectors.places.geo import distance_m, feature_collection
 
@@ -95,6 +102,7 @@ PLACE_SCHEMA = obj(
                 description="When the state changes next (null: never within a year).",
             )
         ),
+        "commune": COMMUNE_FIELD,
         "distance_m": {"type": ["number", "null"]},
     },
     [
@@ -109,6 +117,7 @@ PLACE_SCHEMA = obj(
         "opening_hours",
         "open_now",
         "next_change",
+        "commune",
     ],
     title="Place",
     description="A public place with its opening hours evaluated at the asked instant.",
@@ -146,7 +155,16 @@ def _indexes(runtime: Runtime, sources: list[str]) -> list[PlacesIndex]:
     return [index for _version, index in _loaded(runtime, sources).values()]
 
 
-def render(index: PlacesIndex, place: Mapping[str, Any], at: datetime, **week: Any) -> dict:
+def place_communes(runtime: Runtime, index: PlacesIndex) -> RecordCommunes:
+    """The commune of each place of ``index`` (looked up once per index and commune set)."""
+    places = index.by_name
+    name = f"places:{places[0]['source']}" if places else "places:"
+    return runtime.communes.of(name, index, lambda: record_points(places))
+
+
+def render(
+    index: PlacesIndex, place: Mapping[str, Any], at: datetime, runtime: Runtime, **week: Any
+) -> dict:
     """The public shape of a stored place, evaluated at ``at``."""
     return {
         "id": place["id"],
@@ -161,6 +179,7 @@ def render(index: PlacesIndex, place: Mapping[str, Any], at: datetime, **week: A
         "description": place.get("description"),
         "contact": {k: place.get(k) for k in ("phone", "website", "email")},
         "accessibility": {"wheelchair": place.get("wheelchair", "unknown")},
+        "commune": place_communes(runtime, index).of(place["id"]),
         **index.opening(place["id"], at, **week),
     }
 
@@ -184,6 +203,8 @@ class PlaceQuery:
     sources: list[str]
     #: What a cursor of this list belongs to.
     scope: str
+    #: Only the places in this commune (an INSEE code the communes know).
+    commune: str | None = None
 
     @classmethod
     def read(cls, request: web.Request, runtime: Runtime) -> PlaceQuery:
@@ -222,6 +243,7 @@ class PlaceQuery:
             open_at or now,
             [source] if source is not None else sources,
             scope,
+            wanted_commune(params, runtime),
         )
 
     def search(
@@ -240,6 +262,11 @@ class PlaceQuery:
                 open_at=self.at if self.only_open else None,
                 after=after,
                 limit=limit,
+                ids=(
+                    None
+                    if self.commune is None
+                    else place_communes(runtime, index).keys_in(self.commune)
+                ),
             )
             hits += [(key, index, place) for key, place in found]
         hits.sort(key=lambda hit: hit[0])
@@ -262,7 +289,7 @@ async def list_places(request: web.Request) -> ApiResult:
         where = (query.lat, query.lon, query.radius_m)
         filters = (query.categories, query.words)
         return await _sync(
-            request, params, language, query.sources, where, filters, query.at, limit
+            request, params, language, query.sources, where, filters, query.at, limit, query.commune
         )
     after: list[Any] | None = None
     cursor = params.string("cursor")
@@ -278,7 +305,7 @@ async def list_places(request: web.Request) -> ApiResult:
     page = hits[:limit]
     data = []
     for key, index, place in page:
-        item = render(index, place, at)
+        item = render(index, place, at, runtime)
         item["distance_m"] = key[0] if query.lat is not None else None
         data.append(item)
     next_cursor = None
@@ -312,6 +339,7 @@ async def _sync(
     filters: tuple[frozenset[str] | None, list[str]],
     at: datetime,
     limit: int,
+    commune: str | None = None,
 ) -> ApiResult:
     """A sync page (see aggregator.api.sync): the places changed since the token, evaluated
     at ``at``; ``where`` and ``filters`` select what the list would (whatever the hours)."""
@@ -329,7 +357,10 @@ async def _sync(
         for source_id in sources:
             index = union.parts.get(source_id)
             if index is not None:
-                selected |= index.matching_ids(lat, lon, radius, *filters)
+                found = index.matching_ids(lat, lon, radius, *filters)
+                if commune is not None:
+                    found = found & place_communes(runtime, index).keys_in(commune)
+                selected |= found
         return selected
 
     scope = "places?" + urlencode(
@@ -342,7 +373,7 @@ async def _sync(
     for place_id in page.changed:
         index = union.parts[place_id.split(":", 1)[0]]
         place = index.by_id[place_id]
-        item = render(index, place, at)
+        item = render(index, place, at, runtime)
         item["distance_m"] = (
             None
             if lat is None or lon is None
@@ -370,7 +401,7 @@ async def get_place(request: web.Request) -> ApiResult:
         for index in _indexes(runtime, [source_id]):
             place = index.by_id.get(place_id)
             if place is not None:
-                data = render(index, place, at, week=True, language=language)
+                data = render(index, place, at, runtime, week=True, language=language)
                 return ApiResult(data, sources=[source_id], language=language)
     raise NotFound("no_place", value=repr(place_id))
 
@@ -378,6 +409,7 @@ async def get_place(request: web.Request) -> ApiResult:
 def register_place_routes(router: ApiRouter) -> None:
     if router.lookup("GET", PATH) is not None:
         return
+    add_commune_schema(router)
     place_ref = router.add_schema("Place", PLACE_SCHEMA)
     day_ref = router.add_schema("PlaceDay", DAY_SCHEMA)
     removed_ref = router.add_schema("SyncRemoved", sync.REMOVED_SCHEMA)
@@ -435,6 +467,7 @@ def register_place_routes(router: ApiRouter) -> None:
                 api_schemas.configured(place_sources),
             ),
             *sync.PARAMS,
+            COMMUNE_PARAM,
             Param(
                 "format",
                 "geojson for an RFC 7946 FeatureCollection.",

@@ -48,7 +48,7 @@ from connectors.events.text import fold
 from connectors.places.documents import DocumentFormat, document_rows
 
 from .schedule import STREAMS, WEEKDAYS, CollectionRule, Stream
-from .zones import ZoneGeometryError, ZoneIndex, zone_polygon
+from .zones import ZoneGeometryError, ZoneIndex, surface_points, zone_polygon
 
 INDEX_NAME = "waste_zones"
 #: Frames a payload made of several documents (zones + rules CSV + ICS files).
@@ -381,6 +381,11 @@ class WasteConnector(UrlConnector[WasteConfig]):
     @classmethod
     def records(cls, snapshot: Snapshot) -> list[dict[str, Any]]:
         return list(snapshot.data["zones"].values())
+
+    @classmethod
+    def located_points(cls, snapshot: Snapshot) -> tuple[Any, Any]:
+        """A point inside each zone (its representative point, unlike a centroid)."""
+        return surface_points(build_index(snapshot).polygons)
 
     @classmethod
     def index_builders(cls) -> Mapping[str, Callable[[Snapshot], Any]]:

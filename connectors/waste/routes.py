@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
+from aggregator.api.communes import COMMUNE_FIELD, add_commune_schema
 from aggregator.api.i18n import negotiate_language
 from aggregator.api.messages import WASTE_EXPLANATIONS, coded
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param
+from aggregator.communes import RecordCommunes
 from aggregator.runtime import Runtime, runtime_of
 
 from .connector import INDEX_NAME, build_index
 from .schedule import STREAMS, CollectionRule, next_by_stream
+from .zones import ZoneIndex, surface_points
 
 PATH = "/v1/waste/collections"
 
@@ -38,8 +42,13 @@ ZONE_SCHEMA: dict[str, Any] = {
         "id": {"type": "string", "description": "source:zone id"},
         "source": {"type": "string"},
         "name": {"type": ["string", "null"]},
+        "commune": {
+            **COMMUNE_FIELD,
+            "description": "The commune containing the zone's representative point (a point "
+            "inside its polygon).",
+        },
     },
-    "required": ["id", "source", "name"],
+    "required": ["id", "source", "name", "commune"],
 }
 ANSWER_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -69,6 +78,16 @@ def waste_sources(runtime: Runtime) -> list[str]:
     return [s for s, st in runtime.statuses.items() if st.source_type == "waste"]
 
 
+def zone_communes(runtime: Runtime, source_id: str, index: ZoneIndex) -> RecordCommunes:
+    """The commune of each zone, by its representative point (a point surely inside the
+    polygon, unlike a centroid), once per snapshot and commune set."""
+
+    def points() -> tuple[Sequence[str], Any, Any]:
+        return index.ids, *surface_points(index.polygons)
+
+    return runtime.communes.of(f"waste:{source_id}", index, points)
+
+
 def collections_at(
     runtime: Runtime, sources: list[str], lat: float, lon: float, today: date
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -85,10 +104,18 @@ def collections_at(
             date.fromisoformat(k): date.fromisoformat(v) if v else None
             for k, v in data["holiday_shifts"].items()
         }
+        communes = zone_communes(runtime, source_id, index)
         for zone_id in index.at(lat, lon):
             zone = data["zones"][zone_id]
             qualified = f"{source_id}:{zone_id}"
-            zones.append({"id": qualified, "source": source_id, "name": zone["name"]})
+            zones.append(
+                {
+                    "id": qualified,
+                    "source": source_id,
+                    "name": zone["name"],
+                    "commune": communes.of(zone_id),
+                }
+            )
             ics = {s: [date.fromisoformat(d) for d in ds] for s, ds in zone["ics_dates"].items()}
             found = next_by_stream(
                 [CollectionRule.model_validate(r) for r in zone["rules"]],
@@ -141,6 +168,7 @@ async def waste_collections(request: web.Request) -> ApiResult:
 def register_waste_routes(router: ApiRouter) -> None:
     if router.lookup("GET", PATH) is not None:
         return
+    add_commune_schema(router)
     router.add_schema("WasteZone", ZONE_SCHEMA)
     router.add_schema("WasteCollection", COLLECTION_SCHEMA)
     router.get(

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import shapely
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
@@ -63,3 +64,9 @@ class ZoneIndex:
         """Ids of the zones covering the point, in index order."""
         hits = self.tree.query(Point(lon, lat), predicate="covered_by")
         return [self.ids[i] for i in sorted(hits)]
+
+
+def surface_points(polygons: Sequence[BaseGeometry]) -> tuple[Any, Any]:
+    """(lons, lats) of a point surely inside each polygon (shapely's point on surface)."""
+    inside = shapely.point_on_surface(np.asarray(polygons, dtype=object))
+    return shapely.get_x(inside), shapely.get_y(inside)

@@ -207,6 +207,7 @@ async def test_openapi_documents_the_endpoint(client):
     operation = document["paths"]["/v1/bikes/stations"]["get"]
     assert {p["name"] for p in operation["parameters"]} == {
         "lat", "lon", "radius", "limit", "cursor", "fields", "source", "format", "lang", "_",
+        "commune",
     }  # fmt: skip
     geo = document["paths"]["/v1/bikes/stations.geojson"]["get"]
     assert list(geo["responses"]["200"]["content"]) == ["application/geo+json"]

@@ -31,6 +31,7 @@ def test_lille_config_validates_with_every_publisher(runtime):
     """With only the cursor secret set, the file loads, naming Ilévia, V'Lille, parks, events."""
     types = {c.id: c.type for c in runtime.config.connectors}
     assert types == {
+        "communes": "communes",
         "ilevia": "gtfs",
         "ilevia-rt": "gtfs_rt",
         "ilevia-perturbations": "mapped_alerts",

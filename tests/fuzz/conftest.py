@@ -36,25 +36,27 @@ _EVENT_FILTERS = (
 )
 #: Every list: its cursor must be one the server signed, its fields= names of its item schema.
 _PAGED = "cursor must be one the server signed; fields must name properties of the items"
+#: Lists of located items: commune= must be a code of the loaded communes (data, not schema).
+_COMMUNE = "commune must be a code the communes source knows"
 LOOSE_PARAMETER_SCHEMAS = {
-    "GET /v1/agenda": f"{_EVENT_FILTERS}; {_PAGED}",
+    "GET /v1/agenda": f"{_EVENT_FILTERS}; {_PAGED}; {_COMMUNE}",
     "GET /v1/agenda.ics": _EVENT_FILTERS,
     "GET /v1/categories": _EVENT_FILTERS,
     "GET /v1/events.ics": _EVENT_FILTERS,
-    "GET /v1/events": f"{_EVENT_FILTERS}; {_PAGED}",
+    "GET /v1/events": f"{_EVENT_FILTERS}; {_PAGED}; {_COMMUNE}",
     "GET /v1/places": "lat/lon go together, radius needs them, open_now and open_at exclude "
     "each other and sync (cross-parameter rules); cursor and sync must be ones the server "
-    "signed",
+    "signed; " + _COMMUNE,
     "GET /v1/news": "cursor and sync must be ones the server signed; q needs a word that is "
     "not a stop word; source items must be configured news sources; updated_since is declared "
     "only to be refused with a pointer to sync",
-    "GET /v1/stops": "q or lat/lon is required and lat/lon go together (cross-parameter rules); "
-    + _PAGED,
+    "GET /v1/stops": "q, lat/lon or commune is required and lat/lon go together "
+    f"(cross-parameter rules); {_PAGED}; {_COMMUNE}",
     "GET /v1/vehicles": "bbox needs west <= east and south <= north (an order between list "
     "items a pattern cannot express); " + _PAGED,
     "GET /v1/alerts": _PAGED,
-    "GET /v1/bikes/stations": _PAGED,
-    "GET /v1/parkings": _PAGED,
+    "GET /v1/bikes/stations": f"{_PAGED}; {_COMMUNE}",
+    "GET /v1/parkings": f"{_PAGED}; {_COMMUNE}",
     "GET /v1/lines": "fields must name properties of the items",
 }
 # The GeoJSON twin of a route (its path plus .geojson) takes the same parameters.
@@ -74,10 +76,12 @@ LOOSE_PARAMETER_SCHEMAS |= {
 # A CSV export (its list's path plus .csv) takes the list's filters, not its paging: the
 # cross-parameter rules stay, the cursor and fields ones go.
 LOOSE_PARAMETER_SCHEMAS |= {
-    "GET /v1/agenda.csv": _EVENT_FILTERS,
-    "GET /v1/events.csv": _EVENT_FILTERS,
+    "GET /v1/agenda.csv": f"{_EVENT_FILTERS}; {_COMMUNE}",
+    "GET /v1/events.csv": f"{_EVENT_FILTERS}; {_COMMUNE}",
     "GET /v1/places.csv": "lat/lon go together, radius needs them, open_now and open_at exclude "
-    "each other (cross-parameter rules)",
+    "each other (cross-parameter rules); " + _COMMUNE,
+    "GET /v1/bikes/stations.csv": _COMMUNE,
+    "GET /v1/parkings.csv": _COMMUNE,
 }
 
 

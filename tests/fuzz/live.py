@@ -32,6 +32,10 @@ defaults:
 server:
   cors_origins: ["*"]
 connectors:
+  - id: communes
+    type: communes
+    url: file:communes-demo-extract.geojson
+    fields: {code: code, name: nom}
   - id: lovelo-stations
     type: json_records
     url: file:lovelo-station-information.json

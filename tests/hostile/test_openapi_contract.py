@@ -183,7 +183,7 @@ CASES = [
         "stops-lat-without-lon",
         "/v1/stops",
         "/v1/stops?lat=-90&limit=20&feed=caltrain&format=json",
-        "q or lat and lon is required, and lat and lon go together",
+        "q, lat and lon, or commune is required, and lat and lon go together",
     ),
     cross_parameter(
         "vehicles-bbox-south-above-north",

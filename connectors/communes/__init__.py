@@ -1,0 +1,1 @@
+"""The ``communes`` connector type: commune boundaries (INSEE code, name) as a reference."""
