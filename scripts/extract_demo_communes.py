@@ -1,4 +1,4 @@
-"""Cut the demo's commune boundaries out of a checkout of gregoiredavid/france-geojson.
+r"""Cut the demo's commune boundaries out of a checkout of gregoiredavid/france-geojson.
 
     python scripts/extract_demo_communes.py FRANCE_GEOJSON_DIR \
         > config/demo-data/communes-demo-extract.geojson
