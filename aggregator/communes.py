@@ -19,6 +19,7 @@ hole of a polygon (an enclave) is in the commune that fills the hole, or in none
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -167,7 +168,10 @@ class CommuneTags:
 
     def __init__(self, live: LiveData) -> None:
         self._live = live
-        self._cache: dict[str, tuple[object, CommuneIndex, RecordCommunes]] = {}
+        # The basis is held weakly: a replaced timetable or index must be freed by reference
+        # counting alone when its new version arrives, not when a request next asks for that
+        # collection (the adopted heap is frozen; see aggregator.live).
+        self._cache: dict[str, tuple[Callable[[], object], CommuneIndex, RecordCommunes]] = {}
 
     def index(self) -> CommuneIndex:
         """The communes now served (empty when no communes source is configured or loaded)."""
@@ -181,12 +185,20 @@ class CommuneTags:
         """The communes of the records of ``basis``; ``points()`` gives (keys, lons, lats)."""
         index = self.index()
         cached = self._cache.get(name)
-        if cached is not None and cached[0] is basis and cached[1] is index:
+        if cached is not None and cached[0]() is basis and cached[1] is index:
             return cached[2]
         keys, lons, lats = points()
         tags = RecordCommunes(index, index.locate_many(lons, lats), keys)
-        self._cache[name] = (basis, index, tags)
+        self._cache[name] = (_held_weakly(basis), index, tags)
         return tags
+
+
+def _held_weakly(basis: object) -> Callable[[], object]:
+    """A weak reference to ``basis``; a strong one for the few objects that take none."""
+    try:
+        return weakref.ref(basis)
+    except TypeError:
+        return lambda: basis
 
 
 def _coordinate(record: Mapping[str, Any], name: str) -> float:
