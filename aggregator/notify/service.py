@@ -47,6 +47,14 @@ EXPIRY_EVERY_S = 600.0
 DONE_RETENTION_S = 7 * 86400.0
 #: Version of the payload format (docs/NOTIFICATIONS.md).
 PAYLOAD_VERSION = 1
+#: How long stopping waits for the round in flight to be answered and recorded. It adds to the
+#: rest of a SIGTERM's work, all inside a container's grace period (Docker's default: 10 s):
+#: the server first waits up to 2 s for just-accepted connections' requests
+#: (aggregator.serving.FIRST_REQUEST_GRACE_S) and lets the requests under way finish (usually
+#: milliseconds), then the runtime stops, the notifier first. 5 s leaves the rest of the 10 s
+#: for those and for closing the pollers and stores. A batch whose push services take longer
+#: is cancelled: what it sent may go again after the restart.
+STOP_GRACE_S = 5.0
 
 
 def database_location(config: NotificationsConfig, base_dir: Path | None) -> str:
@@ -172,10 +180,10 @@ class Notifier:
             # cut between a push and its record, the message would go again after a restart)
             # and leaves. Not by cancelling its wait: wait_for returns, swallowing the
             # cancellation, when the wake event is set at that moment (Python 3.11). A round
-            # stuck on push services longer than a request timeout is cancelled.
+            # still waiting for push services after STOP_GRACE_S is cancelled.
             self._stopping = True
             self._wake.set()
-            done, _ = await asyncio.wait({self._task}, timeout=self.config.push_timeout + 5.0)
+            done, _ = await asyncio.wait({self._task}, timeout=STOP_GRACE_S)
             if not done:
                 self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
