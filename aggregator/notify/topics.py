@@ -65,17 +65,22 @@ def news_topic_keys(categories: list[str], sources: list[str]) -> list[str]:
     return [f"news@{s}:{c}" for s in sources for c in categories]
 
 
+def waste_topic_keys(topics: Mapping[str, Any]) -> list[str]:
+    """The zone set keys of the waste point of a stored subscription (none without one)."""
+    waste = topics.get("waste")
+    if not isinstance(waste, Mapping):
+        return []
+    by_source: dict[str, list[str]] = {}
+    for qualified in waste.get("zones") or ():
+        source, _, zone = str(qualified).partition(":")
+        by_source.setdefault(source, []).append(zone)
+    return [zone_set_topic(source, zones) for source, zones in sorted(by_source.items())]
+
+
 def extra_topic_keys(topics: Mapping[str, Any]) -> list[str]:
     """The index keys of the news and waste topics of a stored subscription."""
     keys = news_topic_keys(topics.get("news") or [], topics.get("news_sources") or [])
-    waste = topics.get("waste")
-    if isinstance(waste, Mapping):
-        by_source: dict[str, list[str]] = {}
-        for qualified in waste.get("zones") or ():
-            source, _, zone = str(qualified).partition(":")
-            by_source.setdefault(source, []).append(zone)
-        keys += [zone_set_topic(source, zones) for source, zones in sorted(by_source.items())]
-    return keys
+    return keys + waste_topic_keys(topics)
 
 
 def _strings(value: Any, field: str, max_chars: int, max_items: int) -> list[str]:
