@@ -246,12 +246,13 @@ class Notifier:
         timed = {s for s, at in self._timed_at.items() if at <= data_now.timestamp()}
         try:
             await self._record(dirty, timed, data_now, now)
-        except BaseException:
+        except Exception:
             # Nothing was recorded (one transaction): look at the same sources again next
-            # round, or their changes would wait for their data to change again.
+            # round, or their changes would wait for their data to change again. What is
+            # already queued is sent all the same.
             self._dirty |= dirty | timed
             self._zones_changed = True
-            raise
+            log.exception("notifications: this round's changes were not recorded; next round")
         await self._deliver(now)
         if now - self._expired_at >= EXPIRY_EVERY_S:
             self._expired_at = now
@@ -268,7 +269,14 @@ class Notifier:
         and the reminders due."""
         changes: list[Change] = []
         for source_id in sorted(dirty | timed):
-            found, next_at = await asyncio.to_thread(self._changes_of, source_id, data_now)
+            try:
+                found, next_at = await asyncio.to_thread(self._changes_of, source_id, data_now)
+            except Exception:
+                # The connector type's fault with this data: trying the same data again each
+                # round would fail the same way; its next snapshot is looked at.
+                log.exception("notifications: the notices of %s could not be listed", source_id)
+                self._timed_at.pop(source_id, None)
+                continue
             changes.extend(found)
             if next_at is None:
                 self._timed_at.pop(source_id, None)
