@@ -153,10 +153,11 @@ class Connector(Generic[ConfigT]):
         return TimedNotices([], None)
 
     @classmethod
-    def topic_key(cls, snapshot: Snapshot, kind: str, value: str) -> str | None:
+    def topic_key(cls, live: Any, snapshot: Snapshot, kind: str, value: str) -> str | None:
         """The canonical form of ``value`` when it names a ``kind`` this snapshot knows, which
         notifications may then follow (``news_category``: a category of its items, folded;
-        ``news_source``: any value, when the type is a news source); None by default."""
+        ``news_source``: any value, when the type is a news source); None by default.
+        ``live`` is the runtime's live data (its indexes)."""
         return None
 
     @classmethod

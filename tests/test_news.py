@@ -189,3 +189,28 @@ async def test_home_shows_the_latest_news(served):
     news = body["data"]["news"]
     assert len(news["items"]) == 3 and news["unavailable"] is None
     assert news["items"][0]["source"] == "blog"  # 2020: the newest of the four feeds
+
+
+async def test_a_category_folds_the_same_for_lists_subscriptions_and_notices(upstream):
+    """A label cut at 100 characters can end with a space: the list filter, the check of a
+    subscribed category and the notices' topics all see the same folded key."""
+    from aggregator.notify.topics import news_key
+    from connectors.news.connector import INDEX_NAME, build_index
+
+    long_label = "Été " + "x" * 95 + " suite"  # cut after the 100th character: a space
+    kept = long_label[:100]
+    assert kept.endswith(" ")
+    body = feed("guardian.rss").replace(b">Donald Trump<", f">{long_label}<".encode(), 1)
+    upstream.route("/guardian.rss", Reply(body=body))
+    runtime = await loaded(upstream, ("guardian", "guardian.rss"))
+    snapshot = runtime.live.snapshot("guardian")
+    (item,) = [r for r in items(runtime, "guardian") if kept in r["categories"]]
+    folded = "ete " + "x" * 95
+    assert folded in runtime.live.index("guardian", INDEX_NAME, build_index).categories
+    assert NewsConnector.topic_key(runtime.live, snapshot, "news_category", kept) == folded
+    (notice,) = [n for n in NewsConnector.notices(snapshot) if n.subject == item["id"]]
+    assert news_key(folded, None) in notice.topics
+    assert news_key(folded, "guardian") in notice.topics
+    async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
+        listed = await get_json(client, f"/v1/news?category={kept.strip()}")
+        assert [i["id"] for i in listed["data"]] == [item["id"]]

@@ -178,6 +178,17 @@ class PgSubscriptionStore:
         )
         return [row[0] for row in rows]
 
+    async def follows_signature(self, prefix: str) -> tuple[int, float]:
+        """See :meth:`aggregator.notify.storage.SubscriptionStore.follows_signature`."""
+        row = await self.pool.fetchrow(
+            "SELECT count(*), coalesce(sum(s.used_at), 0) FROM notify_subscription_topics t "
+            "JOIN notify_subscriptions s ON s.id = t.subscription_id "
+            "WHERE starts_with(t.topic, $1)",
+            prefix,
+        )
+        assert row is not None
+        return int(row[0]), float(row[1])
+
     async def count(self) -> int:
         return int(await self.pool.fetchval("SELECT count(*) FROM notify_subscriptions"))
 

@@ -27,6 +27,7 @@ from aggregator.notify.topics import (
     MAX_NEWS_SOURCES,
     MAX_SOURCE_ID_CHARS,
     check_extra_topics,
+    waste_topic_keys,
 )
 from aggregator.notify.validation import (
     MAX_CATEGORY_BYTES,
@@ -141,7 +142,8 @@ async def create_subscription(request: web.Request) -> ApiResult:
         used_at=now,
     )
     await notifier.store.add(sub)
-    notifier.topics_changed()  # a waste reminder due this evening reaches it too
+    if waste_topic_keys(topics):
+        notifier.topics_changed()  # a waste reminder due this evening reaches it too
     data = {**_view(sub, config.idle_expiry), "secret": secret}
     return ApiResult(data, status=201, cacheable=False)
 
@@ -181,7 +183,8 @@ async def update_subscription(request: web.Request) -> ApiResult:
     lang = check_lang(body["lang"]) if "lang" in body else sub.lang
     now = time.time()
     await notifier.store.update(sub.id, lang=lang, topics=topics, used_at=now)
-    notifier.topics_changed()
+    if waste_topic_keys(topics) != waste_topic_keys(sub.topics):
+        notifier.topics_changed()  # followed zones changed: this evening's reminder too
     updated = await notifier.store.get(sub.id)
     assert updated is not None
     return ApiResult(_view(updated, config.idle_expiry), cacheable=False)

@@ -47,6 +47,18 @@ EXPIRY_EVERY_S = 600.0
 DONE_RETENTION_S = 7 * 86400.0
 #: Version of the payload format (docs/NOTIFICATIONS.md).
 PAYLOAD_VERSION = 1
+#: During the evening's reminder window, how often the sender asks the store whether the
+#: waste follows changed (a subscription made through another process of a shared
+#: deployment, which cannot wake this one): at most this late, its reminder goes out.
+REMINDER_RECHECK_S = 60.0
+#: How long stopping waits for the round in flight to be answered and recorded. It adds to the
+#: rest of a SIGTERM's work, all inside a container's grace period (Docker's default: 10 s):
+#: the server first waits up to 2 s for just-accepted connections' requests
+#: (aggregator.serving.FIRST_REQUEST_GRACE_S) and lets the requests under way finish (usually
+#: milliseconds), then the runtime stops, the notifier first. 5 s leaves the rest of the 10 s
+#: for those and for closing the pollers and stores. A batch whose push services take longer
+#: is cancelled: what it sent may go again after the restart.
+STOP_GRACE_S = 5.0
 
 
 def database_location(config: NotificationsConfig, base_dir: Path | None) -> str:
@@ -144,6 +156,10 @@ class Notifier:
         self._reminders_at = 0.0
         self._zones_changed = True
         self._reminder_sources: set[str] = set()
+        #: The store's waste follows when reminders were last computed, and when (data
+        #: clock) the store was last asked: see REMINDER_RECHECK_S.
+        self._follows: tuple[int, float] | None = None
+        self._follows_checked_at = 0.0
         #: Counters for diagnostics and tests.
         self.counts: dict[str, int] = {"queued": 0, "sent": 0, "gone": 0, "retry": 0, "failed": 0}
 
@@ -161,8 +177,9 @@ class Notifier:
         self._wake.set()
 
     def topics_changed(self) -> None:
-        """A subscription was made or changed: a reminder already due this evening reaches
-        a point followed from now on (its change is recorded once; see ``_reminders``)."""
+        """A subscription's waste point was set or changed through this process: a reminder
+        already due this evening reaches it (its change is recorded once; see
+        ``_reminders``). Through another process, the sender finds it in the store."""
         self._zones_changed = True
         self._wake.set()
 
@@ -172,10 +189,10 @@ class Notifier:
             # cut between a push and its record, the message would go again after a restart)
             # and leaves. Not by cancelling its wait: wait_for returns, swallowing the
             # cancellation, when the wake event is set at that moment (Python 3.11). A round
-            # stuck on push services longer than a request timeout is cancelled.
+            # still waiting for push services after STOP_GRACE_S is cancelled.
             self._stopping = True
             self._wake.set()
-            done, _ = await asyncio.wait({self._task}, timeout=self.config.push_timeout + 5.0)
+            done, _ = await asyncio.wait({self._task}, timeout=STOP_GRACE_S)
             if not done:
                 self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -227,9 +244,39 @@ class Notifier:
         data_now = self.runtime.clock.now()
         dirty, self._dirty = self._dirty, set()
         timed = {s for s, at in self._timed_at.items() if at <= data_now.timestamp()}
+        try:
+            await self._record(dirty, timed, data_now, now)
+        except Exception:
+            # Nothing was recorded (one transaction): look at the same sources again next
+            # round, or their changes would wait for their data to change again. What is
+            # already queued is sent all the same.
+            self._dirty |= dirty | timed
+            self._zones_changed = True
+            log.exception("notifications: this round's changes were not recorded; next round")
+        await self._deliver(now)
+        if now - self._expired_at >= EXPIRY_EVERY_S:
+            self._expired_at = now
+            gone = await self.store.expire(
+                now - self.config.idle_expiry, done_before=now - DONE_RETENTION_S
+            )
+            if gone:
+                log.info("notifications: %d idle subscriptions expired", gone)
+
+    async def _record(
+        self, dirty: set[str], timed: set[str], data_now: datetime, now: float
+    ) -> None:
+        """Record the notices of the changed sources, of the time-dependent ones now due,
+        and the reminders due."""
         changes: list[Change] = []
         for source_id in sorted(dirty | timed):
-            found, next_at = await asyncio.to_thread(self._changes_of, source_id, data_now)
+            try:
+                found, next_at = await asyncio.to_thread(self._changes_of, source_id, data_now)
+            except Exception:
+                # The connector type's fault with this data: trying the same data again each
+                # round would fail the same way; its next snapshot is looked at.
+                log.exception("notifications: the notices of %s could not be listed", source_id)
+                self._timed_at.pop(source_id, None)
+                continue
             changes.extend(found)
             if next_at is None:
                 self._timed_at.pop(source_id, None)
@@ -239,14 +286,6 @@ class Notifier:
         if changes:
             queued = await self.store.record_changes(changes, now)
             self.counts["queued"] += queued
-        await self._deliver(now)
-        if now - self._expired_at >= EXPIRY_EVERY_S:
-            self._expired_at = now
-            gone = await self.store.expire(
-                now - self.config.idle_expiry, done_before=now - DONE_RETENTION_S
-            )
-            if gone:
-                log.info("notifications: %d idle subscriptions expired", gone)
 
     def _changes_of(self, source_id: str, data_now: datetime) -> tuple[list[Change], float | None]:
         """The source's notices at ``data_now`` as changes, and when its time-dependent ones
@@ -267,9 +306,13 @@ class Notifier:
         evening time comes, when a source they come from changed, or when a subscription
         changed; only the sets someone follows are computed."""
         due = data_now.timestamp() >= self._reminders_at
-        if not (due or self._zones_changed or dirty & self._reminder_sources):
+        asked = due or self._zones_changed or bool(dirty & self._reminder_sources)
+        if not asked and not await self._follows_changed(data_now):
             return []
         self._zones_changed = False
+        # Taken before the topics are read: a follow made in between is seen next time.
+        self._follows = await self.store.follows_signature(WASTE_PREFIX)
+        self._follows_checked_at = data_now.timestamp()
         by_source: dict[str, list[list[str]]] = {}
         for topic in await self.store.followed_topics(WASTE_PREFIX):
             parsed = parse_zone_set(topic)
@@ -299,6 +342,19 @@ class Notifier:
                 next_at = min(next_at, timed.next_at)
         self._reminders_at = next_at
         return changes
+
+    async def _follows_changed(self, data_now: datetime) -> bool:
+        """Whether, during this evening's reminder window, the waste follows in the store
+        changed since reminders were computed: a subscription made through another process
+        (whose ``topics_changed`` only reaches that process) is reminded too."""
+        at = self.config.waste_reminder_at
+        local = data_now.astimezone(self.runtime.timezone)
+        in_window = local >= datetime.combine(local.date(), at, self.runtime.timezone)
+        checked_at = self._follows_checked_at
+        if not in_window or data_now.timestamp() - checked_at < REMINDER_RECHECK_S:
+            return False
+        self._follows_checked_at = data_now.timestamp()
+        return await self.store.follows_signature(WASTE_PREFIX) != self._follows
 
     async def _deliver(self, now: float) -> None:
         """Send everything due, a batch at a time; at most ``concurrency`` in flight, so

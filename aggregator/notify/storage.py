@@ -278,6 +278,23 @@ class SubscriptionStore:
 
         return await self._run(work)
 
+    async def follows_signature(self, prefix: str) -> tuple[int, float]:
+        """How many follows of topic keys starting with ``prefix`` (ASCII) there are, and the
+        sum of their subscriptions' last use: changes when a subscription starts following
+        one, or is changed (an update also sets its last use). Cheap to compare."""
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+        def work(db: sqlite3.Connection) -> tuple[int, float]:
+            row = db.execute(
+                "SELECT count(*), coalesce(sum(s.used_at), 0) FROM subscription_topics t "
+                "JOIN subscriptions s ON s.id = t.subscription_id "
+                "WHERE t.topic >= ? AND t.topic < ?",
+                (prefix, end),
+            ).fetchone()
+            return int(row[0]), float(row[1])
+
+        return await self._run(work)
+
     async def count(self) -> int:
         return await self._run(
             lambda db: db.execute("SELECT count(*) FROM subscriptions").fetchone()[0]

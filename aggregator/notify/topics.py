@@ -55,27 +55,43 @@ def parse_zone_set(topic: str) -> tuple[str, list[str]] | None:
     return source, parsed
 
 
+def news_key(category: str | None, source: str | None) -> str:
+    """The topic key of the news in ``category`` (folded; None: every category) of ``source``
+    (None: any source): ``news:<category>``, ``news@<source>:<category>`` or
+    ``news@<source>``. Subscriptions follow these keys and news notices name them."""
+    if source is None:
+        return f"news:{category}"
+    if category is None:
+        return f"news@{source}"
+    return f"news@{source}:{category}"
+
+
 def news_topic_keys(categories: list[str], sources: list[str]) -> list[str]:
-    """``news:<category>`` (any source), ``news@<source>:<category>``, or ``news@<source>``
-    (every item of a source): what a news notice names (connectors/news/notices.py)."""
+    """The keys a subscription to ``categories`` (folded) of ``sources`` follows: the
+    categories of any source, all the sources' items, or the categories of those sources."""
     if not sources:
-        return [f"news:{c}" for c in categories]
+        return [news_key(c, None) for c in categories]
     if not categories:
-        return [f"news@{s}" for s in sources]
-    return [f"news@{s}:{c}" for s in sources for c in categories]
+        return [news_key(None, s) for s in sources]
+    return [news_key(c, s) for s in sources for c in categories]
+
+
+def waste_topic_keys(topics: Mapping[str, Any]) -> list[str]:
+    """The zone set keys of the waste point of a stored subscription (none without one)."""
+    waste = topics.get("waste")
+    if not isinstance(waste, Mapping):
+        return []
+    by_source: dict[str, list[str]] = {}
+    for qualified in waste.get("zones") or ():
+        source, _, zone = str(qualified).partition(":")
+        by_source.setdefault(source, []).append(zone)
+    return [zone_set_topic(source, zones) for source, zones in sorted(by_source.items())]
 
 
 def extra_topic_keys(topics: Mapping[str, Any]) -> list[str]:
     """The index keys of the news and waste topics of a stored subscription."""
     keys = news_topic_keys(topics.get("news") or [], topics.get("news_sources") or [])
-    waste = topics.get("waste")
-    if isinstance(waste, Mapping):
-        by_source: dict[str, list[str]] = {}
-        for qualified in waste.get("zones") or ():
-            source, _, zone = str(qualified).partition(":")
-            by_source.setdefault(source, []).append(zone)
-        keys += [zone_set_topic(source, zones) for source, zones in sorted(by_source.items())]
-    return keys
+    return keys + waste_topic_keys(topics)
 
 
 def _strings(value: Any, field: str, max_chars: int, max_items: int) -> list[str]:
@@ -104,7 +120,10 @@ def _news_sources(runtime: Runtime) -> dict[str, Any]:
         if snapshot is None:
             continue
         connector_type = runtime.connector_types.get(snapshot.source_type)
-        if connector_type is not None and connector_type.topic_key(snapshot, "news_source", ""):
+        is_news = connector_type is not None and connector_type.topic_key(
+            runtime.live, snapshot, "news_source", ""
+        )
+        if is_news:
             found[source_id] = (connector_type, snapshot)
     return found
 
@@ -127,7 +146,11 @@ def check_news(topics: Mapping[str, Any], runtime: Runtime, budget: int) -> dict
     folded: list[str] = []
     for index, category in enumerate(categories):
         key = next(
-            (k for ct, snap in searched if (k := ct.topic_key(snap, "news_category", category))),
+            (
+                k
+                for ct, snap in searched
+                if (k := ct.topic_key(runtime.live, snap, "news_category", category))
+            ),
             None,
         )
         if key is None:

@@ -111,6 +111,12 @@ def _record(item: RawItem, source: str, extra_categories: list[str]) -> dict[str
     }
 
 
+def category_key(label: str) -> str:
+    """A category as it is matched and followed: case and accents folded, outer spaces
+    dropped. The one folding of the index, the notices and the subscriptions."""
+    return fold(label.strip())
+
+
 def sort_key(record: Mapping[str, Any]) -> tuple[str, str]:
     """Newest first, then by id: ISO instants in UTC sort as text; undated items last."""
     return (record.get("published") or "", record["id"])
@@ -118,7 +124,8 @@ def sort_key(record: Mapping[str, Any]) -> tuple[str, str]:
 
 class NewsIndex:
     """One feed's items ready to serve, built once per snapshot: each item with its folded
-    search words and category keys (newest first), the items by id, their content hashes."""
+    search words and category keys (newest first), the items by id, their content hashes,
+    and every category key of the feed."""
 
     def __init__(self, records: list[dict[str, Any]]) -> None:
         from connectors.events.text import search_terms
@@ -126,8 +133,9 @@ class NewsIndex:
         self.entries: list[tuple[dict[str, Any], frozenset[str], frozenset[str]]] = []
         for record in records:
             words = frozenset(search_terms(f"{record['title'] or ''} {record['summary'] or ''}"))
-            categories = frozenset(fold(c) for c in record["categories"])
+            categories = frozenset(category_key(c) for c in record["categories"])
             self.entries.append((record, words, categories))
+        self.categories: frozenset[str] = frozenset().union(*(e[2] for e in self.entries))
         self.by_id: dict[str, dict[str, Any]] = {record["id"]: record for record in records}
         self._hashes: dict[str, str] | None = None
 
@@ -215,16 +223,16 @@ class NewsConnector(UrlConnector[NewsConfig]):
         return news_notices(snapshot.source_id, snapshot.data["items"])
 
     @classmethod
-    def topic_key(cls, snapshot: Snapshot, kind: str, value: str) -> str | None:
+    def topic_key(cls, live: Any, snapshot: Snapshot, kind: str, value: str) -> str | None:
         if kind == "news_source":
             return snapshot.source_id
         if kind != "news_category":
             return None
-        folded = fold(value.strip())
-        for record in snapshot.data["items"]:
-            if any(fold(c.strip()) == folded for c in record["categories"]):
-                return folded
-        return None
+        # The index's category keys, built once per snapshot (not every item per request).
+        current = live.index(snapshot.source_id, INDEX_NAME, build_index)
+        index = current if current is not None else build_index(snapshot)
+        folded = category_key(value)
+        return folded if folded in index.categories else None
 
     @classmethod
     def index_builders(cls) -> Mapping[str, Callable[[Snapshot], Any]]:

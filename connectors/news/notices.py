@@ -13,7 +13,9 @@ from typing import Any
 
 from aggregator.api.messages import MESSAGE_LANGUAGES
 from aggregator.notify.notice import MAX_BODY, MAX_TITLE, Notice, shorten
-from connectors.events.text import fold
+from aggregator.notify.topics import news_key
+
+from .connector import category_key
 
 _NEWS = {"en": "News", "fr": "Actualité"}
 
@@ -21,10 +23,9 @@ _NEWS = {"en": "News", "fr": "Actualité"}
 def news_topics(source: str, categories: Iterable[str]) -> tuple[str, ...]:
     """The topic keys an item of ``source`` in ``categories`` is found under: any source's
     category, this source's category, and the whole source."""
-    folded = sorted({fold(c.strip()) for c in categories if c.strip()})
-    return tuple(
-        [f"news:{c}" for c in folded] + [f"news@{source}:{c}" for c in folded] + [f"news@{source}"]
-    )
+    folded = sorted({category_key(c) for c in categories if c.strip()})
+    keys = [news_key(c, None) for c in folded] + [news_key(c, source) for c in folded]
+    return (*keys, news_key(None, source))
 
 
 def news_notices(source: str, records: Iterable[Mapping[str, Any]]) -> list[Notice]:

@@ -131,10 +131,13 @@ async def test_a_trip_cancelled_hours_ahead_is_told_once_when_its_hour_comes(
 
 
 async def test_a_cancelled_trip_already_run_is_not_told(database: str, upstream, push, vapid):
-    """Trip 135 ended at 21:50: a cancellation first seen at 22:00 is no news to anyone."""
+    """Trip 135 ended at 21:50: a cancellation first seen at 22:00 is no news to anyone.
+    The same subscription, feed and database seen before the departure (19:30) do push:
+    only the hour kept it quiet."""
     upstream.route("/trip-updates.pb", Reply(body=trip_updates(TRIP)))
+    yaml_text = notify_config(upstream, database, vapid[0])
     clock = MovedClock(datetime.fromisoformat("2023-11-07T22:00:00-08:00"))
-    runtime = make_runtime(notify_config(upstream, database, vapid[0]), clock)
+    runtime = make_runtime(yaml_text, clock)
     async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
         await runtime.poll_once("caltrain")
         answer = await client.post(
@@ -146,6 +149,15 @@ async def test_a_cancelled_trip_already_run_is_not_told(database: str, upstream,
         assert runtime.notifier is not None
         await runtime.notifier.step()
         assert push.messages("dan") == []
+
+    clock.at = datetime.fromisoformat("2023-11-07T19:30:00-08:00")
+    runtime = make_runtime(yaml_text, clock)
+    async with TestClient(TestServer(create_app(runtime, poll=False))):
+        await runtime.poll_once("caltrain")
+        await runtime.poll_once("caltrain-rt")
+        assert runtime.notifier is not None
+        await eventually(lambda: len(push.messages("dan")) == 1)
+        assert push.messages("dan")[0].message["id"] == "cancellation:caltrain:135:2023-11-07"
 
 
 async def test_a_skipped_stop_is_told_to_the_followers_of_that_stop(

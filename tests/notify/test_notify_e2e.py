@@ -180,3 +180,38 @@ async def test_alerts_already_over_in_the_feed_are_not_pushed(
         assert [m.message["subject"] for m in push.messages("fay")] == ["caltrain:now"]
     finally:
         await client.close()
+
+
+async def test_changes_of_a_round_that_failed_to_record_are_recorded_by_the_next(
+    tmp_path, upstream, push, vapid, caplog
+) -> None:
+    """The database refuses a round's write (another writer holds its lock past the busy
+    timeout): the changes that round gathered are looked at again once it can write, not
+    forgotten until the feed changes again."""
+    import sqlite3
+
+    database = tmp_path / "subs.sqlite3"
+    client = await start(notify_config(upstream, database, vapid[0]))
+    try:
+        created = await client.post(
+            "/v1/subscriptions",
+            json={"target": push.target("ann"), "topics": {"lines": ["caltrain:L1"]}},
+        )
+        assert created.status == 201, await created.text()
+        locker = sqlite3.connect(database, isolation_level=None)
+        try:
+            locker.execute("BEGIN IMMEDIATE")  # the write lock, held
+            upstream.route("/alerts.pb", Reply(body=alerts_feed(("works", "L1", WORKS))))
+            await eventually(
+                lambda: any("were not recorded" in r.getMessage() for r in caplog.records),
+                within=60,
+            )
+            assert push.messages("ann") == []
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        # The feed says nothing new from now on: the alert comes from the failed round.
+        await eventually(lambda: len(push.messages("ann")) == 1, within=30)
+        assert push.messages("ann")[0].message["subject"] == "caltrain:works"
+    finally:
+        await client.close()

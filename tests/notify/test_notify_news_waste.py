@@ -174,12 +174,18 @@ connectors:
 
 
 def waste_runtime(
-    upstream, database: str, vapid_private: str, clock: MovedClock, at: str | None = None
+    upstream,
+    database: str,
+    vapid_private: str,
+    clock: MovedClock,
+    at: str | None = None,
+    extra: str = "",
 ) -> Runtime:
     reminder = f"  waste_reminder_at: {at}\n" if at else ""
     yaml_text = (
         notifications(database, vapid_private)
         + reminder
+        + extra
         + f"""
 defaults: {{timezone: Europe/Paris, languages: [fr, en]}}
 connectors:
@@ -261,6 +267,47 @@ async def test_waste_reminders_the_evening_before_each_collection(
         friday = push.messages("ann")[1]
         assert friday.message["title"] == "Demain : ordures ménagères"
         assert friday.headers["topic"] == push.messages("ann")[0].headers["topic"]
+
+
+async def test_a_point_followed_through_a_process_that_does_not_send_is_reminded_too(
+    database: str, upstream, push, vapid, redis_server
+) -> None:
+    """Two processes share a Redis store and the database; only the lease holder sends. A
+    point followed through the other one during the evening is reminded all the same: the
+    sender finds the new follow in the database (that process cannot wake it)."""
+    upstream.route("/zones.json", Reply.file(ZONES))
+    clock = MovedClock(datetime.fromisoformat("2026-04-06T19:30:00+02:00"))
+    shared = f"""
+store: {{backend: redis, url: "{redis_server.url}"}}
+server: {{cursor_secret: a-secret-shared-by-both-processes}}
+"""
+    runtimes = [waste_runtime(upstream, database, vapid[0], clock, extra=shared) for _ in "ab"]
+    clients = [TestClient(TestServer(create_app(r, poll=False))) for r in runtimes]
+    try:
+        for runtime, client in zip(runtimes, clients, strict=True):
+            await client.start_server()
+            await runtime.poll_once("bdx")
+        notifiers = [r.notifier for r in runtimes]
+        assert notifiers[0] is not None and notifiers[1] is not None
+        # A point followed through each process in turn, ten minutes apart: one of them
+        # does not hold the lease, and its notifier cannot send.
+        for minute, client, name, point in (
+            (40, clients[0], "bob", BORDER),
+            (50, clients[1], "cat", INSIDE),
+        ):
+            clock.at = datetime.fromisoformat(f"2026-04-06T19:{minute}:00+02:00")
+            await subscribe(client, push, name, {"waste": point}, lang="en")
+            await eventually(lambda name=name: len(push.messages(name)) == 1)
+        assert push.messages("bob")[0].message["title"] == "Tomorrow: household waste, recycling"
+        assert push.messages("cat")[0].message["subject"] == "bdx:2026-04-07"
+        # Counted once the push service's answer is recorded, a moment after it got it.
+        await eventually(lambda: sum(n.counts["sent"] for n in notifiers) == 2)
+        for notifier in notifiers:
+            await notifier.step()
+        assert [len(push.messages(n)) for n in ("bob", "cat")] == [1, 1]
+    finally:
+        for client in clients:
+            await client.close()
 
 
 async def test_the_reminder_time_is_configurable(database: str, upstream, push, vapid) -> None:
