@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import geojson
+import jsonschema_rs
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from fuzz.live import loaded_runtime
@@ -174,3 +175,21 @@ async def test_an_event_layer_does_not_outlive_the_index_it_was_made_from(tmp_pa
     alive = [ref for ref in seen if ref() is not None]
     assert alive == [seen[-1]], f"{len(alive)} of {len(seen)} event indexes still alive"
     assert seen[-1]() is runtime.live.combined(EVENT_INDEX)
+
+
+async def test_without_a_type_offering_a_kind_there_are_no_collections_and_a_valid_document():
+    """A build whose only type offers no collection: /ogc lists none, and the document's OGC
+    schemas are still valid JSON Schema (an empty anyOf is not)."""
+    types = {"json_records": JsonRecordsConnector}
+    config = parse_config(
+        "connectors: []\n", filename="test.yaml", connector_types=config_models(types), environ={}
+    )
+    async with TestClient(TestServer(create_app(Runtime(config, types), poll=False))) as client:
+        listed = await (await client.get("/ogc/collections")).json()
+        assert listed["collections"] == []
+        spec = await (await client.get("/v1/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    for name in ("OgcCollection", "OgcFeature", "OgcFeatureAnswer"):
+        jsonschema_rs.meta.validate(schemas[name])
+    assert schemas["OgcFeature"]["properties"]["properties"]["type"] == "object"
+    assert not any(name.endswith("Properties") and name.startswith("Ogc") for name in schemas)

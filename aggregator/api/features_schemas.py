@@ -89,7 +89,10 @@ def collection_schema(kinds: Sequence[FeatureKind]) -> dict[str, Any]:
             "itemType": {"type": "string", "const": "feature"},
             "crs": array_of({"type": "string", "const": CRS84}),
             "storageCrs": {"type": "string", "const": CRS84},
-            "kind": enum([kind.name for kind in kinds], "What the features are."),
+            # No kind installed, no collection: an empty enum would be a type without values.
+            "kind": enum([kind.name for kind in kinds], "What the features are.")
+            if kinds
+            else {"type": "string", "description": "What the features are."},
             "meta": ref("Meta"),
         },
         ["id", "title", "links", "itemType", "crs", "kind"],
