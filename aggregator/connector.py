@@ -7,8 +7,9 @@ A connector type is a class with:
 * ``async fetch(fetcher, validators)`` — I/O only, returns the raw payload;
 * ``parse(payload)`` — pure, bytes in, a :class:`ParseResult` out; it runs in a worker
   thread so a large feed never blocks the event loop;
-* optionally ``register_routes(router)`` to add API endpoints, and
-  ``index_builders()`` for indexes to build whenever a snapshot of that type arrives.
+* optionally ``register_routes(router)`` to add API endpoints,
+  ``index_builders()`` for indexes to build whenever a snapshot of that type arrives, and
+  the other class methods below (notifications, communes, OGC collections...).
 
 It is registered under the ``beffroi.connectors`` entry-point group; built-in types
 register exactly the same way (see ``pyproject.toml``).
@@ -32,6 +33,7 @@ from aggregator.model import ParseResult, Snapshot
 from aggregator.redact import Redactor
 
 if TYPE_CHECKING:
+    from aggregator.api.features_layers import FeatureKind
     from aggregator.api.routing import ApiRouter
     from aggregator.notify.notice import Notice, TimedNotices
 
@@ -190,6 +192,14 @@ class Connector(Generic[ConfigT]):
     @classmethod
     def register_routes(cls, router: ApiRouter) -> None:
         """Add this type's endpoints (once per type, whether or not a source uses it)."""
+
+    @classmethod
+    def feature_kind(cls) -> FeatureKind | None:
+        """The kind of located record each source of this type serves as an OGC API
+        Features collection (``/ogc/collections/{source id}``): its name, its properties'
+        schema and how to build a source's layer of features; None (the default): the
+        type's sources are no collection."""
+        return None
 
     @classmethod
     def index_builders(cls) -> Mapping[str, Callable[[Snapshot], Any]]:

@@ -102,3 +102,18 @@ async def test_each_located_source_has_its_ogc_collection_as_a_distribution(clie
             "http://www.opengis.net/doc/IS/ogcapi-features-1/1.0"
         )
         assert str(graph.value(distribution, DCTERMS["format"])).endswith("/file-type/GEOJSON")
+
+
+async def test_each_distribution_names_the_format_it_is_served_in(client):
+    """A calendar is text/calendar (EU file type ICS), a CSV export text/csv, the rest JSON."""
+    graph = Graph().parse(data=(await fetch(client, "?format=ttl"))[1], format="turtle")
+    formats = {}
+    for distribution in graph.subjects(RDF.type, DCAT.Distribution):
+        path = str(graph.value(distribution, DCAT.accessURL)).split("/", 3)[3]
+        media_type = str(graph.value(distribution, DCAT.mediaType)).rsplit("/", 2)[-2:]
+        file_type = str(graph.value(distribution, DCTERMS["format"])).rsplit("/", 1)[-1]
+        formats[path] = ("/".join(media_type), file_type)
+    assert formats["v1/events.ics"] == ("text/calendar", "ICS")
+    assert formats["v1/events.csv"] == ("text/csv", "CSV")
+    assert formats["v1/events"] == ("application/json", "JSON")
+    assert formats["ogc/collections/machbar/items"] == ("application/geo+json", "GEOJSON")

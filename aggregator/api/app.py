@@ -87,7 +87,8 @@ def build_router(runtime: Runtime) -> ApiRouter:
     register_subscription_routes(router)
     for connector_type in runtime.connector_types.values():
         connector_type.register_routes(router)
-    register_features(router)  # after the connectors: its schemas refer to theirs
+    # After the connectors: its schemas refer to theirs.
+    register_features(router, runtime.connector_types.values())
     return router
 
 

@@ -74,7 +74,10 @@ ENDPOINTS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 #: The media type and EU file type of a distribution, by its path's suffix (JSON otherwise).
-FORMATS = {".csv": ("text/csv", FILE_TYPE.CSV)}
+FORMATS = {
+    ".csv": ("text/csv", FILE_TYPE.CSV),
+    ".ics": ("text/calendar", FILE_TYPE.ICS),
+}
 EVENT_TYPES = frozenset({"ics", "openagenda", "opendatasoft"})
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -25,7 +25,7 @@ from aiohttp import web
 
 from aggregator.api import schemas as api_schemas
 from aggregator.api.catalog import public_base
-from aggregator.api.features_layers import Context, Kind, Layer, collections
+from aggregator.api.features_layers import Context, FeatureKind, Layer, collections, feature_kinds
 from aggregator.api.features_layers import epoch_iso as iso
 from aggregator.api.features_schemas import CONFORMANCE, CRS84, GREGORIAN, register_schemas
 from aggregator.api.i18n import negotiate_language
@@ -35,6 +35,7 @@ from aggregator.api.problems import BadParameter, NotFound
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import GEOJSON_MEDIA_TYPE, ApiRouter, Param
 from aggregator.config.licences import licence_url
+from aggregator.connector import Connector
 from aggregator.runtime import Runtime, runtime_of
 
 ROOT = "/ogc"
@@ -58,7 +59,7 @@ BBOX = re.compile(
 _BBOX_FORM = "west,south,east,north in degrees (CRS84), e.g. 1.05,49.43,1.11,49.46"
 
 
-def _runtime_kind(request: web.Request) -> tuple[Runtime, str, Kind]:
+def _runtime_kind(request: web.Request) -> tuple[Runtime, str, FeatureKind]:
     runtime = runtime_of(request)
     collection = request.match_info["collection_id"]
     kind = collections(runtime).get(collection)
@@ -136,7 +137,7 @@ async def conformance(request: web.Request) -> ApiResult:
     return ApiResult({"conformsTo": list(CONFORMANCE)}, enveloped=False)
 
 
-def _collection(runtime: Runtime, base: str, collection: str, kind: Kind) -> dict[str, Any]:
+def _collection(runtime: Runtime, base: str, collection: str, kind: FeatureKind) -> dict[str, Any]:
     source = next((s for s in runtime.config.connectors if s.id == collection), None)
     title = (source.title if source is not None else None) or collection
     here = f"{base}{ROOT}/collections/{collection}"
@@ -391,8 +392,9 @@ async def get_item(request: web.Request) -> ApiResult:
     )
 
 
-def register_features(router: ApiRouter) -> None:
-    refs = register_schemas(router)
+def register_features(router: ApiRouter, connector_types: Iterable[type[Connector]]) -> None:
+    """The /ogc routes, their collections being of the kinds ``connector_types`` offer."""
+    refs = register_schemas(router, feature_kinds(connector_types))
     tags = ["ogc api features"]
     collection_param = Param(
         "collection_id",

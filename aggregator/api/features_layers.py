@@ -1,48 +1,31 @@
-"""The OGC API Features collections: one per located source, read from the indexes the
-``/v1`` lists already keep.
+"""The OGC API Features collections: one per located source, each of the kind its connector
+type offers (:meth:`aggregator.connector.Connector.feature_kind`).
 
 A :class:`Layer` is one source's features in a stable order (by id; events by start, then
 id, like ``/v1/events``) with their coordinates in numpy arrays, so a ``bbox`` or
-``datetime`` filter is a vectorised mask and a page boundary is a key (keyset paging). It is
-built once per snapshot (``runtime.live.index``) or, for events, once per combined event
-index; a feature's properties are made only for the page served, by the same functions as
-the ``/v1`` answers (``stop_json``, the places' ``render``, the events' localisation).
+``datetime`` filter is a vectorised mask and a page boundary is a key (keyset paging). A
+connector type builds it from the indexes its ``/v1`` lists already keep, once per snapshot
+(see :func:`indexed_layer`) or once per combined index (see :class:`LatestLayers`); a
+feature's properties are made only for the page served, by the same functions as the
+``/v1`` answers. This module never names a connector: the collections are the configured
+sources whose type offers a kind, so a third-party type serves its own collection.
 """
 
 from __future__ import annotations
 
 import math
-import weakref
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from aggregator.model import Snapshot
-from aggregator.runtime import Runtime
-from connectors.bikes.routes import STATION_SCHEMA, bike_sources
-from connectors.bikes.source import INDEX_NAME as BIKE_INDEX
-from connectors.bikes.source import build_index as build_bike_index
-from connectors.events.api import EVENT_TYPES
-from connectors.events.api import INDEX_NAME as EVENT_INDEX
-from connectors.events.index import EventIndex
-from connectors.events.routes import _localized as localized_event
-from connectors.events.schemas import EVENT
-from connectors.gtfs.routes import _with_alerts as stop_with_alerts
-from connectors.gtfs.routes import gtfs_sources
-from connectors.gtfs.schemas import STOP
-from connectors.gtfs.timetable import Timetable
-from connectors.parkings.connector import INDEX_NAME as PARKING_INDEX
-from connectors.parkings.connector import build_index as build_parking_index
-from connectors.parkings.routes import PARKING_SCHEMA, parking_sources
-from connectors.places.connector import INDEX_NAME as PLACE_INDEX
-from connectors.places.connector import build_index as build_place_index
-from connectors.places.geo import PlaceIndex
-from connectors.places.placeindex import PlacesIndex
-from connectors.places.routes import PLACE_SCHEMA, place_sources
-from connectors.places.routes import render as render_place
+
+if TYPE_CHECKING:
+    from aggregator.connector import Connector
+    from aggregator.runtime import Runtime
 
 #: The name of a layer among a snapshot's indexes.
 LAYER_INDEX = "ogc_features"
@@ -96,18 +79,51 @@ class Layer:
 
 
 @dataclass(frozen=True)
-class Kind:
-    """A kind of located record: its sources, its properties' schema, its layers."""
+class FeatureKind:
+    """A kind of located record a connector type offers as OGC collections, one per source."""
 
+    #: The kind's name (``stops``, ``events``): the collections' ``kind`` and the name of its
+    #: properties' schema (``Ogc<Name>Properties``).
     name: str
     title: str
     #: The /v1 item schema the properties come from (minus :data:`NOT_PROPERTIES`).
     item_schema: Mapping[str, Any]
-    sources: Callable[[Runtime], list[str]]
+    #: The layer of one source at this moment (None: no data yet).
     layer: Callable[[Runtime, str], Layer | None]
+    #: Named schemas the item schema refers to (``$ref``), declared with the properties.
+    schemas: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _selected(record: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+def feature_kinds(connector_types: Iterable[type[Connector]]) -> list[FeatureKind]:
+    """The kinds the installed connector types offer, by name; two types may offer the same
+    kind (every bike-share type offers ``bike_stations``), two kinds may not share a name."""
+    found: dict[str, FeatureKind] = {}
+    for connector_type in connector_types:
+        kind = connector_type.feature_kind()
+        if kind is None:
+            continue
+        if found.setdefault(kind.name, kind) is not kind:
+            raise ValueError(f"two feature kinds are named {kind.name!r}")
+    return [found[name] for name in sorted(found)]
+
+
+def collections(runtime: Runtime) -> dict[str, FeatureKind]:
+    """The collection ids this deployment serves (its located sources' ids) and their kinds."""
+    found: dict[str, FeatureKind] = {}
+    for source_id, status in runtime.statuses.items():
+        connector_type = runtime.connector_types.get(status.source_type)
+        kind = None if connector_type is None else connector_type.feature_kind()
+        if kind is not None:
+            found[source_id] = kind
+    return found
+
+
+def properties_of(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A /v1 item as a feature's properties: without what the geometry says."""
+    return {k: v for k, v in item.items() if k not in NOT_PROPERTIES}
+
+
+def selected(record: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
     """The members of ``record`` that the properties' schema declares, in its order."""
     return {
         name: record[name]
@@ -116,24 +132,19 @@ def _selected(record: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str,
     }
 
 
-def _points(records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    lon = np.array([r["lon"] for r in records], dtype=np.float64)
-    lat = np.array([r["lat"] for r in records], dtype=np.float64)
-    return lon, lat
-
-
-def _record_layer(
-    records: Sequence[Mapping[str, Any]], props: Callable[[Mapping[str, Any], Context], dict]
+def record_layer(
+    records: Sequence[Mapping[str, Any]],
+    props: Callable[[Mapping[str, Any], Context], dict[str, Any]],
 ) -> Layer:
-    """A layer of records with ``id``, ``lat`` and ``lon`` (a :class:`PlaceIndex`'s)."""
+    """A layer of records with ``id``, ``lat`` and ``lon``, in id order; ``props`` makes a
+    record's properties."""
     ordered = sorted(records, key=lambda r: r["id"])
     ids = [r["id"] for r in ordered]
-    lon, lat = _points(ordered)
     return Layer(
         keys=ids,
         ids=ids,
-        lon=lon,
-        lat=lat,
+        lon=np.array([r["lon"] for r in ordered], dtype=np.float64),
+        lat=np.array([r["lat"] for r in ordered], dtype=np.float64),
         starts=None,
         ends=None,
         properties=lambda i, ctx: props(ordered[i], ctx),
@@ -141,168 +152,42 @@ def _record_layer(
     )
 
 
-def _indexed(
-    runtime: Runtime, source_id: str, name: str, build: Callable[[Snapshot], Any]
-) -> Callable[[Snapshot], Any]:
-    """A layer builder reading the connector's own index of the same snapshot."""
+def indexed_layer(
+    index_name: str,
+    build_index: Callable[[Snapshot], Any],
+    make: Callable[[str, Any], Layer],
+) -> Callable[[Runtime, str], Layer | None]:
+    """A :attr:`FeatureKind.layer` made from the type's own index ``index_name`` of a source's
+    snapshot: ``make(source_id, index)`` runs once per snapshot, the layer being kept beside
+    the index (and dropped with the snapshot)."""
 
-    def builder(snapshot: Snapshot) -> Any:
-        index = runtime.live.index(source_id, name, build)
-        return None if index is None else _LAYER_OF[name](index, snapshot)
-
-    return builder
-
-
-def _bike_layer(index: PlaceIndex, _snapshot: Snapshot) -> Layer:
-    return _record_layer(index.records, lambda r, _ctx: _selected(r, STATION_SCHEMA))
-
-
-def _parking_layer(index: PlaceIndex, _snapshot: Snapshot) -> Layer:
-    return _record_layer(index.records, lambda r, _ctx: _selected(r, PARKING_SCHEMA))
-
-
-def _place_layer(index: PlacesIndex, _snapshot: Snapshot) -> Layer:
-    def props(place: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
-        rendered = render_place(index, place, ctx.now)
-        return {k: v for k, v in rendered.items() if k not in NOT_PROPERTIES}
-
-    return _record_layer(index.geo.records, props)
-
-
-_LAYER_OF: dict[str, Callable[[Any, Snapshot], Layer]] = {
-    BIKE_INDEX: _bike_layer,
-    PARKING_INDEX: _parking_layer,
-    PLACE_INDEX: _place_layer,
-}
-
-
-def _snapshot_layer(index_name: str, build: Callable[[Snapshot], Any]) -> Callable:
     def layer(runtime: Runtime, source_id: str) -> Layer | None:
-        builder = _indexed(runtime, source_id, index_name, build)
-        return runtime.live.index(source_id, f"{LAYER_INDEX}:{index_name}", builder)
+        def build(_snapshot: Snapshot) -> Layer | None:
+            index = runtime.live.index(source_id, index_name, build_index)
+            return None if index is None else make(source_id, index)
+
+        return runtime.live.index(source_id, f"{LAYER_INDEX}:{index_name}", build)
 
     return layer
 
 
-def _stop_layer(runtime: Runtime, source_id: str) -> Layer | None:
-    def build(snapshot: Snapshot) -> Layer:
-        tt: Timetable = snapshot.data
-        lat = np.asarray(tt.stop_lat, dtype=np.float64)
-        lon = np.asarray(tt.stop_lon, dtype=np.float64)
-        # A stop without coordinates (a generic node may have none) is not a feature.
-        located: list[int] = np.flatnonzero(np.isfinite(lat) & np.isfinite(lon)).tolist()
-        located.sort(key=lambda i: tt.stop_ids[i])
-        ids = [f"{source_id}:{tt.stop_ids[i]}" for i in located]
-        rows = np.asarray(located, dtype=np.int64)
+class LatestLayers:
+    """Layers made from a combined index (one over several sources), for its latest
+    version only: a new index replaces every layer, so an index that the live data has
+    dropped is not kept alive by its layers (whose properties refer to it)."""
 
-        def props(i: int, ctx: Context) -> dict[str, Any]:
-            stop = stop_with_alerts(ctx.runtime, source_id, tt, int(rows[i]))
-            return {k: v for k, v in stop.items() if k not in NOT_PROPERTIES}
+    def __init__(self, make: Callable[[Any, str], Layer]) -> None:
+        self._make = make
+        self._index: Any = None
+        self._layers: dict[str, Layer] = {}
 
-        return Layer(
-            keys=ids,
-            ids=ids,
-            lon=lon[rows] if len(rows) else np.empty(0),
-            lat=lat[rows] if len(rows) else np.empty(0),
-            starts=None,
-            ends=None,
-            properties=props,
-            by_id={feature: i for i, feature in enumerate(ids)},
-        )
-
-    return runtime.live.index(source_id, f"{LAYER_INDEX}:stops", build)
-
-
-#: Event layers by combined index (a new index, a new layer) and source.
-_EVENT_LAYERS: weakref.WeakKeyDictionary[EventIndex, dict[str, Layer]] = weakref.WeakKeyDictionary()
-
-
-def event_sources(runtime: Runtime) -> list[str]:
-    return [s.source_id for s in runtime.statuses.values() if s.source_type in EVENT_TYPES]
-
-
-def _event_layer(runtime: Runtime, source_id: str) -> Layer | None:
-    if runtime.live.snapshot(source_id) is None:
-        return None
-    index: EventIndex | None = runtime.live.combined(EVENT_INDEX)
-    if index is None:
-        return None
-    layers = _EVENT_LAYERS.setdefault(index, {})
-    layer = layers.get(source_id)
-    if layer is None:
-        layer = layers[source_id] = _events_of(index, source_id)
-    return layer
-
-
-def _events_of(index: EventIndex, source_id: str) -> Layer:
-    """The located occurrences of one source, in the index's (start, id) order.
-
-    An occurrence merged with a duplicate from another source keeps the richer record's
-    source: it is a feature of that source's collection only.
-    """
-    code = index.source_names.index(source_id) if source_id in index.source_names else -1
-    chosen = np.flatnonzero(
-        (index.source == code) & np.isfinite(index.lat) & np.isfinite(index.lon)
-    )
-    positions = chosen.tolist()
-    records = index.records
-
-    def props(i: int, ctx: Context) -> dict[str, Any]:
-        record = records[positions[i]]
-
-        def render(rec: Any) -> dict[str, Any]:
-            return localized_event(rec, ctx.language, ctx.runtime)
-
-        out = index.localized(record, ctx.language, ctx.runtime.languages, render)
-        return {k: v for k, v in out.items() if k not in NOT_PROPERTIES}
-
-    ids = [records[p]["id"] for p in positions]
-    return Layer(
-        keys=[index.keys[p] for p in positions],
-        ids=ids,
-        lon=index.lon[chosen],
-        lat=index.lat[chosen],
-        starts=index.starts[chosen],
-        ends=index.ends[chosen],
-        properties=props,
-        by_id={feature: i for i, feature in enumerate(ids)},
-    )
-
-
-KINDS: tuple[Kind, ...] = (
-    Kind("stops", "Stops", STOP, gtfs_sources, _stop_layer),
-    Kind(
-        "bike_stations",
-        "Bike stations",
-        STATION_SCHEMA,
-        bike_sources,
-        _snapshot_layer(BIKE_INDEX, build_bike_index),
-    ),
-    Kind(
-        "parkings",
-        "Car parks",
-        PARKING_SCHEMA,
-        parking_sources,
-        _snapshot_layer(PARKING_INDEX, build_parking_index),
-    ),
-    Kind(
-        "places",
-        "Places",
-        PLACE_SCHEMA,
-        place_sources,
-        _snapshot_layer(PLACE_INDEX, build_place_index),
-    ),
-    Kind("events", "Events", EVENT, event_sources, _event_layer),
-)
-
-
-def collections(runtime: Runtime) -> dict[str, Kind]:
-    """The collection ids this deployment serves (its located sources' ids) and their kinds."""
-    found: dict[str, Kind] = {}
-    for kind in KINDS:
-        for source_id in kind.sources(runtime):
-            found.setdefault(source_id, kind)
-    return found
+    def get(self, index: Any, source_id: str) -> Layer:
+        if index is not self._index:
+            self._index, self._layers = index, {}
+        layer = self._layers.get(source_id)
+        if layer is None:
+            layer = self._layers[source_id] = self._make(index, source_id)
+        return layer
 
 
 def epoch_iso(seconds: float) -> str | None:

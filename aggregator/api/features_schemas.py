@@ -9,10 +9,10 @@ item of its kind without what the geometry already says (see ``features_layers``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aggregator.api.features_layers import KINDS, NOT_PROPERTIES, Kind
+from aggregator.api.features_layers import NOT_PROPERTIES, FeatureKind
 from aggregator.api.routing import ApiRouter
 from aggregator.api.schemas import array_of, enum, obj, ref
 
@@ -75,23 +75,32 @@ EXTENT = obj(
     description="The bounding box of the features (computed from the data), and for events "
     "the first start and last end of their occurrences.",
 )
-COLLECTION = obj(
-    {
-        "id": _TEXT,
-        "title": _TEXT,
-        "description": _TEXT,
-        "links": _LINKS,
-        "extent": ref("OgcExtent"),
-        "itemType": {"type": "string", "const": "feature"},
-        "crs": array_of({"type": "string", "const": CRS84}),
-        "storageCrs": {"type": "string", "const": CRS84},
-        "kind": enum([kind.name for kind in KINDS], "What the features are."),
-        "meta": ref("Meta"),
-    },
-    ["id", "title", "links", "itemType", "crs", "kind"],
-    title="OgcCollection",
-    description="One source's located records; extent is absent until its data is loaded.",
-)
+
+
+def collection_schema(kinds: Sequence[FeatureKind]) -> dict[str, Any]:
+    """A collection, its ``kind`` one of those the installed connector types offer."""
+    return obj(
+        {
+            "id": _TEXT,
+            "title": _TEXT,
+            "description": _TEXT,
+            "links": _LINKS,
+            "extent": ref("OgcExtent"),
+            "itemType": {"type": "string", "const": "feature"},
+            "crs": array_of({"type": "string", "const": CRS84}),
+            "storageCrs": {"type": "string", "const": CRS84},
+            # No kind installed, no collection: an empty enum would be a type without values.
+            "kind": enum([kind.name for kind in kinds], "What the features are.")
+            if kinds
+            else {"type": "string", "description": "What the features are."},
+            "meta": ref("Meta"),
+        },
+        ["id", "title", "links", "itemType", "crs", "kind"],
+        title="OgcCollection",
+        description="One source's located records; extent is absent until its data is loaded.",
+    )
+
+
 COLLECTIONS = obj(
     {"links": _LINKS, "collections": array_of(ref("OgcCollection")), "meta": ref("Meta")},
     ["links", "collections"],
@@ -108,11 +117,11 @@ POINT = obj(
 )
 
 
-def properties_name(kind: Kind) -> str:
+def properties_name(kind: FeatureKind) -> str:
     return "Ogc" + "".join(part.capitalize() for part in kind.name.split("_")) + "Properties"
 
 
-def properties_schema(kind: Kind) -> dict[str, Any]:
+def properties_schema(kind: FeatureKind) -> dict[str, Any]:
     """The /v1 item schema of ``kind`` without the members a feature's geometry replaces."""
     item: Mapping[str, Any] = kind.item_schema
     kept = {k: v for k, v in item["properties"].items() if k not in NOT_PROPERTIES}
@@ -125,25 +134,35 @@ def properties_schema(kind: Kind) -> dict[str, Any]:
     )
 
 
-_FEATURE_MEMBERS: dict[str, Any] = {
-    "type": {"type": "string", "const": "Feature"},
-    "id": _TEXT,
-    "geometry": ref("OgcPoint"),
-    "properties": {"anyOf": [ref(properties_name(kind)) for kind in KINDS]},
-    "links": _LINKS,
-}
-FEATURE = obj(
-    _FEATURE_MEMBERS,
-    ["type", "id", "geometry", "properties"],
-    title="OgcFeature",
-    description="An RFC 7946 Feature; its properties follow its collection's kind.",
-)
-FEATURE_ANSWER = obj(
-    {**_FEATURE_MEMBERS, "meta": ref("Meta")},
-    ["type", "id", "geometry", "properties", "links"],
-    title="OgcFeatureAnswer",
-    description="One feature, with its links (self, collection) and the answer's meta.",
-)
+def feature_schemas(kinds: Sequence[FeatureKind]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A feature (in a collection) and a feature answer, their properties one of ``kinds``'."""
+    properties: dict[str, Any] = (
+        {"anyOf": [ref(properties_name(kind)) for kind in kinds]}
+        if kinds
+        else obj({}, [], title="OgcNoProperties", description="No kind is installed.")
+    )
+    members: dict[str, Any] = {
+        "type": {"type": "string", "const": "Feature"},
+        "id": _TEXT,
+        "geometry": ref("OgcPoint"),
+        "properties": properties,
+        "links": _LINKS,
+    }
+    feature = obj(
+        members,
+        ["type", "id", "geometry", "properties"],
+        title="OgcFeature",
+        description="An RFC 7946 Feature; its properties follow its collection's kind.",
+    )
+    answer = obj(
+        {**members, "meta": ref("Meta")},
+        ["type", "id", "geometry", "properties", "links"],
+        title="OgcFeatureAnswer",
+        description="One feature, with its links (self, collection) and the answer's meta.",
+    )
+    return feature, answer
+
+
 FEATURE_COLLECTION = obj(
     {
         "type": {"type": "string", "const": "FeatureCollection"},
@@ -160,29 +179,28 @@ FEATURE_COLLECTION = obj(
 )
 
 
-def register_schemas(router: ApiRouter) -> dict[str, dict[str, str]]:
-    """Register the OGC schemas (and the /v1 ones the properties refer to); their refs."""
-    from connectors.events.schemas import ALL as EVENT_SCHEMAS
-    from connectors.gtfs.schemas import ALL as GTFS_SCHEMAS
-
-    # The properties refer to these (LocationType, LineSummary, EventLocation...): declared
-    # here too, identically, whichever connector types this build has.
-    for name, schema in {**GTFS_SCHEMAS, **EVENT_SCHEMAS}.items():
-        router.add_schema(name, schema)
-    for kind in KINDS:
+def register_schemas(router: ApiRouter, kinds: Sequence[FeatureKind]) -> dict[str, dict[str, str]]:
+    """Register the OGC schemas, with the properties of ``kinds`` (and the named schemas
+    these refer to); their refs."""
+    for kind in kinds:
+        # The properties refer to these (LocationType, EventLocation...): the type's routes
+        # declare them too, identically.
+        for name, schema in kind.schemas.items():
+            router.add_schema(name, schema)
         router.add_schema(properties_name(kind), properties_schema(kind))
+    feature, feature_answer = feature_schemas(kinds)
     router.add_schema("OgcLink", LINK)
     router.add_schema("OgcExtent", EXTENT)
     router.add_schema("OgcPoint", POINT)
-    router.add_schema("OgcFeature", FEATURE)
+    router.add_schema("OgcFeature", feature)
     return {
         name: router.add_schema(name, schema)
         for name, schema in (
             ("OgcLandingPage", LANDING_PAGE),
             ("OgcConformance", CONFORMANCE_DECLARATION),
-            ("OgcCollection", COLLECTION),
+            ("OgcCollection", collection_schema(kinds)),
             ("OgcCollections", COLLECTIONS),
             ("OgcFeatureCollection", FEATURE_COLLECTION),
-            ("OgcFeatureAnswer", FEATURE_ANSWER),
+            ("OgcFeatureAnswer", feature_answer),
         )
     }

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from aggregator.api.features_layers import FeatureKind
 from aggregator.freshness import ContentStale, StaleReason, describe_age
 from aggregator.model import Snapshot
 from connectors.places.geo import PlaceIndex
@@ -36,6 +37,12 @@ class BikeSource:
         from .routes import register_bike_routes
 
         register_bike_routes(router)
+
+    @classmethod
+    def feature_kind(cls) -> FeatureKind:
+        from .features import BIKE_STATIONS
+
+        return BIKE_STATIONS
 
     @classmethod
     def records(cls, snapshot: Snapshot) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from aggregator.api.features_layers import FeatureKind
 from aggregator.model import Snapshot
 
 EVENT_TYPES = frozenset({"ics", "openagenda", "opendatasoft"})
@@ -42,3 +43,9 @@ class EventSourceType:
         from .routes import register_event_routes
 
         register_event_routes(router)
+
+    @classmethod
+    def feature_kind(cls) -> FeatureKind:
+        from .features import EVENTS
+
+        return EVENTS

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
+from aggregator.api.features_layers import FeatureKind
 from aggregator.config.models import UrlConnectorConfig
 from aggregator.config.types import ByteSize, Duration, Schedule
 from aggregator.connector import UrlConnector
@@ -217,6 +218,12 @@ class GtfsConnector(UrlConnector[GtfsConfig]):
         from .routes import register_transit_routes
 
         register_transit_routes(router)
+
+    @classmethod
+    def feature_kind(cls) -> FeatureKind:
+        from .features import STOPS
+
+        return STOPS
 
 
 def _iso(value: Any) -> str | None:

@@ -162,7 +162,7 @@ async def list_stops(request: web.Request) -> ApiResult:
     )
     stops = []
     for _, _, feed, tt, stop, away in page.items:
-        entry = _with_alerts(runtime, feed, tt, stop)
+        entry = stop_with_alerts(runtime, feed, tt, stop)
         if away is not None:
             entry["distance_m"] = round(away, 1)
         stops.append(entry)
@@ -206,7 +206,8 @@ def _alert_ids(
     return sorted({f"{feed}:{alert.alert_id}" for alert in alerts})
 
 
-def _with_alerts(runtime: Runtime, feed: str, tt: Timetable, stop: int) -> dict[str, Any]:
+def stop_with_alerts(runtime: Runtime, feed: str, tt: Timetable, stop: int) -> dict[str, Any]:
+    """A stop as /v1 answers it: with its active alerts and its commune."""
     entry = stop_json(feed, tt, stop)
     entry["alert_ids"] = _alert_ids(runtime, feed, tt, stop=stop)
     entry["commune"] = stop_communes(runtime, feed, tt).at(stop)
@@ -217,7 +218,7 @@ async def get_stop(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     found = locate_stop(runtime, request.match_info["stop_id"])
     tt, feed, stop = found.timetable, found.feed, found.index
-    data = _with_alerts(runtime, feed, tt, stop)
+    data = stop_with_alerts(runtime, feed, tt, stop)
     data["platforms"] = [stop_json(feed, tt, int(c), lines=False) for c in tt.children(stop)]
     return ApiResult(data, sources=[feed, *realtime_sources(runtime, feed)])
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
+from aggregator.api.features_layers import FeatureKind
 from aggregator.config.types import Duration, Schedule
 from aggregator.connector import UrlConnector
 from aggregator.model import ParseResult, Snapshot
@@ -123,3 +124,9 @@ class ParkingsConnector(UrlConnector[ParkingsConfig]):
         from .routes import register_parking_routes
 
         register_parking_routes(router)
+
+    @classmethod
+    def feature_kind(cls) -> FeatureKind:
+        from .features import PARKINGS
+
+        return PARKINGS

@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from aggregator.api.features_layers import FeatureKind
 from aggregator.config.types import Schedule
 from aggregator.connector import UrlConnector
 from aggregator.model import ParseResult, Snapshot
@@ -284,6 +285,12 @@ class PlacesConnector(UrlConnector[PlacesConfig]):
         from .routes import register_place_routes
 
         register_place_routes(router)
+
+    @classmethod
+    def feature_kind(cls) -> FeatureKind:
+        from .features import PLACES
+
+        return PLACES
 
 
 __all__ = ["CATEGORIES", "WHEELCHAIR", "PlacesConfig", "PlacesConnector"]
