@@ -505,3 +505,38 @@ async def test_concurrent_requests_for_one_export_build_it_once():
     results = await asyncio.gather(*failing, return_exceptions=True)
     assert all(isinstance(r, csv_export.ExportTooLarge) for r in results)
     assert len(calls) == 2 and len(cache) == 1  # built once, and a problem is not kept
+
+
+async def test_at_most_two_different_exports_are_built_at_once():
+    cache = export_cache.ExportCache(max_concurrent_builds=2)
+    running, most = [0], [0]
+
+    async def build() -> csv_export.Export:
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        for _ in range(3):
+            await asyncio.sleep(0)
+        running[0] -= 1
+        return _export(10)
+
+    keys = [("/v1/places", (("q", str(i)),), "fr", 1) for i in range(5)]
+    await asyncio.gather(*(cache.get_or_build(k, build, 60) for k in keys))
+    assert most[0] == 2 and cache.builds == 5
+
+
+async def test_a_request_going_away_does_not_cancel_the_build_others_wait_for():
+    cache = export_cache.ExportCache()
+    release = asyncio.Event()
+
+    async def build() -> csv_export.Export:
+        await release.wait()
+        return _export(10)
+
+    key: export_cache.ExportKey = ("/v1/events", (), "fr", 1)
+    first = asyncio.ensure_future(cache.get_or_build(key, build, 60))
+    second = asyncio.ensure_future(cache.get_or_build(key, build, 60))
+    await asyncio.sleep(0)
+    first.cancel()
+    release.set()
+    assert (await second).body == b"x" * 10
+    assert first.cancelled() and cache.builds == 1 and len(cache) == 1

@@ -13,7 +13,8 @@ gzip, its ETag and the licence terms of its rows) by what it depends on:
   refresh interval), which already lets any shared cache in front keep the very same bytes
   that long. An answer no shared cache may keep (``no-cache``) is not kept here either.
 
-Concurrent requests for one export build it once: the later ones wait for the first.
+Concurrent requests for one export build it once: the later ones wait for the first; at most
+:data:`MAX_CONCURRENT_BUILDS` different exports are built at once, the others wait their turn.
 
 What keeps it small whatever clients send: a byte budget (bodies, their gzip, the key) and an
 entry count; the oldest entries leave first. An export larger than the budget is not kept.
@@ -38,6 +39,10 @@ ExportKey = tuple[str, tuple[tuple[str, str], ...], str, int]
 #: The default budget: room for two of the largest exports (16 MB each, with their gzip).
 MAX_BYTES = 40 * 1024 * 1024
 MAX_ENTRIES = 64
+#: At most this many exports built at once per process (the others wait their turn, off the
+#: loop): each holds its file in memory while it is made, and each thread takes its share of
+#: the interpreter lock from the loop.
+MAX_CONCURRENT_BUILDS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +60,7 @@ class ExportCache:
         *,
         max_bytes: int = MAX_BYTES,
         max_entries: int = MAX_ENTRIES,
+        max_concurrent_builds: int = MAX_CONCURRENT_BUILDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_bytes = max_bytes
@@ -64,6 +70,7 @@ class ExportCache:
         self._bytes = 0
         self._generation: int | None = None
         self._inflight: dict[Hashable, asyncio.Future[Export]] = {}
+        self._building = asyncio.Semaphore(max_concurrent_builds)
         #: Exports built, and answered from the cache (or from a concurrent build).
         self.builds = 0
         self.hits = 0
@@ -92,29 +99,31 @@ class ExportCache:
         pending = self._inflight.get(key)
         if pending is not None:
             self.hits += 1
-            # Shielded: this request going away must not cancel the others' build.
-            return await asyncio.shield(pending)
-        future: asyncio.Future[Export] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
+        else:
+            # A task of its own: a request going away (cancelled) does not cancel the build
+            # the others wait for; the file is made and kept all the same.
+            pending = self._inflight[key] = asyncio.ensure_future(self._build(key, build, ttl_s))
+            # Retrieved here, so that a problem nobody waits for any more is not logged.
+            pending.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return await asyncio.shield(pending)
+
+    async def _build(
+        self, key: ExportKey, build: Callable[[], Awaitable[Export]], ttl_s: float
+    ) -> Export:
         try:
-            export = await build()
-        except BaseException as error:
-            # The waiting requests get the same problem (an export too large stays so).
-            future.set_exception(error)
-            future.exception()  # retrieved: no "never retrieved" warning when none waits
-            raise
+            async with self._building:
+                export = await build()
         finally:
             self._inflight.pop(key, None)
         self.builds += 1
-        future.set_result(export)
         if ttl_s >= 1:
             self._keep(key, export, ttl_s)
         return export
 
     def _keep(self, key: ExportKey, export: Export, ttl_s: float) -> None:
         size = export.size + len(repr(key))
-        if size > self.max_bytes:
-            return
+        if size > self.max_bytes or key[3] != self._generation:
+            return  # too large, or of data replaced while it was built
         while self._entries and (
             self._bytes + size > self.max_bytes or len(self._entries) >= self.max_entries
         ):
