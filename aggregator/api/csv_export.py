@@ -8,6 +8,11 @@ silently stops at a page boundary looks complete. The set is bounded (:data:`MAX
 :data:`MAX_BYTES` bytes); over that, the answer is a problem (``export_too_large``) asking for
 narrower filters, never a truncated file.
 
+A route checks the request's filters on the event loop, then describes its export as an
+:class:`ExportJob`; :func:`export_response` builds the rows, the file, its ETag and its gzip in
+a worker thread (a 10,000-row file takes about a second, which must not stall every other
+request) and keeps the finished file for a repeat or a 304 (:mod:`aggregator.api.export_cache`).
+
 The file is written by the standard library's :mod:`csv` module (RFC 4180: a header row,
 ``,`` between cells, CRLF line ends, cells with ``,``, ``"`` or a line break quoted and their
 quotes doubled), in UTF-8. Columns are flat and stable (:class:`Column`): a location is ``lat``
