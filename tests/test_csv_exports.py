@@ -10,10 +10,12 @@ bad filters, the bound, ETag/304 and gzip."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import gzip
 import io
 import shutil
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -26,8 +28,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from support import runtime_from
 from upstream_server import Reply
 
-from aggregator.api import csv_export
+from aggregator.api import csv_export, export_cache
 from aggregator.api.app import create_app
+from aggregator.runtime import RUNTIME
 
 ROOT = Path(__file__).parents[1]
 DEMO = ROOT / "config" / "demo.yaml"
@@ -343,6 +346,9 @@ async def test_an_export_over_the_bound_is_a_problem_not_a_truncated_file(client
     """Past the bound the answer names it and asks for narrower filters (here the bound is
     lowered to the demo's size: the Paris agenda has more rows than 5)."""
     monkeypatch.setattr(csv_export, "MAX_ROWS", 5)
+    # Finished exports of the earlier tests were made under the real bound: start afresh.
+    monkeypatch.setattr(export_cache, "_caches", weakref.WeakKeyDictionary())
+    refused = []
     for path, query in EXPORTS:
         monkeypatch.setattr(f"{_module_of(path)}.MAX_ROWS", 5)
         listed = await json_rows(client, path, query)
@@ -351,10 +357,13 @@ async def test_an_export_over_the_bound_is_a_problem_not_a_truncated_file(client
             assert answer.status == 200, path
             continue
         assert answer.status == 400, path
+        refused.append(path)
         problem = orjson.loads(await answer.read())
         assert problem["code"] == "export_too_large"
         assert "5" in problem["detail"] and "from/to" in problem["detail"]
         assert (await client.get(problem["type"])).status == 200  # the type is described
+    # Not vacuous: each kind of export (events, places, near a point) passed the bound once.
+    assert {"/v1/events", "/v1/agenda", "/v1/places", "/v1/bikes/stations"} <= set(refused)
 
 
 def _module_of(path: str) -> str:
@@ -404,3 +413,130 @@ async def test_the_document_describes_each_export(client):
         assert "303" in listing["responses"]
         (format_,) = [p for p in listing["parameters"] if p["name"] == "format"]
         assert format_["schema"]["enum"] == ["json", "csv"]
+
+
+async def test_a_repeat_or_a_revalidation_is_answered_from_the_finished_export(client, monkeypatch):
+    """The file is built once per data generation, query (in any order) and language."""
+    monkeypatch.setattr(export_cache, "_caches", weakref.WeakKeyDictionary())
+    cache = export_cache.cache_of(client.server.app[RUNTIME].live)
+    first = await client.get(f"/v1/events.csv?{urlencode(PARIS_2025)}")
+    body = await first.read()
+    assert (cache.builds, cache.hits, len(cache)) == (1, 0, 1)
+    etag = first.headers["ETag"]
+    revalidated = await client.get(
+        f"/v1/events.csv?{urlencode(PARIS_2025)}", headers={"If-None-Match": etag}
+    )
+    assert revalidated.status == 304 and revalidated.headers["ETag"] == etag
+    reordered = await client.get(f"/v1/events.csv?{urlencode(dict(reversed(PARIS_2025.items())))}")
+    assert await reordered.read() == body and reordered.headers["ETag"] == etag
+    assert (cache.builds, cache.hits) == (1, 2)
+    english = await client.get(f"/v1/events.csv?{urlencode(PARIS_2025)}&lang=en")
+    assert english.status == 200 and english.headers["ETag"] != etag
+    assert (cache.builds, cache.hits, len(cache)) == (2, 2, 2)
+
+
+def _export(size: int) -> csv_export.Export:
+    return csv_export.Export(b"x" * size, None, str(size), (), True)
+
+
+async def test_the_export_cache_is_bounded_and_follows_data_and_clock():
+    now = [0.0]
+    cache = export_cache.ExportCache(max_bytes=10_000, max_entries=3, clock=lambda: now[0])
+    built: list[str] = []
+
+    async def build(name: str, size: int) -> csv_export.Export:
+        built.append(name)
+        return _export(size)
+
+    def key(name: str, generation: int = 1) -> export_cache.ExportKey:
+        return ("/v1/places", (("q", name),), "fr", generation)
+
+    await cache.get_or_build(key("a"), lambda: build("a", 4000), 60)
+    await cache.get_or_build(key("b"), lambda: build("b", 4000), 60)
+    assert cache.bytes <= 10_000 and len(cache) == 2
+    # A third does not fit beside both: the oldest leaves.
+    await cache.get_or_build(key("c"), lambda: build("c", 4000), 60)
+    assert len(cache) == 2 and cache.bytes <= 10_000
+    await cache.get_or_build(key("b"), lambda: build("b", 4000), 60)
+    await cache.get_or_build(key("a"), lambda: build("a", 4000), 60)
+    assert built == ["a", "b", "c", "a"]
+    # Larger than the whole budget: answered, never kept.
+    await cache.get_or_build(key("huge"), lambda: build("huge", 20_000), 60)
+    assert len(cache) == 2 and cache.bytes <= 10_000
+    # An entry lives for its answer's max-age; an answer without one (0) is not kept.
+    now[0] = 61.0
+    await cache.get_or_build(key("a"), lambda: build("a", 100), 60)
+    await cache.get_or_build(key("n"), lambda: build("n", 100), 0)
+    await cache.get_or_build(key("n"), lambda: build("n", 100), 0)
+    assert built[-3:] == ["a", "n", "n"] and len(cache) == 1
+    # New data: everything kept is of the old data and leaves.
+    await cache.get_or_build(key("a", 2), lambda: build("a", 100), 60)
+    assert built[-1] == "a" and len(cache) == 1
+    # Many small entries: the count bounds them too.
+    for i in range(10):
+        await cache.get_or_build(key(str(i), 2), lambda: build("s", 10), 60)
+    assert len(cache) == 3
+
+
+async def test_concurrent_requests_for_one_export_build_it_once():
+    cache = export_cache.ExportCache()
+    release = asyncio.Event()
+    calls = []
+
+    async def build() -> csv_export.Export:
+        calls.append(1)
+        await release.wait()
+        return _export(10)
+
+    key: export_cache.ExportKey = ("/v1/events", (), "fr", 1)
+    waiting = [asyncio.ensure_future(cache.get_or_build(key, build, 60)) for _ in range(3)]
+    await asyncio.sleep(0)
+    release.set()
+    answers = await asyncio.gather(*waiting)
+    assert len(calls) == 1 and all(a is answers[0] for a in answers)
+
+    async def too_large() -> csv_export.Export:
+        calls.append(1)
+        await asyncio.sleep(0)
+        raise csv_export.ExportTooLarge()
+
+    other: export_cache.ExportKey = ("/v1/events", (("q", "x"),), "fr", 1)
+    failing = [asyncio.ensure_future(cache.get_or_build(other, too_large, 60)) for _ in range(2)]
+    results = await asyncio.gather(*failing, return_exceptions=True)
+    assert all(isinstance(r, csv_export.ExportTooLarge) for r in results)
+    assert len(calls) == 2 and len(cache) == 1  # built once, and a problem is not kept
+
+
+async def test_at_most_two_different_exports_are_built_at_once():
+    cache = export_cache.ExportCache(max_concurrent_builds=2)
+    running, most = [0], [0]
+
+    async def build() -> csv_export.Export:
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        for _ in range(3):
+            await asyncio.sleep(0)
+        running[0] -= 1
+        return _export(10)
+
+    keys = [("/v1/places", (("q", str(i)),), "fr", 1) for i in range(5)]
+    await asyncio.gather(*(cache.get_or_build(k, build, 60) for k in keys))
+    assert most[0] == 2 and cache.builds == 5
+
+
+async def test_a_request_going_away_does_not_cancel_the_build_others_wait_for():
+    cache = export_cache.ExportCache()
+    release = asyncio.Event()
+
+    async def build() -> csv_export.Export:
+        await release.wait()
+        return _export(10)
+
+    key: export_cache.ExportKey = ("/v1/events", (), "fr", 1)
+    first = asyncio.ensure_future(cache.get_or_build(key, build, 60))
+    second = asyncio.ensure_future(cache.get_or_build(key, build, 60))
+    await asyncio.sleep(0)
+    first.cancel()
+    release.set()
+    assert (await second).body == b"x" * 10
+    assert first.cancelled() and cache.builds == 1 and len(cache) == 1

@@ -8,6 +8,11 @@ silently stops at a page boundary looks complete. The set is bounded (:data:`MAX
 :data:`MAX_BYTES` bytes); over that, the answer is a problem (``export_too_large``) asking for
 narrower filters, never a truncated file.
 
+A route checks the request's filters on the event loop, then describes its export as an
+:class:`ExportJob`; :func:`export_response` builds the rows, the file, its ETag and its gzip in
+a worker thread (a 10,000-row file takes about a second, which must not stall every other
+request) and keeps the finished file for a repeat or a 304 (:mod:`aggregator.api.export_cache`).
+
 The file is written by the standard library's :mod:`csv` module (RFC 4180: a header row,
 ``,`` between cells, CRLF line ends, cells with ``,``, ``"`` or a line break quoted and their
 quotes doubled), in UTF-8. Columns are flat and stable (:class:`Column`): a location is ``lat``
@@ -25,6 +30,7 @@ number gets a leading apostrophe, which spreadsheets read as "this is text" and 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import gzip
 import hashlib
@@ -37,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from yarl import URL
 
+from aggregator.api.export_cache import cache_of
 from aggregator.api.fields import item_fields, select_fields
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import ApiError
@@ -55,9 +62,10 @@ CSV_MEDIA_TYPE = "text/csv; charset=utf-8; header=present"
 #: of more than this is a bulk download, which the narrower filters (or the JSON list's cursor
 #: pages) serve better than one request holding a process for seconds.
 MAX_ROWS = 10_000
-#: At most this many bytes (uncompressed) in one export: the body is built in memory, to give
-#: it an ETag and to refuse an oversized export before anything is sent.
-MAX_BYTES = 16 * 1024 * 1024
+#: At most this many bytes (uncompressed) in one export, 16 MB (decimal megabytes, as the
+#: problem's ``megabytes`` field and the docs say): the body is built in memory, to give it an
+#: ETag and to refuse an oversized export before anything is sent.
+MAX_BYTES = 16_000_000
 #: Between the items of a list in one cell (categories, keywords, alert ids...).
 LIST_SEPARATOR = "|"
 #: What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
@@ -130,7 +138,7 @@ class ExportTooLarge(ApiError):
             "Export too large",
             "export_too_large",
             kind="export-too-large",
-            fields={"maximum": MAX_ROWS, "megabytes": MAX_BYTES // (1024 * 1024)},
+            fields={"maximum": MAX_ROWS, "megabytes": MAX_BYTES // 1_000_000},
         )
 
 
@@ -197,42 +205,110 @@ def write_csv(
     return body, list(used)
 
 
+def single_source(record: Mapping[str, Any]) -> list[str]:
+    """The source of a record that has one (its ``source`` field): places, stations..."""
+    return [record["source"]]
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """What an export is made of: the route's part (its rows) and how to write them.
+
+    ``rows`` is called in a worker thread (:func:`export_response`): it may only read what
+    does not change under it, such as a snapshot's records or an index (both immutable once
+    built; a new snapshot brings new objects), and what was resolved on the event loop
+    before. It must not look up live data (the loop swaps snapshots and builds indexes).
+    """
+
+    name: str
+    columns: Sequence[Column]
+    rows: Callable[[], Sequence[Mapping[str, Any]]]
+    #: The terms of the sources the rows may come from (resolved on the loop).
+    terms: Mapping[str, Terms]
+    #: The configured sources of the list (for ``Cache-Control``).
+    sources: Sequence[str]
+    sources_of: Callable[[Mapping[str, Any]], Sequence[str]] = single_source
+    #: The negotiated language; None for rows without translated text.
+    language: str | None = None
+    #: Whether every translated text of the rows is in ``language`` (default: yes).
+    all_in_language: Callable[[Sequence[Mapping[str, Any]]], bool] | None = None
+
+
+@dataclass(frozen=True)
+class Export:
+    """A finished export: what an answer (200 or 304) needs, without building it again."""
+
+    body: bytes
+    #: ``body`` gzipped, when it is large enough for gzip to be worth it.
+    gzipped: bytes | None
+    etag: str
+    used_terms: tuple[Terms, ...]
+    content_language: bool
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + len(self.gzipped or b"")
+
+
+def build_export(job: ExportJob) -> Export:
+    """Rows, CSV, ETag and gzip of ``job``: the CPU-bound part, run off the event loop."""
+    rows = job.rows()
+    body, used = write_csv(job.columns, rows, job.terms, job.sources_of)
+    digest = hashlib.sha256(body)
+    digest.update(b"\0" + (job.language or "").encode())
+    # zlib releases the GIL while it compresses: the loop runs meanwhile.
+    gzipped = gzip.compress(body, compresslevel=5) if len(body) > GZIP_MIN_BYTES else None
+    content_language = job.all_in_language(rows) if job.all_in_language else True
+    return Export(body, gzipped, digest.hexdigest()[:24], tuple(used), content_language)
+
+
+async def export_response(request: web.Request, runtime: Runtime, job: ExportJob) -> web.Response:
+    """The export ``job`` as an answer, built in a worker thread (or taken from the cache of
+    finished exports, :mod:`aggregator.api.export_cache`), so that the event loop goes on
+    answering other requests while a large file is made.
+
+    The request's filters are checked before this (a bad one is a problem, on the loop)."""
+    cache_control, shareable_s = _cache_control(ApiResult(None, sources=job.sources), runtime)
+    query = tuple(sorted(request.query.items()))
+    key = (request.path, query, job.language or "", runtime.answer_generation())
+    export = await cache_of(runtime.live).get_or_build(
+        key, lambda: asyncio.to_thread(build_export, job), shareable_s
+    )
+    return csv_response(
+        request, export, name=job.name, cache_control=cache_control, language=job.language
+    )
+
+
 def csv_response(
     request: web.Request,
-    runtime: Runtime,
-    body: bytes,
+    export: Export,
     *,
     name: str,
-    sources: Sequence[str],
-    used_terms: Sequence[Terms],
+    cache_control: str,
     language: str | None,
-    content_language: bool = True,
 ) -> web.Response:
     """The export as an answer, with the conventions of the JSON answers: a weak ETag (304
     on ``If-None-Match``), ``Cache-Control`` from the sources' refresh intervals, gzip above
     1 KB, ``Content-Language``/``Vary``; and one ``Link: rel="license"`` per licence."""
-    digest = hashlib.sha256(body)
-    digest.update(b"\0" + (language or "").encode())
-    etag = digest.hexdigest()[:24]
-    cache_control, _shareable = _cache_control(ApiResult(None, sources=sources), runtime)
     headers: dict[str, str] = {
-        "ETag": f'W/"{etag}"',
+        "ETag": f'W/"{export.etag}"',
         "Cache-Control": cache_control,
         "Vary": "Accept-Encoding, Accept-Language" if language else "Accept-Encoding",
     }
-    if language and content_language:
+    if language and export.content_language:
         headers["Content-Language"] = language
-    if etag_matches(request.headers.get("If-None-Match"), etag):
+    if etag_matches(request.headers.get("If-None-Match"), export.etag):
         response = web.Response(status=304, headers=headers)
-        _add_links(response, used_terms)
+        _add_links(response, export.used_terms)
         return response
     headers["Content-Type"] = CSV_MEDIA_TYPE
     headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-    if len(body) > GZIP_MIN_BYTES and accepts_gzip(request):
-        body = gzip.compress(body, compresslevel=5)
+    body = export.body
+    if export.gzipped is not None and accepts_gzip(request):
+        body = export.gzipped
         headers["Content-Encoding"] = "gzip"
     response = web.Response(body=body, headers=headers)
-    _add_links(response, used_terms)
+    _add_links(response, export.used_terms)
     return response
 
 

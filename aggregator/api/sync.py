@@ -202,6 +202,20 @@ class SourceUnion:
         )
 
 
+def loaded(
+    runtime: Runtime, sources: Iterable[str], index_name: str, build: Callable[..., Any]
+) -> dict[str, tuple[int, Any]]:
+    """Source id -> (snapshot version, index ``index_name`` built by ``build``) of the
+    ``sources`` with a snapshot here: what :func:`union` and :func:`check_loaded` take."""
+    found = {}
+    for source_id in sources:
+        snapshot = runtime.live.snapshot(source_id)
+        index = runtime.live.index(source_id, index_name, build)
+        if snapshot is not None and index is not None:
+            found[source_id] = (snapshot.version, index)
+    return found
+
+
 def check_loaded(runtime: Runtime, configured: Iterable[str], loaded: Mapping[str, Any]) -> None:
     """Raise :class:`SyncNotReady` while this process lacks a configured source that has data
     elsewhere (its status knows a snapshot version): answering without it would skip its

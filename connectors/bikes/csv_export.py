@@ -40,4 +40,4 @@ async def bike_stations_csv(request: web.Request) -> web.Response:
 
     query = read_query(request)
     found, _feeds = stations(request, query)
-    return near_csv(request, query, found, COLUMNS, "bike-stations")
+    return await near_csv(request, query, found, COLUMNS, "bike-stations")

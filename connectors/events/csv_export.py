@@ -13,12 +13,12 @@ from aggregator.api.csv_export import (
     LICENCE_COLUMNS,
     MAX_ROWS,
     Column,
+    ExportJob,
     ExportTooLarge,
-    csv_response,
+    export_response,
     field,
     nested,
     source_terms,
-    write_csv,
 )
 from aggregator.api.i18n import negotiate_language
 from aggregator.api.params import QueryParams
@@ -83,11 +83,19 @@ async def _export(request: web.Request, channel: str | None, name: str) -> web.R
     language = negotiate_language(request, runtime.languages)
     query, _scope = _query(QueryParams(request.query), runtime, channel)
     sources = _event_sources(runtime)
+    # Resolved here, on the loop: the live index (the loop swaps it for a new one, never
+    # changes it) and the commune filter (a lookup in live data).
     index = _index(runtime)
-    records: list[dict[str, Any]] = []
     if index is not None:
-        # One page of one more than an export holds: its total says whether it is too large.
         query = _in_commune(query, runtime, index)
+    languages = runtime.languages
+
+    def rows() -> list[dict[str, Any]]:
+        # In a worker thread: reads the immutable index and its records. Its memo of
+        # localised records is shared with the loop, one dict operation at a time.
+        if index is None:
+            return []
+        # One page of one more than an export holds: its total says whether it is too large.
         page = index.query(dataclasses.replace(query, limit=MAX_ROWS + 1, after=None))
         if page.total > MAX_ROWS:
             raise ExportTooLarge()
@@ -95,22 +103,25 @@ async def _export(request: web.Request, channel: str | None, name: str) -> web.R
         def render(record: Any) -> dict[str, Any]:
             return _localized(record, language, runtime)
 
+        records: list[dict[str, Any]] = []
         for record, distance in page.items:
-            item = dict(index.localized(record, language, runtime.languages, render))
+            item = dict(index.localized(record, language, languages, render))
             if distance is not None:
                 item["distance_m"] = round(distance, 1)
             records.append(item)
-    body, used = write_csv(COLUMNS, records, source_terms(runtime, sources), _sources_of)
-    return csv_response(
-        request,
-        runtime,
-        body,
+        return records
+
+    job = ExportJob(
         name=name,
+        columns=COLUMNS,
+        rows=rows,
+        terms=source_terms(runtime, sources),
         sources=sources,
-        used_terms=used,
+        sources_of=_sources_of,
         language=language,
-        content_language=_all_in(language, records),
+        all_in_language=lambda records: _all_in(language, records),
     )
+    return await export_response(request, runtime, job)
 
 
 async def events_csv(request: web.Request) -> web.Response:

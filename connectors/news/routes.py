@@ -67,13 +67,7 @@ def news_sources(runtime: Runtime) -> list[str]:
 
 def _loaded(runtime: Runtime, sources: list[str]) -> dict[str, tuple[int, NewsIndex]]:
     """Source id -> (snapshot version, index) of the sources with a snapshot here."""
-    found = {}
-    for source_id in sources:
-        snapshot = runtime.live.snapshot(source_id)
-        index = runtime.live.index(source_id, INDEX_NAME, build_index)
-        if snapshot is not None and index is not None:
-            found[source_id] = (snapshot.version, index)
-    return found
+    return sync.loaded(runtime, sources, INDEX_NAME, build_index)
 
 
 def news_records(runtime: Runtime, sources: list[str]) -> list[Any]:

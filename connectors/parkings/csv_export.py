@@ -36,4 +36,4 @@ async def parkings_csv(request: web.Request) -> web.Response:
 
     query = read_query(request)
     found = car_parks(runtime_of(request), query)
-    return near_csv(request, query, found, COLUMNS, "parkings")
+    return await near_csv(request, query, found, COLUMNS, "parkings")

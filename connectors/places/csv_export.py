@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -12,12 +12,12 @@ from aggregator.api.csv_export import (
     LICENCE_COLUMNS,
     MAX_ROWS,
     Column,
+    ExportJob,
     ExportTooLarge,
-    csv_response,
+    export_response,
     field,
     nested,
     source_terms,
-    write_csv,
 )
 from aggregator.api.i18n import negotiate_language
 from aggregator.runtime import runtime_of
@@ -49,33 +49,39 @@ COLUMNS: Sequence[Column] = (
 )
 
 
-def _sources_of(record: Mapping[str, Any]) -> list[str]:
-    return [record["source"]]
-
-
 async def places_csv(request: web.Request) -> web.Response:
-    from .routes import PlaceQuery, render  # the JSON list's filters and shape of a place
+    # The JSON list's filters and shape of a place.
+    from .routes import PlaceQuery, indexes_of, place_communes, render
 
     runtime = runtime_of(request)
     language = negotiate_language(request, runtime.languages)
     query = PlaceQuery.read(request, runtime)
-    hits = query.search(runtime, None, MAX_ROWS)
-    if len(hits) > MAX_ROWS:
-        raise ExportTooLarge()
-    evaluated_at = query.at.astimezone(runtime.timezone).isoformat()
-    records = []
-    for key, index, place in hits:
-        item: dict[str, Any] = render(index, place, query.at, runtime)
-        item["distance_m"] = key[0] if query.lat is not None else None
-        item["evaluated_at"] = evaluated_at
-        records.append(item)
-    body, used = write_csv(COLUMNS, records, source_terms(runtime, query.sources), _sources_of)
-    return csv_response(
-        request,
-        runtime,
-        body,
+    # Resolved here, on the loop: the live indexes (the loop swaps them for new ones, never
+    # changes them), and their communes (a memo the thread then only reads).
+    indexes = indexes_of(runtime, query.sources)
+    for index in indexes:
+        place_communes(runtime, index)
+
+    def rows() -> list[dict[str, Any]]:
+        # In a worker thread: reads the immutable indexes and their places.
+        hits = query.search(runtime, None, MAX_ROWS, indexes=indexes)
+        if len(hits) > MAX_ROWS:
+            raise ExportTooLarge()
+        evaluated_at = query.at.astimezone(runtime.timezone).isoformat()
+        records = []
+        for key, index, place in hits:
+            item: dict[str, Any] = render(index, place, query.at, runtime)
+            item["distance_m"] = key[0] if query.lat is not None else None
+            item["evaluated_at"] = evaluated_at
+            records.append(item)
+        return records
+
+    job = ExportJob(
         name="places",
+        columns=COLUMNS,
+        rows=rows,
+        terms=source_terms(runtime, query.sources),
         sources=query.sources,
-        used_terms=used,
         language=language,
     )
+    return await export_response(request, runtime, job)

@@ -3,7 +3,7 @@ list's query selects, all of them, in the list's order (see :mod:`aggregator.api
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -11,21 +11,17 @@ from aiohttp import web
 from aggregator.api.csv_export import (
     MAX_ROWS,
     Column,
+    ExportJob,
     ExportTooLarge,
-    csv_response,
+    export_response,
     source_terms,
-    write_csv,
 )
 from aggregator.runtime import runtime_of
 
 from .query import NearQuery
 
 
-def _sources_of(record: Mapping[str, Any]) -> list[str]:
-    return [record["source"]]
-
-
-def near_csv(
+async def near_csv(
     request: web.Request,
     query: NearQuery,
     found: Sequence[tuple[float, dict[str, Any]]],
@@ -36,9 +32,15 @@ def near_csv(
     if len(found) > MAX_ROWS:
         raise ExportTooLarge()
     runtime = runtime_of(request)
-    records = [entry for _, entry in NearQuery.ordered(found)]
-    body, used = write_csv(columns, records, source_terms(runtime, query.sources), _sources_of)
-    # No language: these rows have no translated text (the JSON list says none either).
-    return csv_response(
-        request, runtime, body, name=name, sources=query.sources, used_terms=used, language=None
+    # ``found`` is this request's own list (of snapshot records, or entries made for it):
+    # nothing on the loop changes it while the thread orders and writes it.
+    job = ExportJob(
+        name=name,
+        columns=columns,
+        rows=lambda: [entry for _, entry in NearQuery.ordered(found)],
+        terms=source_terms(runtime, query.sources),
+        sources=query.sources,
+        # No language: these rows have no translated text (the JSON list says none either).
+        language=None,
     )
+    return await export_response(request, runtime, job)

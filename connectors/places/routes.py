@@ -142,16 +142,11 @@ def place_sources(runtime: Runtime) -> list[str]:
 
 def _loaded(runtime: Runtime, sources: list[str]) -> dict[str, tuple[int, PlacesIndex]]:
     """Source id -> (snapshot version, index) of the sources with a snapshot here."""
-    found = {}
-    for source_id in sources:
-        snapshot = runtime.live.snapshot(source_id)
-        index = runtime.live.index(source_id, INDEX_NAME, build_index)
-        if snapshot is not None and index is not None:
-            found[source_id] = (snapshot.version, index)
-    return found
+    return sync.loaded(runtime, sources, INDEX_NAME, build_index)
 
 
-def _indexes(runtime: Runtime, sources: list[str]) -> list[PlacesIndex]:
+def indexes_of(runtime: Runtime, sources: list[str]) -> list[PlacesIndex]:
+    """The live indexes of the ``sources`` with a snapshot here."""
     return [index for _version, index in _loaded(runtime, sources).values()]
 
 
@@ -247,12 +242,20 @@ class PlaceQuery:
         )
 
     def search(
-        self, runtime: Runtime, after: list[Any] | None, limit: int
+        self,
+        runtime: Runtime,
+        after: list[Any] | None,
+        limit: int,
+        *,
+        indexes: list[PlacesIndex] | None = None,
     ) -> list[tuple[tuple[float, str], PlacesIndex, Mapping[str, Any]]]:
         """Up to ``limit + 1`` matches of every source after ``after``, nearest first (see
-        :meth:`PlacesIndex.search`), each with its index."""
+        :meth:`PlacesIndex.search`), each with its index: of ``indexes``, when given (the
+        sources' live indexes, resolved by the caller), else of the sources' live indexes."""
         hits: list[tuple[tuple[float, str], PlacesIndex, Mapping[str, Any]]] = []
-        for index in _indexes(runtime, self.sources):
+        if indexes is None:
+            indexes = indexes_of(runtime, self.sources)
+        for index in indexes:
             found = index.search(
                 self.lat,
                 self.lon,
@@ -398,7 +401,7 @@ async def get_place(request: web.Request) -> ApiResult:
     source_id = place_id.split(":", 1)[0]
     at = params.datetime("at", runtime.clock.now(), runtime.timezone)
     if source_id in place_sources(runtime):
-        for index in _indexes(runtime, [source_id]):
+        for index in indexes_of(runtime, [source_id]):
             place = index.by_id.get(place_id)
             if place is not None:
                 data = render(index, place, at, runtime, week=True, language=language)
