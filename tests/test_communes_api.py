@@ -122,6 +122,12 @@ async def get(client, path: str, status: int = 200, **headers: str) -> dict:
     return await response.json(content_type=None)
 
 
+async def csv_rows(client, path: str) -> list[dict]:
+    response = await client.get(path)
+    assert response.status == 200, await response.text()
+    return list(csv.DictReader(io.StringIO(await response.text())))
+
+
 async def test_bike_stations_carry_their_commune_and_filter_on_it(demo):
     """Every Lovélo station within 4 km of Rouen's centre has the commune its point is in;
     commune=76681 keeps Sotteville-lès-Rouen's, all of them."""
@@ -234,7 +240,15 @@ async def test_waste_zones_are_in_the_commune_of_their_representative_point(demo
 )
 async def test_a_commune_code_is_checked_in_both_languages(demo, value, code, english, french):
     """A code of the wrong form, or one the communes do not know, is a 400 naming commune."""
-    for path in ("/v1/places", "/v1/events", "/v1/stops", "/v1/bikes/stations?lat=49&lon=1"):
+    for path in (
+        "/v1/places",
+        "/v1/events",
+        "/v1/stops",
+        "/v1/bikes/stations?lat=49&lon=1",
+        "/v1/places.csv",
+        "/v1/events.ics",
+        "/v1/agenda.ics",
+    ):
         joined = "&" if "?" in path else "?"
         for language, text in (("en", english), ("fr", french)):
             body = await get(
@@ -254,6 +268,8 @@ async def test_a_source_loaded_before_the_communes_is_tagged_once_they_load(demo
     async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
         before = (await get(client, "/v1/places?limit=100"))["data"]
         assert len(before) == 33 and all(p["commune"] is None for p in before)
+        exported = await csv_rows(client, "/v1/places.csv")
+        assert len(exported) == 33 and {r["commune_code"] for r in exported} == {""}
         await get(client, "/v1/places?commune=79191", 400)
         version = runtime.live.snapshot("niort-pharmacies").version
         await runtime.poll_once("communes")
@@ -262,6 +278,11 @@ async def test_a_source_loaded_before_the_communes_is_tagged_once_they_load(demo
         assert runtime.live.snapshot("niort-pharmacies").version == version
         assert all(p["commune"] == loop_commune(p["lon"], p["lat"]) for p in after)
         assert (await get(client, "/v1/places?commune=79191"))["data"]
+        # The CSV twin follows too (its finished file is of the data before the communes).
+        exported = await csv_rows(client, "/v1/places.csv")
+        assert [(r["id"], r["commune_code"]) for r in exported] == [
+            (p["id"], p["commune"]["code"]) for p in after
+        ]
 
 
 async def test_communes_that_change_retag_the_records_they_cover(upstream):
@@ -341,23 +362,63 @@ async def test_the_communes_are_served_as_the_sources_records(demo):
     assert records["communes:76540"] == {"id": "communes:76540", "code": "76540", "name": "Rouen"}
 
 
-async def csv_rows(client, path: str) -> list[dict]:
-    response = await client.get(path)
-    assert response.status == 200, await response.text()
-    return list(csv.DictReader(io.StringIO(await response.text())))
+def commune_cells(rows: list[dict], items: list[dict]) -> None:
+    """The rows' commune columns are the JSON items' ``commune``, row for row."""
+    assert [r["id"] for r in rows] == [i["id"] for i in items]
+    for row, item in zip(rows, items, strict=True):
+        commune = item["commune"] or {"code": "", "name": ""}
+        assert (row["commune_code"], row["commune_name"]) == (commune["code"], commune["name"])
 
 
-async def test_the_csv_exports_take_the_commune_filter(demo):
-    """events.csv, places.csv, bikes/stations.csv: the rows of the commune asked, only."""
+async def test_the_csv_exports_take_the_commune_filter_and_say_each_rows_commune(demo, lille):
+    """events.csv, places.csv, bikes/stations.csv (demo), parkings.csv (Lille): the rows of
+    the commune asked, only, each with the JSON list's commune in its two columns."""
     rows = await csv_rows(demo, f"/v1/events.csv?{EVENT_WINDOW}&commune=75056")
     every = await csv_rows(demo, f"/v1/events.csv?{EVENT_WINDOW}")
     listed = await get(demo, f"/v1/events?{EVENT_WINDOW}&limit=100&commune=75056")
-    assert [r["id"] for r in rows] == [e["id"] for e in listed["data"]]
+    commune_cells(rows, listed["data"])
+    assert {r["commune_name"] for r in rows} == {"Paris"}
     assert len(rows) < len(every)
+    # Unfiltered: located occurrences in several communes, unlocated ones with empty cells.
+    everything = (await get(demo, f"/v1/events?{EVENT_WINDOW}&limit=100"))["data"]
+    commune_cells(every, everything)
+    assert len({r["commune_code"] for r in every}) > 2
     places = await csv_rows(demo, "/v1/places.csv?commune=79003")
     json_places = (await get(demo, "/v1/places?limit=100&commune=79003"))["data"]
-    assert {r["id"] for r in places} == {p["id"] for p in json_places}
+    commune_cells(places, json_places)
+    assert places and {r["commune_name"] for r in places} == {"Aiffres"}
+    all_places = await csv_rows(demo, "/v1/places.csv")
+    commune_cells(all_places, (await get(demo, "/v1/places?limit=100"))["data"])
     near = "lat=49.4431&lon=1.0993&radius=4000"
     bikes = await csv_rows(demo, f"/v1/bikes/stations.csv?{near}&commune=76681")
     json_bikes = (await get(demo, f"/v1/bikes/stations?{near}&commune=76681&limit=100"))["data"]
-    assert {r["id"] for r in bikes} == {b["id"] for b in json_bikes}
+    commune_cells(bikes, json_bikes)
+    assert bikes and {r["commune_code"] for r in bikes} == {"76681"}
+    near = "lat=50.62&lon=3.1&radius=10000"
+    parkings = await csv_rows(lille, f"/v1/parkings.csv?{near}")
+    commune_cells(parkings, (await get(lille, f"/v1/parkings?{near}"))["data"])
+    only = await csv_rows(lille, f"/v1/parkings.csv?{near}&commune=59009")
+    assert [(r["id"], r["commune_name"]) for r in only] == [("relais:QCA1", "Villeneuve-d'Ascq")]
+
+
+async def test_the_agenda_export_takes_the_commune_filter():
+    """agenda.csv: Paris' events as a council's agenda (channel agenda), filtered by commune
+    as /v1/agenda is."""
+    agenda = DEMO_SOURCES.replace(
+        "    export_url: file:openagenda-paris-events-ods-v1.json\n",
+        "    export_url: file:openagenda-paris-events-ods-v1.json\n    channel: agenda\n",
+    )
+    assert "channel: agenda" in agenda
+    runtime = runtime_from(
+        agenda + COMMUNES.format(url="file:communes-demo-extract.geojson"), base_dir=DEMO
+    )
+    for source_id in ("paris-events", "communes"):
+        await runtime.poll_once(source_id)
+    await runtime.live.settled()
+    async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
+        rows = await csv_rows(client, f"/v1/agenda.csv?{EVENT_WINDOW}&commune=75056")
+        listed = (await get(client, f"/v1/agenda?{EVENT_WINDOW}&limit=100&commune=75056"))["data"]
+        every = await csv_rows(client, f"/v1/agenda.csv?{EVENT_WINDOW}")
+    commune_cells(rows, listed)
+    assert rows and {r["commune_code"] for r in rows} == {"75056"}
+    assert len(rows) < len(every)

@@ -146,9 +146,12 @@ async def test_two_parsers_read_the_json_lists_rows(
     assert body.count(b"\r\n") >= len(listed) + 1  # CRLF after the header and every row
     header = body.split(b"\r\n", 1)[0].decode().split(",")
     assert header[:2] in (["id", "event_id"], ["id", "source"])
-    assert header[-2:] == ["licence", "attribution"]
+    assert header[-4:] == ["commune_code", "commune_name", "licence", "attribution"]
     for row, item in zip(strict, listed, strict=True):
         assert row["source"] == item["source"]
+        # The commune cells are the JSON list's ``commune`` (empty where it is null).
+        commune = item["commune"] or {"code": "", "name": ""}
+        assert (row["commune_code"], row["commune_name"]) == (commune["code"], commune["name"])
         lat = item["lat"] if "lat" in item else (item.get("location") or {}).get("lat")
         assert row["lat"] == ("" if lat is None else repr(lat))
         if item.get("distance_m") is not None:

@@ -160,6 +160,15 @@ def source_terms(runtime: Runtime, source_ids: Iterable[str]) -> dict[str, Terms
     return terms
 
 
+#: The commune of the row's record, as the JSON list's ``commune`` gives it (INSEE code and
+#: name; empty cells outside every commune, or before the communes are loaded). Every export
+#: of located records has them, just before the licence columns. The ``commune`` of a record
+#: must be resolved on the event loop (it reads the live commune tags), never in the thread.
+COMMUNE_COLUMNS = (
+    nested("commune_code", "commune", "code"),
+    nested("commune_name", "commune", "name"),
+)
+
 #: The last two columns of every export: the terms of the row's sources (one, or two for an
 #: event merged from two sources), joined with :data:`LIST_SEPARATOR` when they differ. The
 #: licence is an SPDX id (ODbL-1.0, etalab-2.0...) or a URL; the attribution is whom to

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from aggregator.api.csv_export import LICENCE_COLUMNS, Column, field, nested
+from aggregator.api.csv_export import COMMUNE_COLUMNS, LICENCE_COLUMNS, Column, field, nested
 from connectors.places.near_export import near_csv
 
 #: The columns, in order (docs/OPEN-DATA.md lists them with their meaning). A station's
@@ -31,6 +31,7 @@ COLUMNS: Sequence[Column] = (
     nested("stale", "freshness", "stale"),
     field("alert_ids"),
     field("distance_m"),
+    *COMMUNE_COLUMNS,
     *LICENCE_COLUMNS,
 )
 

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from aggregator.api.csv_export import (
+    COMMUNE_COLUMNS,
     LICENCE_COLUMNS,
     MAX_ROWS,
     Column,
@@ -66,6 +67,7 @@ COLUMNS: Sequence[Column] = (
     field("updated_at"),
     field("distance_m"),
     field("description"),
+    *COMMUNE_COLUMNS,
     *LICENCE_COLUMNS,
 )
 
@@ -77,23 +79,35 @@ def _sources_of(record: Mapping[str, Any]) -> list[str]:
 
 async def _export(request: web.Request, channel: str | None, name: str) -> web.Response:
     # The JSON list's own filters, checks and localisation: one definition of both answers.
-    from .routes import _all_in, _event_sources, _in_commune, _index, _localized, _query
+    from .routes import (
+        _all_in,
+        _commune_of,
+        _communes,
+        _event_sources,
+        _in_commune,
+        _index,
+        _localized,
+        _query,
+    )
 
     runtime = runtime_of(request)
     language = negotiate_language(request, runtime.languages)
     query, _scope = _query(QueryParams(request.query), runtime, channel)
     sources = _event_sources(runtime)
     # Resolved here, on the loop: the live index (the loop swaps it for a new one, never
-    # changes it) and the commune filter (a lookup in live data).
+    # changes it), its commune tags and the commune filter (lookups in live data; the tags
+    # are immutable once made, so the thread may read them).
     index = _index(runtime)
+    communes = None
     if index is not None:
         query = _in_commune(query, runtime, index)
+        communes = _communes(runtime, index)
     languages = runtime.languages
 
     def rows() -> list[dict[str, Any]]:
         # In a worker thread: reads the immutable index and its records. Its memo of
         # localised records is shared with the loop, one dict operation at a time.
-        if index is None:
+        if index is None or communes is None:
             return []
         # One page of one more than an export holds: its total says whether it is too large.
         page = index.query(dataclasses.replace(query, limit=MAX_ROWS + 1, after=None))
@@ -106,6 +120,7 @@ async def _export(request: web.Request, channel: str | None, name: str) -> web.R
         records: list[dict[str, Any]] = []
         for record, distance in page.items:
             item = dict(index.localized(record, language, languages, render))
+            item["commune"] = _commune_of(communes, index, record)
             if distance is not None:
                 item["distance_m"] = round(distance, 1)
             records.append(item)

@@ -12,6 +12,7 @@ strict mode.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -53,7 +54,8 @@ def occurrences(index: EventIndex, query: EventQuery) -> Iterator[dict[str, Any]
     after = None
     served = 0
     while served < MAX_OCCURRENCES:
-        page = index.query(EventQuery(**{**query.__dict__, "after": after, "limit": PAGE}))
+        # A copy of the query for each page keeps its commune mask (``within``) with it.
+        page = index.query(dataclasses.replace(query, after=after, limit=PAGE))
         for record, _distance in page.items:
             yield record
             served += 1
@@ -150,13 +152,16 @@ def export_query(query: Mapping[str, str], runtime: Runtime, channel: str | None
 
 
 async def _export(request: web.Request, channel: str | None, name: str) -> web.Response:
-    from .routes import _index  # the events' combined index, shared with the JSON routes
+    # The events' combined index and its commune filter, shared with the JSON routes.
+    from .routes import _in_commune, _index
 
     runtime = runtime_of(request)
     language = negotiate_language(request, runtime.languages)
     query = export_query(request.query, runtime, channel)
     index = _index(runtime)
-    records = occurrences(index, query) if index is not None else iter(())
+    records = (
+        occurrences(index, _in_commune(query, runtime, index)) if index is not None else iter(())
+    )
     calendar = calendar_of(records, name=name, zone=runtime.timezone, language=language)
     response = web.Response(body=calendar.to_ical(), content_type="text/calendar", charset="utf-8")
     response.headers["Content-Language"] = language

@@ -399,7 +399,7 @@ def register_event_routes(router: ApiRouter) -> None:
         response=answer,
         csv=agenda_csv,
     )
-    calendar_params = [*FILTERS, LANG]
+    calendar_params = [*FILTERS, LANG, COMMUNE_PARAM]
     for path, handler, what in (
         ("/v1/events.ics", events_calendar, "events (every channel, or channel=...)"),
         ("/v1/agenda.ics", agenda_calendar, "the local authority's agenda"),

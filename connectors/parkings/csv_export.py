@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from aggregator.api.csv_export import LICENCE_COLUMNS, Column, field, nested
+from aggregator.api.csv_export import COMMUNE_COLUMNS, LICENCE_COLUMNS, Column, field, nested
 from aggregator.runtime import runtime_of
 from connectors.places.near_export import near_csv
 
@@ -27,6 +27,7 @@ COLUMNS: Sequence[Column] = (
     field("last_updated"),
     nested("stale", "freshness", "stale"),
     field("distance_m"),
+    *COMMUNE_COLUMNS,
     *LICENCE_COLUMNS,
 )
 

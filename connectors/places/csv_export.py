@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from aggregator.api.csv_export import (
+    COMMUNE_COLUMNS,
     LICENCE_COLUMNS,
     MAX_ROWS,
     Column,
@@ -45,32 +46,34 @@ COLUMNS: Sequence[Column] = (
     nested("next_change_state", "next_change", "state"),
     field("distance_m"),
     field("description"),
+    *COMMUNE_COLUMNS,
     *LICENCE_COLUMNS,
 )
 
 
 async def places_csv(request: web.Request) -> web.Response:
     # The JSON list's filters and shape of a place.
-    from .routes import PlaceQuery, indexes_of, place_communes, render
+    from .routes import PlaceQuery, indexes_of, render, with_communes
 
     runtime = runtime_of(request)
     language = negotiate_language(request, runtime.languages)
     query = PlaceQuery.read(request, runtime)
     # Resolved here, on the loop: the live indexes (the loop swaps them for new ones, never
-    # changes them), and their communes (a memo the thread then only reads).
-    indexes = indexes_of(runtime, query.sources)
-    for index in indexes:
-        place_communes(runtime, index)
+    # changes them) and their commune tags (immutable once made; looking them up reads the
+    # live communes, which the loop may rebuild meanwhile).
+    indexes = with_communes(runtime, indexes_of(runtime, query.sources))
+    communes = {id(index): tags for index, tags in indexes}
 
     def rows() -> list[dict[str, Any]]:
-        # In a worker thread: reads the immutable indexes and their places.
+        # In a worker thread: reads the immutable indexes, their places and their tags.
         hits = query.search(runtime, None, MAX_ROWS, indexes=indexes)
         if len(hits) > MAX_ROWS:
             raise ExportTooLarge()
         evaluated_at = query.at.astimezone(runtime.timezone).isoformat()
         records = []
         for key, index, place in hits:
-            item: dict[str, Any] = render(index, place, query.at, runtime)
+            tags = communes[id(index)]
+            item: dict[str, Any] = render(index, place, query.at, runtime, communes=tags)
             item["distance_m"] = key[0] if query.lat is not None else None
             item["evaluated_at"] = evaluated_at
             records.append(item)

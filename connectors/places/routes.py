@@ -10,7 +10,7 @@ the answer, but a place whose state changes with the clock has not changed: ``op
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -157,10 +157,26 @@ def place_communes(runtime: Runtime, index: PlacesIndex) -> RecordCommunes:
     return runtime.communes.of(name, index, lambda: record_points(places))
 
 
+def with_communes(
+    runtime: Runtime, indexes: Sequence[PlacesIndex]
+) -> list[tuple[PlacesIndex, RecordCommunes]]:
+    """Each index with its commune tags (looked up in live data: on the event loop)."""
+    return [(index, place_communes(runtime, index)) for index in indexes]
+
+
 def render(
-    index: PlacesIndex, place: Mapping[str, Any], at: datetime, runtime: Runtime, **week: Any
+    index: PlacesIndex,
+    place: Mapping[str, Any],
+    at: datetime,
+    runtime: Runtime,
+    *,
+    communes: RecordCommunes | None = None,
+    **week: Any,
 ) -> dict:
-    """The public shape of a stored place, evaluated at ``at``."""
+    """The public shape of a stored place, evaluated at ``at``. ``communes``: the index's
+    commune tags, when resolved beforehand (an export's thread must not look them up)."""
+    if communes is None:
+        communes = place_communes(runtime, index)
     return {
         "id": place["id"],
         "source": place["source"],
@@ -174,7 +190,7 @@ def render(
         "description": place.get("description"),
         "contact": {k: place.get(k) for k in ("phone", "website", "email")},
         "accessibility": {"wheelchair": place.get("wheelchair", "unknown")},
-        "commune": place_communes(runtime, index).of(place["id"]),
+        "commune": communes.of(place["id"]),
         **index.opening(place["id"], at, **week),
     }
 
@@ -247,15 +263,16 @@ class PlaceQuery:
         after: list[Any] | None,
         limit: int,
         *,
-        indexes: list[PlacesIndex] | None = None,
+        indexes: Sequence[tuple[PlacesIndex, RecordCommunes]] | None = None,
     ) -> list[tuple[tuple[float, str], PlacesIndex, Mapping[str, Any]]]:
         """Up to ``limit + 1`` matches of every source after ``after``, nearest first (see
         :meth:`PlacesIndex.search`), each with its index: of ``indexes``, when given (the
-        sources' live indexes, resolved by the caller), else of the sources' live indexes."""
+        sources' live indexes and their commune tags, resolved by the caller on the loop:
+        :func:`with_communes`), else of the sources' live indexes."""
         hits: list[tuple[tuple[float, str], PlacesIndex, Mapping[str, Any]]] = []
         if indexes is None:
-            indexes = indexes_of(runtime, self.sources)
-        for index in indexes:
+            indexes = with_communes(runtime, indexes_of(runtime, self.sources))
+        for index, communes in indexes:
             found = index.search(
                 self.lat,
                 self.lon,
@@ -265,11 +282,7 @@ class PlaceQuery:
                 open_at=self.at if self.only_open else None,
                 after=after,
                 limit=limit,
-                ids=(
-                    None
-                    if self.commune is None
-                    else place_communes(runtime, index).keys_in(self.commune)
-                ),
+                ids=None if self.commune is None else communes.keys_in(self.commune),
             )
             hits += [(key, index, place) for key, place in found]
         hits.sort(key=lambda hit: hit[0])

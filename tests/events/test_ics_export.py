@@ -141,3 +141,54 @@ async def test_changes_bump_sequence_and_cancellations_stay_as_cancelled(upstrea
     (meeting,) = [uid for uid in before if uid.startswith("mairie:reunion")]
     assert str(before[meeting]["STATUS"]) == "CONFIRMED"
     assert str(after[meeting]["STATUS"]) == "CANCELLED"
+
+
+#: Paris' events of 2018 (OpenAgenda through opendata.paris.fr) as a council's agenda, with
+#: the demo's communes (IGN's ADMIN EXPRESS extract): some are held outside Paris.
+PARIS_AGENDA = """
+defaults: {timezone: Europe/Paris, allow_file_urls: true}
+clock: {fixed: "2019-09-10T12:00:00+02:00"}
+connectors:
+  - id: paris-events
+    type: opendatasoft
+    export_url: file:openagenda-paris-events-ods-v1.json
+    timezone: Europe/Paris
+    channel: agenda
+  - id: communes
+    type: communes
+    url: file:communes-demo-extract.geojson
+    fields: {code: code, name: nom}
+"""
+YEAR_2018 = "from=2018-01-01T00:00:00%2B01:00&to=2018-12-31T00:00:00%2B01:00"
+
+
+async def test_a_calendar_of_one_commune_holds_the_lists_occurrences_of_that_commune():
+    """commune= on events.ics and agenda.ics: read back by both parsers, the calendar holds
+    the occurrences /v1/events (or /v1/agenda) lists in that commune, and no other."""
+    runtime = runtime_from(PARIS_AGENDA, base_dir=DATA)
+    for source_id in ("paris-events", "communes"):
+        assert (await runtime.poll_once(source_id)).outcome == "changed"
+    await runtime.live.settled()
+    async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
+        for path in ("/v1/events", "/v1/agenda"):
+            every = await (await client.get(f"{path}.ics?{YEAR_2018}")).read()
+            answer = await client.get(f"{path}.ics?{YEAR_2018}&commune=75056")
+            assert answer.status == 200, await answer.text()
+            body = await answer.read()
+            listed = await json_occurrences(client, f"{YEAR_2018}&commune=75056")
+            if path == "/v1/agenda":
+                agenda = await (
+                    await client.get(f"{path}?{YEAR_2018}&commune=75056&limit=100")
+                ).json()
+                assert [o["id"] for o in agenda["data"]] == [o["id"] for o in listed]
+            assert listed and {o["commune"]["code"] for o in listed} == {"75056"}
+            uids = [o["id"] for o in listed]
+            strict = IcsCalendarStream.calendar_from_ics(body.decode())
+            assert [e.uid for e in strict.events] == uids
+            parsed = icalendar.Calendar.from_ical(body)
+            assert [str(e["UID"]) for e in parsed.walk("VEVENT")] == uids
+            whole = [str(e["UID"]) for e in icalendar.Calendar.from_ical(every).walk("VEVENT")]
+            assert set(uids) < set(whole)  # the filter left the other communes' out
+            # A commune with no occurrence in the year: a valid, empty calendar.
+            empty = await (await client.get(f"{path}.ics?{YEAR_2018}&commune=79191")).read()
+            assert IcsCalendarStream.calendar_from_ics(empty.decode()).events == []
