@@ -3,6 +3,7 @@
 import asyncio
 import gzip
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,12 @@ async def test_home_gathers_every_part_and_explains_empty_ones(served):
         },
         "unavailable": {"code": "empty", "message": "Rien à afficher ici pour le moment."},
     }
+    # The events source feeds the events channel only: the agenda has no source, and says so.
+    assert parts["agenda"]["reason"] == {
+        "code": "no_source",
+        "message": "Aucune source ne fournit ces données.",
+        "sources": [],
+    }
     assert {"caltrain", "caltrain-rt"} <= set(body["meta"]["sources"])
     raw = await client.get(
         "/v1/home?lat=37.7764&lon=-122.3949",
@@ -148,6 +155,17 @@ async def read_events(response, count: int) -> list[tuple[str, str]]:
             continue
         block.append(line.rstrip("\n"))
     return out
+
+
+async def test_stream_instants_are_to_the_second_like_the_rest_answers(served):
+    """The stream's meta.generated_at had milliseconds where every REST answer has seconds."""
+    client, _ = served
+    url = str(client.make_url("/v1/stream?stops=caltrain:lawrence"))
+    async with ClientSession() as session, session.get(url) as response:
+        kind, text = (await read_events(response, 1))[0]
+        assert kind == "board"
+        generated = json.loads(text.split(" ", 1)[1])["meta"]["generated_at"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", generated)
 
 
 async def test_stream_pushes_board_changes_and_resumes(served):

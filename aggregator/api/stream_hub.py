@@ -197,4 +197,4 @@ def _freshness(runtime: Runtime, sources: list[str]) -> dict[str, Any]:
     """``meta`` as the REST answer has it: when built, and each source's state and age."""
     now = datetime.now(UTC)
     fresh = {s: f for s in sources if (f := runtime.freshness(s, now)) is not None}
-    return {"generated_at": now.isoformat(timespec="milliseconds"), "sources": fresh}
+    return {"generated_at": now.isoformat(timespec="seconds"), "sources": fresh}

@@ -18,6 +18,8 @@ import orjson
 from aiohttp import web
 
 from aggregator.api import schemas as s
+from aggregator.api.i18n import negotiate_language
+from aggregator.api.messages import MESSAGE_LANGUAGES
 from aggregator.api.problems import ApiError, BadParameter, NotFound
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, path_param
@@ -115,6 +117,15 @@ def _instant(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _asked_language(request: web.Request, runtime: Runtime) -> str:
+    """The language of a subscription whose body names none: the one the request asks for
+    (``?lang=``, ``Accept-Language``) among those notifications are written in, else the
+    deployment's default when it is one of them."""
+    supported = [tag for tag in runtime.languages if tag in MESSAGE_LANGUAGES]
+    supported += [tag for tag in MESSAGE_LANGUAGES if tag not in supported]
+    return negotiate_language(request, supported)
+
+
 async def create_subscription(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     notifier = _notifier(runtime)
@@ -126,7 +137,7 @@ async def create_subscription(request: web.Request) -> ApiResult:
     topics = check_topics(
         body.get("topics"), config.max_topics, _exists(runtime), _extra_topics(runtime)
     )
-    lang = check_lang(body.get("lang", "en"))
+    lang = check_lang(body["lang"]) if "lang" in body else _asked_language(request, runtime)
     secret = secrets.token_urlsafe(32)
     now = time.time()
     sub = Subscription(
@@ -246,7 +257,11 @@ _KEYS = s.obj(
     ["p256dh", "auth"],
     title="WebPushKeys",
 )
-_LANG = s.enum(["en", "fr"], "the language notifications are written in")
+_LANG = s.enum(
+    ["en", "fr"],
+    "the language notifications are written in; when a new subscription names none, the one "
+    "the request asks for (?lang=, Accept-Language), else the deployment's default language",
+)
 
 
 def register_subscription_routes(router: ApiRouter) -> None:

@@ -192,6 +192,9 @@ def check_topics(value: Any, max_topics: int, exists: Any, extra: Any = None) ->
     if out["categories"] and not agenda:
         raise BadParameter("topics.categories", "categories_need_agenda")
     # News and waste topics (aggregator/notify/topics.py), within what is left of the budget.
+    news = topics.get("news")
+    if isinstance(news, list) and total + len(news) > max_topics:
+        raise BadParameter("topics.news", "too_many_topics", maximum=max_topics)
     if extra is not None:
         out.update(extra(topics, max_topics - total))
     if not (out["lines"] or out["stops"] or agenda or follows_extra(out)):

@@ -37,6 +37,16 @@ def _event_sources(runtime: Runtime) -> list[str]:
     return [s.source_id for s in runtime.statuses.values() if s.source_type in EVENT_TYPES]
 
 
+def _channel_sources(runtime: Runtime, channel: str | None) -> list[str]:
+    """The event sources that feed ``channel`` (all of them for None): an agenda list with no
+    agenda source says so (``no_source``) rather than naming the events sources."""
+    sources = _event_sources(runtime)
+    if channel is None:
+        return sources
+    configured = {c.id: c for c in runtime.config.connectors}
+    return [s for s in sources if getattr(configured.get(s), "channel", "events") == channel]
+
+
 def _index(runtime: Runtime) -> EventIndex | None:
     if not any(runtime.live.snapshot(s) for s in _event_sources(runtime)):
         return None
@@ -175,6 +185,7 @@ async def _list(request: web.Request, channel: str | None) -> ApiResult:
     if "sync" in params:
         return await _sync(runtime, params, language, sources, index, channel)
     query, scope = _query(params, runtime, channel)
+    sources = _channel_sources(runtime, query.channel)
     cursor = params.string("cursor")
     if cursor is not None:
         position = runtime.cursors.decode(scope, cursor)

@@ -41,7 +41,15 @@ class Process:
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
         try:
-            return self.popen.wait(timeout=30)
+            # A bound that only stops a broken test from hanging (not a timing assertion):
+            # generous, as a loaded CI machine once took longer than 30 s. On expiry the
+            # failure shows the end of the process's log.
+            return self.popen.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.log.flush()
+            tail = Path(self.log.name).read_text(errors="replace")[-3000:]
+            raise AssertionError(f"{self.log.name} did not stop within 60 s:\n{tail}") from None
         finally:
             self.log.close()
 

@@ -147,7 +147,12 @@ connectors:
             ({"news": ["Sport", 3]}, "topics.news[1]", "topic_not_a_string"),
             ({"news": "Sport"}, "topics.news", "topic_not_a_list"),
             ({"news": ["x" * 101]}, "topics.news[0]", "too_long"),
-            ({"news": ["Sport"] * 51}, "topics.news", "list_too_long"),
+            ({"news": ["Sport"] * 51}, "topics.news", "too_many_topics"),
+            (
+                {"agenda": True, "categories": ["c"] * 49, "news": ["Sport"] * 2},
+                "topics.news",
+                "too_many_topics",
+            ),
             ({"news_sources": ["nope"]}, "topics.news_sources[0]", "news_source_unknown"),
             ({"news_sources": ["guardian"] * 11}, "topics.news_sources", "list_too_long"),
         ):

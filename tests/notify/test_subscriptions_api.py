@@ -295,6 +295,28 @@ async def test_private_endpoints_only_when_the_operator_allows_them(tmp_path: Pa
         await client.close()
 
 
+async def test_without_lang_a_subscription_takes_the_language_the_request_asks_for(
+    strict: TestClient,
+) -> None:
+    """An app that sends Accept-Language (as every browser does) and no lang is written to in
+    that language; with neither, in the deployment's default (French here), not English."""
+    topics = {"lines": ["caltrain:L1"]}
+    for headers, query, expected in (
+        ({"Accept-Language": "en-GB,en;q=0.8"}, "", "en"),
+        ({"Accept-Language": "fr-FR"}, "", "fr"),
+        ({"Accept-Language": "de"}, "", "fr"),
+        ({}, "", "fr"),
+        ({"Accept-Language": "fr"}, "?lang=en", "en"),
+    ):
+        answer = await strict.post(
+            "/v1/subscriptions" + query,
+            json={"target": webpush(), "topics": topics},
+            headers=headers,
+        )
+        assert answer.status == 201, await answer.text()
+        assert (await answer.json())["data"]["lang"] == expected, (headers, query)
+
+
 async def test_browsers_may_send_the_preflight_of_a_post(strict: TestClient) -> None:
     answer = await strict.options(
         "/v1/subscriptions",
