@@ -34,7 +34,7 @@ server:
         await eventually(lambda: second.live.snapshot("caltrain-rt") is not None, within=60)
         created = await clients[1].post(
             "/v1/subscriptions",
-            json={"target": push.target("eve"), "topics": {"lines": ["caltrain:L1"]}},
+            json={"target": push.target("eve"), "topics": {"lines": ["caltrain:L1"]}, "lang": "en"},
         )
         assert created.status == 201
         upstream.route("/alerts.pb", Reply(body=alerts_feed(("a1", "L1", {"en": "Delays"}))))
