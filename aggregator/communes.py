@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 INDEX_NAME = "communes"
 #: An INSEE commune code: five digits, or 2A/2B and three digits in Corsica.
 CODE_PATTERN = re.compile(r"(?:\d{5}|2[AB]\d{3})")
-CODE_FORM = "an INSEE commune code (5 characters, e.g. 59350)"
 
 
 @dataclass(frozen=True)

@@ -234,7 +234,12 @@ async def test_waste_zones_are_in_the_commune_of_their_representative_point(demo
 @pytest.mark.parametrize(
     ("value", "code", "english", "french"),
     [
-        ("5935", "bad_form", "does not have the expected form", "n'a pas la forme attendue"),
+        (
+            "5935",
+            "commune_code_form",
+            "is not an INSEE commune code",
+            "n'est pas un code commune INSEE",
+        ),
         ("59350", "unknown_commune", "not the INSEE code of a commune", "d'aucune commune"),
     ],
 )

@@ -253,9 +253,9 @@ def test_one_feature_is_the_one_listed(ogc: Features, collection_id: str) -> Non
 
 
 BAD = [
-    ("/ogc/collections/caltrain/items?bbox=1,2,3", 400, "bad_form"),
+    ("/ogc/collections/caltrain/items?bbox=1,2,3", 400, "ogc_bbox_form"),
     ("/ogc/collections/caltrain/items?bbox=0,50,1,40", 400, "bbox_south_north"),
-    ("/ogc/collections/caltrain/items?bbox=0,0,181,1", 400, "bad_form"),
+    ("/ogc/collections/caltrain/items?bbox=0,0,181,1", 400, "ogc_bbox_form"),
     ("/ogc/collections/caltrain/items?limit=0", 400, "out_of_range"),
     ("/ogc/collections/caltrain/items?limit=ten", 400, "not_an_integer"),
     ("/ogc/collections/caltrain/items?limit=10001", 400, "out_of_range"),

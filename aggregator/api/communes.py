@@ -12,7 +12,7 @@ from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.routing import Param
 from aggregator.api.schemas import nullable, obj, ref
-from aggregator.communes import CODE_FORM, CODE_PATTERN
+from aggregator.communes import CODE_PATTERN
 
 if TYPE_CHECKING:
     from aggregator.api.routing import ApiRouter
@@ -47,7 +47,7 @@ def add_commune_schema(router: ApiRouter) -> None:
 
 def wanted_commune(params: QueryParams, runtime: Runtime) -> str | None:
     """The ``commune=`` of a request, checked: its form, then that the communes know it."""
-    code = params.matching("commune", CODE_PATTERN, CODE_FORM)
+    code = params.matching("commune", CODE_PATTERN, "commune_code_form")
     if code is not None and code not in runtime.communes.index().position:
         raise BadParameter("commune", "unknown_commune", value=repr(code))
     return code

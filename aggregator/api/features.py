@@ -56,7 +56,6 @@ _LON, _LAT = api_schemas.degrees(180), api_schemas.degrees(90)
 BBOX = re.compile(
     f"^{_LON},{_LAT},{_LON},{_LAT}$|^{_LON},{_LAT},{_NUMBER},{_LON},{_LAT},{_NUMBER}$"
 )
-_BBOX_FORM = "west,south,east,north in degrees (CRS84), e.g. 1.05,49.43,1.11,49.46"
 
 
 def _runtime_kind(request: web.Request) -> tuple[Runtime, str, FeatureKind]:
@@ -199,7 +198,7 @@ async def get_collection(request: web.Request) -> ApiResult:
 
 
 def _bbox(params: QueryParams) -> tuple[float, float, float, float] | None:
-    value = params.matching("bbox", BBOX, _BBOX_FORM)
+    value = params.matching("bbox", BBOX, "ogc_bbox_form")
     if value is None:
         return None
     numbers = [float(v) for v in value.split(",")]

@@ -99,14 +99,15 @@ class QueryParams:
             raise BadParameter(name, "not_configured_source", value=repr(value))
         return value
 
-    def matching(self, name: str, pattern: re.Pattern[str], expected: str) -> str | None:
+    def matching(self, name: str, pattern: re.Pattern[str], reason: str) -> str | None:
         """A value ``pattern`` matches whole, None when absent; the OpenAPI document carries
-        ``pattern.pattern`` itself, so the schema and this check are one rule."""
+        ``pattern.pattern`` itself, so the schema and this check are one rule. ``reason``: the
+        code of the problem text (in each language) that says which form is expected."""
         value = self._raw(name)
         if value is None:
             return None
         if pattern.fullmatch(value) is None:
-            raise BadParameter(name, "bad_form", value=repr(value), expected=expected)
+            raise BadParameter(name, reason, value=repr(value))
         return value
 
     def datetime(self, name: str, default: datetime, zone: ZoneInfo) -> datetime:

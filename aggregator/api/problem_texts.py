@@ -44,9 +44,20 @@ REASONS: Mapping[str, Mapping[str, str]] = {
         "en": "{value} is not the INSEE code of a commune this server knows",
         "fr": "{value} n'est le code INSEE d'aucune commune connue de ce serveur",
     },
-    "bad_form": {
-        "en": "{value} does not have the expected form: {expected}",
-        "fr": "{value} n'a pas la forme attendue : {expected}",
+    "bbox_form": {
+        "en": "{value} is not a box: west,south,east,north in degrees, e.g. 2.3,48.8,2.4,48.9",
+        "fr": "{value} n'est pas un rectangle : ouest,sud,est,nord en degrés, par exemple "
+        "2.3,48.8,2.4,48.9",
+    },
+    "ogc_bbox_form": {
+        "en": "{value} is not a box: west,south,east,north in degrees (CRS84), or six numbers "
+        "with heights, e.g. 1.05,49.43,1.11,49.46",
+        "fr": "{value} n'est pas un rectangle : ouest,sud,est,nord en degrés (CRS84), ou six "
+        "nombres avec les hauteurs, par exemple 1.05,49.43,1.11,49.46",
+    },
+    "commune_code_form": {
+        "en": "{value} is not an INSEE commune code (5 characters, e.g. 59350 or 2A004)",
+        "fr": "{value} n'est pas un code commune INSEE (5 caractères, par exemple 59350 ou 2A004)",
     },
     "not_a_datetime": {
         "en": "{value} is not a date-time (example: 2026-03-29T08:00:00+02:00)",

@@ -128,7 +128,7 @@ BBOX = re.compile(
 
 
 def _bbox(params: QueryParams) -> tuple[float, float, float, float] | None:
-    value = params.matching("bbox", BBOX, "west,south,east,north (2.3,48.8,2.4,48.9)")
+    value = params.matching("bbox", BBOX, "bbox_form")
     if value is None:
         return None
     west, south, east, north = (float(v) for v in value.split(","))
