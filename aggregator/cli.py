@@ -228,7 +228,8 @@ def _print_summary(runtime: Runtime, source_id: str) -> None:
         return
     print(f"  {source_id}: ok in {duration}, {status.record_count} records")
     if status.issue_count:
-        print(f"    {status.issue_count} row(s) skipped, e.g.:")
+        # An issue is a row skipped or a value kept with a problem (hours served as text...)
+        print(f"    {status.issue_count} issue(s) in the data, e.g.:")
         for issue in status.issue_samples:
             print(f"      - {issue}")
     for key, value in status.stats.items():
