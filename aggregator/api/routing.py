@@ -173,7 +173,8 @@ class ApiRouter:
                 path + GEOJSON_SUFFIX,
                 handler,
                 summary=f"{summary}, as GeoJSON",
-                params=params,
+                # Sync tokens are for the JSON list an app keeps offline, not for its map.
+                params=[p for p in params if p.name != "sync"],
                 response=geojson,
                 media_type=GEOJSON_MEDIA_TYPE,
                 enveloped=False,
