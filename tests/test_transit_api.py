@@ -152,6 +152,8 @@ async def test_nearby_boards_nearest_first(client):
         ("/v1/stops/caltrain:san_francisco/departures?duration=3d", "duration"),
         ("/v1/stops/caltrain:san_francisco/departures?lines=L1", "lines"),
         ("/v1/departures?lat=37.7", "lon"),
+        # Where no stop is, a malformed line is refused all the same (Schemathesis found it).
+        ("/v1/departures?lat=60.94&lon=96.79&lines=L1", "lines"),
     ],
 )
 async def test_bad_transit_parameters_are_named(client, path, parameter):

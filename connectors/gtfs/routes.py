@@ -39,6 +39,7 @@ from .references import INCLUDE, References, wants_references
 from .timetable import Timetable
 from .trip_detail import get_trip
 from .views import (
+    checked_line_ids,
     explanation_json,
     line_filter,
     line_json,
@@ -356,7 +357,7 @@ def _boards(request: web.Request, runtime: Runtime, params: QueryParams) -> Boar
         runtime,
         at,
         duration_s,
-        params.csv("lines"),
+        checked_line_ids(params.csv("lines")),
         params.boolean("include_cancelled", True),
         negotiate_language(request, runtime.languages),
     )

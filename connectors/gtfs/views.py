@@ -334,15 +334,22 @@ def explanation_json(code: str | None, language: str) -> dict[str, str] | None:
     return coded(EXPLANATIONS, code, language)
 
 
+def checked_line_ids(values: list[str]) -> list[str]:
+    """``lines=`` values, each a namespaced id (``feed:native_id``), else a 400 naming it:
+    checked before any board is built, so a bad value is refused even where no stop is."""
+    for value in values:
+        _feed, sep, native = value.partition(":")
+        if not sep or not native:
+            raise BadParameter("lines", "not_a_namespaced_id", value=repr(value))
+    return values
+
+
 def line_filter(values: list[str], feed: str) -> set[str] | None:
     """Native route ids of ``feed`` among namespaced ``lines=`` values (None: no filter)."""
     if not values:
         return None
-    natives = set()
-    for value in values:
-        line_feed, sep, native = value.partition(":")
-        if not sep or not native:
-            raise BadParameter("lines", "not_a_namespaced_id", value=repr(value))
-        if line_feed == feed:
-            natives.add(native)
-    return natives
+    return {
+        native
+        for line_feed, _sep, native in (v.partition(":") for v in checked_line_ids(values))
+        if line_feed == feed
+    }
