@@ -308,7 +308,7 @@ def csv_response(
         headers["Content-Language"] = language
     if etag_matches(request.headers.get("If-None-Match"), export.etag):
         response = web.Response(status=304, headers=headers)
-        _add_links(response, export.used_terms)
+        add_licence_links(response, export.used_terms)
         return response
     headers["Content-Type"] = CSV_MEDIA_TYPE
     headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
@@ -317,11 +317,11 @@ def csv_response(
         body = export.gzipped
         headers["Content-Encoding"] = "gzip"
     response = web.Response(body=body, headers=headers)
-    _add_links(response, export.used_terms)
+    add_licence_links(response, export.used_terms)
     return response
 
 
-def _add_links(response: web.Response, used_terms: Sequence[Terms]) -> None:
+def add_licence_links(response: web.StreamResponse, used_terms: Iterable[Terms]) -> None:
     """One ``Link: <url>; rel="license"`` (RFC 8288) per distinct licence of the rows."""
     urls = dict.fromkeys(licence_url(t.licence) for t in used_terms if t.licence)
     for url in urls:

@@ -87,6 +87,21 @@ WASTE_EXPLANATIONS: Mapping[str, Mapping[str, str]] = {
     },
 }
 
+#: What an export that cannot carry HTTP headers once saved (a calendar file) says of the terms
+#: of reuse of its sources: ``terms`` lists "source: licence, attribution" items.
+EXPORT_TERMS: Mapping[str, Mapping[str, str]] = {
+    "terms": {
+        "en": "Sources and their terms of reuse: {terms}.",
+        "fr": "Sources et conditions de réutilisation : {terms}.",
+    },
+    "share_alike": {
+        "en": "The data of {sources} is under a share-alike licence: what is derived from it "
+        "must be shared under the same licence.",
+        "fr": "Les données de {sources} sont sous une licence de partage à l'identique : ce qui "
+        "en est dérivé doit être partagé sous la même licence.",
+    },
+}
+
 #: How to get more of a list than an answer holds (``meta.hint``); ``parameter`` names the
 #: query parameter to change.
 HINTS: Mapping[str, Mapping[str, str]] = {

@@ -25,6 +25,8 @@ from aggregator.api.i18n import negotiate_language
 from aggregator.api.params import QueryParams
 from aggregator.runtime import runtime_of
 
+from .ics_export import sources_of
+
 
 def _registration(record: Mapping[str, Any]) -> list[str]:
     return [f"{r['type']}:{r['value']}" for r in record.get("registration") or []]
@@ -70,11 +72,6 @@ COLUMNS: Sequence[Column] = (
     *COMMUNE_COLUMNS,
     *LICENCE_COLUMNS,
 )
-
-
-def _sources_of(record: Mapping[str, Any]) -> list[str]:
-    """The sources of an occurrence: two when duplicates of two sources were merged."""
-    return [s["source"] for s in record.get("sources") or []] or [record["source"]]
 
 
 async def _export(request: web.Request, channel: str | None, name: str) -> web.Response:
@@ -132,7 +129,7 @@ async def _export(request: web.Request, channel: str | None, name: str) -> web.R
         rows=rows,
         terms=source_terms(runtime, sources),
         sources=sources,
-        sources_of=_sources_of,
+        sources_of=sources_of,
         language=language,
         all_in_language=lambda records: _all_in(language, records),
     )

@@ -22,9 +22,12 @@ from aiohttp import web
 from icalendar import Calendar, Event, vGeo
 
 from aggregator import __version__
+from aggregator.api.csv_export import Terms, add_licence_links, source_terms
 from aggregator.api.i18n import negotiate_language
+from aggregator.api.messages import EXPORT_TERMS, message
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
+from aggregator.config.licences import SHARE_ALIKE
 from aggregator.runtime import Runtime, runtime_of
 
 from .index import EventIndex, EventQuery
@@ -62,6 +65,28 @@ def occurrences(index: EventIndex, query: EventQuery) -> Iterator[dict[str, Any]
         if page.next_position is None:
             return
         after = page.next_position
+
+
+def sources_of(record: Mapping[str, Any]) -> list[str]:
+    """The sources of an occurrence: two when duplicates of two sources were merged."""
+    return [s["source"] for s in record.get("sources") or []] or [record["source"]]
+
+
+def terms_text(terms: Mapping[str, Terms], language: str) -> str | None:
+    """ "Sources and their terms of reuse: ..." and, for share-alike licences (ODbL...), that
+    what is derived from them must be shared alike; None when no source declares terms."""
+    items = [
+        ", ".join(part for part in (source, t.licence, t.attribution) if part)
+        for source, t in terms.items()
+        if t.licence or t.attribution
+    ]
+    if not items:
+        return None
+    text = message(EXPORT_TERMS, "terms", language, terms="; ".join(items))
+    alike = [source for source, t in terms.items() if t.licence in SHARE_ALIKE]
+    if alike:
+        text += " " + message(EXPORT_TERMS, "share_alike", language, sources=", ".join(alike))
+    return text
 
 
 def calendar_of(
@@ -162,8 +187,23 @@ async def _export(request: web.Request, channel: str | None, name: str) -> web.R
     records = (
         occurrences(index, _in_commune(query, runtime, index)) if index is not None else iter(())
     )
-    calendar = calendar_of(records, name=name, zone=runtime.timezone, language=language)
+    used: dict[str, None] = {}
+
+    def noting_sources() -> Iterator[Mapping[str, Any]]:
+        for record in records:
+            used.update(dict.fromkeys(sources_of(record)))
+            yield record
+
+    calendar = calendar_of(noting_sources(), name=name, zone=runtime.timezone, language=language)
+    terms = source_terms(runtime, used)
+    described = terms_text(terms, language)
+    if described:
+        # A saved calendar keeps no HTTP header: its description names the terms (RFC 7986's
+        # DESCRIPTION, and X-WR-CALDESC, which more calendar apps show).
+        calendar.add("description", described)
+        calendar.add("x-wr-caldesc", described)
     response = web.Response(body=calendar.to_ical(), content_type="text/calendar", charset="utf-8")
+    add_licence_links(response, terms.values())
     response.headers["Content-Language"] = language
     # Calendar apps re-read subscriptions every few hours at most; a short cache is enough.
     response.headers["Cache-Control"] = "public, max-age=300"

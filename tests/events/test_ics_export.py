@@ -192,3 +192,41 @@ async def test_a_calendar_of_one_commune_holds_the_lists_occurrences_of_that_com
             # A commune with no occurrence in the year: a valid, empty calendar.
             empty = await (await client.get(f"{path}.ics?{YEAR_2018}&commune=79191")).read()
             assert IcsCalendarStream.calendar_from_ics(empty.decode()).events == []
+
+
+async def test_the_calendar_names_its_sources_terms_and_share_alike():
+    """A saved calendar keeps no HTTP header: its description names each source's licence and
+    attribution, in the asked language, and says that share-alike (ODbL) data must be shared
+    alike; the answer also links each licence (RFC 8288), as the CSV exports do."""
+    config = machbar_config().replace(
+        '{id: machbar, type: ics, url: "file:machbar-potsdam-2019.ics"}',
+        '{id: machbar, type: ics, url: "file:machbar-potsdam-2019.ics", licence: ODbL-1.0, '
+        'attribution: "machBar Potsdam"}',
+    )
+    runtime = runtime_from(config, base_dir=DATA)
+    await runtime.poll_once("machbar")
+    await runtime.live.settled()
+    async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
+        texts = {}
+        for language in ("en", "fr"):
+            answer = await client.get(f"/v1/events.ics?{RANGE}&lang={language}")
+            assert answer.status == 200
+            assert answer.headers.getall("Link") == [
+                '<https://spdx.org/licenses/ODbL-1.0.html>; rel="license"'
+            ]
+            body = await answer.read()
+            IcsCalendarStream.calendar_from_ics(body.decode())  # still valid, strictly
+            calendar = icalendar.Calendar.from_ical(body)
+            texts[language] = str(calendar["DESCRIPTION"])
+            assert str(calendar["X-WR-CALDESC"]) == texts[language]
+        # Outside the events' dates, no source contributes: no terms, no link.
+        empty = await client.get("/v1/events.ics?from=2030-01-01T00:00:00Z&to=2030-02-01T00:00:00Z")
+        assert "Link" not in empty.headers
+        assert "DESCRIPTION" not in icalendar.Calendar.from_ical(await empty.read())
+    assert texts["en"] == (
+        "Sources and their terms of reuse: machbar, ODbL-1.0, machBar Potsdam. The data of "
+        "machbar is under a share-alike licence: what is derived from it must be shared under "
+        "the same licence."
+    )
+    assert texts["fr"].startswith("Sources et conditions de réutilisation : machbar, ODbL-1.0")
+    assert "partage à l'identique" in texts["fr"]
