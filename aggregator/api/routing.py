@@ -74,6 +74,23 @@ def path_param(name: str, description: str) -> Param:
     return Param(name, description, location="path", required=True)
 
 
+#: The ``cursor`` of every paged list (aggregator.api.pagination signs it for its filters).
+CURSOR_PARAM = Param(
+    "cursor",
+    "The meta.next_cursor of the previous page (for the same filters).",
+    api_schemas.CURSOR,
+)
+
+
+def limit_param(what: str, maximum: int, default: int = 20) -> Param:
+    """The ``limit`` of a paged list of ``what`` ("Places"...)."""
+    return Param(
+        "limit",
+        f"{what} per page (1-{maximum}, default {default}).",
+        api_schemas.integer(1, maximum, default=default),
+    )
+
+
 #: Accepted on every route, so a client interceptor that adds them to every call breaks
 #: nothing: ``lang`` (checked everywhere against the served languages, used where a text is
 #: translated) and ``_``, the cache-busting value some HTTP clients append (ignored).

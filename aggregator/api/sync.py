@@ -344,6 +344,13 @@ PARAMS = [
     ),
 ]
 
+#: ``updated_since``, which sync tokens replaced: declared so that its refusal can say so.
+UPDATED_SINCE_REFUSED = Param(
+    "updated_since",
+    "Replaced by sync: any value is refused (400) with a pointer to sync.",
+    api_schemas.TEXT,
+)
+
 REMOVED_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "A tombstone: deleted (gone from the sources) or filtered_out (changed "

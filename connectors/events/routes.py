@@ -17,7 +17,7 @@ from aggregator.api.pagination import MAX_LIMIT
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter, NotFound
 from aggregator.api.results import ApiResult
-from aggregator.api.routing import ApiRouter, Param
+from aggregator.api.routing import CURSOR_PARAM, ApiRouter, Param, limit_param
 from aggregator.communes import RecordCommunes
 from aggregator.runtime import Runtime, runtime_of
 
@@ -371,22 +371,10 @@ def register_event_routes(router: ApiRouter) -> None:
             "start (default) or distance (needs lat and lon).",
             api_schemas.choice(["start", "distance"]),
         ),
-        Param(
-            "limit",
-            f"Occurrences per page (1-{MAX_LIMIT}, default 20).",
-            api_schemas.integer(1, MAX_LIMIT, default=20),
-        ),
-        Param(
-            "cursor",
-            "The meta.next_cursor of the previous page (for the same filters).",
-            api_schemas.CURSOR,
-        ),
+        limit_param("Occurrences", MAX_LIMIT),
+        CURSOR_PARAM,
         *sync.PARAMS,
-        Param(
-            "updated_since",
-            "Replaced by sync: any value is refused (400) with a pointer to sync.",
-            api_schemas.TEXT,
-        ),
+        sync.UPDATED_SINCE_REFUSED,
         LANG,
         FIELDS,
         COMMUNE_PARAM,

@@ -19,7 +19,7 @@ from aggregator.api.pagination import MAX_LIMIT, page_of, query_scope
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
-from aggregator.api.routing import ApiRouter, Param, wants_geojson
+from aggregator.api.routing import CURSOR_PARAM, ApiRouter, Param, wants_geojson
 from aggregator.communes import RecordCommunes
 from aggregator.config.types import parse_duration
 from aggregator.runtime import Runtime, runtime_of
@@ -466,11 +466,6 @@ async def nearby_departures(request: web.Request) -> ApiResult:
     return _board_result(found, used | (configured - set(feeds)), boards, references)
 
 
-CURSOR = Param(
-    "cursor",
-    "The meta.next_cursor of the previous page (for the same filters).",
-    api_schemas.CURSOR,
-)
 INCLUDE_CANCELLED = Param(
     "include_cancelled",
     "false hides departures the realtime feed cancelled (default true: shown, flagged).",
@@ -533,7 +528,7 @@ def register_transit_routes(router: ApiRouter) -> None:
                 api_schemas.number(1, MAX_RADIUS_M, default=500),
             ),
             limit,
-            CURSOR,
+            CURSOR_PARAM,
             FIELDS,
             feed,
             COMMUNE_PARAM,

@@ -14,7 +14,7 @@ from aggregator.api.pagination import MAX_LIMIT, ListPage, page_of, query_scope
 from aggregator.api.params import MAX_PARAM_LENGTH, QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
-from aggregator.api.routing import ApiRouter, Param, wants_geojson
+from aggregator.api.routing import CURSOR_PARAM, ApiRouter, Param, limit_param, wants_geojson
 from aggregator.runtime import Runtime, runtime_of
 from connectors.gtfs.references import INCLUDE, References, wants_references
 from connectors.gtfs.views import split_id, timetables
@@ -188,16 +188,8 @@ async def list_vehicles(request: web.Request) -> ApiResult:
 
 
 PAGE_PARAMS = [
-    Param(
-        "limit",
-        f"Items per page (1-{MAX_LIMIT}, default {DEFAULT_LIMIT}).",
-        api_schemas.integer(1, MAX_LIMIT, default=DEFAULT_LIMIT),
-    ),
-    Param(
-        "cursor",
-        "The meta.next_cursor of the previous page (for the same filters).",
-        api_schemas.CURSOR,
-    ),
+    limit_param("Items", MAX_LIMIT, DEFAULT_LIMIT),
+    CURSOR_PARAM,
     FIELDS,
 ]
 

@@ -20,7 +20,7 @@ from aggregator.api.pagination import paginate
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter, NotFound
 from aggregator.api.results import ApiResult
-from aggregator.api.routing import ApiRouter, Param
+from aggregator.api.routing import CURSOR_PARAM, ApiRouter, Param, limit_param
 from aggregator.runtime import Runtime, runtime_of
 from connectors.events.text import fold, search_terms
 
@@ -272,22 +272,10 @@ def register_news_routes(router: ApiRouter) -> None:
                 f"Only items published at or after this instant ({api_schemas.INSTANT_RANGE}).",
                 api_schemas.INSTANT,
             ),
-            Param(
-                "limit",
-                f"Items per page (1-{MAX_LIMIT}, default 20).",
-                api_schemas.integer(1, MAX_LIMIT, default=20),
-            ),
-            Param(
-                "cursor",
-                "The meta.next_cursor of the previous page (for the same filters).",
-                api_schemas.CURSOR,
-            ),
+            limit_param("Items", MAX_LIMIT),
+            CURSOR_PARAM,
             *sync.PARAMS,
-            Param(
-                "updated_since",
-                "Replaced by sync: any value is refused (400) with a pointer to sync.",
-                api_schemas.TEXT,
-            ),
+            sync.UPDATED_SINCE_REFUSED,
         ],
         response={"oneOf": [{"type": "array", "items": item_ref}, sync_ref]},
     )

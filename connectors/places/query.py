@@ -13,7 +13,7 @@ from aggregator.api.pagination import CursorCodec, page_of
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
-from aggregator.api.routing import Param
+from aggregator.api.routing import CURSOR_PARAM, Param, limit_param
 from aggregator.communes import RecordCommunes, record_points
 
 from .geo import PlaceIndex, feature_collection
@@ -41,16 +41,8 @@ def near_query_params(
             f"Metres (1-{max_radius:.0f}).",
             api_schemas.number(1, max_radius, default=default_radius),
         ),
-        Param(
-            "limit",
-            f"{items} per page (1-{max_limit}).",
-            api_schemas.integer(1, max_limit, default=20),
-        ),
-        Param(
-            "cursor",
-            "The meta.next_cursor of the previous page (for the same filters).",
-            api_schemas.CURSOR,
-        ),
+        limit_param(items, max_limit),
+        CURSOR_PARAM,
         FIELDS,
         Param(
             "source",

@@ -30,7 +30,14 @@ from aggregator.api.i18n import negotiate_language
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter, NotFound
 from aggregator.api.results import ApiResult
-from aggregator.api.routing import ApiRouter, Param, path_param, wants_geojson
+from aggregator.api.routing import (
+    CURSOR_PARAM,
+    ApiRouter,
+    Param,
+    limit_param,
+    path_param,
+    wants_geojson,
+)
 from aggregator.api.schemas import array_of, enum, extend, nullable, obj
 from aggregator.communes import RecordCommunes, record_points
 from aggregator.runtime import Runtime, runtime_of
@@ -467,16 +474,8 @@ def register_place_routes(router: ApiRouter) -> None:
                 "open_now).",
                 api_schemas.INSTANT,
             ),
-            Param(
-                "limit",
-                f"Places per page (1-{MAX_LIMIT}).",
-                api_schemas.integer(1, MAX_LIMIT, default=20),
-            ),
-            Param(
-                "cursor",
-                "The meta.next_cursor of the previous page (for the same filters).",
-                api_schemas.CURSOR,
-            ),
+            limit_param("Places", MAX_LIMIT),
+            CURSOR_PARAM,
             Param(
                 "source",
                 "Only this places source (a configured source id).",
