@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from support import CONNECTOR_TYPES, config_from, eventually, runtime_from
+from support import CONNECTOR_TYPES, config_from, eventually, runtime_from, sync_all
 from upstream_server import Reply
 
 from aggregator.api.app import create_app
@@ -79,29 +79,7 @@ async def poll(runtime) -> None:
 
 
 async def sync(client, query: str = "", token: str = "start", limit: int = 100) -> dict:
-    """Every page of one sync of /v1/news: changed records, tombstones, the new token."""
-    changed: dict[str, dict] = {}
-    removed: list[dict] = []
-    cursor = ""
-    pages = 0
-    while True:
-        response = await client.get(f"/v1/news?sync={token}&limit={limit}{query}{cursor}")
-        assert response.status == 200, await response.text()
-        body = await response.json()
-        pages += 1
-        for record in body["data"]["changed"]:
-            changed[record["id"]] = record
-        removed.extend(body["data"]["removed"])
-        if body["meta"]["next_cursor"] is None:
-            assert body["meta"]["sync_token"]
-            return {
-                "changed": changed,
-                "removed": removed,
-                "token": body["meta"]["sync_token"],
-                "pages": pages,
-            }
-        assert body["meta"]["sync_token"] is None
-        cursor = f"&cursor={body['meta']['next_cursor']}"
+    return await sync_all(client, "/v1/news", query, token, limit)
 
 
 def all_ids(runtime) -> set[str]:
