@@ -10,7 +10,6 @@ ECDSA signature per message would be most of the CPU of a large fan-out).
 from __future__ import annotations
 
 import base64
-import email.utils
 import logging
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush_async
 
+from aggregator.fetch import retry_after_seconds
 from aggregator.notify.storage import Subscription
 
 log = logging.getLogger(__name__)
@@ -60,20 +60,6 @@ def application_server_key(private_key: str) -> str:
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def retry_after_seconds(value: str | None, now: float) -> float | None:
-    """Retry-After as seconds (RFC 9110: delay-seconds or an HTTP date); None if unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
 
 
 #: VAPID tokens live this long (RFC 8292 allows up to 24 h); renewed an hour before the end.
@@ -151,5 +137,5 @@ def judge(status: int, retry_after: str | None) -> PushOutcome:
     if status in (404, 410):  # the subscription expired or was revoked (RFC 8030 §7.3)
         return PushOutcome("gone", status)
     if status == 429 or status >= 500:
-        return PushOutcome("retry", status, retry_after_seconds(retry_after, time.time()))
+        return PushOutcome("retry", status, retry_after_seconds(retry_after))
     return PushOutcome("failed", status)
