@@ -33,7 +33,6 @@ from aggregator.api.parts import (
     part_schema,
     unavailable_part,
 )
-from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param
 from aggregator.api.schemas import (
@@ -107,10 +106,7 @@ def _zone_of(boards: list[dict[str, Any]]) -> ZoneInfo | None:
 async def home(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     params = QueryParams(request.query)
-    lat = params.number("lat", minimum=-90.0, maximum=90.0)
-    lon = params.number("lon", minimum=-180.0, maximum=180.0)
-    if lat is None or lon is None:
-        raise BadParameter("lat" if lat is None else "lon", "lat_lon_required")
+    lat, lon = params.required_point()
     language = negotiate_language(request, runtime.languages)
     here = {"lat": lat, "lon": lon}
     sources: set[str] = set()

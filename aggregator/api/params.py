@@ -99,6 +99,25 @@ class QueryParams:
             raise BadParameter(name, "not_configured_source", value=repr(value))
         return value
 
+    def point(self, *, required: bool = False) -> tuple[float, float] | None:
+        """``lat`` and ``lon`` (WGS 84), which go together: None when both are absent and
+        the point is optional; a 400 naming the missing one otherwise."""
+        lat = self.number("lat", minimum=-90.0, maximum=90.0)
+        lon = self.number("lon", minimum=-180.0, maximum=180.0)
+        if lat is not None and lon is not None:
+            return lat, lon
+        if lat is None and lon is None and not required:
+            return None
+        missing = "lat" if lat is None else "lon"
+        if required:
+            raise BadParameter(missing, "lat_lon_required")
+        raise BadParameter(missing, "lat_lon_together")
+
+    def required_point(self) -> tuple[float, float]:
+        point = self.point(required=True)
+        assert point is not None  # point(required=True) raises rather than answer None
+        return point
+
     def matching(self, name: str, pattern: re.Pattern[str], reason: str) -> str | None:
         """A value ``pattern`` matches whole, None when absent; the OpenAPI document carries
         ``pattern.pattern`` itself, so the schema and this check are one rule. ``reason``: the

@@ -90,10 +90,7 @@ def _query(
         raise BadParameter("to", "to_before_from")
     if end - start > MAX_SPAN and not sync:
         raise BadParameter("to", "range_too_long")
-    lat = params.number("lat", minimum=-90.0, maximum=90.0)
-    lon = params.number("lon", minimum=-180.0, maximum=180.0)
-    if (lat is None) != (lon is None):
-        raise BadParameter("lon" if lon is None else "lat", "lat_lon_together")
+    lat, lon = params.point() or (None, None)
     radius = params.number("radius", None, minimum=1.0, maximum=MAX_RADIUS_M)
     if radius is not None and lat is None:
         raise BadParameter("radius", "radius_needs_point")

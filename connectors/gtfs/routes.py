@@ -59,18 +59,6 @@ MAX_WINDOW_S = 24 * 3600
 GROUPING_LIMIT = 500
 
 
-def _point(params: QueryParams, *, required: bool) -> tuple[float, float] | None:
-    lat = params.number("lat", minimum=-90.0, maximum=90.0)
-    lon = params.number("lon", minimum=-180.0, maximum=180.0)
-    if lat is None and lon is None:
-        if required:
-            raise BadParameter("lat", "lat_lon_required")
-        return None
-    if lat is None or lon is None:
-        raise BadParameter("lon" if lon is None else "lat", "lat_lon_together")
-    return lat, lon
-
-
 def window_seconds(raw: str) -> int:
     """``duration=``: whole seconds between 1m and 24h (the document's schema is a subset)."""
     try:
@@ -111,7 +99,7 @@ async def list_stops(request: web.Request) -> ApiResult:
     params = QueryParams(request.query)
     query = params.string("q")
     commune = wanted_commune(params, runtime)
-    point = _point(params, required=query is None and commune is None)
+    point = params.point(required=query is None and commune is None)
     radius = params.number("radius", 500.0, minimum=1.0, maximum=MAX_RADIUS_M) or 500.0
     limit = params.integer("limit", 20, minimum=1, maximum=MAX_LIMIT)
     geojson = wants_geojson(request)
@@ -431,7 +419,7 @@ async def stop_departures(request: web.Request) -> ApiResult:
 async def nearby_departures(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     params = QueryParams(request.query)
-    point = _point(params, required=True)
+    point = params.point(required=True)
     assert point is not None
     radius = params.number("radius", 400.0, minimum=1.0, maximum=MAX_RADIUS_M) or 400.0
     max_stops = params.integer("stops", 5, minimum=1, maximum=20)

@@ -11,7 +11,6 @@ from aggregator.api.communes import COMMUNE_PARAM, with_commune
 from aggregator.api.fields import FIELDS
 from aggregator.api.pagination import CursorCodec, page_of
 from aggregator.api.params import QueryParams
-from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import CURSOR_PARAM, Param, limit_param
 from aggregator.communes import RecordCommunes, record_points
@@ -84,10 +83,7 @@ class NearQuery:
         scope: str = "",
         commune: str | None = None,
     ) -> NearQuery:
-        lat = params.number("lat", minimum=-90.0, maximum=90.0)
-        lon = params.number("lon", minimum=-180.0, maximum=180.0)
-        if lat is None or lon is None:
-            raise BadParameter("lat" if lat is None else "lon", "lat_lon_required")
+        lat, lon = params.required_point()
         radius = params.number("radius", default_radius, minimum=1.0, maximum=max_radius)
         limit = params.integer("limit", 20, minimum=1, maximum=max_limit)
         wanted = params.member("source", sources, f"a configured {kind} source")

@@ -227,10 +227,7 @@ class PlaceQuery:
     @classmethod
     def read(cls, request: web.Request, runtime: Runtime) -> PlaceQuery:
         params = QueryParams(request.query)
-        lat = params.number("lat", minimum=-90.0, maximum=90.0)
-        lon = params.number("lon", minimum=-180.0, maximum=180.0)
-        if (lat is None) != (lon is None):
-            raise BadParameter("lat" if lat is None else "lon", "lat_lon_together")
+        lat, lon = params.point() or (None, None)
         radius = params.number("radius", DEFAULT_RADIUS_M, minimum=1.0, maximum=MAX_RADIUS_M)
         if lat is None and "radius" in params:
             raise BadParameter("radius", "radius_needs_point")

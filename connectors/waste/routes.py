@@ -13,7 +13,6 @@ from aggregator.api.communes import COMMUNE_FIELD, add_commune_schema
 from aggregator.api.i18n import negotiate_language
 from aggregator.api.messages import WASTE_EXPLANATIONS, coded
 from aggregator.api.params import QueryParams
-from aggregator.api.problems import BadParameter
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import ApiRouter, Param
 from aggregator.communes import RecordCommunes
@@ -142,10 +141,7 @@ def collections_at(
 async def waste_collections(request: web.Request) -> ApiResult:
     runtime = runtime_of(request)
     params = QueryParams(request.query)
-    lat = params.number("lat", minimum=-90.0, maximum=90.0)
-    lon = params.number("lon", minimum=-180.0, maximum=180.0)
-    if lat is None or lon is None:
-        raise BadParameter("lat" if lat is None else "lon", "lat_lon_required")
+    lat, lon = params.required_point()
     language = negotiate_language(request, runtime.languages)
     sources = waste_sources(runtime)
     today = runtime.clock.now().astimezone(runtime.timezone).date()
