@@ -160,10 +160,10 @@ def _collection(runtime: Runtime, base: str, collection: str, kind: FeatureKind)
         "kind": kind.name,
     }
     layer = kind.layer(runtime, collection)
-    bbox = layer.bbox() if layer is not None else None
+    bbox = layer.bbox if layer is not None else None
     if layer is not None and bbox is not None:
         extent: dict[str, Any] = {"spatial": {"bbox": [bbox], "crs": CRS84}}
-        interval = layer.interval()
+        interval = layer.interval
         if interval is not None:
             extent["temporal"] = {"interval": [[iso(t) for t in interval]], "trs": GREGORIAN}
         out["extent"] = extent

@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,6 +61,8 @@ class Layer:
     def __len__(self) -> int:
         return len(self.ids)
 
+    # Computed once per layer (a layer lives as long as its snapshot), not per request.
+    @cached_property
     def bbox(self) -> list[float] | None:
         """The smallest [west, south, east, north] holding every feature (None: empty)."""
         if not len(self.ids):
@@ -71,6 +74,7 @@ class Layer:
             float(self.lat.max()),
         ]
 
+    @cached_property
     def interval(self) -> tuple[float, float] | None:
         """The first start and the last end, in epoch seconds (None: timeless or empty)."""
         if self.starts is None or self.ends is None or not len(self.ids):
