@@ -73,6 +73,7 @@ class Poller:
         self._lease_ttl = lease_ttl
         self._scheduler: AsyncIOScheduler | None = None
         self._running: set[asyncio.Task[Any]] = set()
+        self._stopping = False
         self._held: set[str] = set()
         self._leases: asyncio.Task[None] | None = None
         self._store_down_logged = False
@@ -141,6 +142,11 @@ class Poller:
             runner.status.polled_by = self._owner or None
             outcome = await runner.run_once(reparse=reparse)
             await self._schedule_next(runner, outcome)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # Cancelled by stop(): APScheduler would log an expected end as a job error
+            # with its traceback, on every stop that found a poll under way.
         finally:
             if task is not None:
                 self._running.discard(task)
@@ -249,6 +255,7 @@ class Poller:
 
     async def stop(self) -> None:
         """Stop scheduling and cancel polls under way (their data would arrive too late)."""
+        self._stopping = True
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         if self._leases is not None:

@@ -25,6 +25,7 @@ import sys
 from aiohttp import web
 
 from aggregator.header_timeout import HeaderTimeoutRunner
+from aggregator.stop_report import REPORT_AFTER_S, report_after
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ async def serve(
     try:
         await stop.wait()
         log.info("stopping: finishing the requests under way")
+        report_after(shutdown_timeout + REPORT_AFTER_S)
         if operator_site is not None:
             await operator_site.stop()
         await _drain_and_close(runner, site, min(header_timeout, FIRST_REQUEST_GRACE_S))

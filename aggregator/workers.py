@@ -7,6 +7,11 @@ in N workers would poll every source N times). This parent only supervises: it r
 worker that dies, forwards SIGTERM/SIGINT for a graceful stop, and forwards SIGHUP so that
 every process reloads the configuration file (as ``systemctl reload`` expects).
 
+A stop is bounded: a process still running ``KILL_AFTER_S`` after its own shutdown
+timeout (the requests under way have had their time) is killed with one error line naming
+it, and the supervisor exits non-zero. Waiting for it forever left a rolling restart, or
+systemd's stop, hanging on one stuck process with nothing in the log.
+
 A child starts with SIGHUP ignored and installs its reload handler once its event loop runs:
 without that, a reload asked in the second between a child's start and its handler would
 kill it (SIGHUP's default action), and the supervisor would take the early death for a
@@ -29,6 +34,7 @@ from collections.abc import Iterator
 from types import FrameType
 
 from aggregator.config.models import BeffroiConfig
+from aggregator.stop_report import KILL_AFTER_S
 
 #: Where the Prometheus client keeps per-process values in its multiprocess mode.
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -88,10 +94,12 @@ def run_workers(args: argparse.Namespace, config: BeffroiConfig) -> int:
     if args.role == "poller":
         roles = ["poller"]
     with _shared_metrics_dir() as env:
-        return _supervise(args, roles, env)
+        return _supervise(args, roles, env, stop_within=config.server.shutdown_timeout)
 
 
-def _supervise(args: argparse.Namespace, roles: list[str], env: dict[str, str]) -> int:
+def _supervise(
+    args: argparse.Namespace, roles: list[str], env: dict[str, str], *, stop_within: float
+) -> int:
     children: list[tuple[str, subprocess.Popen[bytes], float]] = [
         (role, _start(args, role, env), time.monotonic()) for role in roles
     ]
@@ -128,10 +136,26 @@ def _supervise(args: argparse.Namespace, roles: list[str], env: dict[str, str]) 
                 break
             log.warning("the %s process exited (code %s); starting another", role, code)
             children[index] = (role, _start(args, role, env), time.monotonic())
+    deadline = time.monotonic() + stop_within + KILL_AFTER_S
     failed = 0
-    for _role, child, _started in children:
-        failed += child.wait() != 0
+    for role, child, _started in children:
+        failed += _wait_or_kill(role, child, deadline) != 0
     return 1 if failed else 0
+
+
+def _wait_or_kill(role: str, child: subprocess.Popen[bytes], deadline: float) -> int:
+    try:
+        return child.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        log.error(
+            "the %s process (pid %d) did not stop within its shutdown timeout + %.0f s; "
+            "killing it (its log says which step it was waiting for)",
+            role,
+            child.pid,
+            KILL_AFTER_S,
+        )
+        child.kill()
+        return child.wait()
 
 
 def _forward_reload(children: list[tuple[str, subprocess.Popen[bytes], float]]) -> None:

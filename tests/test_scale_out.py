@@ -13,6 +13,8 @@ import pytest
 from redis_server import free_port
 from upstream_server import Reply
 
+from aggregator.stop_report import KILL_AFTER_S
+
 ROOT = Path(__file__).parents[1]
 V1 = b'[{"code": "P1", "nom": "Gare"}, {"code": "P2", "nom": "Euralille"}]'
 V2 = V1[:-1] + b', {"code": "P3", "nom": "Lille Europe"}]'
@@ -224,7 +226,9 @@ async def test_workers_share_one_port_and_one_poller(tmp_path, cluster, upstream
         assert [r["id"] for r in body["data"]] == ["parkings:P1", "parkings:P2"]
     finally:
         parent.send_signal(signal.SIGTERM)
-        assert parent.wait(timeout=30) == 0
+        # Waited in a thread: a blocking wait here would freeze this loop, and with it the
+        # upstream the poller may be reading from while it stops.
+        assert await asyncio.to_thread(parent.wait, 30) == 0
 
 
 async def test_sighup_to_the_supervisor_reloads_every_worker(tmp_path, cluster, upstream):
@@ -278,7 +282,7 @@ async def test_sighup_to_the_supervisor_reloads_every_worker(tmp_path, cluster, 
         assert parent.poll() is None
     finally:
         parent.send_signal(signal.SIGTERM)
-        code = parent.wait(timeout=30)
+        code = await asyncio.to_thread(parent.wait, 30)
     output = log.read_text()
     assert output.count("SIGHUP: asking 3 processes to reload the configuration") == 2
     assert code == 0
@@ -287,3 +291,52 @@ async def test_sighup_to_the_supervisor_reloads_every_worker(tmp_path, cluster, 
 async def _answers(url: str) -> bool:
     async with httpx.AsyncClient(timeout=5) as client:
         return (await client.get(url)).status_code == 200
+
+
+async def test_a_worker_that_does_not_stop_is_killed_with_a_reason(tmp_path, cluster, upstream):
+    """A stop waited forever on a process that never ended (a rolling restart, or systemd's
+    stop, hung with nothing in the log). A worker frozen with SIGSTOP cannot act on the
+    SIGTERM forwarded to it: the supervisor kills it once its shutdown timeout and the margin
+    have passed, names it in an error line, and exits non-zero."""
+    config = next(tmp_path.glob("beffroi.yaml"))
+    config.write_text(config.read_text().replace("server:\n", "server:\n  shutdown_timeout: 1s\n"))
+    port = free_port()
+    log = tmp_path / "supervisor.log"
+    with log.open("w") as sink:
+        parent = subprocess.Popen(  # noqa: ASYNC220 - a process to supervise, not to wait on here
+            [*SERVE, "-c", str(config), "--workers", "2", "--port", str(port)],
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        await until(lambda: _answers(f"http://127.0.0.1:{port}/readyz"))
+        children = _children_of(parent.pid)
+        assert len(children) == 3
+        frozen = children[0]
+        os.kill(frozen, signal.SIGSTOP)
+        started = asyncio.get_running_loop().time()
+        parent.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(parent.wait, 40)
+        took = asyncio.get_running_loop().time() - started
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    output = log.read_text()
+    assert code == 1
+    assert f"(pid {frozen}) did not stop within its shutdown timeout + 10 s; killing it" in output
+    assert took >= 1 + KILL_AFTER_S - 1  # the others stopped at once; the frozen one was waited for
+    assert _gone(frozen)  # killed and reaped by the supervisor, not left orphaned
+
+
+def _children_of(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return sorted(int(child) for child in children)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False

@@ -1,0 +1,59 @@
+"""A stop that takes too long says where it waits: each pending task and thread, by function
+and line, never a value."""
+
+import asyncio
+import logging
+import threading
+
+from aggregator.stop_report import report_after
+
+SECRET = "s3cr3t-token-value"
+
+
+async def _inner_wait(event: asyncio.Event, token: str) -> None:
+    await event.wait()
+
+
+async def a_stuck_source_stop(event: asyncio.Event) -> None:
+    await _inner_wait(event, SECRET)
+
+
+def a_stuck_thread(event: threading.Event, token: str) -> None:
+    event.wait()
+
+
+async def test_the_report_names_where_each_task_and_thread_waits(caplog):
+    task_release = asyncio.Event()
+    thread_release = threading.Event()
+    task = asyncio.create_task(a_stuck_source_stop(task_release), name="source-stop")
+    thread = threading.Thread(target=a_stuck_thread, args=(thread_release, SECRET), name="parser")
+    thread.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="aggregator.stop_report"):
+            report_after(0.01)
+            await asyncio.sleep(0.2)
+    finally:
+        task_release.set()
+        thread_release.set()
+        await task
+        thread.join()
+    [record] = [r for r in caplog.records if r.name == "aggregator.stop_report"]
+    text = record.getMessage()
+    assert text.startswith("still stopping after 0 s; waiting for")
+    task_line = next(line for line in text.splitlines() if "task source-stop:" in line)
+    # The innermost frames, outermost first, with the file from the package on.
+    assert "a_stuck_source_stop (tests/test_stop_report.py:" in task_line
+    assert "_inner_wait (tests/test_stop_report.py:" in task_line
+    assert task_line.index("a_stuck_source_stop") < task_line.index("_inner_wait")
+    assert "wait (asyncio/locks.py:" in task_line
+    thread_line = next(line for line in text.splitlines() if "thread parser:" in line)
+    assert "a_stuck_thread (tests/test_stop_report.py:" in thread_line
+    assert "wait (threading.py:" in thread_line
+    assert SECRET not in text
+
+
+async def test_a_stop_that_ends_in_time_reports_nothing(caplog):
+    with caplog.at_level(logging.ERROR, logger="aggregator.stop_report"):
+        report_after(0.05).cancel()
+        await asyncio.sleep(0.1)
+    assert not [r for r in caplog.records if r.name == "aggregator.stop_report"]
