@@ -213,4 +213,5 @@ connectors:
         assert totals[-1] >= 12
     finally:
         parent.send_signal(signal.SIGTERM)
-        assert parent.wait(timeout=30) == 0
+        # In a thread: a blocking wait would freeze this loop and the upstream it serves.
+        assert await asyncio.to_thread(parent.wait, 30) == 0
