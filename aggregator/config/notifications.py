@@ -12,7 +12,8 @@ from aggregator.config.types import Duration
 
 class DeepLinks(BaseModel):
     """URL templates a notification links to; ``{id}`` is the line, stop, alert or event id
-    (URL-encoded). An empty template sends no link."""
+    (URL-encoded). An empty template sends no link, or the next one a notice offers (a
+    cancelled trip links to its line when there is no trip template)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -22,6 +23,9 @@ class DeepLinks(BaseModel):
     event: str = ""
     #: A news item (``{id}``: its id in ``/v1/news``).
     news: str = ""
+    #: A cancelled trip, or one that skips a stop: ``{id}`` its id and ``{date}`` its service
+    #: day (YYYY-MM-DD), as ``/v1/trips/{id}?date={date}`` takes them.
+    trip: str = ""
 
 
 class FcmConfig(BaseModel):

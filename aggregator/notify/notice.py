@@ -17,10 +17,20 @@ import orjson
 
 NoticeKind = Literal["alert", "agenda", "cancellation", "news", "waste"]
 #: What a deep link points to (a template of ``notifications.deep_links``).
-LinkKind = Literal["line", "stop", "alert", "event", "news"]
+LinkKind = Literal["line", "stop", "alert", "event", "news", "trip"]
 #: The longest title and body a notification carries (a lock screen shows less).
 MAX_TITLE = 80
 MAX_BODY = 240
+
+
+@dataclass(frozen=True, slots=True)
+class DeepLink:
+    """What a notification may link to, filled into the deployment's template of its kind."""
+
+    kind: LinkKind
+    id: str
+    #: A trip's service day (YYYY-MM-DD), for the trip template's ``{date}``.
+    date: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +46,8 @@ class Notice:
     urgency: Literal["very-low", "low", "normal", "high"]
     #: language → (title, body), in every message language.
     texts: Mapping[str, tuple[str, str]]
-    link: tuple[LinkKind, str] | None
+    #: By preference: the first whose kind the deployment has a template for.
+    links: tuple[DeepLink, ...]
     #: The id of the alert or agenda item, as the API names it.
     subject: str
     #: Queued too for whoever follows its topics after it was first recorded, once each

@@ -70,11 +70,13 @@ def database_location(config: NotificationsConfig, base_dir: Path | None) -> str
 
 
 def deep_link(config: NotificationsConfig, notice: Notice) -> str | None:
-    if notice.link is None:
-        return None
-    kind, target = notice.link
-    template = getattr(config.deep_links, kind)
-    return template.replace("{id}", quote(target, safe="")) if template else None
+    """The first of the notice's links the deployment has a template for, filled in."""
+    for link in notice.links:
+        template = getattr(config.deep_links, link.kind)
+        if template:
+            url = template.replace("{id}", quote(link.id, safe=""))
+            return url.replace("{date}", link.date or "")
+    return None
 
 
 def to_change(config: NotificationsConfig, notice: Notice) -> Change:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from aggregator.api.messages import MESSAGE_LANGUAGES
-from aggregator.notify.notice import MAX_BODY, MAX_TITLE, Notice, content_key, shorten
+from aggregator.notify.notice import MAX_BODY, MAX_TITLE, DeepLink, Notice, content_key, shorten
 
 from .index import category_key
 
@@ -68,6 +68,6 @@ def _notice(record: Mapping[str, Any]) -> Notice:
         collapse=f"agenda:{record.get('event_id') or item}",
         urgency="high" if status == "cancelled" else "normal",
         texts=texts,
-        link=("event", item),
+        links=(DeepLink("event", item),),
         subject=item,
     )

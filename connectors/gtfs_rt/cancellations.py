@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aggregator.api.messages import MESSAGE_LANGUAGES
-from aggregator.notify.notice import MAX_BODY, MAX_TITLE, Notice, TimedNotices, shorten
+from aggregator.notify.notice import MAX_BODY, MAX_TITLE, DeepLink, Notice, TimedNotices, shorten
 
 from .model import COL_STATUS, SKIPPED, BlockCalls
 
@@ -168,7 +168,7 @@ def _skip_notice(feed: str, tt: Timetable, trip: TripRealtime, stop: int, when: 
         collapse=key,
         urgency="high",
         texts=texts,
-        link=("stop", f"{feed}:{tt.stop_ids[stop]}"),
+        links=(_trip_link(feed, trip), DeepLink("stop", f"{feed}:{tt.stop_ids[stop]}")),
         subject=f"{feed}:{trip.trip_id}",
     )
 
@@ -198,6 +198,10 @@ def _notice(feed: str, tt: Timetable, trip: TripRealtime, first: int) -> Notice:
         collapse=f"cancellation:{feed}:{trip.trip_id}:{day}",
         urgency="high",
         texts=texts,
-        link=("line", f"{feed}:{trip.route_id}"),
+        links=(_trip_link(feed, trip), DeepLink("line", f"{feed}:{trip.route_id}")),
         subject=subject,
     )
+
+
+def _trip_link(feed: str, trip: TripRealtime) -> DeepLink:
+    return DeepLink("trip", f"{feed}:{trip.trip_id}", trip.service_date.isoformat())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from aggregator.api.messages import MESSAGE_LANGUAGES
-from aggregator.notify.notice import MAX_BODY, MAX_TITLE, Notice, content_key, shorten
+from aggregator.notify.notice import MAX_BODY, MAX_TITLE, DeepLink, Notice, content_key, shorten
 
 if TYPE_CHECKING:
     from connectors.gtfs.timetable import Timetable
@@ -97,6 +97,6 @@ def _notice(feed: str, tt: Timetable, alert: AlertRealtime) -> Notice | None:
         collapse=f"alert:{subject}",
         urgency="high" if alert.effect in _URGENT_EFFECTS else "normal",
         texts=texts,
-        link=("alert", subject),
+        links=(DeepLink("alert", subject),),
         subject=subject,
     )

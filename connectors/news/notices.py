@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aggregator.api.messages import MESSAGE_LANGUAGES
-from aggregator.notify.notice import MAX_BODY, MAX_TITLE, Notice, shorten
+from aggregator.notify.notice import MAX_BODY, MAX_TITLE, DeepLink, Notice, shorten
 from aggregator.notify.topics import news_key
 
 from .connector import category_key
@@ -55,6 +55,6 @@ def _notice(source: str, record: Mapping[str, Any]) -> Notice:
         collapse=f"news:{item_id}",
         urgency="low",
         texts=texts,
-        link=("news", item_id),
+        links=(DeepLink("news", item_id),),
         subject=item_id,
     )

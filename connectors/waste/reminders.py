@@ -111,7 +111,7 @@ def _notice(source: str, zone_ids: Sequence[str], day: date, streams: list[str])
         collapse=f"waste:{source}:{digest}",
         urgency="normal",
         texts=texts,
-        link=None,
+        links=(),
         subject=f"{source}:{day.isoformat()}",
         # Whoever starts following these zones this evening is reminded too (once).
         late_subscribers=True,

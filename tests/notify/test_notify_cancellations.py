@@ -164,10 +164,12 @@ async def test_a_skipped_stop_is_told_to_the_followers_of_that_stop(
     database: str, upstream, push, vapid
 ) -> None:
     """Train 135 runs but skips Palo Alto (20:44): the station's followers hear of it from
-    19:44; the line's followers and another stop's do not."""
+    19:44; the line's followers and another stop's do not. With a trip template, the
+    notification opens that trip on that day (without one it opens the stop, or the line)."""
     upstream.route("/trip-updates.pb", Reply(body=skipped_stop(TRIP, 8)))
     clock = MovedClock(START)
-    runtime = make_runtime(notify_config(upstream, database, vapid[0]), clock)
+    trip_link = "    trip: https://app.city.example/trips/{id}?date={date}"
+    runtime = make_runtime(notify_config(upstream, database, vapid[0], extra=trip_link), clock)
     async with TestClient(TestServer(create_app(runtime, poll=False))) as client:
         await runtime.poll_once("caltrain")
         for name, topics in (
@@ -191,6 +193,7 @@ async def test_a_skipped_stop_is_told_to_the_followers_of_that_stop(
         message = push.messages("gil")[0].message
         assert message["kind"] == "cancellation"
         assert message["id"] == "skipped:caltrain:135:2023-11-07:70171"
+        assert message["url"] == "https://app.city.example/trips/caltrain%3A135?date=2023-11-07"
         assert message["title"] == (
             "L1 : train 135 de 20:11 ne s'arrête pas à Palo Alto Caltrain Station"
         )
