@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 import orjson
 
+from aggregator.cancelling import cancel_and_wait
 from aggregator.connector import Connector, DependencyNotReady
 from aggregator.live import LiveData
 from aggregator.model import ChangeEvent, Snapshot
@@ -149,6 +150,4 @@ class Follower:
         )
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(*self._tasks)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from aggregator.cancelling import cancel_and_wait
 from aggregator.model import ChangeEvent, Snapshot
 
 IndexT = TypeVar("IndexT")
@@ -315,7 +316,4 @@ class LiveData:
 
     async def close(self) -> None:
         """Cancel index builds under way."""
-        tasks = [spec.task for spec in self._combined.values() if spec.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*(spec.task for spec in self._combined.values()))

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from aggregator import __version__
 from aggregator.api.pagination import CursorCodec
+from aggregator.cancelling import cancel_and_wait
 from aggregator.clock import Clock
 from aggregator.communes import CommuneTags
 from aggregator.config.models import BeffroiConfig, ConnectorConfig
@@ -215,9 +216,7 @@ class Runtime:
         if self.poller is not None:
             await self.poller.stop()
             self.poller = None
-        if self._store_check is not None:
-            self._store_check.cancel()
-            await asyncio.gather(self._store_check, return_exceptions=True)
+        await cancel_and_wait(self._store_check)
         if self.follower is not None:
             await self.follower.close()
         if self.fetcher is not None:

@@ -23,6 +23,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from aggregator.cancelling import cancel_and_wait
 from aggregator.model import ChangeEvent
 from aggregator.poller import PollOutcome, SourceRunner, retry_delay
 from aggregator.store import Store
@@ -258,13 +259,8 @@ class Poller:
         self._stopping = True
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
-        if self._leases is not None:
-            self._leases.cancel()
-            await asyncio.gather(self._leases, return_exceptions=True)
-        for task in list(self._running):
-            task.cancel()
-        if self._running:
-            await asyncio.gather(*self._running, return_exceptions=True)
+        await cancel_and_wait(self._leases)
+        await cancel_and_wait(*self._running)
         if self._shared and self._store is not None:
             # Hand the sources over at once rather than after the lease TTL.
             for source_id in list(self._held):

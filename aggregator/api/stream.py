@@ -32,6 +32,7 @@ from aggregator.api.ratelimit import client_address
 from aggregator.api.routing import ApiRouter, Param
 from aggregator.api.schemas import choice, csv, integer, window_duration
 from aggregator.api.stream_hub import HUB, StreamHub, Subscription, Topic
+from aggregator.cancelling import cancel_and_wait
 from aggregator.config import parse_duration
 from aggregator.runtime import Runtime, runtime_of
 
@@ -260,9 +261,7 @@ def install_stream(app: web.Application, router: ApiRouter, runtime: Runtime) ->
 
         task = asyncio.create_task(loop(), name="stream-disconnects")
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
     async def end_streams(_app: web.Application) -> None:
         hub.close()  # let graceful shutdown finish instead of waiting on open streams

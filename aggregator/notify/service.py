@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import orjson
 
+from aggregator.cancelling import cancel_and_wait
 from aggregator.config.notifications import NotificationsConfig
 from aggregator.model import ChangeEvent
 from aggregator.notify.notice import Notice
@@ -194,10 +195,8 @@ class Notifier:
             # still waiting for push services after STOP_GRACE_S is cancelled.
             self._stopping = True
             self._wake.set()
-            done, _ = await asyncio.wait({self._task}, timeout=STOP_GRACE_S)
-            if not done:
-                self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait({self._task}, timeout=STOP_GRACE_S)
+            await cancel_and_wait(self._task)  # ended already, or cancelled now
             self._task = None
         if self._holding:
             with contextlib.suppress(Exception):

