@@ -1,12 +1,13 @@
 """Ending background tasks for sure.
 
 ``task.cancel()`` asks once: the task ends only if the ``CancelledError`` reaches its top. On
-Python 3.11 a library may swallow it — redis-py's pub/sub listener does now and then, and
-``asyncio.wait_for`` does when what it waits for completes at that moment — and a stop that
-then awaited the task waited for ever. That is how a ``serve --workers`` stop hung in CI: the
-Redis store's listener, cancelled while reading, went on listening (reproduced in 121 of 300
-closes of the store under pub/sub traffic). Cancelling again until the task has ended costs
-nothing when the first request is heard.
+Python 3.11 a library may swallow it — redis-py's pub/sub listener does now and then (a
+cancellation landing in one of its read timeouts; redis/redis-py#2028 and #2551 describe the
+race), and ``asyncio.wait_for`` does when what it waits for completes at that moment — and a
+stop that then awaited the task waited for ever. That is how a ``serve --workers`` stop hung
+in CI: the Redis store's listener, cancelled while reading, went on listening (reproduced in
+121 of 300 closes of the store under pub/sub traffic). Cancelling again until the task has
+ended costs nothing when the first request is heard.
 """
 
 from __future__ import annotations
