@@ -170,20 +170,21 @@ connectors:
 
         async def ready() -> bool:
             try:
-                async with httpx.AsyncClient(timeout=5) as client:
+                async with httpx.AsyncClient(timeout=30) as client:
                     return (await client.get(base + "/readyz")).status_code == 200
             except httpx.TransportError:
                 return False
 
-        deadline = asyncio.get_running_loop().time() + 30
+        # Generous: three processes importing the app can take long on a loaded machine.
+        deadline = asyncio.get_running_loop().time() + 90
         while not await ready():
             assert asyncio.get_running_loop().time() < deadline, "the workers never got ready"
             await asyncio.sleep(0.2)
         totals = []
         for _ in range(12):
-            async with httpx.AsyncClient(timeout=5) as client:  # a new connection each time
+            async with httpx.AsyncClient(timeout=30) as client:  # a new connection each time
                 await client.get(base + "/v1/sources")
-            async with httpx.AsyncClient(timeout=5) as client:
+            async with httpx.AsyncClient(timeout=30) as client:
                 text = (await client.get(base + "/metrics")).text
             values = samples(text)
             totals.append(
