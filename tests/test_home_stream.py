@@ -142,7 +142,7 @@ async def read_events(response, count: int) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     block: list[str] = []
     while len(out) < count:
-        line = (await asyncio.wait_for(response.content.readline(), timeout=10)).decode()
+        line = (await asyncio.wait_for(response.content.readline(), timeout=60)).decode()
         if line.startswith(": heartbeat"):
             out.append(("heartbeat", ""))
             continue
@@ -227,7 +227,7 @@ async def sse(response, count: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     block: dict[str, Any] = {}
     while len(out) < count:
-        raw = await asyncio.wait_for(response.content.readline(), timeout=10)
+        raw = await asyncio.wait_for(response.content.readline(), timeout=60)
         assert raw, f"the stream ended ({response.status}) before {count} blocks"
         line = raw.decode().rstrip("\n")
         if not line:

@@ -78,10 +78,10 @@ async def served() -> AsyncIterator[tuple[Served, StreamHub]]:
 async def first_line(response: ClientResponse) -> bytes:
     """The stream's first line after its ``retry:`` field (``id: ...`` of its first event):
     it really streams."""
-    line = await asyncio.wait_for(response.content.readline(), timeout=10)
+    line = await asyncio.wait_for(response.content.readline(), timeout=60)
     if line.startswith(b"retry:"):
-        await asyncio.wait_for(response.content.readline(), timeout=10)  # the blank line
-        line = await asyncio.wait_for(response.content.readline(), timeout=10)
+        await asyncio.wait_for(response.content.readline(), timeout=60)  # the blank line
+        line = await asyncio.wait_for(response.content.readline(), timeout=60)
     return line
 
 
