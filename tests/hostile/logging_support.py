@@ -46,12 +46,12 @@ class LoggedServer:
             )
 
     async def sources(self) -> dict[str, dict[str, Any]]:
-        async with httpx.AsyncClient(timeout=5) as client:
+        async with httpx.AsyncClient(timeout=30) as client:
             answer = (await client.get(self.base + "/v1/sources")).json()
         return {source["id"]: source for source in answer["data"]}
 
     async def wait_for(
-        self, condition: Callable[[dict[str, dict[str, Any]]], bool], within: float = 30.0
+        self, condition: Callable[[dict[str, dict[str, Any]]], bool], within: float = 90.0
     ) -> None:
         """Poll ``/v1/sources`` until ``condition`` holds on it; fail after ``within`` s.
 
