@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 from aiohttp.test_utils import TestClient, TestServer
+from process_signals import all_children_catch
 from prometheus_client.parser import text_string_to_metric_families
 from redis_server import free_port
 from support import runtime_from
@@ -177,7 +178,9 @@ connectors:
 
         # Generous: three processes importing the app can take long on a loaded machine.
         deadline = asyncio.get_running_loop().time() + 90
-        while not await ready():
+        # Ready is one worker answering; the stop below must find all three with their SIGTERM
+        # handler (one still starting dies of the signal, and the supervisor exits 1).
+        while not (await ready() and all_children_catch(parent.pid, 3)):
             assert asyncio.get_running_loop().time() < deadline, "the workers never got ready"
             await asyncio.sleep(0.2)
         totals = []

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from process_signals import all_children_catch, children_of
 from redis_server import free_port
 from upstream_server import Reply
 
@@ -235,6 +236,7 @@ async def test_workers_share_one_port_and_one_poller(tmp_path, cluster, upstream
         base = f"http://127.0.0.1:{port}"
 
         await until(lambda: _answers(base + "/readyz"))
+        await until(lambda: _ready_to_stop(parent))  # one answering is not all three up
         polls, elapsed = await polls_over(upstream, at_least=3.0, polls=2)
         assert polls <= elapsed + 2, (polls, elapsed)  # one poller, not three
         async with httpx.AsyncClient(timeout=30) as client:
@@ -274,6 +276,9 @@ async def test_sighup_to_the_supervisor_reloads_every_worker(tmp_path, cluster, 
 
     try:
         await until(lambda: _answers(base + "/readyz"))
+        # A worker ignores SIGHUP until its reload handler is in place (see aggregator.workers).
+        await until(lambda: _ready_to_stop(parent))
+        await until(lambda: _catch_sighup(parent))
         config.write_text(
             config.read_text()
             + f"""  - id: second
@@ -333,7 +338,10 @@ async def test_a_worker_that_does_not_stop_is_killed_with_a_reason(tmp_path, clu
         )
     try:
         await until(lambda: _answers(f"http://127.0.0.1:{port}/readyz"))
-        children = _children_of(parent.pid)
+        # Every worker must have its SIGTERM handler before one is frozen: a SIGTERM to a
+        # worker still starting, frozen or not, kills it at once by the default action.
+        await until(lambda: _ready_to_stop(parent))
+        children = children_of(parent.pid)
         assert len(children) == 3
         frozen = children[0]
         os.kill(frozen, signal.SIGSTOP)
@@ -345,15 +353,22 @@ async def test_a_worker_that_does_not_stop_is_killed_with_a_reason(tmp_path, clu
         if parent.poll() is None:
             parent.kill()
     output = log.read_text()
-    assert code == 1
-    assert f"(pid {frozen}) did not stop within its shutdown timeout + 10 s; killing it" in output
+    assert code == 1, output
+    assert (
+        f"(pid {frozen}) did not stop within its shutdown timeout + 10 s; killing it" in output
+    ), output
     assert took >= 1 + KILL_AFTER_S - 1  # the others stopped at once; the frozen one was waited for
     assert _gone(frozen)  # killed and reaped by the supervisor, not left orphaned
 
 
-def _children_of(pid: int) -> list[int]:
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return sorted(int(child) for child in children)
+async def _ready_to_stop(parent: subprocess.Popen[bytes]) -> bool:
+    """Whether the supervisor's three processes all have their SIGTERM handler: stopped
+    earlier, one still starting dies of the signal and the supervisor rightly exits 1."""
+    return all_children_catch(parent.pid, 3)
+
+
+async def _catch_sighup(parent: subprocess.Popen[bytes]) -> bool:
+    return all_children_catch(parent.pid, 3, signal.SIGHUP)
 
 
 def _gone(pid: int) -> bool:
