@@ -2,8 +2,9 @@
 whether one has installed its handler for a signal yet.
 
 A process asked to stop before its event loop has installed its SIGTERM handler dies of the
-signal's default action (even when frozen with SIGSTOP): a test of a graceful stop must wait
-for the handler, not only for one worker to answer, or a loaded machine fails it.
+signal's default action, and one that has just exited is still listed until reaped: a test
+of a graceful stop must wait until every child catches SIGTERM, not only for one worker to
+answer, or a loaded machine fails it.
 """
 
 from __future__ import annotations

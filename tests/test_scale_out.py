@@ -338,8 +338,9 @@ async def test_a_worker_that_does_not_stop_is_killed_with_a_reason(tmp_path, clu
         )
     try:
         await until(lambda: _answers(f"http://127.0.0.1:{port}/readyz"))
-        # Every worker must have its SIGTERM handler before one is frozen: a SIGTERM to a
-        # worker still starting, frozen or not, kills it at once by the default action.
+        # Every child must be a running worker with its SIGTERM handler before one is frozen
+        # (one just exited, not yet reaped, is still listed; one still starting dies of the
+        # SIGTERM).
         await until(lambda: _ready_to_stop(parent))
         children = children_of(parent.pid)
         assert len(children) == 3
