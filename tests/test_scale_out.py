@@ -158,7 +158,7 @@ async def test_a_dead_poller_is_replaced_within_the_lease(cluster, upstream):
     pid = int(holder.split(":")[1])
     victim = next(p for p in pollers if p.popen.pid == pid)
     survivor = next(p for p in pollers if p is not victim)
-    victim.stop(signal.SIGKILL)
+    await asyncio.to_thread(victim.stop, signal.SIGKILL)  # in a thread: the loop serves
     upstream.route("/p.json", Reply(body=V2))
     await until(lambda: _has_p3(api))  # lease TTL 2 s, then a poll
     status = (await api.admin("/v1/admin/sources/parkings")).json()["data"]
@@ -195,7 +195,8 @@ async def test_redis_outage_is_survived_and_state_converges(cluster, upstream, r
     (empty), the poller saves the data again and new upstream data reaches the API."""
     poller, api = cluster("poller"), cluster("api")
     await until(lambda: ready(api))
-    redis_server.stop()
+    # In a thread, as every wait here: this loop serves the upstream the poller reads.
+    await asyncio.to_thread(redis_server.stop)
 
     async def degraded() -> bool:
         return (await api.get("/readyz")).json()["data"]["status"] == "degraded"
@@ -204,7 +205,7 @@ async def test_redis_outage_is_survived_and_state_converges(cluster, upstream, r
     answer = (await api.get(RECORDS)).json()
     assert [r["id"] for r in answer["data"]] == ["parkings:P1", "parkings:P2"]
     assert answer["meta"]["sources"]["parkings"]["stale"] is True
-    redis_server.start()
+    await asyncio.to_thread(redis_server.start)
     upstream.route("/p.json", Reply(body=V2))
     await until(lambda: _has_p3(api))
     late = cluster("api")
