@@ -33,7 +33,7 @@ def runtime_from(text: str, **kwargs: object) -> Runtime:
     return Runtime(config_from(text, **kwargs), CONNECTOR_TYPES)  # type: ignore[arg-type]
 
 
-async def eventually(condition: Callable[[], bool], *, within: float = 10.0) -> None:
+async def eventually(condition: Callable[[], bool], *, within: float = 60.0) -> None:
     """Wait until ``condition()`` holds; fail with a clear message after ``within`` seconds.
 
     Not a timing assertion: the bound only stops a broken test from hanging.

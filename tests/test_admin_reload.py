@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -158,10 +159,15 @@ def test_sighup_reloads_a_running_server_and_secrets_never_leak(tmp_path):
             process.send_signal(signal.SIGHUP)
             auth = {"Authorization": f"Bearer {TOKEN}"}
             for path in ("/v1/sources", "/v1/sources/a", "/metrics", "/", "/readyz"):
-                bodies.append(httpx.get(base + path).text)
-            bodies.append(httpx.get(base + "/v1/admin/sources/a", headers=auth).text)
-            bodies.append(httpx.post(base + "/v1/admin/sources/a/refresh", headers=auth).text)
+                bodies.append(httpx.get(base + path, timeout=30).text)
+            bodies.append(httpx.get(base + "/v1/admin/sources/a", headers=auth, timeout=30).text)
+            bodies.append(
+                httpx.post(base + "/v1/admin/sources/a/refresh", headers=auth, timeout=30).text
+            )
             asyncio.run(_wait_for(base, lambda s: set(s) == {"a", "b"}))
+            # The bad file's refusal is logged when the process gets to the SIGHUP: wait for
+            # it, since a SIGTERM sent before then would rightly stop the process first.
+            _wait_for_log(log, "the new configuration is invalid")
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
@@ -178,10 +184,12 @@ def test_sighup_reloads_a_running_server_and_secrets_never_leak(tmp_path):
     assert "connection refused" in bodies[5]
 
 
-async def _wait_for(base: str, condition, within: float = 20.0) -> None:
+async def _wait_for(base: str, condition, within: float = 90.0) -> None:
+    """Poll /v1/sources until ``condition`` holds. The bound only stops a broken test from
+    hanging: a process importing the app can take many seconds on a loaded machine."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
-    async with httpx.AsyncClient(timeout=5) as client:
+    async with httpx.AsyncClient(timeout=30) as client:
         while True:
             try:
                 answer = (await client.get(base + "/v1/sources")).json()
@@ -192,3 +200,10 @@ async def _wait_for(base: str, condition, within: float = 20.0) -> None:
             if loop.time() > deadline:
                 raise AssertionError("condition not reached")
             await asyncio.sleep(0.1)
+
+
+def _wait_for_log(log: Path, text: str, within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
+    while text not in log.read_text():
+        assert time.monotonic() < deadline, f"{text!r} not logged"
+        time.sleep(0.1)

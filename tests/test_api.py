@@ -265,8 +265,9 @@ async def test_readiness_waits_for_required_sources(upstream):
 async def test_rate_limit_answers_429_with_retry_after(upstream):
     """Past its burst a client gets 429 problem+json with Retry-After; health is never limited."""
     upstream.route("/stations.json", Reply(body=STATIONS))
+    # A token every 100 s: no pause of a loaded machine between the requests refills one.
     yaml = config_yaml(upstream.url("/stations.json")).replace(
-        "server:\n", "server:\n      rate_limit: {enabled: true, rate: 0.2, burst: 2}\n"
+        "server:\n", "server:\n      rate_limit: {enabled: true, rate: 0.01, burst: 2}\n"
     )
     runtime = runtime_from(yaml)
     async with TestClient(TestServer(create_app(runtime))) as client:

@@ -252,17 +252,22 @@ def deployment(tmp_path, redis_server):
 
 
 def test_compose_processes_serve_agree_and_pass_the_image_healthcheck(deployment):
+    # Requests get 30 s (httpx's default is 5): a loaded machine can be slow to answer.
     apis = [c for name, c in deployment.items() if role(BEFFROI[name]) == "api"]
     poller = next(c for name, c in deployment.items() if role(BEFFROI[name]) == "poller")
     for api in apis:
-        board = httpx.get(f"{api.base}/v1/stops/caltrain:san_francisco/departures?limit=3")
+        board = httpx.get(
+            f"{api.base}/v1/stops/caltrain:san_francisco/departures?limit=3", timeout=30
+        )
         assert board.status_code == 200
         assert len(board.json()["data"]["departures"]) == 3
-        source = httpx.get(f"{api.base}/v1/admin/sources/caltrain", headers=ADMIN).json()["data"]
+        source = httpx.get(
+            f"{api.base}/v1/admin/sources/caltrain", headers=ADMIN, timeout=30
+        ).json()["data"]
         assert f":{poller.popen.pid}:" in source["polled_by"]  # the API processes never poll
     records = "/v1/sources/lovelo-stations/records?limit=2"
-    first = httpx.get(apis[0].base + records).json()
-    second = httpx.get(f"{apis[1].base}{records}&cursor={first['meta']['next_cursor']}")
+    first = httpx.get(apis[0].base + records, timeout=30).json()
+    second = httpx.get(f"{apis[1].base}{records}&cursor={first['meta']['next_cursor']}", timeout=30)
     assert second.status_code == 200, second.text
     assert second.json()["data"][0]["id"] > first["data"][-1]["id"]
     assert all(container.healthcheck() == 0 for container in deployment.values())

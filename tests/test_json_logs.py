@@ -50,10 +50,12 @@ connectors:
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 30
+            # Generous: importing the app can take many seconds on a loaded machine.
+            deadline = time.monotonic() + 90
             while True:
                 try:
-                    sources = httpx.get(f"http://127.0.0.1:{port}/v1/sources").json()["data"]
+                    url = f"http://127.0.0.1:{port}/v1/sources"
+                    sources = httpx.get(url, timeout=30).json()["data"]
                     if all(s["last_attempt"] for s in sources):
                         break
                 except (httpx.TransportError, ValueError, KeyError):

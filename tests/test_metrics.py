@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 from aiohttp.test_utils import TestClient, TestServer
+from process_signals import all_children_catch
 from prometheus_client.parser import text_string_to_metric_families
 from redis_server import free_port
 from support import runtime_from
@@ -170,20 +171,23 @@ connectors:
 
         async def ready() -> bool:
             try:
-                async with httpx.AsyncClient(timeout=5) as client:
+                async with httpx.AsyncClient(timeout=30) as client:
                     return (await client.get(base + "/readyz")).status_code == 200
             except httpx.TransportError:
                 return False
 
-        deadline = asyncio.get_running_loop().time() + 30
-        while not await ready():
+        # Generous: three processes importing the app can take long on a loaded machine.
+        deadline = asyncio.get_running_loop().time() + 90
+        # Ready is one worker answering; the stop below must find all three with their SIGTERM
+        # handler (one still starting dies of the signal, and the supervisor exits 1).
+        while not (await ready() and all_children_catch(parent.pid, 3)):
             assert asyncio.get_running_loop().time() < deadline, "the workers never got ready"
             await asyncio.sleep(0.2)
         totals = []
         for _ in range(12):
-            async with httpx.AsyncClient(timeout=5) as client:  # a new connection each time
+            async with httpx.AsyncClient(timeout=30) as client:  # a new connection each time
                 await client.get(base + "/v1/sources")
-            async with httpx.AsyncClient(timeout=5) as client:
+            async with httpx.AsyncClient(timeout=30) as client:
                 text = (await client.get(base + "/metrics")).text
             values = samples(text)
             totals.append(

@@ -41,25 +41,28 @@ connectors:
     )
     auth = {"Authorization": f"Bearer {TOKEN}"}
     try:
-        deadline = time.monotonic() + 30
+        # Generous: importing the app can take many seconds on a loaded machine.
+        deadline = time.monotonic() + 90
         while True:
             try:
-                if httpx.get(f"http://127.0.0.1:{public}/readyz").status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{public}/readyz", timeout=30).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             assert time.monotonic() < deadline, "the server never got ready"
             time.sleep(0.1)
-        unknown = httpx.get(f"http://127.0.0.1:{public}/v1/nowhere")
+        unknown = httpx.get(f"http://127.0.0.1:{public}/v1/nowhere", timeout=30)
         for path in OPERATOR_ONLY:
-            on_operator = httpx.get(f"http://127.0.0.1:{operator}{path}", headers=auth)
+            on_operator = httpx.get(f"http://127.0.0.1:{operator}{path}", headers=auth, timeout=30)
             assert on_operator.status_code == 200, (path, on_operator.text)
-            on_public = httpx.get(f"http://127.0.0.1:{public}{path}", headers=auth)
+            on_public = httpx.get(f"http://127.0.0.1:{public}{path}", headers=auth, timeout=30)
             assert on_public.status_code == 404, path
             assert on_public.headers["Content-Type"] == "application/problem+json"
             assert on_public.json()["type"] == unknown.json()["type"]
         for path in PUBLIC:
-            assert httpx.get(f"http://127.0.0.1:{public}{path}").status_code == 200, path
+            assert httpx.get(f"http://127.0.0.1:{public}{path}", timeout=30).status_code == 200, (
+                path
+            )
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0

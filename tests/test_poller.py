@@ -145,11 +145,14 @@ async def test_scheduler_polls_backs_off_and_returns_to_cadence(upstream):
     status = runtime.statuses["parkings"]
     await runtime.start()
     try:
-        await eventually(lambda: status.consecutive_failures >= 2)
-        # After n failures the next attempt waits 2^(n-1) intervals, ±10 %.
+        # Between polls (next_run is unknown while one runs).
+        await eventually(lambda: status.consecutive_failures >= 2 and status.next_run is not None)
+        # After n failures the next attempt waits 2^(n-1) intervals, ±10 %, counted from a
+        # moment a little after last_attempt: the end of the poll's bookkeeping, which a
+        # loaded machine can stretch (the slack stays under the next doubling).
         expected = 0.1 * 2 ** (status.consecutive_failures - 1)
         gap = (status.next_run - status.last_attempt).total_seconds()
-        assert 0.85 * expected <= gap <= 1.15 * expected + 0.02
+        assert 0.85 * expected <= gap <= 1.15 * expected + 0.1
         await eventually(lambda: runtime.live.snapshot("parkings").version == 2)
         assert status.consecutive_failures == 0
         assert status.state(datetime.now(UTC)) is SourceState.OK

@@ -4,6 +4,7 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+import redis.asyncio
 from support import eventually
 
 from aggregator.api.ratelimit import MemoryBuckets, RedisBuckets
@@ -33,6 +34,7 @@ async def stores(redis_server):
     b = RedisStore(redis_server.url, prefix="t:", lease_ttl=1.0)
     await a.start()
     await b.start()
+    await _until_subscribed(redis_server.url, "t:events", 2)
     yield a, b
     await a.close()
     await b.close()
@@ -42,8 +44,7 @@ async def test_snapshot_shared_as_json_and_announced(stores):
     """A snapshot saved by one process is announced to the other and loads back as JSON."""
     a, b = stores
     seen: list[ChangeEvent] = []
-    b.subscribe(seen.append)
-    await asyncio.sleep(0.2)  # let b's subscription settle
+    b.subscribe(seen.append)  # b follows the channel already (see the fixture)
     records = [{"id": "s:1", "name": "Gare Lille-Flandres"}] * 500  # big enough to compress
     await a.save_snapshot(snapshot(1, records))
     await eventually(lambda: seen)
@@ -75,7 +76,6 @@ async def test_statuses_are_shared(stores):
     a, b = stores
     received = {}
     b.subscribe_status(lambda source_id, state: received.update({source_id: state}))
-    await asyncio.sleep(0.2)
     status = SourceStatus("s", "json_records", None, "every 1m", 60, 180, False)
     status.record_failure(at=datetime(2026, 3, 29, 8, tzinfo=UTC), duration_s=0.5, error="boom")
     await a.save_status(status)
@@ -87,16 +87,33 @@ async def test_statuses_are_shared(stores):
 async def test_leases_one_holder_renewal_expiry_release(stores):
     """One owner at a time; renewing keeps it; it expires after the TTL; release frees it."""
     a, b = stores
-    assert await a.acquire("s", "poller-a")
-    assert not await b.acquire("s", "poller-b")
-    await asyncio.sleep(0.6)
-    assert await a.acquire("s", "poller-a")  # renewed
-    await asyncio.sleep(0.6)
-    assert not await b.acquire("s", "poller-b")  # still held thanks to the renewal
+    ttl = 1.0  # the stores' lease_ttl
+    loop = asyncio.get_running_loop()
+    # The renewal check needs b to ask more than a TTL after the lease was taken (so only the
+    # renewal can explain a refusal) and less than a TTL after the renewal. A loaded machine
+    # can oversleep the second bound: such a round proves nothing and is run again, on a new
+    # source, rather than read as a failure.
+    for attempt in range(10):
+        source = f"s{attempt}"
+        assert await a.acquire(source, "poller-a")
+        taken = loop.time()
+        assert not await b.acquire(source, "poller-b")
+        await asyncio.sleep(0.6)
+        renewing = loop.time()
+        assert await a.acquire(source, "poller-a")  # renewed
+        await asyncio.sleep(0.6)
+        asking = loop.time()
+        refused = not await b.acquire(source, "poller-b")
+        if loop.time() - renewing < ttl:
+            assert asking - taken > ttl
+            assert refused  # still held thanks to the renewal
+            break
+    else:
+        pytest.fail("no round ran within its timing bounds: the machine is too loaded")
     await asyncio.sleep(1.2)  # a stopped renewing: the lease lapses
-    assert await b.acquire("s", "poller-b")
-    await b.release("s", "poller-b")
-    assert await a.acquire("s", "poller-a")
+    assert await b.acquire(source, "poller-b")
+    await b.release(source, "poller-b")
+    assert await a.acquire(source, "poller-a")
 
 
 async def test_ping_says_when_redis_is_gone(redis_server):
@@ -112,8 +129,9 @@ async def test_ping_says_when_redis_is_gone(redis_server):
 async def test_token_bucket_allows_a_burst_then_refuses(redis_server, shared):
     """A client gets `burst` requests at once, then is refused; another client is not."""
     store = RedisStore(redis_server.url, prefix="rl:")
+    # A token every 100 s: no pause of a loaded machine between the takes refills one.
     buckets = (
-        RedisBuckets(store.client, "rl:", rate=0.5, burst=3) if shared else MemoryBuckets(0.5, 3)
+        RedisBuckets(store.client, "rl:", rate=0.01, burst=3) if shared else MemoryBuckets(0.01, 3)
     )
     decisions = [await buckets.take("10.0.0.1") for _ in range(4)]
     assert [d.allowed for d in decisions] == [True, True, True, False]
@@ -134,3 +152,17 @@ async def test_dataclasses_and_datetimes_travel_as_payload_not_as_dicts(stores):
     assert (await a.load_snapshot("s")).encoding == "payload"
     await a.save_snapshot(snapshot(2, [{"at": datetime(2026, 1, 1, tzinfo=UTC)}]), payload=b"x")
     assert (await a.load_snapshot("s")).encoding == "payload"
+
+
+async def _until_subscribed(url: str, channel: str, count: int) -> None:
+    """Wait until ``count`` clients follow ``channel``: a message published before a
+    store's subscription is active never reaches it (a fixed pause could be too short)."""
+    client = redis.asyncio.from_url(url)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60  # only stops a broken test from hanging
+    try:
+        while dict(await client.pubsub_numsub(channel)).get(channel.encode(), 0) < count:
+            assert loop.time() < deadline, f"{channel} never had {count} subscribers"
+            await asyncio.sleep(0.02)
+    finally:
+        await client.aclose()

@@ -47,7 +47,9 @@ def config_yaml(url: str, ttl: str = "1s") -> str:
     """
 
 
-async def served(upstream, replies, ttl: str = "1s") -> TestClient:
+async def served(upstream, replies, ttl: str = "60s") -> TestClient:
+    """A test server whose response cache keeps answers ``ttl``: by default long enough that
+    no pause of a loaded machine between two requests turns an expected hit into a miss."""
     upstream.route("/stations.json", replies)
     runtime = runtime_from(config_yaml(upstream.url("/stations.json"), ttl))
     client = TestClient(TestServer(create_app(runtime)))

@@ -3,7 +3,10 @@ and line, never a value."""
 
 import asyncio
 import logging
+import sys
 import threading
+
+from support import eventually
 
 from aggregator.stop_report import report_after
 
@@ -28,6 +31,9 @@ async def test_the_report_names_where_each_task_and_thread_waits(caplog):
     task = asyncio.create_task(a_stuck_source_stop(task_release), name="source-stop")
     thread = threading.Thread(target=a_stuck_thread, args=(thread_release, SECRET), name="parser")
     thread.start()
+    # Started is not yet waiting: on a loaded machine the thread may not have reached its
+    # wait when the report is taken, which would then rightly not show it.
+    await eventually(lambda: _waits_in_threading(thread))
     try:
         with caplog.at_level(logging.ERROR, logger="aggregator.stop_report"):
             report_after(0.01)
@@ -50,6 +56,15 @@ async def test_the_report_names_where_each_task_and_thread_waits(caplog):
     assert "a_stuck_thread (tests/test_stop_report.py:" in thread_line
     assert "wait (threading.py:" in thread_line
     assert SECRET not in text
+
+
+def _waits_in_threading(thread: threading.Thread) -> bool:
+    frame = sys._current_frames().get(thread.ident)  # type: ignore[arg-type]
+    while frame is not None:
+        if frame.f_code.co_name == "wait" and frame.f_code.co_filename.endswith("threading.py"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 async def test_a_stop_that_ends_in_time_reports_nothing(caplog):

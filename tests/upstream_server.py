@@ -29,7 +29,9 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDictProxy
 class Reply:
     """One scripted answer.
 
-    ``delay`` waits before the status line; ``trickle`` sends the body ``chunk_size`` bytes at a
+    ``delay`` waits before the status line; ``hold`` waits until the test sets that event
+    (a poll that stays under way for as long as the test needs, however slow the machine);
+    ``trickle`` sends the body ``chunk_size`` bytes at a
     time with that pause between chunks; ``chunked`` drops Content-Length (chunked transfer
     encoding), as do trickled replies unless ``headers`` sets one. With ``conditional`` (the
     default) a request whose If-None-Match matches the reply's ETag, or whose If-Modified-Since is
@@ -45,6 +47,7 @@ class Reply:
     chunk_size: int = 1
     chunked: bool = False
     conditional: bool = True
+    hold: asyncio.Event | None = None
 
     @classmethod
     def file(cls, path: Path, **kwargs: Any) -> Reply:
@@ -134,6 +137,8 @@ class Upstream(LocalServer):
         reply = self._next_reply(request.path)
         if reply.delay:
             await asyncio.sleep(reply.delay)
+        if reply.hold is not None:
+            await reply.hold.wait()
         if reply.not_modified_for(request):
             validators = {k: v for k, v in reply.headers.items() if k.lower() in _VALIDATORS}
             return web.Response(status=304, headers=validators)

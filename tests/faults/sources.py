@@ -34,8 +34,11 @@ EVENT_FIXTURES = ROOT / "tests" / "fixtures" / "events"
 #: The instant the bundled Caltrain realtime captures were taken: realtime matches at it, and
 #: the ICS window (1 day back, 180 ahead) holds the machBar calendar's recurring events.
 CLOCK = "2023-11-07T17:06:00-08:00"
-#: Small enough to keep the timeouts cheap, large enough for a loopback answer of 500 KB.
+#: The deadline of the timeout faults: small enough to keep them cheap.
 TIMEOUT_S = 0.3
+#: The faulty source's deadline otherwise: polls that must succeed, or fail for another reason
+#: than time, get one a loaded machine cannot overrun (0.3 s could turn a 500 into a timeout).
+ROOMY_TIMEOUT_S = 30.0
 #: Every good payload below fits; the over-the-cap faults go past it.
 MAX_BYTES = 1_048_576
 FAULTY, HEALTHY = "faulty", "healthy"
@@ -206,7 +209,7 @@ def build_runtime(kind: Kind, upstream: Upstream, **overrides: Any) -> Runtime:
     faulty = {
         "id": FAULTY,
         **kind.entry(base),
-        "timeout": TIMEOUT_S,
+        "timeout": ROOMY_TIMEOUT_S,
         "retries": 0,
         "max_bytes": MAX_BYTES,
         **overrides,

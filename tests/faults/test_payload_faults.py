@@ -338,9 +338,9 @@ def test_secondly_rrule_from_long_ago_is_expanded_in_bounded_work(reliability: A
             input=calendar,
             capture_output=True,
             cwd=ROOT,
-            timeout=10,
+            timeout=60,  # the interpreter and the app's imports can take 5+ s on a loaded machine
             check=True,
         )
     except subprocess.TimeoutExpired:
-        pytest.fail("the expansion did not finish within 10 s")
+        pytest.fail("the expansion did not finish within 60 s")
     assert done.stdout.split() == [b"0", b"True"]

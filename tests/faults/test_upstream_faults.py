@@ -95,7 +95,7 @@ class Fault:
     #: A cap on the Python memory allocated during the fault polls, in bytes.
     memory: int | None = None
     retry_after: float | None = None
-    #: A longer per-attempt deadline, for faults that must not turn into a timeout.
+    #: The per-attempt deadline during the fault, when not the roomy default (timeout faults).
     timeout: float | None = None
 
     def words(self, kind: str) -> str:
@@ -109,11 +109,13 @@ FAULTS = [
         "slow answer past the timeout",
         lambda k: Reply(body=k.good(), delay=5 * TIMEOUT_S),
         f"no complete answer within {TIMEOUT_S:g}s",
+        timeout=TIMEOUT_S,
     ),
     Fault(
         "body trickling byte by byte past the deadline",
         lambda k: Reply(body=k.good(), trickle=0.01, chunk_size=1),
         f"no complete answer within {TIMEOUT_S:g}s",
+        timeout=TIMEOUT_S,
     ),
     Fault("HTTP 500", lambda k: Reply(status=500, body=HTML), "upstream answered 500"),
     Fault(

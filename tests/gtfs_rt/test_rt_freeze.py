@@ -119,16 +119,16 @@ def test_collection_paused_nests_across_threads_and_restores_the_collector() -> 
     def other_thread() -> None:
         with collection_paused():
             inside.set()
-            leave.wait(5)
+            leave.wait(60)  # a bound against hanging; the test sets it long before
 
     worker = threading.Thread(target=other_thread)
     with collection_paused():
         assert not gc.isenabled()
         worker.start()
-        assert inside.wait(5)
+        assert inside.wait(60)
     assert not gc.isenabled()  # the other thread's block still runs
     leave.set()
-    worker.join(5)
+    worker.join(60)
     assert gc.isenabled()
     gc.disable()
     try:

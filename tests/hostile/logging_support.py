@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from process_signals import all_children_catch
 from redis_server import free_port
 
 ROOT = Path(__file__).parents[2]
@@ -46,12 +47,12 @@ class LoggedServer:
             )
 
     async def sources(self) -> dict[str, dict[str, Any]]:
-        async with httpx.AsyncClient(timeout=5) as client:
+        async with httpx.AsyncClient(timeout=30) as client:
             answer = (await client.get(self.base + "/v1/sources")).json()
         return {source["id"]: source for source in answer["data"]}
 
     async def wait_for(
-        self, condition: Callable[[dict[str, dict[str, Any]]], bool], within: float = 30.0
+        self, condition: Callable[[dict[str, dict[str, Any]]], bool], within: float = 90.0
     ) -> None:
         """Poll ``/v1/sources`` until ``condition`` holds on it; fail after ``within`` s.
 
@@ -75,6 +76,15 @@ class LoggedServer:
         while self.output().count(text) < count:
             if time.monotonic() > deadline or self.process.poll() is not None:
                 raise AssertionError(f"{text!r} x{count} not logged: {self.output()[-2000:]}")
+            await asyncio.sleep(0.1)
+
+    async def wait_until_children_catch_sigterm(self, count: int, within: float = 60.0) -> None:
+        """For ``--workers``: wait until the supervisor's ``count`` processes all have their
+        SIGTERM handler (a stop sent sooner kills one still starting)."""
+        deadline = time.monotonic() + within
+        while not all_children_catch(self.process.pid, count):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise AssertionError(f"workers not all up: {self.output()[-2000:]}")
             await asyncio.sleep(0.1)
 
     async def stop(self) -> int:

@@ -35,7 +35,7 @@ async def send_garbage(port: int, payload: bytes) -> bytes:
     try:
         writer.write(payload)
         await writer.drain()
-        return await asyncio.wait_for(reader.read(65536), timeout=10)
+        return await asyncio.wait_for(reader.read(65536), timeout=60)
     finally:
         writer.close()
 
@@ -53,7 +53,7 @@ async def test_a_flood_of_garbage_requests_costs_a_few_short_lines(tmp_path: Pat
         answers = []
         for index in range(REQUESTS):
             answers.append(await send_garbage(server.port, GARBAGE[index % len(GARBAGE)]))
-        async with httpx.AsyncClient(timeout=5) as client:
+        async with httpx.AsyncClient(timeout=30) as client:
             assert (await client.get(server.base + "/healthz")).status_code == 200
         assert await server.stop() == 0
     finally:

@@ -35,7 +35,7 @@ class Process:
         )
 
     def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.base + path, timeout=5)
+        return httpx.get(self.base + path, timeout=30)  # a loaded machine can be slow
 
     def stop(self) -> int:
         if self.popen.poll() is None:
@@ -54,8 +54,10 @@ class Process:
             self.log.close()
 
 
-def until(check, *, within: float = 30.0, processes: list[Process]) -> None:
-    """Call ``check()`` until it holds; fail at once if a process died, or after ``within``."""
+def until(check, *, within: float = 90.0, processes: list[Process]) -> None:
+    """Call ``check()`` until it holds; fail at once if a process died, or after ``within``
+    (generous: it only stops a broken test from hanging, and processes that import the app
+    can take many seconds to come up on a loaded machine)."""
     deadline = time.monotonic() + within
     while True:
         dead = [p.log.name for p in processes if p.popen.poll() is not None]

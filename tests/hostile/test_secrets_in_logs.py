@@ -179,6 +179,8 @@ connectors:"""
         # The poller serves its health endpoints on the same port: wait for all three.
         await server.wait_for_log(" started (role ", count=3)
         await server.wait_for(lambda s: s["a"]["record_count"] == 2)
+        # Started is not yet stoppable: the SIGTERM handler comes a step later.
+        await server.wait_until_children_catch_sigterm(3)
         assert await server.stop() == 0
     finally:
         server.kill()

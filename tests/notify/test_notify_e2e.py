@@ -48,7 +48,7 @@ async def test_alert_on_a_followed_line_reaches_the_browser_once(
         assert other.status == 201
 
         upstream.route("/alerts.pb", Reply(body=alerts_feed(("works", "L1", WORKS))))
-        await eventually(lambda: len(push.messages("ann")) == 1, within=30)
+        await eventually(lambda: len(push.messages("ann")) == 1, within=60)
         first = push.messages("ann")[0]
         assert first.message == {
             "v": 1,
@@ -85,7 +85,7 @@ async def test_alert_on_a_followed_line_reaches_the_browser_once(
 
         # The alert changes: told once more, collapsed onto the first by its Topic.
         upstream.route("/alerts.pb", Reply(body=alerts_feed(("works", "L1", MOVED))))
-        await eventually(lambda: len(push.messages("ann")) == 2, within=30)
+        await eventually(lambda: len(push.messages("ann")) == 2, within=60)
         second = push.messages("ann")[1]
         assert second.message["title"] == "L1 : Travaux prolongés"
         assert second.headers["topic"] == first.headers["topic"]
@@ -115,7 +115,7 @@ async def test_a_subscription_the_push_service_calls_gone_is_deleted(
         )
         data = (await created.json())["data"]
         upstream.route("/alerts.pb", Reply(body=alerts_feed(("works", "L1", WORKS))))
-        await eventually(lambda: ("/push/carla", 410) in push.refused, within=30)
+        await eventually(lambda: ("/push/carla", 410) in push.refused, within=60)
         from aggregator.runtime import RUNTIME
 
         notifier = client.server.app[RUNTIME].notifier
@@ -142,7 +142,7 @@ async def test_429_and_503_are_retried_honouring_retry_after(
         )
         assert created.status == 201
         upstream.route("/alerts.pb", Reply(body=alerts_feed(("works", "L1", WORKS))))
-        await eventually(lambda: len(push.messages("dan")) == 1, within=30)
+        await eventually(lambda: len(push.messages("dan")) == 1, within=60)
         assert push.refused == [("/push/dan", 429), ("/push/dan", 503)]
         from aggregator.runtime import RUNTIME
 
@@ -173,7 +173,7 @@ async def test_alerts_already_over_in_the_feed_are_not_pushed(
             ended={"over": feed_time - 60},
         )
         upstream.route("/alerts.pb", Reply(body=feed))
-        await eventually(lambda: len(push.messages("fay")) == 1, within=30)
+        await eventually(lambda: len(push.messages("fay")) == 1, within=60)
         runtime = client.server.app[RUNTIME]
         await runtime.poll_once("caltrain-rt")
         await runtime.notifier.step()
@@ -211,7 +211,7 @@ async def test_changes_of_a_round_that_failed_to_record_are_recorded_by_the_next
             locker.execute("ROLLBACK")
             locker.close()
         # The feed says nothing new from now on: the alert comes from the failed round.
-        await eventually(lambda: len(push.messages("ann")) == 1, within=30)
+        await eventually(lambda: len(push.messages("ann")) == 1, within=60)
         assert push.messages("ann")[0].message["subject"] == "caltrain:works"
     finally:
         await client.close()

@@ -52,7 +52,7 @@ async def test_alerts_reach_fcm_tokens_and_unregistered_ones_are_removed(
         assert (await bad.json())["errors"][0]["parameter"] == "target.token"
 
         upstream.route("/alerts.pb", Reply(body=alerts_feed(("w", "L1", {"en": "Works"}))))
-        await eventually(lambda: len(google.messages) == 1, within=30)
+        await eventually(lambda: len(google.messages) == 1, within=60)
         message = google.messages[0]
         assert message["token"] == "phone-token-1"
         assert message["notification"] == {"title": "L1: Works", "body": "Works (details)"}
@@ -65,7 +65,7 @@ async def test_alerts_reach_fcm_tokens_and_unregistered_ones_are_removed(
         assert await notifier.store.get(ids["gone-token-2"]) is None
 
         upstream.route("/alerts.pb", Reply(body=alerts_feed(("w", "L1", {"en": "More works"}))))
-        await eventually(lambda: len(google.messages) == 2, within=30)
+        await eventually(lambda: len(google.messages) == 2, within=60)
         assert len(google.issued) == 1  # the access token is reused until it nears expiry
 
 

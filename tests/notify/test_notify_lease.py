@@ -38,13 +38,13 @@ server:
         )
         assert created.status == 201
         upstream.route("/alerts.pb", Reply(body=alerts_feed(("a1", "L1", {"en": "Delays"}))))
-        await eventually(lambda: len(push.messages("eve")) == 1, within=30)
+        await eventually(lambda: len(push.messages("eve")) == 1, within=60)
         assert first.notifier is not None and second.notifier is not None
         # The push service holds the message before the sender has read its answer and
         # counted it: wait for the count, not only for the message.
         await eventually(
             lambda: first.notifier.counts["sent"] + second.notifier.counts["sent"] == 1,
-            within=10,
+            within=60,
         )
         senders = [r for r in (first, second) if r.notifier and r.notifier.counts["sent"]]
         assert len(senders) == 1
@@ -59,9 +59,9 @@ server:
         await clients[index].close()
         other = (first, second)[1 - index]
         upstream.route("/alerts.pb", Reply(body=alerts_feed(("a1", "L1", {"en": "Cancelled"}))))
-        await eventually(lambda: len(push.messages("eve")) == 2, within=30)
+        await eventually(lambda: len(push.messages("eve")) == 2, within=60)
         assert other.notifier is not None
-        await eventually(lambda: other.notifier.counts["sent"] == 1, within=10)
+        await eventually(lambda: other.notifier.counts["sent"] == 1, within=60)
         assert push.messages("eve")[1].message["title"] == "L1: Cancelled"
     finally:
         for client in clients:
