@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 
 #: A worker dying sooner than this after its start is not restarted in a loop.
 MIN_UPTIME_S = 5.0
+#: Exit codes of a process that stopped when told to: a graceful stop, or the signal's own
+#: action in a process still starting (it has no handler yet; `systemctl stop` just after a
+#: start is not a failure).
+STOPPED_AS_ASKED = {0, -signal.SIGTERM, -signal.SIGINT}
 
 
 def _command(args: argparse.Namespace, role: str) -> list[str]:
@@ -139,7 +143,7 @@ def _supervise(
     deadline = time.monotonic() + stop_within + KILL_AFTER_S
     failed = 0
     for role, child, _started in children:
-        failed += _wait_or_kill(role, child, deadline) != 0
+        failed += _wait_or_kill(role, child, deadline) not in STOPPED_AS_ASKED
     return 1 if failed else 0
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from process_signals import all_children_catch, children_of
+from process_signals import all_children_catch, catches, children_of
 from redis_server import free_port
 from upstream_server import Reply
 
@@ -391,3 +391,27 @@ def _gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+async def test_a_stop_asked_while_the_workers_start_is_a_clean_stop(tmp_path, cluster):
+    """SIGTERM as soon as the supervisor listens for it: workers still importing have no
+    handler yet and end by the signal itself. That is the stop that was asked for, not a
+    failure (exit 1 made `systemctl stop` just after a start look like a crash)."""
+    config = next(tmp_path.glob("beffroi.yaml"))
+    parent = subprocess.Popen(  # noqa: ASYNC220 - a process to supervise, not to wait on here
+        [*SERVE, "-c", str(config), "--workers", "2", "--port", str(free_port())],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await until(lambda: _catches_sigterm(parent.pid))
+        parent.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(parent.wait, 60) == 0
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+async def _catches_sigterm(pid: int) -> bool:
+    return catches(pid, signal.SIGTERM)
