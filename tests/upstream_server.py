@@ -31,11 +31,11 @@ class Reply:
 
     ``delay`` waits before the status line; ``hold`` waits until the test sets that event
     (a poll that stays under way for as long as the test needs, however slow the machine);
-    ``trickle`` sends the body ``chunk_size`` bytes at a
-    time with that pause between chunks; ``chunked`` drops Content-Length (chunked transfer
-    encoding), as do trickled replies unless ``headers`` sets one. With ``conditional`` (the
-    default) a request whose If-None-Match matches the reply's ETag, or whose If-Modified-Since is
-    not older than its Last-Modified, gets a 304 instead.
+    ``trickle`` sends the body ``chunk_size`` bytes at a time with that pause between chunks;
+    ``chunked`` drops Content-Length (chunked transfer encoding), as do trickled replies unless
+    ``headers`` sets one. With ``conditional`` (the default) a request whose If-None-Match
+    matches the reply's ETag, or whose If-Modified-Since is not older than its Last-Modified,
+    gets a 304 instead.
     """
 
     status: int = 200
