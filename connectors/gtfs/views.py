@@ -13,12 +13,16 @@ import numpy as np
 import orjson
 
 from aggregator.api.messages import EXPLANATIONS, coded
+from aggregator.api.params import QueryParams
 from aggregator.api.problems import BadParameter, NotFound
 from aggregator.model import Snapshot
 from aggregator.runtime import Runtime
 
 from .departures import Departure, gather, local_clock, search_index
 from .timetable import Timetable
+
+#: The widest radius a nearby search takes (stops, departures).
+MAX_RADIUS_M = 5000.0
 
 T = TypeVar("T")
 LOCATION_TYPES = {0: "stop", 1: "station", 2: "entrance", 3: "generic_node", 4: "boarding_area"}
@@ -353,3 +357,17 @@ def line_filter(values: list[str], feed: str) -> set[str] | None:
         for line_feed, _sep, native in (v.partition(":") for v in checked_line_ids(values))
         if line_feed == feed
     }
+
+
+def gtfs_sources(runtime: Runtime) -> list[str]:
+    """Ids of the configured GTFS sources: what ``feed=`` accepts."""
+    return [s for s, status in runtime.statuses.items() if status.source_type == "gtfs"]
+
+
+def feeds_asked(runtime: Runtime, params: QueryParams) -> dict[str, Timetable]:
+    """The loaded timetables ``feed=`` asks for (all of them without it)."""
+    feed = params.member("feed", gtfs_sources(runtime), "a configured GTFS source")
+    loaded = timetables(runtime)
+    if feed is None:
+        return loaded
+    return {feed: loaded[feed]} if feed in loaded else {}
