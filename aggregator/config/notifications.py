@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import time
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from aggregator.config.types import Duration
 
@@ -26,6 +26,17 @@ class DeepLinks(BaseModel):
     #: A cancelled trip, or one that skips a stop: ``{id}`` its id and ``{date}`` its service
     #: day (YYYY-MM-DD), as ``/v1/trips/{id}?date={date}`` takes them.
     trip: str = ""
+
+    @field_validator("*")
+    @classmethod
+    def _names_what_it_links_to(cls, template: str, info: ValidationInfo) -> str:
+        # A template without {id} would send every notification of its kind to one page; a
+        # {date} anywhere but in trip would stay empty.
+        if template and "{id}" not in template:
+            raise ValueError("needs {id} where the id goes (or leave it empty: no link)")
+        if "{date}" in template and info.field_name != "trip":
+            raise ValueError("{date} is only known for a trip")
+        return template
 
 
 class FcmConfig(BaseModel):

@@ -74,9 +74,10 @@ def deep_link(config: NotificationsConfig, notice: Notice) -> str | None:
     """The first of the notice's links the deployment has a template for, filled in."""
     for link in notice.links:
         template = getattr(config.deep_links, link.kind)
-        if template:
-            url = template.replace("{id}", quote(link.id, safe=""))
-            return url.replace("{date}", link.date or "")
+        if not template or ("{date}" in template and link.date is None):
+            continue
+        url = template.replace("{id}", quote(link.id, safe=""))
+        return url.replace("{date}", quote(link.date or "", safe=""))
     return None
 
 
@@ -170,7 +171,7 @@ class Notifier:
         await self.store.open()
         self._dirty.update(self.runtime.connectors)  # what the store already held counts too
         self.runtime.store.subscribe(self.on_change)
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="notifier")
 
     def on_change(self, event: ChangeEvent) -> None:
         self._dirty.add(event.source_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import textwrap
 from datetime import datetime, timedelta
 
+import pytest
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import CAPTURE, DATA, MovedClock, notify_config
@@ -22,6 +23,7 @@ from test_mapped_alerts import DOCUMENT, lille_entry
 from upstream_server import Reply
 
 from aggregator.api.app import create_app
+from aggregator.config import ConfigError
 from aggregator.notify.service import push_topic
 from aggregator.runtime import Runtime
 
@@ -256,3 +258,19 @@ connectors:
         await runtime.notifier.step()
         assert len(push.messages("eve")) == 1
         assert push.messages("fay") == []
+
+
+@pytest.mark.parametrize(
+    ("templates", "refusal"),
+    [
+        ('{line: "https://app.city.example/lines"}', r"deep_links\.line: needs \{id\}"),
+        ('{alert: "https://x.example/{id}?d={date}"}', r"deep_links\.alert: \{date\} is only"),
+    ],
+)
+def test_a_deep_link_template_that_cannot_name_its_target_is_refused(
+    templates: str, refusal: str
+) -> None:
+    """A template without {id} would send every notification of its kind to one page, and a
+    {date} is only known for a trip: both are refused when the file is read."""
+    with pytest.raises(ConfigError, match=refusal):
+        config_from(f"notifications: {{enabled: true, deep_links: {templates}}}\nconnectors: []")
