@@ -293,7 +293,7 @@ class LiveData:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop: the next reader builds it
-        spec.task = loop.create_task(self._rebuild(name, spec))
+        spec.task = loop.create_task(self._rebuild(name, spec), name=f"index-{name}")
 
     async def _rebuild(self, name: str, spec: _Combined) -> None:
         try:

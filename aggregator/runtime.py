@@ -162,7 +162,9 @@ class Runtime:
             except (RedisError, OSError) as exc:  # Redis down at start: keep trying
                 self.store_ok = False
                 log.warning("store: cannot reach Redis at start (%s); will keep trying", exc)
-            self._store_check = asyncio.get_running_loop().create_task(self._check_store())
+            self._store_check = asyncio.get_running_loop().create_task(
+                self._check_store(), name="store-check"
+            )
         else:
             for source_id in self.connectors:
                 snapshot = await self.store.load_snapshot(source_id)
@@ -210,13 +212,16 @@ class Runtime:
             await asyncio.sleep(STORE_CHECK_S)
 
     async def stop(self) -> None:
+        # First, so that no change announced from now on starts a load (a parse in a thread,
+        # an index build) that the steps below would have to wait for or cancel.
+        await self.store.stop_listening()
+        await cancel_and_wait(self._store_check)  # nor a resync when Redis comes back
         if self.notifier is not None:
             await self.notifier.stop()
             self.notifier = None
         if self.poller is not None:
             await self.poller.stop()
             self.poller = None
-        await cancel_and_wait(self._store_check)
         if self.follower is not None:
             await self.follower.close()
         if self.fetcher is not None:

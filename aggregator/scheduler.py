@@ -130,7 +130,9 @@ class Poller:
             self._schedule(runner)
         scheduler.start()
         if self._shared:
-            self._leases = asyncio.get_running_loop().create_task(self._keep_leases())
+            self._leases = asyncio.get_running_loop().create_task(
+                self._keep_leases(), name="poller-leases"
+            )
 
     async def _run(self, source_id: str, reparse: bool = False) -> None:
         task = asyncio.current_task()

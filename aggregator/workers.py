@@ -43,10 +43,10 @@ log = logging.getLogger(__name__)
 
 #: A worker dying sooner than this after its start is not restarted in a loop.
 MIN_UPTIME_S = 5.0
-#: Exit codes of a process that stopped when told to: a graceful stop, or the signal's own
-#: action in a process still starting (it has no handler yet; `systemctl stop` just after a
-#: start is not a failure).
-STOPPED_AS_ASKED = {0, -signal.SIGTERM, -signal.SIGINT}
+#: Exit codes of a child that the supervisor's stop reached while it was still starting: it
+#: had no handler yet and ended by the signal itself, which is the stop asked for
+#: (`systemctl stop` just after a start is not a failure). From any other sender, a failure.
+STOPPED_BY_SIGNAL = {-signal.SIGTERM, -signal.SIGINT}
 
 
 def _command(args: argparse.Namespace, role: str) -> list[str]:
@@ -109,12 +109,16 @@ def _supervise(
     ]
     stopping = False
     reloads_asked = 0
+    crashed = False
+    #: The children this supervisor's stop was sent to while they ran.
+    signalled: set[int] = set()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
         for _role, child, _started in children:
             if child.poll() is None:
+                signalled.add(child.pid)
                 child.send_signal(signum)
 
     def reload(_signum: int, _frame: FrameType | None) -> None:
@@ -136,14 +140,16 @@ def _supervise(
                 continue
             if time.monotonic() - started < MIN_UPTIME_S:
                 log.error("the %s process exited at once (code %s); stopping", role, code)
+                crashed = True
                 stop(signal.SIGTERM, None)
                 break
             log.warning("the %s process exited (code %s); starting another", role, code)
             children[index] = (role, _start(args, role, env), time.monotonic())
     deadline = time.monotonic() + stop_within + KILL_AFTER_S
-    failed = 0
+    failed = crashed
     for role, child, _started in children:
-        failed += _wait_or_kill(role, child, deadline) not in STOPPED_AS_ASKED
+        code = _wait_or_kill(role, child, deadline)
+        failed |= code != 0 and not (code in STOPPED_BY_SIGNAL and child.pid in signalled)
     return 1 if failed else 0
 
 

@@ -9,7 +9,10 @@ answer, or a loaded machine fails it.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import subprocess
 from pathlib import Path
 
 
@@ -33,3 +36,16 @@ def all_children_catch(pid: int, count: int, signum: int = signal.SIGTERM) -> bo
     """Whether ``pid`` has ``count`` children, each with its handler for ``signum``."""
     children = children_of(pid)
     return len(children) == count and all(catches(child, signum) for child in children)
+
+
+def kill_tree(process: subprocess.Popen[bytes]) -> None:
+    """Kill a supervisor and its children (a test's ``finally``): killing the supervisor alone
+    leaves its workers running, orphaned, on their ports."""
+    if process.poll() is not None:
+        return
+    children = children_of(process.pid)
+    process.kill()
+    process.wait()
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)  # a stopped (SIGSTOP) process dies of it too

@@ -2,6 +2,7 @@
 cancellation: a `serve --workers` stop hung for ever in CI on the Redis store's listener."""
 
 import asyncio
+import logging
 import random
 
 import redis.asyncio as aioredis
@@ -10,7 +11,7 @@ from aggregator.cancelling import cancel_and_wait
 from aggregator.store.redis_store import RedisStore
 
 
-async def test_a_task_that_swallows_one_cancellation_still_ends():
+async def test_a_task_that_swallows_one_cancellation_still_ends(caplog):
     heard = []
 
     async def deaf_once() -> None:
@@ -20,10 +21,14 @@ async def test_a_task_that_swallows_one_cancellation_still_ends():
             heard.append("first")  # swallowed, as redis-py's listener does now and then
         await asyncio.Event().wait()  # only a second cancellation ends this
 
-    task = asyncio.create_task(deaf_once())
+    task = asyncio.create_task(deaf_once(), name="deaf-once")
     await asyncio.sleep(0)
-    await asyncio.wait_for(cancel_and_wait(task), timeout=10)
+    with caplog.at_level(logging.INFO, logger="aggregator.cancelling"):
+        await asyncio.wait_for(cancel_and_wait(task), timeout=60)
     assert task.cancelled() and heard == ["first"]
+    [asked_again] = [r.getMessage() for r in caplog.records if r.name == "aggregator.cancelling"]
+    assert asked_again.startswith("task deaf-once did not end 0.5 s after it was cancelled")
+    assert "deaf_once (tests/test_cancelling.py:" in asked_again  # where it waits
 
 
 async def test_a_failed_task_is_waited_for_and_its_error_retrieved():

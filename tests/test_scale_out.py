@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from process_signals import all_children_catch, catches, children_of
+from process_signals import all_children_catch, catches, children_of, kill_tree
 from redis_server import free_port
 from upstream_server import Reply
 
@@ -257,9 +257,13 @@ async def test_workers_share_one_port_and_one_poller(tmp_path, cluster, upstream
         assert [r["id"] for r in body["data"]] == ["parkings:P1", "parkings:P2"]
     finally:
         parent.send_signal(signal.SIGTERM)
-        # Waited in a thread: a blocking wait here would freeze this loop, and with it the
-        # upstream the poller may be reading from while it stops.
-        assert await asyncio.to_thread(parent.wait, 30) == 0
+        try:
+            # Waited in a thread: a blocking wait here would freeze this loop, and with it the
+            # upstream the poller may be reading from while it stops.
+            code = await asyncio.to_thread(parent.wait, 30)
+        finally:
+            kill_tree(parent)  # only when the stop failed: nothing is left running
+    assert code == 0
 
 
 async def test_sighup_to_the_supervisor_reloads_every_worker(tmp_path, cluster, upstream):
@@ -318,7 +322,10 @@ async def test_sighup_to_the_supervisor_reloads_every_worker(tmp_path, cluster, 
         assert parent.poll() is None
     finally:
         parent.send_signal(signal.SIGTERM)
-        code = await asyncio.to_thread(parent.wait, 30)
+        try:
+            code = await asyncio.to_thread(parent.wait, 30)
+        finally:
+            kill_tree(parent)
     output = log.read_text()
     assert output.count(RELOAD_LINE) == 2
     assert code == 0
@@ -361,15 +368,15 @@ async def test_a_worker_that_does_not_stop_is_killed_with_a_reason(tmp_path, clu
         os.kill(frozen, signal.SIGSTOP)
         started = asyncio.get_running_loop().time()
         parent.send_signal(signal.SIGTERM)
-        code = await asyncio.to_thread(parent.wait, 40)
+        code = await asyncio.to_thread(parent.wait, 60)
         took = asyncio.get_running_loop().time() - started
     finally:
-        if parent.poll() is None:
-            parent.kill()
+        kill_tree(parent)
     output = log.read_text()
     assert code == 1, output
     assert (
-        f"(pid {frozen}) did not stop within its shutdown timeout + 10 s; killing it" in output
+        f"(pid {frozen}) did not stop within its shutdown timeout + {KILL_AFTER_S:.0f} s; "
+        "killing it" in output
     ), output
     assert took >= 1 + KILL_AFTER_S - 1  # the others stopped at once; the frozen one was waited for
     assert _gone(frozen)  # killed and reaped by the supervisor, not left orphaned
@@ -377,7 +384,8 @@ async def test_a_worker_that_does_not_stop_is_killed_with_a_reason(tmp_path, clu
 
 async def _ready_to_stop(parent: subprocess.Popen[bytes]) -> bool:
     """Whether the supervisor's three processes all have their SIGTERM handler: stopped
-    earlier, one still starting dies of the signal and the supervisor rightly exits 1."""
+    earlier, one still starting ends by the signal itself, and the graceful stop under test
+    would not be exercised."""
     return all_children_catch(parent.pid, 3)
 
 
@@ -409,9 +417,36 @@ async def test_a_stop_asked_while_the_workers_start_is_a_clean_stop(tmp_path, cl
         parent.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(parent.wait, 60) == 0
     finally:
-        if parent.poll() is None:
-            parent.kill()
+        kill_tree(parent)
 
 
 async def _catches_sigterm(pid: int) -> bool:
     return catches(pid, signal.SIGTERM)
+
+
+async def test_a_worker_ended_by_someone_else_at_start_is_a_failure(tmp_path, cluster):
+    """A SIGTERM the supervisor did not send (an operator's `kill` of the wrong pid) ends a
+    worker still starting: that early death stops everything, and the exit status says it
+    failed, so that systemd's `Restart=on-failure` restarts the service."""
+    config = next(tmp_path.glob("beffroi.yaml"))
+    log = tmp_path / "supervisor.log"
+    with log.open("w") as sink:
+        parent = subprocess.Popen(  # noqa: ASYNC220 - a process to supervise, not to wait on here
+            [*SERVE, "-c", str(config), "--workers", "2", "--port", str(free_port())],
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while not children_of(parent.pid):
+            assert loop.time() < deadline, "the supervisor started no worker"
+            await asyncio.sleep(0.005)
+        os.kill(children_of(parent.pid)[0], signal.SIGTERM)
+        code = await asyncio.to_thread(parent.wait, 60)
+    finally:
+        kill_tree(parent)
+    output = log.read_text()
+    assert "exited at once" in output, output
+    assert code == 1

@@ -6,9 +6,11 @@ import logging
 import sys
 import threading
 
+import redis.asyncio
 from support import eventually
 
 from aggregator.stop_report import report_after
+from aggregator.store.redis_store import RedisStore
 
 SECRET = "s3cr3t-token-value"
 
@@ -72,3 +74,35 @@ async def test_a_stop_that_ends_in_time_reports_nothing(caplog):
         report_after(0.05).cancel()
         await asyncio.sleep(0.1)
     assert not [r for r in caplog.records if r.name == "aggregator.stop_report"]
+
+
+async def test_the_report_follows_a_wait_into_an_async_generator(caplog, redis_server):
+    """The Redis store's listener waits inside redis-py's ``listen()``, an async generator
+    that ``async for`` steps through: the report goes into it, and keeps the listener's own
+    line in view however deep the library's stack is."""
+    store = RedisStore(redis_server.url, prefix="report:")
+    await store.start()
+    try:
+        await _until_subscribed(redis_server.url, "report:events")
+        with caplog.at_level(logging.ERROR, logger="aggregator.stop_report"):
+            report_after(0.01)
+            await asyncio.sleep(0.2)
+    finally:
+        await store.close()
+    [record] = [r for r in caplog.records if r.name == "aggregator.stop_report"]
+    line = next(x for x in record.getMessage().splitlines() if "redis-store-listener" in x)
+    assert line.startswith("  task redis-store-listener: _listen (aggregator/store/redis_store.py:")
+    assert " > … > " in line
+    assert "(redis/" in line  # inside the library's generator, not stopped at the async for
+
+
+async def _until_subscribed(url: str, channel: str) -> None:
+    client = redis.asyncio.from_url(url)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60  # only stops a broken test from hanging
+    try:
+        while not dict(await client.pubsub_numsub(channel)).get(channel.encode(), 0):
+            assert loop.time() < deadline, f"nobody subscribed to {channel}"
+            await asyncio.sleep(0.02)
+    finally:
+        await client.aclose()

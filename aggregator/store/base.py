@@ -72,6 +72,10 @@ class Store(ABC):
     async def start(self) -> None:  # noqa: B027 - optional hook; the memory store needs none
         """Connect and begin receiving change notifications."""
 
+    async def stop_listening(self) -> None:  # noqa: B027 - optional hook; the memory store needs none
+        """Stop announcing other processes' changes (the first step of a stop: nothing new
+        should start loading while the rest closes); commands still work."""
+
     async def close(self) -> None:  # noqa: B027 - optional hook; the memory store needs none
         """Release connections; the store is not used afterwards."""
 

@@ -104,10 +104,15 @@ class RedisStore(Store):
         self._resync_listeners.append(listener)
 
     async def start(self) -> None:
-        self._listener = asyncio.get_running_loop().create_task(self._listen())
+        self._listener = asyncio.get_running_loop().create_task(
+            self._listen(), name="redis-store-listener"
+        )
+
+    async def stop_listening(self) -> None:
+        await cancel_and_wait(self._listener)
 
     async def close(self) -> None:
-        await cancel_and_wait(self._listener)
+        await self.stop_listening()
         await self._client.aclose()
 
     async def ping(self) -> bool:
