@@ -9,9 +9,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from aggregator.api.problems import BadParameter
+from aggregator.config.types import parse_duration
 
 #: No client-supplied string is longer than this (search terms, ids, cursors).
 MAX_PARAM_LENGTH = 512
+#: The longest time window a board or the stream takes (``duration=``).
+MAX_WINDOW_S = 24 * 3600
 #: Instants a client may ask about.
 MIN_YEAR, MAX_YEAR = 1900, 2200
 
@@ -153,3 +156,14 @@ class QueryParams:
         if len(items) > max_items:
             raise BadParameter(name, "list_too_long", maximum=max_items)
         return items
+
+
+def window_seconds(raw: str) -> int:
+    """``duration=``: whole seconds between 1m and 24h (the document's schema is a subset)."""
+    try:
+        seconds = int(parse_duration(raw))
+    except ValueError:
+        raise BadParameter("duration", "not_a_duration", value=repr(raw)) from None
+    if not 60 <= seconds <= MAX_WINDOW_S:
+        raise BadParameter("duration", "duration_out_of_range")
+    return seconds

@@ -26,14 +26,13 @@ from aiohttp import web
 from aggregator.api.conventions import SECURITY_HEADERS
 from aggregator.api.i18n import negotiate_language
 from aggregator.api.internal import Unavailable, internal_get
-from aggregator.api.params import QueryParams
+from aggregator.api.params import MAX_WINDOW_S, QueryParams, window_seconds
 from aggregator.api.problems import ApiError, BadParameter
 from aggregator.api.ratelimit import client_address
 from aggregator.api.routing import ApiRouter, Param
 from aggregator.api.schemas import choice, csv, integer, window_duration
 from aggregator.api.stream_hub import HUB, StreamHub, Subscription, Topic
 from aggregator.cancelling import cancel_and_wait
-from aggregator.config import parse_duration
 from aggregator.runtime import Runtime, runtime_of
 
 log = logging.getLogger(__name__)
@@ -43,7 +42,6 @@ MAX_STOPS, MAX_LINES = 10, 20
 #: ``group`` values, and the longest window.
 BOARD_LIMIT, MAX_BOARD_LIMIT = 8, 100
 GROUPS = ("none", "line_direction")
-MAX_WINDOW_S = 24 * 3600
 #: The ``retry:`` a stream starts with: how long a client waits before reconnecting (ms).
 RETRY_MS = 3000
 #: How often the hub looks for streams whose client has gone. aiohttp does not cancel a
@@ -73,13 +71,7 @@ class BoardOptions:
     def parse(cls, params: QueryParams, language: str) -> BoardOptions:
         duration = params.string("duration")
         if duration is not None:
-            try:
-                seconds = int(parse_duration(duration))
-            except ValueError:
-                raise BadParameter("duration", "not_a_duration", value=repr(duration)) from None
-            if not 60 <= seconds <= MAX_WINDOW_S:
-                raise BadParameter("duration", "duration_out_of_range")
-            duration = str(seconds)
+            duration = str(window_seconds(duration))
         return cls(
             limit=params.integer("limit", BOARD_LIMIT, minimum=1, maximum=MAX_BOARD_LIMIT),
             group=params.choice("group", GROUPS, "none"),

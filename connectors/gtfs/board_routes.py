@@ -13,10 +13,8 @@ from aiohttp import web
 from aggregator.api.i18n import negotiate_language
 from aggregator.api.messages import HINTS, message
 from aggregator.api.pagination import MAX_LIMIT
-from aggregator.api.params import QueryParams
-from aggregator.api.problems import BadParameter
+from aggregator.api.params import MAX_WINDOW_S, QueryParams, window_seconds
 from aggregator.api.results import ApiResult
-from aggregator.config.types import parse_duration
 from aggregator.runtime import Runtime, runtime_of
 from connectors.gtfs_rt.merge import realtime_departures
 from connectors.gtfs_rt.views import realtime_departure_json, realtime_sources, usable_realtime
@@ -37,20 +35,8 @@ from .views import (
     stop_json,
 )
 
-MAX_WINDOW_S = 24 * 3600
 #: Departures looked at to find the next few of every line and direction at a stop.
 GROUPING_LIMIT = 500
-
-
-def window_seconds(raw: str) -> int:
-    """``duration=``: whole seconds between 1m and 24h (the document's schema is a subset)."""
-    try:
-        seconds = int(parse_duration(raw))
-    except ValueError:
-        raise BadParameter("duration", "not_a_duration", value=repr(raw)) from None
-    if not 60 <= seconds <= MAX_WINDOW_S:
-        raise BadParameter("duration", "duration_out_of_range")
-    return seconds
 
 
 def _window(params: QueryParams, runtime: Runtime) -> tuple[dt.datetime, int]:

@@ -12,7 +12,7 @@ from aggregator.api import schemas as api_schemas
 from aggregator.api.communes import COMMUNE_PARAM, add_commune_schema, wanted_commune
 from aggregator.api.fields import FIELDS
 from aggregator.api.pagination import MAX_LIMIT, page_of, query_scope
-from aggregator.api.params import QueryParams
+from aggregator.api.params import MAX_WINDOW_S, QueryParams
 from aggregator.api.results import ApiResult
 from aggregator.api.routing import CURSOR_PARAM, ApiRouter, Param, wants_geojson
 from aggregator.communes import RecordCommunes
@@ -21,7 +21,7 @@ from connectors.gtfs_rt.views import realtime_for, realtime_sources
 from connectors.places.geo import distance_m, feature_collection
 
 from . import schemas
-from .board_routes import MAX_WINDOW_S, nearby_departures, stop_departures
+from .board_routes import nearby_departures, stop_departures
 from .geometry import line_geojson
 from .references import INCLUDE
 from .timetable import Timetable

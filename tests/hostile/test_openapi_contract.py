@@ -23,10 +23,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from support import runtime_from
 
 from aggregator.api.app import create_app
+from aggregator.api.params import MAX_WINDOW_S, window_seconds
 from aggregator.api.schemas import window_duration
 from aggregator.reload import apply_config
 from aggregator.runtime import Runtime
-from connectors.gtfs.board_routes import MAX_WINDOW_S, window_seconds
 from connectors.gtfs_rt.routes import BBOX
 
 #: One source of each kind whose parameters name sources; never polled: parameters are checked
