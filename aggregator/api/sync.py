@@ -63,6 +63,7 @@ from redis.exceptions import RedisError
 from aggregator.api import schemas as api_schemas
 from aggregator.api.params import QueryParams
 from aggregator.api.problems import ApiError, BadParameter
+from aggregator.api.results import ApiResult
 from aggregator.api.routing import Param
 from aggregator.store import Store
 
@@ -361,6 +362,29 @@ REMOVED_SCHEMA: dict[str, Any] = {
     },
     "required": ["id", "reason"],
 }
+
+
+def page_answer(
+    page: SyncPage,
+    changed: list[dict[str, Any]],
+    *,
+    sources: Iterable[str],
+    language: str,
+    meta: Mapping[str, Any] | None = None,
+    content_language: bool = True,
+) -> ApiResult:
+    """The answer to one page of a sync: ``changed`` (the page's items, in full), its
+    tombstones, and how to go on (``next_cursor``, or ``meta.sync_token`` on the last page);
+    :func:`answer_schema` documents it."""
+    return ApiResult(
+        {"changed": changed, "removed": page.removed},
+        sources=list(sources),
+        language=language,
+        paginated=True,
+        next_cursor=page.next_cursor,
+        meta={**(meta or {}), "sync_token": page.sync_token},
+        content_language=content_language,
+    )
 
 
 def answer_schema(item_ref: Mapping[str, Any], removed_ref: Mapping[str, Any]) -> dict[str, Any]:

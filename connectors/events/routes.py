@@ -257,13 +257,11 @@ async def _sync(
         item = dict(index.localized(record, language, runtime.languages, render))
         item["commune"] = _commune_of(communes, index, record)
         changed.append(item)
-    return ApiResult(
-        {"changed": changed, "removed": page.removed},
+    return sync.page_answer(
+        page,
+        changed,
         sources=sources,
         language=language,
-        paginated=True,
-        next_cursor=page.next_cursor,
-        meta={"sync_token": page.sync_token},
         content_language=_all_in(language, changed),
     )
 

@@ -207,14 +207,8 @@ async def _sync(
         limit=limit,
     )
     changed = [_summary(union.parts[rid.split(":", 1)[0]].by_id[rid]) for rid in page.changed]
-    return ApiResult(
-        {"changed": changed, "removed": page.removed},
-        sources=filters.sources,
-        language=language,
-        paginated=True,
-        next_cursor=page.next_cursor,
-        meta={"sync_token": page.sync_token},
-        content_language=False,
+    return sync.page_answer(
+        page, changed, sources=filters.sources, language=language, content_language=False
     )
 
 

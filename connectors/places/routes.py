@@ -400,13 +400,12 @@ async def _sync(
             else round(distance_m(lat, lon, place["lat"], place["lon"]), 1)
         )
         changed.append(item)
-    return ApiResult(
-        {"changed": changed, "removed": page.removed},
+    return sync.page_answer(
+        page,
+        changed,
         sources=sources,
         language=language,
-        paginated=True,
-        next_cursor=page.next_cursor,
-        meta={"at": at.astimezone(runtime.timezone).isoformat(), "sync_token": page.sync_token},
+        meta={"at": at.astimezone(runtime.timezone).isoformat()},
     )
 
 
